@@ -1,0 +1,218 @@
+"""Load and validate the config file. A bad config raises :class:`ConfigError` naming every problem."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigError, ConfigProblem
+from .model import (
+    AcrConfig,
+    Config,
+    Environment,
+    GeneralConfig,
+    SecretsConfig,
+    StorageConfig,
+    ThrottleConfig,
+    TotpConfig,
+    WebConfig,
+)
+from .reader import Reader
+
+__all__ = ["Config", "check_config", "load_config", "parse_config"]
+
+
+def _read_general(r: Reader) -> GeneralConfig:
+    cfg = GeneralConfig(
+        organization=r.string("organization", GeneralConfig.organization, non_empty=True),
+        environment=r.choice("environment", Environment, Environment.PRODUCTION),
+        default_language=r.string("default_language", "en", non_empty=True),
+    )
+    r.done()
+    return cfg
+
+
+def _read_path(r: Reader, key: str, default: str) -> str:
+    value = r.string(key, default)
+    if value and not value.startswith("/"):
+        r.error(key, f"expected a path starting with '/', got {value!r}")
+    if value.endswith("/") and value != "/":
+        r.error(key, f"expected no trailing '/', got {value!r}")
+    return value
+
+
+def _read_web(r: Reader, env: Environment) -> WebConfig:
+    base = WebConfig()
+    cfg = WebConfig(
+        prefix=_read_path(r, "prefix", base.prefix),
+        authorize_path=_read_path(r, "authorize_path", base.authorize_path),
+        secure_cookies=r.boolean("secure_cookies", True),
+        session_ttl=r.integer("session_ttl", base.session_ttl, min=60, max=86400),
+        mfa_freshness=r.integer("mfa_freshness", base.mfa_freshness, min=30, max=86400),
+        password_freshness=r.integer(
+            "password_freshness", base.password_freshness, min=30, max=86400
+        ),
+    )
+    if cfg.authorize_path.startswith(cfg.prefix + "/"):
+        r.error("authorize_path", "expected a path outside the middleware's prefix")
+    if env is Environment.PRODUCTION and not cfg.secure_cookies:
+        r.error("secure_cookies", "expected true when general.environment is 'production'")
+    r.done()
+    return cfg
+
+
+def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
+    backend = r.string("backend", "sqlite", choices=("sqlite",))
+    sq = r.section("sqlite")
+    path = sq.string("path", StorageConfig.sqlite_path, non_empty=True)
+    busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
+    sq.done()
+    r.done()
+    if path != ":memory:" and not os.path.isabs(path):
+        path = str(base_dir / path)
+    return StorageConfig(backend=backend, sqlite_path=path, busy_timeout=busy / 1000)
+
+
+def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
+    from ..crypto import generate_key, parse_key
+
+    texts = list(r.str_list("encryption_keys"))
+    key_file = r.string("key_file", "")
+    generate = r.boolean("generate_missing", False)
+    r.done()
+    if generate and env is Environment.PRODUCTION:
+        r.error("generate_missing", "expected false when general.environment is 'production'")
+    if key_file:
+        path = Path(key_file) if os.path.isabs(key_file) else base_dir / key_file
+        if not path.exists() and generate and env is not Environment.PRODUCTION:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(generate_key() + "\n")
+            path.chmod(0o600)
+        try:
+            texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        except OSError as exc:
+            r.error("key_file", f"cannot read {str(path)!r}: {exc.strerror}")
+    keys: list[bytes] = []
+    for i, text in enumerate(texts):
+        try:
+            keys.append(parse_key(text))
+        except ValueError as exc:
+            r.error("encryption_keys", f"key {i}: {exc}")
+    if not texts:
+        r.error(None, "expected encryption_keys or key_file (generate one: combinedreg generate-key)")
+    if not keys:
+        return SecretsConfig(encryption_keys=(b"\0" * 32,), code_pepper=b"\0" * 32)
+    return SecretsConfig(encryption_keys=tuple(keys), code_pepper=_derive_pepper(keys[0]))
+
+
+def _derive_pepper(key: bytes) -> bytes:
+    # One-time codes are hashed with a pepper derived from the newest key: rotating the key only
+    # invalidates codes still in flight (minutes), and no second secret has to be managed.
+    return hmac.new(key, b"oidc-combinedreg one-time code pepper", hashlib.sha256).digest()
+
+
+def _read_acr(r: Reader) -> AcrConfig:
+    base = AcrConfig()
+    cfg = AcrConfig(
+        password=r.string("password", base.password, non_empty=True),
+        mfa=r.string("mfa", base.mfa, non_empty=True),
+        phishing_resistant=r.string("phishing_resistant", base.phishing_resistant, non_empty=True),
+    )
+    r.done()
+    return cfg
+
+
+def _read_throttle(r: Reader) -> ThrottleConfig:
+    base = ThrottleConfig()
+    cfg = ThrottleConfig(
+        max_consecutive_failures=r.integer(
+            "max_consecutive_failures", base.max_consecutive_failures, min=3, max=100
+        ),
+        failures_per_window=r.integer("failures_per_window", base.failures_per_window, min=1),
+        ip_failures_per_window=r.integer(
+            "ip_failures_per_window", base.ip_failures_per_window, min=1
+        ),
+        window=r.integer("window", base.window, min=10, max=86400),
+    )
+    r.done()
+    return cfg
+
+
+def _read_totp(r: Reader) -> TotpConfig:
+    base = TotpConfig()
+    cfg = TotpConfig(
+        enabled=r.boolean("enabled", True),
+        issuer=r.string("issuer", base.issuer, non_empty=True),
+        drift_steps=r.integer("drift_steps", base.drift_steps, min=0, max=2),
+        pending_ttl=r.integer("pending_ttl", base.pending_ttl, min=60, max=3600),
+    )
+    r.done()
+    return cfg
+
+
+def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list[ConfigProblem]]:
+    from ..conditional_access import lint as lint_ca
+    from ..conditional_access import read_conditional_access
+    from ..policy.config import read_policies
+
+    root = Reader(data)
+    general = _read_general(root.section("general"))
+    env = general.environment
+    methods = root.section("methods")
+    totp = _read_totp(methods.section("totp"))
+    methods.done()
+    config = Config(
+        general=general,
+        web=_read_web(root.section("web"), env),
+        storage=_read_storage(root.section("storage"), base_dir),
+        secrets=_read_secrets(root.section("secrets"), base_dir, env),
+        acr=_read_acr(root.section("acr")),
+        throttle=_read_throttle(root.section("throttle")),
+        totp=totp,
+        policies=read_policies(root),
+        conditional_access=read_conditional_access(root),
+    )
+    root.done()
+    if root.errors():
+        return None, root.problems
+    return config, root.problems + lint_ca(config.conditional_access)
+
+
+def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".") -> Config:
+    """Build a :class:`Config` from an already parsed TOML document (relative paths from base_dir)."""
+    config, problems = _parse(data, Path(base_dir))
+    if config is None:
+        raise ConfigError([p for p in problems if p.severity == "error"])
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError([ConfigProblem("", f"cannot read {str(path)!r}: {exc.strerror}")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"{path.name}: not valid TOML: {exc}")]) from exc
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML config file. Raises :class:`ConfigError` listing every problem."""
+    p = Path(path)
+    return parse_config(_read_toml(p), base_dir=p.parent)
+
+
+def check_config(path: str | os.PathLike[str]) -> list[ConfigProblem]:
+    """Every problem in the file, errors and warnings (what ``combinedreg check-config`` prints)."""
+    p = Path(path)
+    try:
+        data = _read_toml(p)
+    except ConfigError as exc:
+        return list(exc.problems)
+    _, problems = _parse(data, p.parent)
+    return problems

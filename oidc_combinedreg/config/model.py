@@ -1,0 +1,115 @@
+"""The configuration as frozen, typed objects. Parsed once at start-up; nothing reads raw keys later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..conditional_access import ConditionalAccessConfig
+    from ..policy.config import PolicyConfig
+
+__all__ = [
+    "AcrConfig",
+    "Config",
+    "Environment",
+    "GeneralConfig",
+    "SecretsConfig",
+    "StorageConfig",
+    "ThrottleConfig",
+    "TotpConfig",
+    "WebConfig",
+]
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GeneralConfig:
+    #: shown in the wizard's header ("Contoso: keep your account secure")
+    organization: str = "oidc-combinedreg"
+    environment: Environment = Environment.PRODUCTION
+    default_language: str = "en"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WebConfig:
+    #: where the middleware's own pages live
+    prefix: str = "/security-info"
+    #: the host's authorization endpoint, guarded by the middleware
+    authorize_path: str = "/authorize"
+    #: cookies get Secure and the ``__Host-`` prefix (turn off only for plain-http development)
+    secure_cookies: bool = True
+    #: idle lifetime of the middleware's session
+    session_ttl: int = 3600
+    #: how long an MFA counts as fresh for the security-info pages (the MFA gate)
+    mfa_freshness: int = 600
+    #: how long a password sign-in counts as fresh for users with no MFA-capable method
+    password_freshness: int = 600
+
+    @property
+    def cookie_name(self) -> str:
+        return "__Host-combinedreg" if self.secure_cookies else "combinedreg"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StorageConfig:
+    backend: str = "sqlite"
+    sqlite_path: str = "combinedreg.sqlite3"
+    busy_timeout: float = 5.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SecretsConfig:
+    #: encryption keys for secrets at rest, newest first (the first encrypts, all decrypt)
+    encryption_keys: tuple[bytes, ...]
+    #: pepper for hashing one-time codes
+    code_pepper: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AcrConfig:
+    """The ``acr`` values the host puts in the ID token."""
+
+    password: str = "urn:combinedreg:acr:pwd"
+    mfa: str = "urn:combinedreg:acr:mfa"
+    phishing_resistant: str = "urn:combinedreg:acr:phr"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThrottleConfig:
+    #: consecutive failed code attempts per account before it is locked for codes (NIST: at most 100)
+    max_consecutive_failures: int = 100
+    #: failed attempts per account within ``window`` seconds before a cool-down
+    failures_per_window: int = 10
+    #: failed attempts per client IP within ``window`` seconds
+    ip_failures_per_window: int = 50
+    window: int = 300
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TotpConfig:
+    enabled: bool = True
+    #: the issuer shown in authenticator apps
+    issuer: str = "oidc-combinedreg"
+    #: accepted time steps either side of now
+    drift_steps: int = 1
+    #: how long a pending (not yet confirmed) secret stays valid
+    pending_ttl: int = 900
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    general: GeneralConfig
+    web: WebConfig
+    storage: StorageConfig
+    secrets: SecretsConfig
+    acr: AcrConfig
+    throttle: ThrottleConfig
+    totp: TotpConfig
+    policies: PolicyConfig
+    conditional_access: ConditionalAccessConfig

@@ -1,0 +1,127 @@
+"""What a sign-in still needs after the password: pure decisions, no I/O.
+
+The middleware gathers the facts (directory, store, session, Conditional Access) into
+:class:`SignInFacts`; :func:`next_step` answers in the order of DESIGN.md's pipeline:
+Conditional Access block -> MFA -> registration interrupt -> done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..directory import PerUserMfa
+from ..methods.kinds import METHOD_RULES, MethodKind
+from ..store.base import MethodRecord, UserState
+from .config import PolicyConfig
+
+__all__ = ["RegistrationNeed", "SignInFacts", "Step", "StepKind", "next_step", "registration_needs"]
+
+
+class StepKind(StrEnum):
+    BLOCKED = "blocked"
+    MFA = "mfa"
+    REGISTER = "register"
+    DONE = "done"
+
+
+class RegistrationNeed(StrEnum):
+    """Why the registration interrupt runs."""
+
+    MFA_REGISTRATION_ENFORCED = "mfa_registration_enforced"
+    PER_USER_MFA_ENFORCED = "per_user_mfa_enforced"
+    CONDITIONAL_ACCESS_MFA = "conditional_access_mfa"
+    SSPR_REGISTRATION = "sspr_registration"
+    SSPR_RECONFIRM = "sspr_reconfirm"
+    ADMIN_REREGISTER = "admin_reregister"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SignInFacts:
+    user_id: str
+    groups: frozenset[str]
+    per_user_mfa: PerUserMfa
+    methods: Sequence[MethodRecord]
+    state: UserState
+    now: float
+    #: MFA done in this sign-in (and, with max_age, recent enough)
+    mfa_done: bool
+    #: Conditional Access blocks this sign-in
+    ca_blocked: bool = False
+    #: Conditional Access grants access only with MFA
+    ca_requires_mfa: bool = False
+    #: the relying party asked for an MFA acr (acr_values)
+    acr_requires_mfa: bool = False
+    #: the wizard already ran (and was completed or postponed) in this sign-in
+    registration_handled: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Step:
+    kind: StepKind
+    reasons: tuple[str, ...] = ()
+
+
+def _has_mfa_method(methods: Sequence[MethodRecord]) -> bool:
+    return any(METHOD_RULES[m.kind].mfa for m in methods)
+
+
+def _sspr_method_count(methods: Sequence[MethodRecord], allowed: frozenset[MethodKind]) -> int:
+    return len({m.kind for m in methods if m.kind in allowed and METHOD_RULES[m.kind].sspr})
+
+
+def mfa_required(facts: SignInFacts, policies: PolicyConfig) -> bool:
+    """Does this sign-in need a second factor (if the user has one)?"""
+    enforced_registration = policies.mfa_registration.enforced and (
+        policies.mfa_registration.audience.contains(facts.user_id, facts.groups)
+    )
+    return (
+        enforced_registration
+        or facts.per_user_mfa in (PerUserMfa.ENABLED, PerUserMfa.ENFORCED)
+        or facts.ca_requires_mfa
+        or facts.acr_requires_mfa
+    )
+
+
+def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[RegistrationNeed, ...]:
+    """Every reason the registration interrupt should run now (empty: it should not)."""
+    needs: list[RegistrationNeed] = []
+    has_mfa = _has_mfa_method(facts.methods)
+    mfa_policy = policies.mfa_registration
+    snoozed = facts.state.snoozed_until is not None and facts.state.snoozed_until > facts.now
+    if not has_mfa:
+        if (mfa_policy.enforced and mfa_policy.audience.contains(facts.user_id, facts.groups)
+                and not snoozed):
+            needs.append(RegistrationNeed.MFA_REGISTRATION_ENFORCED)
+        if facts.per_user_mfa is PerUserMfa.ENFORCED:
+            needs.append(RegistrationNeed.PER_USER_MFA_ENFORCED)
+        if facts.ca_requires_mfa or facts.acr_requires_mfa:
+            needs.append(RegistrationNeed.CONDITIONAL_ACCESS_MFA)
+    sspr = policies.sspr
+    if sspr.applies(facts.groups):
+        count = _sspr_method_count(facts.methods, sspr.methods)
+        if sspr.require_registration and count < sspr.methods_required and not snoozed:
+            needs.append(RegistrationNeed.SSPR_REGISTRATION)
+        elif count and sspr.reconfirm_days and facts.state.confirmed_at is not None:
+            if facts.now - facts.state.confirmed_at >= sspr.reconfirm_days * 86400:
+                needs.append(RegistrationNeed.SSPR_RECONFIRM)
+    if facts.state.reregister:
+        needs.append(RegistrationNeed.ADMIN_REREGISTER)
+    return tuple(needs)
+
+
+def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:
+    """The next thing this sign-in must do."""
+    if facts.ca_blocked:
+        return Step(kind=StepKind.BLOCKED, reasons=("conditional_access",))
+    if not facts.mfa_done and _has_mfa_method(facts.methods) and mfa_required(facts, policies):
+        return Step(kind=StepKind.MFA, reasons=("mfa_required",))
+    if not facts.registration_handled:
+        needs = registration_needs(facts, policies)
+        if needs:
+            return Step(kind=StepKind.REGISTER, reasons=tuple(n.value for n in needs))
+    if (facts.ca_requires_mfa or facts.acr_requires_mfa) and not facts.mfa_done:
+        # Required MFA that the user cannot give (no method, and registration was not possible).
+        return Step(kind=StepKind.BLOCKED, reasons=("mfa_required_no_method",))
+    return Step(kind=StepKind.DONE)

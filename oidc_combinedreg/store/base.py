@@ -1,0 +1,179 @@
+"""The ``Store`` protocol: everything oidc_combinedreg keeps, behind one small backend-neutral interface.
+
+Two backends implement it (``store/sqlite.py``, ``store/redis.py``) and pass the same contract tests.
+Rules every backend keeps:
+
+* ``add_method`` counts and inserts atomically, so a per-kind limit holds under concurrent requests,
+  and writes the given audit events in the same transaction (no "added" event for a rolled-back add).
+* ``advance_counter`` is a compare-and-set: it stores ``value`` only if it is greater than the stored
+  counter. TOTP replay protection, HOTP counters and WebAuthn sign counts rest on it.
+* ``take_challenge`` is an atomic get-and-delete: a challenge is usable once.
+* ``incr`` is atomic. Counters with ``ttl=None`` are durable (consecutive-failure counts).
+* Anything ephemeral (sessions, challenges, windowed counters) expires by the store's clock.
+* Any failure to reach the backend raises :class:`~oidc_combinedreg.exceptions.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..methods.kinds import MethodKind
+
+__all__ = ["AuditEvent", "MethodRecord", "Store", "UserState"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MethodRecord:
+    """One registered method of one user."""
+
+    #: random id, unique per store
+    id: str
+    user_id: str
+    kind: MethodKind
+    #: what the user sees: device name, key name ("" when the page derives it from ``data``)
+    label: str
+    created_at: float
+    #: non-secret attributes: phone number (E.164), email, credential id, token serial, algorithm ...
+    data: Mapping[str, Any] = field(default_factory=dict)
+    #: secret material: encrypted (TOTP seed, push key) or hashed (app password, answers); never clear
+    secret: bytes = b""
+    #: monotonic counter: last TOTP time step used, HOTP counter, WebAuthn sign count
+    counter: int = 0
+    last_used_at: float | None = None
+    #: a value unique across all users (WebAuthn credential id, token serial) or None
+    lookup: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UserState:
+    """Per-user registration state that is not a method."""
+
+    user_id: str
+    default_method_id: str | None = None
+    #: how many times the user postponed enforced registration
+    skips_used: int = 0
+    #: registration interrupt postponed until this time
+    snoozed_until: float | None = None
+    #: last time the user registered or re-confirmed their security info
+    confirmed_at: float | None = None
+    #: an admin asked for re-registration (the wizard runs at the next sign-in)
+    reregister: bool = False
+    #: anything else (flags set by "this wasn't me", ...)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEvent:
+    """One audit record. Never holds a secret, a code or an answer."""
+
+    at: float
+    #: dotted event type, e.g. ``method.added``, ``mfa.failed``, ``ca.blocked``
+    event: str
+    user_id: str | None
+    #: ``success`` / ``failure`` / ``blocked`` / ``info``
+    outcome: str
+    ip: str | None = None
+    correlation_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """Persistence for methods, user state, sessions, challenges, counters and the audit log."""
+
+    # -- methods ------------------------------------------------------------------------------
+    def list_methods(self, user_id: str) -> list[MethodRecord]:
+        """All methods of ``user_id``, oldest first."""
+        ...
+
+    def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
+        """The method ``method_id`` if it belongs to ``user_id`` (never another user's)."""
+        ...
+
+    def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
+        """The method whose globally unique ``lookup`` value is this, whoever owns it."""
+        ...
+
+    def add_method(
+        self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Insert ``record`` unless the user already has ``limit`` methods of its kind.
+
+        Raises ``LimitReached`` (nothing stored) or ``InvalidInput("lookup", ...)`` when the
+        ``lookup`` value is already taken. ``events`` are written in the same transaction.
+        """
+        ...
+
+    def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
+        """Replace label, data and secret of an existing method; False if it no longer exists."""
+        ...
+
+    def delete_method(
+        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Delete one method of ``user_id``; False if there was none."""
+        ...
+
+    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
+        """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter."""
+        ...
+
+    # -- per-user state -----------------------------------------------------------------------
+    def get_user_state(self, user_id: str) -> UserState:
+        """The user's state (a default ``UserState`` when none was stored)."""
+        ...
+
+    def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None: ...
+
+    def list_user_ids(self) -> list[str]:
+        """Every user with a method or state, sorted (reports)."""
+        ...
+
+    # -- sessions (the middleware's own, server side) -----------------------------------------
+    def load_session(self, sid: str) -> dict[str, Any] | None: ...
+
+    def save_session(
+        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+    ) -> None: ...
+
+    def delete_session(self, sid: str) -> None: ...
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        """Delete every session of ``user_id`` (sign out everywhere); returns how many."""
+        ...
+
+    # -- single-use challenges ----------------------------------------------------------------
+    def put_challenge(self, key: str, data: Mapping[str, Any], *, ttl: float) -> None: ...
+
+    def take_challenge(self, key: str) -> dict[str, Any] | None:
+        """Atomically return and delete the challenge; None if absent or expired."""
+        ...
+
+    def peek_challenge(self, key: str) -> dict[str, Any] | None: ...
+
+    # -- counters -----------------------------------------------------------------------------
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        """Atomically add one and return the new value. The window starts at the first hit."""
+        ...
+
+    def get_count(self, key: str) -> int: ...
+
+    def reset_count(self, key: str) -> None: ...
+
+    # -- audit --------------------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None: ...
+
+    def list_audit(
+        self,
+        *,
+        user_id: str | None = None,
+        event_prefix: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first."""
+        ...
+
+    def close(self) -> None: ...

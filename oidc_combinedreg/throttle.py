@@ -1,0 +1,62 @@
+"""Failed-attempt throttling for codes, per account and per client IP, on the store's atomic counters.
+
+Three counters (SECURITY.md cases 27, 49):
+* consecutive failures per account, durable, reset only by a success: at most ``max_consecutive_failures``
+  (NIST SP 800-63B's 100), after which codes are refused until an admin or a success elsewhere resets it;
+* failures per account within a window: a short cool-down that slows guessing long before that;
+* failures per client IP within a window: one attacker cannot spread guesses over many accounts.
+Counting happens before the code is checked, so parallel guesses cannot exceed the limit.
+"""
+
+from __future__ import annotations
+
+from .config.model import ThrottleConfig
+from .exceptions import RateLimited
+from .store.base import Store
+
+__all__ = ["Throttle"]
+
+
+class Throttle:
+    def __init__(self, store: Store, config: ThrottleConfig) -> None:
+        self._store = store
+        self._config = config
+
+    def _keys(self, user_id: str, ip: str | None) -> tuple[str, str, str]:
+        return (f"fail:consecutive:{user_id}", f"fail:window:{user_id}", f"fail:ip:{ip or '-'}")
+
+    def check(self, user_id: str, ip: str | None) -> None:
+        """Raise :class:`RateLimited` if this account or IP may not try a code now."""
+        consecutive, window, by_ip = self._keys(user_id, ip)
+        cfg = self._config
+        if self._store.get_count(consecutive) >= cfg.max_consecutive_failures:
+            raise RateLimited(retry_after=cfg.window, scope="account-locked")
+        if self._store.get_count(window) >= cfg.failures_per_window:
+            raise RateLimited(retry_after=cfg.window, scope="user")
+        if ip is not None and self._store.get_count(by_ip) >= cfg.ip_failures_per_window:
+            raise RateLimited(retry_after=cfg.window, scope="ip")
+
+    def attempt(self, user_id: str, ip: str | None) -> None:
+        """Count an attempt against the account *before* the code is checked (atomic).
+
+        Counting first means N parallel guesses cannot all slip under the limit; a success calls
+        :meth:`succeeded`, which clears the account's counters. The IP counter counts failures only
+        (many users may share one address), so it is read here and bumped by :meth:`failed`.
+        """
+        consecutive, window, by_ip = self._keys(user_id, ip)
+        cfg = self._config
+        if self._store.incr(consecutive, ttl=None) > cfg.max_consecutive_failures:
+            raise RateLimited(retry_after=cfg.window, scope="account-locked")
+        if self._store.incr(window, ttl=cfg.window) > cfg.failures_per_window:
+            raise RateLimited(retry_after=cfg.window, scope="user")
+        if ip is not None and self._store.get_count(by_ip) >= cfg.ip_failures_per_window:
+            raise RateLimited(retry_after=cfg.window, scope="ip")
+
+    def failed(self, user_id: str, ip: str | None) -> None:
+        if ip is not None:
+            self._store.incr(self._keys(user_id, ip)[2], ttl=self._config.window)
+
+    def succeeded(self, user_id: str) -> None:
+        consecutive, window, _ = self._keys(user_id, None)
+        self._store.reset_count(consecutive)
+        self._store.reset_count(window)

@@ -1,0 +1,72 @@
+"""Pages as values, rendered as HTML or as their JSON twin (``Accept: application/json``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from .i18n import is_rtl, translations
+
+__all__ = ["Page", "Redirect", "Renderer", "wants_json"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page: its name (template ``combinedreg/<name>.html``, and ``"page"`` in the JSON twin)."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A 303 to a URL the server built (never a URL taken from the request)."""
+
+    location: str
+
+
+def wants_json(accept: str | None) -> bool:
+    if not accept:
+        return False
+    best = accept.split(",")[0].split(";")[0].strip().lower()
+    return best == "application/json" or (
+        "application/json" in accept and "text/html" not in accept
+    )
+
+
+class Renderer:
+    def __init__(self, extra_template_dirs: tuple[str, ...] = ()) -> None:
+        # Host templates come first, so a host overrides any page by name.
+        loaders = [FileSystemLoader(d) for d in extra_template_dirs]
+        loaders.append(FileSystemLoader(str(_TEMPLATES)))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def html(self, page: Page, common: dict[str, Any], lang: str) -> str:
+        t = translations(lang)
+        template = self.env.get_template(f"combinedreg/{page.name}.html")
+        return template.render(
+            **common, **page.data,
+            page=page.name, lang=lang, dir="rtl" if is_rtl(lang) else "ltr",
+            _=t.gettext, gettext=t.gettext, ngettext=t.ngettext,
+        )
+
+    @staticmethod
+    def json(page: Page, common: dict[str, Any]) -> bytes:
+        body = {"page": page.name, **{k: v for k, v in page.data.items() if not k.startswith("_")}}
+        if "csrf_token" in common:
+            body["csrf_token"] = common["csrf_token"]
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()

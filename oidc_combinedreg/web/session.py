@@ -1,0 +1,103 @@
+"""The middleware's own session: server side in the store, one opaque random id in a cookie.
+
+Server-side so that "sign out everywhere", admin revocation and password reset can end sessions,
+and so no state a user could tamper with (continuations, pending secrets) ever leaves the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from http.cookies import SimpleCookie
+from typing import Any
+
+from ..clock import Clock
+from ..config.model import WebConfig
+from ..store.base import Store
+
+__all__ = ["Session", "SessionManager"]
+
+
+class Session:
+    """A loaded session. ``data`` is a plain JSON-safe dict; call ``SessionManager.save`` after changes."""
+
+    def __init__(self, sid: str, data: dict[str, Any], *, is_new: bool = False) -> None:
+        self.sid = sid
+        self.data = data
+        self.is_new = is_new
+        #: the id the browser still holds, to delete once a rotated session is saved
+        self.replaced_sid: str | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        value = self.data.get("uid")
+        return value if isinstance(value, str) else None
+
+    @property
+    def csrf_token(self) -> str:
+        token = self.data.get("csrf")
+        if not isinstance(token, str):
+            token = secrets.token_urlsafe(32)
+            self.data["csrf"] = token
+        return token
+
+
+class SessionManager:
+    def __init__(self, store: Store, config: WebConfig, clock: Clock) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.cookie_name = config.cookie_name
+
+    def sid_from_environ(self, environ: dict[str, Any]) -> str | None:
+        header = environ.get("HTTP_COOKIE")
+        if not header or self.cookie_name not in header:
+            return None
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(header)
+        except Exception:  # noqa: BLE001 - a malformed Cookie header means "no session", never a 500
+            return None
+        morsel = cookie.get(self.cookie_name)
+        if morsel is None or not 20 <= len(morsel.value) <= 100:
+            return None
+        return morsel.value
+
+    def load(self, environ: dict[str, Any]) -> Session | None:
+        sid = self.sid_from_environ(environ)
+        if sid is None:
+            return None
+        data = self.store.load_session(sid)
+        return None if data is None else Session(sid, data)
+
+    def create(self, data: dict[str, Any]) -> Session:
+        return Session(secrets.token_urlsafe(32), data, is_new=True)
+
+    def rotate(self, session: Session) -> Session:
+        """Same data under a new id (after password, MFA, step-up: no session fixation)."""
+        fresh = Session(secrets.token_urlsafe(32), session.data, is_new=True)
+        fresh.replaced_sid = session.replaced_sid or session.sid
+        return fresh
+
+    def save(self, session: Session) -> None:
+        self.store.save_session(
+            session.sid, session.data, user_id=session.user_id, ttl=self.config.session_ttl
+        )
+        if session.replaced_sid and session.replaced_sid != session.sid:
+            self.store.delete_session(session.replaced_sid)
+            session.replaced_sid = None
+
+    def delete(self, session: Session) -> None:
+        self.store.delete_session(session.sid)
+
+    def set_cookie_header(self, session: Session) -> str:
+        parts = [f"{self.cookie_name}={session.sid}", "Path=/", "HttpOnly", "SameSite=Lax"]
+        if self.config.secure_cookies:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+    def clear_cookie_header(self) -> str:
+        parts = [f"{self.cookie_name}=", "Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=0",
+                 "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
+        if self.config.secure_cookies:
+            parts.append("Secure")
+        return "; ".join(parts)
