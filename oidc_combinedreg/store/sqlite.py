@@ -1,0 +1,591 @@
+"""The SQLite backend: the embedded default, one file, safe for threads and for several processes.
+
+Choices, and why:
+
+* **WAL journal**: readers never block the writer and the writer never blocks readers, so page
+  views stay fast while another worker binds a method.
+* **A small connection pool, not ``threading.local``**: threaded WSGI servers may start a thread per
+  request; a connection per thread would leak one open file per finished thread. Each call borrows
+  an idle connection (or opens one) and gives it back. After a ``fork`` (gunicorn ``--preload``) the
+  parent's connections are never reused: SQLite forbids carrying a connection across ``fork``.
+* **Explicit transactions** (``isolation_level=None``): multi-statement writes run inside
+  ``BEGIN IMMEDIATE``, which takes the write lock before the first read, so "count, then insert"
+  cannot interleave with another writer and never hits ``SQLITE_BUSY_SNAPSHOT`` half-way.
+* **Every ``sqlite3.Error`` becomes** :class:`~oidc_combinedreg.exceptions.StoreUnavailable` after a
+  rollback (locked past the busy timeout, disk full, read-only file, I/O error): callers fail closed
+  and nothing is half-written.
+* **Expiry by the injected clock**: rows carry ``expires_at`` and are invisible once
+  ``expires_at <= clock.now()``; expired rows are deleted every few writes (:meth:`purge_expired`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
+
+#: Numbered schema migrations; migration N is ``MIGRATIONS[N - 1]``. Append only, never edit.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE methods (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            data TEXT NOT NULL,
+            secret BLOB NOT NULL,
+            counter INTEGER NOT NULL DEFAULT 0,
+            last_used_at REAL,
+            lookup TEXT UNIQUE
+        )""",
+        "CREATE INDEX methods_by_user_kind ON methods (user_id, kind)",
+        """CREATE TABLE user_state (
+            user_id TEXT PRIMARY KEY,
+            default_method_id TEXT,
+            skips_used INTEGER NOT NULL DEFAULT 0,
+            snoozed_until REAL,
+            confirmed_at REAL,
+            reregister INTEGER NOT NULL DEFAULT 0,
+            extra TEXT NOT NULL DEFAULT '{}'
+        )""",
+        """CREATE TABLE sessions (
+            sid TEXT PRIMARY KEY,
+            user_id TEXT,
+            data TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+        "CREATE INDEX sessions_by_user ON sessions (user_id)",
+        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+        """CREATE TABLE challenges (
+            key TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )""",
+        "CREATE INDEX challenges_by_expiry ON challenges (expires_at)",
+        """CREATE TABLE counters (
+            key TEXT PRIMARY KEY,
+            value INTEGER NOT NULL,
+            expires_at REAL
+        )""",
+        "CREATE INDEX counters_by_expiry ON counters (expires_at)",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            event TEXT NOT NULL,
+            user_id TEXT,
+            outcome TEXT NOT NULL,
+            ip TEXT,
+            correlation_id TEXT,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_time ON audit (at)",
+        "CREATE INDEX audit_by_user_time ON audit (user_id, at)",
+    ),
+)
+
+# DELETE/INSERT ... RETURNING arrived in SQLite 3.35; older libraries take a short write lock.
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+_MAX_IDLE = 16
+_PURGE_EVERY = 64
+#: connections inherited across fork: kept referenced, never used or closed (see module docstring)
+_INHERITED: list[sqlite3.Connection] = []
+
+_METHOD_COLUMNS = (
+    "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup"
+)
+_INSERT_METHOD = f"INSERT INTO methods ({_METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
+_INCR = """
+    INSERT INTO counters (key, value, expires_at) VALUES (:key, 1, :expires)
+    ON CONFLICT (key) DO UPDATE SET
+        value = CASE WHEN expires_at <= :now THEN 1 ELSE value + 1 END,
+        expires_at = CASE WHEN expires_at <= :now THEN :expires ELSE expires_at END"""
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+def _method_params(record: MethodRecord) -> tuple[Any, ...]:
+    r = record
+    return (r.id, r.user_id, str(r.kind), r.label, r.created_at, _dumps(r.data), r.secret,
+            r.counter, r.last_used_at, r.lookup)  # fmt: skip
+
+
+def _method_from_row(row: sqlite3.Row) -> MethodRecord:
+    return MethodRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=MethodKind(row["kind"]),
+        label=row["label"],
+        created_at=row["created_at"],
+        data=json.loads(row["data"]),
+        secret=bytes(row["secret"]),
+        counter=row["counter"],
+        last_used_at=row["last_used_at"],
+        lookup=row["lookup"],
+    )
+
+
+def _audit_params(event: AuditEvent) -> tuple[Any, ...]:
+    return (event.at, event.event, event.user_id, event.outcome, event.ip, event.correlation_id,
+            _dumps(event.detail))  # fmt: skip
+
+
+def _audit_from_row(row: sqlite3.Row) -> AuditEvent:
+    return AuditEvent(
+        at=row["at"],
+        event=row["event"],
+        user_id=row["user_id"],
+        outcome=row["outcome"],
+        ip=row["ip"],
+        correlation_id=row["correlation_id"],
+        detail=json.loads(row["detail"]),
+    )
+
+
+def _insert_audit(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    conn.executemany(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _lookup_taken(conn: sqlite3.Connection, lookup: str) -> bool:
+    return conn.execute("SELECT 1 FROM methods WHERE lookup = ?", (lookup,)).fetchone() is not None
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.rollback()
+    except sqlite3.Error:
+        pass  # the connection is unusable; it is closed when returned
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection, path: str, now: float) -> None:
+    """Bring the file to ``len(MIGRATIONS)``; concurrent openers serialize on the write lock."""
+    target = len(MIGRATIONS)
+    version = _schema_version(conn)
+    if version > target:
+        raise StoreUnavailable(
+            f"{path}: schema version {version} is newer than this oidc_combinedreg knows ({target})"
+        )
+    if version == target:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, at REAL)")
+    for number in range(_schema_version(conn) + 1, target + 1):
+        for statement in MIGRATIONS[number - 1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version, at) VALUES (?, ?)", (number, now))
+    conn.execute("COMMIT")
+
+
+class SqliteStore:
+    """The :class:`~oidc_combinedreg.store.base.Store` on one SQLite file.
+
+    ``path`` is a file name or a ``file:`` URI (``file:/srv/reg.db?mode=ro`` for a read-only
+    reporting copy). ``busy_timeout`` is how long a write waits for another writer before
+    :class:`StoreUnavailable`. ``on_connect`` runs on every new connection (extra pragmas, tracing).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Clock,
+        busy_timeout: float = 5.0,
+        on_connect: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        if path in ("", ":memory:") or "mode=memory" in path:
+            raise ValueError("SqliteStore needs a file; use MemoryStore for an in-process store")
+        self._path = path
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._on_connect = on_connect
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._writes = itertools.count(1)
+        self._use_returning = _HAS_RETURNING
+        with self._connection() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            _migrate(conn, path, clock.now())
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self._path!r})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,  # autocommit; multi-statement writes use BEGIN IMMEDIATE
+            check_same_thread=False,  # pooled: used by one thread at a time, closed by any
+            uri=True,  # a plain path stays a plain path; "file:" names are URIs
+        )
+        conn.row_factory = sqlite3.Row
+        if self._on_connect is not None:
+            try:
+                self._on_connect(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _checkout(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"{self!r} is closed")
+            if os.getpid() != self._pid:
+                _INHERITED.extend(self._idle)
+                self._idle, self._pid = [], os.getpid()
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            reusable = not self._closed and os.getpid() == self._pid
+            if reusable and not conn.in_transaction and len(self._idle) < _MAX_IDLE:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection; any sqlite error rolls back and becomes ``StoreUnavailable``."""
+        try:
+            conn = self._checkout()
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            _rollback_quietly(conn)
+            raise self._unavailable(exc) from exc
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        finally:
+            self._checkin(conn)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is held from the first read."""
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+
+    def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailable:
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            return StoreUnavailable(f"{self._path} is not an SQLite database or is corrupt: {exc}")
+        return StoreUnavailable(f"SQLite store {self._path}: {exc}")
+
+    def _written(self) -> None:
+        """Called after writes of ephemeral rows: purge expired rows now and then."""
+        if next(self._writes) % _PURGE_EVERY == 0:
+            try:
+                self.purge_expired()
+            except StoreUnavailable:
+                pass  # housekeeping only; the next purge will catch up
+
+    def purge_expired(self) -> int:
+        """Delete expired sessions, challenges and windowed counters; returns how many rows."""
+        now = self._clock.now()
+        with self._transaction() as conn:
+            deleted = 0
+            for table in ("sessions", "challenges", "counters"):
+                cur = conn.execute(f"DELETE FROM {table} WHERE expires_at <= ?", (now,))
+                deleted += cur.rowcount
+        return deleted
+
+    def schema_version(self) -> int:
+        """The migration number the file is at."""
+        with self._connection() as conn:
+            return _schema_version(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # -- methods ------------------------------------------------------------------------------
+
+    def list_methods(self, user_id: str) -> list[MethodRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE user_id = ?"
+                " ORDER BY created_at, rowid",
+                (user_id,),
+            ).fetchall()
+        return [_method_from_row(row) for row in rows]
+
+    def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE id = ? AND user_id = ?",
+                (method_id, user_id),
+            ).fetchone()
+        return None if row is None else _method_from_row(row)
+
+    def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE lookup = ?", (lookup,)
+            ).fetchone()
+        return None if row is None else _method_from_row(row)
+
+    def add_method(
+        self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> None:
+        params = _method_params(record)  # serialize before taking the lock
+        audit = [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM methods WHERE user_id = ? AND kind = ?",
+                (record.user_id, str(record.kind)),
+            ).fetchone()
+            if count >= limit:
+                raise LimitReached(str(record.kind), limit)
+            if record.lookup is not None and _lookup_taken(conn, record.lookup):
+                raise InvalidInput("lookup", "already registered")
+            try:
+                conn.execute(_INSERT_METHOD, params)
+            except sqlite3.IntegrityError:
+                raise InvalidInput("id", "a method with this id exists") from None
+            _insert_audit(conn, audit)
+
+    def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
+        data, audit = _dumps(record.data), [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "UPDATE methods SET label = ?, data = ?, secret = ? WHERE id = ? AND user_id = ?",
+                (record.label, data, record.secret, record.id, record.user_id),
+            )
+            if cur.rowcount == 0:
+                return False
+            _insert_audit(conn, audit)
+        return True
+
+    def delete_method(
+        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        audit = [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM methods WHERE id = ? AND user_id = ?", (method_id, user_id)
+            )
+            if cur.rowcount == 0:
+                return False
+            _insert_audit(conn, audit)
+        return True
+
+    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
+        # One conditional UPDATE: SQLite runs it under the write lock, so of two callers with the
+        # same value exactly one sees rowcount 1.
+        with self._connection() as conn:
+            cur = conn.execute(
+                "UPDATE methods SET counter = ?, last_used_at = ?"
+                " WHERE id = ? AND user_id = ? AND counter < ?",
+                (value, used_at, method_id, user_id, value),
+            )
+        return cur.rowcount == 1
+
+    # -- per-user state -----------------------------------------------------------------------
+
+    def get_user_state(self, user_id: str) -> UserState:
+        with self._connection() as conn:
+            row = conn.execute("SELECT * FROM user_state WHERE user_id = ?", (user_id,)).fetchone()
+        if row is None:
+            return UserState(user_id=user_id)
+        return UserState(
+            user_id=row["user_id"],
+            default_method_id=row["default_method_id"],
+            skips_used=row["skips_used"],
+            snoozed_until=row["snoozed_until"],
+            confirmed_at=row["confirmed_at"],
+            reregister=bool(row["reregister"]),
+            extra=json.loads(row["extra"]),
+        )
+
+    def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
+        params = (state.user_id, state.default_method_id, state.skips_used, state.snoozed_until,
+                  state.confirmed_at, int(state.reregister), _dumps(state.extra))  # fmt: skip
+        audit = [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO user_state (user_id, default_method_id, skips_used,"
+                " snoozed_until, confirmed_at, reregister, extra) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            _insert_audit(conn, audit)
+
+    def list_user_ids(self) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT user_id FROM methods UNION SELECT user_id FROM user_state ORDER BY 1"
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM sessions WHERE sid = ? AND expires_at > ?",
+                (sid, self._clock.now()),
+            ).fetchone()
+        return None if row is None else dict(json.loads(row["data"]))
+
+    def save_session(
+        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+    ) -> None:
+        params = (sid, user_id, _dumps(data), self._clock.now() + ttl)
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                params,
+            )
+        self._written()
+
+    def delete_session(self, sid: str) -> None:
+        with self._connection() as conn:
+            conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        now = self._clock.now()
+        with self._transaction() as conn:
+            live = conn.execute(
+                "DELETE FROM sessions WHERE user_id = ? AND expires_at > ?", (user_id, now)
+            ).rowcount
+            conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+        return live
+
+    # -- single-use challenges ----------------------------------------------------------------
+
+    def put_challenge(self, key: str, data: Mapping[str, Any], *, ttl: float) -> None:
+        params = (key, _dumps(data), self._clock.now() + ttl)
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO challenges (key, data, expires_at) VALUES (?, ?, ?)", params
+            )
+        self._written()
+
+    def take_challenge(self, key: str) -> dict[str, Any] | None:
+        if self._use_returning:
+            with self._connection() as conn:
+                # fetchall() runs the statement to completion, which ends its implicit transaction
+                rows = conn.execute(
+                    "DELETE FROM challenges WHERE key = ? RETURNING data, expires_at", (key,)
+                ).fetchall()
+        else:
+            with self._transaction() as conn:
+                rows = conn.execute(
+                    "SELECT data, expires_at FROM challenges WHERE key = ?", (key,)
+                ).fetchall()
+                conn.execute("DELETE FROM challenges WHERE key = ?", (key,))
+        if not rows or rows[0]["expires_at"] <= self._clock.now():
+            return None
+        return dict(json.loads(rows[0]["data"]))
+
+    def peek_challenge(self, key: str) -> dict[str, Any] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT data FROM challenges WHERE key = ? AND expires_at > ?",
+                (key, self._clock.now()),
+            ).fetchone()
+        return None if row is None else dict(json.loads(row["data"]))
+
+    # -- counters -----------------------------------------------------------------------------
+
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        now = self._clock.now()
+        params = {"key": key, "now": now, "expires": None if ttl is None else now + ttl}
+        if self._use_returning:
+            with self._connection() as conn:
+                rows = conn.execute(_INCR + " RETURNING value", params).fetchall()
+        else:
+            with self._transaction() as conn:
+                conn.execute(_INCR, params)
+                rows = conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchall()
+        self._written()
+        return int(rows[0]["value"])
+
+    def get_count(self, key: str) -> int:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT value FROM counters WHERE key = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (key, self._clock.now()),
+            ).fetchone()
+        return 0 if row is None else int(row["value"])
+
+    def reset_count(self, key: str) -> None:
+        with self._connection() as conn:
+            conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> None:
+        params = _audit_params(event)
+        with self._connection() as conn:
+            _insert_audit(conn, [params])
+
+    def list_audit(
+        self,
+        *,
+        user_id: str | None = None,
+        event_prefix: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first; ``since <= at < until``; ``event_prefix`` starts ``event``."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if event_prefix is not None:
+            clauses.append("substr(event, 1, ?) = ?")
+            params += [len(event_prefix), event_prefix]
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("at < ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit {where} ORDER BY at DESC, id DESC LIMIT ?",
+                [*params, max(limit, 0)],
+            ).fetchall()
+        return [_audit_from_row(row) for row in rows]

@@ -1,0 +1,292 @@
+"""SQLite only: faults (locked, full, read-only, not a database), migrations, processes, fork."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from store_helpers import T0, add_totps_in_process, event, method, race
+
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store import SqliteStore, sqlite
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    return str(tmp_path / "store.db")
+
+
+@pytest.fixture
+def db(path: str, clock: FrozenClock) -> Iterator[SqliteStore]:
+    store = SqliteStore(path, clock=clock, busy_timeout=0.05)
+    yield store
+    store.close()
+
+
+def raw_rows(path: str, table: str) -> int:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+# -- faults ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def write_locked(path: str, db: SqliteStore) -> Iterator[None]:
+    """Another connection holds the write lock for the duration of the test."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield
+    holder.execute("ROLLBACK")
+    holder.close()
+
+
+WRITES: list[object] = [
+    pytest.param(lambda s: s.add_method(method(), limit=5, events=[event()]), id="add_method"),
+    pytest.param(lambda s: s.incr("k", ttl=None), id="incr"),
+    pytest.param(lambda s: s.put_challenge("c", {}, ttl=60), id="put_challenge"),
+    pytest.param(lambda s: s.take_challenge("c"), id="take_challenge"),
+    pytest.param(lambda s: s.save_session("s", {}, user_id="alice", ttl=60), id="save_session"),
+    pytest.param(lambda s: s.append_audit(event()), id="append_audit"),
+]
+
+
+@pytest.mark.usefixtures("write_locked")
+@pytest.mark.parametrize("write", WRITES)
+def test_a_write_past_the_busy_timeout_is_unavailable(
+    db: SqliteStore, write: Callable[[SqliteStore], object]
+) -> None:
+    with pytest.raises(StoreUnavailable, match="locked"):
+        write(db)
+
+
+@pytest.mark.usefixtures("write_locked")
+def test_reads_still_work_while_another_process_writes(db: SqliteStore) -> None:
+    assert db.list_methods("alice") == []
+    assert db.get_count("k") == 0
+
+
+def test_a_locked_add_leaves_nothing_and_the_store_recovers(path: str, db: SqliteStore) -> None:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreUnavailable):
+        db.add_method(method(), limit=5, events=[event()])
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert db.list_methods("alice") == [] and db.list_audit() == []
+    db.add_method(method(), limit=5, events=[event()])
+    assert len(db.list_methods("alice")) == 1
+
+
+def test_disk_full_during_an_add_rolls_back_method_and_audit(path: str, clock: FrozenClock) -> None:
+    SqliteStore(path, clock=clock).close()
+    pages = raw_rows_pages(path)
+
+    def cap_size(conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    full = SqliteStore(path, clock=clock, on_connect=cap_size)
+    big_event = event(detail={"blob": "x" * 200_000})
+    with pytest.raises(StoreUnavailable, match="full"):
+        full.add_method(method(), limit=5, events=[big_event])
+    full.close()
+    assert raw_rows(path, "methods") == 0
+    assert raw_rows(path, "audit") == 0
+
+
+def raw_rows_pages(path: str) -> int:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        return int(conn.execute("PRAGMA page_count").fetchone()[0])
+
+
+def test_a_read_only_file_serves_reads_and_refuses_writes(path: str, db: SqliteStore) -> None:
+    db.add_method(method(label="kept"), limit=5)
+    read_only = SqliteStore(f"file:{path}?mode=ro", clock=FrozenClock(T0))
+    try:
+        assert [m.label for m in read_only.list_methods("alice")] == ["kept"]
+        with pytest.raises(StoreUnavailable, match="readonly"):
+            read_only.add_method(method(label="new"), limit=5, events=[event()])
+    finally:
+        read_only.close()
+    assert [m.label for m in db.list_methods("alice")] == ["kept"]
+    assert db.list_audit() == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"this is not a database\n" * 100, id="a text file"),
+        pytest.param(b"SQLite format 3\x00" + b"\xff" * 2000, id="a truncated header"),
+    ],
+)
+def test_a_file_that_is_not_a_database_is_a_clear_error(path: str, content: bytes) -> None:
+    Path(path).write_bytes(content)
+    with pytest.raises(StoreUnavailable, match="not an SQLite database"):
+        SqliteStore(path, clock=FrozenClock(T0))
+
+
+def test_a_missing_directory_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="unable to open"):
+        SqliteStore(str(tmp_path / "missing" / "store.db"), clock=FrozenClock(T0))
+
+
+@pytest.mark.parametrize("path", [":memory:", "", "file:x?mode=memory"])
+def test_an_in_memory_database_is_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="needs a file"):
+        SqliteStore(path, clock=FrozenClock(T0))
+
+
+# -- schema and migrations ------------------------------------------------------------------------
+
+
+def test_a_new_file_is_created_in_wal_mode_at_the_latest_version(
+    path: str, db: SqliteStore
+) -> None:
+    assert db.schema_version() == len(sqlite.MIGRATIONS)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_an_empty_existing_file_is_migrated(path: str) -> None:
+    Path(path).touch()
+    store = SqliteStore(path, clock=FrozenClock(T0))
+    assert store.schema_version() == len(sqlite.MIGRATIONS)
+    store.close()
+
+
+def test_an_old_file_is_migrated_and_keeps_its_data(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = SqliteStore(path, clock=FrozenClock(T0))
+    record = method(label="from v1")
+    old.add_method(record, limit=5)
+    old.close()
+    migration_2 = ("ALTER TABLE methods ADD COLUMN note TEXT", "CREATE TABLE extra (x TEXT)")
+    monkeypatch.setattr(sqlite, "MIGRATIONS", (*sqlite.MIGRATIONS, migration_2))
+    new = SqliteStore(path, clock=FrozenClock(T0))
+    assert new.schema_version() == 2
+    assert new.list_methods("alice") == [record]
+    new.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(methods)")]
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert "note" in columns
+    assert versions == [1, 2]
+
+
+def test_a_file_from_a_newer_release_is_refused(path: str) -> None:
+    SqliteStore(path, clock=FrozenClock(T0)).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("INSERT INTO schema_version (version, at) VALUES (99, 0)")
+    with pytest.raises(StoreUnavailable, match="newer"):
+        SqliteStore(path, clock=FrozenClock(T0))
+
+
+def test_workers_opening_a_fresh_file_together_migrate_it_once(path: str) -> None:
+    stores = race(8, lambda i: SqliteStore(path, clock=FrozenClock(T0)))
+    assert all(isinstance(s, SqliteStore) for s in stores), stores
+    for s in stores:
+        assert isinstance(s, SqliteStore)
+        s.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        assert [row[0] for row in conn.execute("SELECT version FROM schema_version")] == [1]
+
+
+# -- expiry housekeeping --------------------------------------------------------------------------
+
+
+def test_purge_deletes_expired_rows_only(path: str, db: SqliteStore, clock: FrozenClock) -> None:
+    db.save_session("old", {}, user_id="alice", ttl=10)
+    db.save_session("live", {}, user_id="alice", ttl=100)
+    db.put_challenge("old", {}, ttl=10)
+    db.incr("window", ttl=10)
+    db.incr("durable", ttl=None)
+    clock.advance(50)
+    assert db.purge_expired() == 3
+    assert (raw_rows(path, "sessions"), raw_rows(path, "challenges")) == (1, 0)
+    assert raw_rows(path, "counters") == 1
+    assert db.get_count("durable") == 1
+
+
+def test_expired_rows_are_purged_while_writing(
+    path: str, db: SqliteStore, clock: FrozenClock
+) -> None:
+    for i in range(100):
+        db.put_challenge(f"c{i}", {}, ttl=1)
+    clock.advance(2)
+    for i in range(100):
+        db.put_challenge(f"d{i}", {}, ttl=1)
+    assert raw_rows(path, "challenges") < 200
+
+
+# -- the fallback for SQLite before 3.35 (no RETURNING) -------------------------------------------
+
+
+@pytest.fixture
+def without_returning(
+    path: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SqliteStore]:
+    store = SqliteStore(path, clock=clock)
+    monkeypatch.setattr(store, "_use_returning", False)
+    yield store
+    store.close()
+
+
+def test_take_challenge_without_returning_is_still_single_use(
+    without_returning: SqliteStore,
+) -> None:
+    store = without_returning
+    store.put_challenge("c1", {"x": 1}, ttl=60)
+    results = race(20, lambda i: store.take_challenge("c1"))
+    assert results.count({"x": 1}) == 1
+    assert results.count(None) == 19
+
+
+def test_incr_without_returning_is_still_atomic(without_returning: SqliteStore) -> None:
+    store = without_returning
+    assert sorted(race(10, lambda i: store.incr("k", ttl=60))) == list(range(1, 11))  # type: ignore[type-var]
+
+
+# -- several processes on one file ----------------------------------------------------------------
+
+
+def test_two_processes_racing_for_the_limit_store_exactly_the_limit(path: str) -> None:
+    SqliteStore(path, clock=FrozenClock(T0)).close()
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    workers = [
+        ctx.Process(target=add_totps_in_process, args=(path, barrier, 10, 5)) for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert raw_rows(path, "methods") == 5
+    assert raw_rows(path, "audit") == 5
+
+
+def _add_in_forked_child(store: SqliteStore, opened_by: list[int]) -> None:
+    store.add_method(method(label="from the child"), limit=5)
+    if opened_by[-1] != os.getpid():  # the parent's pooled connection was reused
+        raise SystemExit(3)
+
+
+def test_a_forked_child_opens_its_own_connection(path: str, clock: FrozenClock) -> None:
+    opened_by: list[int] = []
+    store = SqliteStore(path, clock=clock, on_connect=lambda conn: opened_by.append(os.getpid()))
+    store.list_methods("alice")  # the parent now holds an idle pooled connection
+    child = multiprocessing.get_context("fork").Process(
+        target=_add_in_forked_child, args=(store, opened_by)
+    )
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert [m.label for m in store.list_methods("alice")] == ["from the child"]
+    store.close()
