@@ -52,17 +52,17 @@ class PasswordRejected(CombinedRegError):
 class Directory(Protocol):
     """Implemented by the host. Example::
 
-        class MyDirectory:
-            def get_user(self, user_id):
-                row = db.users.get(user_id)
-                if row is None:
-                    return None
-                return DirectoryUser(id=row.name, display_name=row.full_name,
-                                     groups=frozenset(row.groups), email=row.email)
-            def set_password(self, user_id, new_password):
-                db.users.set_password(user_id, new_password)   # raise PasswordRejected([...])
-            def set_per_user_mfa(self, user_id, state):
-                raise NotImplementedError   # read-only here
+    class MyDirectory:
+        def get_user(self, user_id):
+            row = db.users.get(user_id)
+            if row is None:
+                return None
+            return DirectoryUser(id=row.name, display_name=row.full_name,
+                                 groups=frozenset(row.groups), email=row.email)
+        def set_password(self, user_id, new_password):
+            db.users.set_password(user_id, new_password)   # raise PasswordRejected([...])
+        def set_per_user_mfa(self, user_id, state):
+            raise NotImplementedError   # read-only here
     """
 
     def get_user(self, user_id: str) -> DirectoryUser | None:

@@ -75,12 +75,18 @@ class SecurityInfo:
         **detail: Any,
     ) -> AuditEvent:
         return AuditEvent(
-            at=self.clock.now(), event=event, user_id=user_id, outcome=outcome, ip=ip,
-            correlation_id=correlation_id, detail=detail,
+            at=self.clock.now(),
+            event=event,
+            user_id=user_id,
+            outcome=outcome,
+            ip=ip,
+            correlation_id=correlation_id,
+            detail=detail,
         )
 
-    def audit(self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None,
-              **detail: Any) -> None:
+    def audit(
+        self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
+    ) -> None:
         self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
 
     # -- TOTP ---------------------------------------------------------------------------------
@@ -99,7 +105,12 @@ class SecurityInfo:
         return setup, state
 
     def totp_complete(
-        self, user_id: str, state: Mapping[str, Any] | None, code: object, *, label: str,
+        self,
+        user_id: str,
+        state: Mapping[str, Any] | None,
+        code: object,
+        *,
+        label: str,
         ip: str | None,
     ) -> MethodRecord:
         """Bind the pending secret after a correct code; nothing is stored before that."""
@@ -116,19 +127,30 @@ class SecurityInfo:
         method_id = _new_id()
         now = self.clock.now()
         record = MethodRecord(
-            id=method_id, user_id=user_id, kind=MethodKind.TOTP, label=label, created_at=now,
+            id=method_id,
+            user_id=user_id,
+            kind=MethodKind.TOTP,
+            label=label,
+            created_at=now,
             data={"issuer": self.totp.issuer},
             secret=self.box.encrypt(secret.encode(), context=_context(user_id, method_id)),
-            counter=step, last_used_at=now,
+            counter=step,
+            last_used_at=now,
         )
         self.store.add_method(
-            record, limit=METHOD_RULES[MethodKind.TOTP].per_user,
-            events=[self.event("method.added", user_id, "success", ip=ip, kind="totp",
-                               method_id=method_id)],
+            record,
+            limit=METHOD_RULES[MethodKind.TOTP].per_user,
+            events=[
+                self.event(
+                    "method.added", user_id, "success", ip=ip, kind="totp", method_id=method_id
+                )
+            ],
         )
         return record
 
-    def verify_code(self, user_id: str, method_id: str, code: object, *, ip: str | None) -> MethodRecord:
+    def verify_code(
+        self, user_id: str, method_id: str, code: object, *, ip: str | None
+    ) -> MethodRecord:
         """MFA with a TOTP method: throttled, replay-proof (the store's compare-and-set)."""
         record = self.store.get_method(user_id, method_id)
         if record is None or record.kind is not MethodKind.TOTP:
@@ -157,9 +179,18 @@ class SecurityInfo:
         if record is None or not METHOD_RULES[record.kind].deletable:
             return False
         return self.store.delete_method(
-            user_id, method_id,
-            events=[self.event("method.deleted", user_id, "success", ip=ip,
-                               kind=record.kind.value, method_id=method_id)],
+            user_id,
+            method_id,
+            events=[
+                self.event(
+                    "method.deleted",
+                    user_id,
+                    "success",
+                    ip=ip,
+                    kind=record.kind.value,
+                    method_id=method_id,
+                )
+            ],
         )
 
     def set_default(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
@@ -169,8 +200,9 @@ class SecurityInfo:
         state = self.store.get_user_state(user_id)
         self.store.put_user_state(
             replace(state, default_method_id=method_id),
-            events=[self.event("method.default_changed", user_id, "success", ip=ip,
-                               method_id=method_id)],
+            events=[
+                self.event("method.default_changed", user_id, "success", ip=ip, method_id=method_id)
+            ],
         )
         return True
 

@@ -29,7 +29,7 @@ __all__ = ["Config", "check_config", "load_config", "parse_config"]
 
 def _read_general(r: Reader) -> GeneralConfig:
     cfg = GeneralConfig(
-        organization=r.string("organization", GeneralConfig.organization, non_empty=True),
+        organization=r.string("organization", GeneralConfig().organization, non_empty=True),
         environment=r.choice("environment", Environment, Environment.PRODUCTION),
         default_language=r.string("default_language", "en", non_empty=True),
     )
@@ -69,7 +69,7 @@ def _read_web(r: Reader, env: Environment) -> WebConfig:
 def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
     backend = r.string("backend", "sqlite", choices=("sqlite",))
     sq = r.section("sqlite")
-    path = sq.string("path", StorageConfig.sqlite_path, non_empty=True)
+    path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
     busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
     sq.done()
     r.done()
@@ -104,7 +104,9 @@ def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
         except ValueError as exc:
             r.error("encryption_keys", f"key {i}: {exc}")
     if not texts:
-        r.error(None, "expected encryption_keys or key_file (generate one: combinedreg generate-key)")
+        r.error(
+            None, "expected encryption_keys or key_file (generate one: combinedreg generate-key)"
+        )
     if not keys:
         return SecretsConfig(encryption_keys=(b"\0" * 32,), code_pepper=b"\0" * 32)
     return SecretsConfig(encryption_keys=tuple(keys), code_pepper=_derive_pepper(keys[0]))
@@ -196,7 +198,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError([ConfigProblem("", f"cannot read {str(path)!r}: {exc.strerror}")]) from exc
+        raise ConfigError(
+            [ConfigProblem("", f"cannot read {str(path)!r}: {exc.strerror}")]
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"{path.name}: not valid TOML: {exc}")]) from exc
 

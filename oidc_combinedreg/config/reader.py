@@ -27,8 +27,14 @@ MISSING = _Missing.MISSING
 
 
 def _type_name(value: object) -> str:
-    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
-             list: "an array", dict: "a table"}
+    names = {
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        list: "an array",
+        dict: "a table",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -84,10 +90,16 @@ class Reader:
     # -- scalars ------------------------------------------------------------------------------
 
     def string(
-        self, key: str, default: str | _Missing = MISSING, *, choices: Sequence[str] | None = None,
+        self,
+        key: str,
+        default: str | _Missing = MISSING,
+        *,
+        choices: Sequence[str] | None = None,
         non_empty: bool = False,
     ) -> str:
-        expected = "a string" if choices is None else "one of " + ", ".join(repr(c) for c in choices)
+        expected = (
+            "a string" if choices is None else "one of " + ", ".join(repr(c) for c in choices)
+        )
         found, value = self._get(key, default, expected)
         if not found:
             return value if isinstance(value, str) else ""
@@ -102,7 +114,11 @@ class Reader:
         return value
 
     def integer(
-        self, key: str, default: int | _Missing = MISSING, *, min: int | None = None,
+        self,
+        key: str,
+        default: int | _Missing = MISSING,
+        *,
+        min: int | None = None,
         max: int | None = None,
     ) -> int:
         bounds = ""

@@ -62,7 +62,9 @@ class TotpMethod:
         uri = pyotp.TOTP(secret).provisioning_uri(name=account, issuer_name=self.issuer)
         return TotpSetup(secret=secret, account_name=account, issuer=self.issuer, uri=uri)
 
-    def register_complete(self, state: dict[str, Any], code: object, *, now: float) -> tuple[str, int]:
+    def register_complete(
+        self, state: dict[str, Any], code: object, *, now: float
+    ) -> tuple[str, int]:
         """Check the first code; returns ``(secret, time_step)`` to persist (the step is "used")."""
         if float(state.get("expires", 0)) < now:
             raise ChallengeExpired("the setup expired; start again")
@@ -89,4 +91,3 @@ class TotpMethod:
             if hmac.compare_digest(totp.generate_otp(step), value):
                 return step
         raise VerificationFailed("wrong code")
-

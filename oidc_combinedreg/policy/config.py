@@ -54,8 +54,14 @@ class SsprPolicy:
     enabled_for: EnabledFor = EnabledFor.NONE
     groups: frozenset[str] = frozenset()
     methods: frozenset[MethodKind] = frozenset(
-        {MethodKind.PUSH, MethodKind.TOTP, MethodKind.HARDWARE_OATH, MethodKind.MOBILE_PHONE,
-         MethodKind.OFFICE_PHONE, MethodKind.EMAIL}
+        {
+            MethodKind.PUSH,
+            MethodKind.TOTP,
+            MethodKind.HARDWARE_OATH,
+            MethodKind.MOBILE_PHONE,
+            MethodKind.OFFICE_PHONE,
+            MethodKind.EMAIL,
+        }
     )
     methods_required: int = 1
     questions_to_register: int = 3
@@ -95,9 +101,7 @@ class PolicyConfig:
     #: offer the most secure registered method first at the MFA step, whatever the default
     system_preferred_mfa: bool = True
     methods: dict[MethodKind, MethodPolicy] = field(
-        default_factory=lambda: {
-            k: MethodPolicy(enabled=k not in _DEFAULT_OFF) for k in MethodKind
-        }
+        default_factory=lambda: {k: MethodPolicy(enabled=k not in _DEFAULT_OFF) for k in MethodKind}
     )
 
     def method_allowed(self, kind: MethodKind, user_id: str, groups: frozenset[str]) -> bool:
@@ -175,8 +179,10 @@ def _read_sspr(r: Reader) -> SsprPolicy:
     if policy.questions_to_answer > policy.questions_to_register:
         r.error("questions_to_answer", "expected at most questions_to_register")
     if policy.allow_questions_alone:
-        r.warn("allow_questions_alone",
-               "a password reset may rest on security questions alone, which NIST and OWASP advise against")
+        r.warn(
+            "allow_questions_alone",
+            "a password reset may rest on security questions alone, which NIST and OWASP advise against",
+        )
     r.done()
     return policy
 

@@ -91,8 +91,11 @@ def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[Regi
     mfa_policy = policies.mfa_registration
     snoozed = facts.state.snoozed_until is not None and facts.state.snoozed_until > facts.now
     if not has_mfa:
-        if (mfa_policy.enforced and mfa_policy.audience.contains(facts.user_id, facts.groups)
-                and not snoozed):
+        if (
+            mfa_policy.enforced
+            and mfa_policy.audience.contains(facts.user_id, facts.groups)
+            and not snoozed
+        ):
             needs.append(RegistrationNeed.MFA_REGISTRATION_ENFORCED)
         if facts.per_user_mfa is PerUserMfa.ENFORCED:
             needs.append(RegistrationNeed.PER_USER_MFA_ENFORCED)

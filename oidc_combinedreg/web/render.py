@@ -59,9 +59,14 @@ class Renderer:
         t = translations(lang)
         template = self.env.get_template(f"combinedreg/{page.name}.html")
         return template.render(
-            **common, **page.data,
-            page=page.name, lang=lang, dir="rtl" if is_rtl(lang) else "ltr",
-            _=t.gettext, gettext=t.gettext, ngettext=t.ngettext,
+            **common,
+            **page.data,
+            page=page.name,
+            lang=lang,
+            dir="rtl" if is_rtl(lang) else "ltr",
+            _=t.gettext,
+            gettext=t.gettext,
+            ngettext=t.ngettext,
         )
 
     @staticmethod

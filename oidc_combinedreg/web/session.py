@@ -26,6 +26,8 @@ class Session:
         self.is_new = is_new
         #: the id the browser still holds, to delete once a rotated session is saved
         self.replaced_sid: str | None = None
+        #: changed in a way that must be saved even if no view marked it
+        self.modified = is_new
 
     @property
     def user_id(self) -> str | None:
@@ -38,6 +40,7 @@ class Session:
         if not isinstance(token, str):
             token = secrets.token_urlsafe(32)
             self.data["csrf"] = token
+            self.modified = True
         return token
 
 
@@ -96,8 +99,14 @@ class SessionManager:
         return "; ".join(parts)
 
     def clear_cookie_header(self) -> str:
-        parts = [f"{self.cookie_name}=", "Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=0",
-                 "Expires=Thu, 01 Jan 1970 00:00:00 GMT"]
+        parts = [
+            f"{self.cookie_name}=",
+            "Path=/",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Max-Age=0",
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        ]
         if self.config.secure_cookies:
             parts.append("Secure")
         return "; ".join(parts)

@@ -1,0 +1,166 @@
+"""A complete host IdP in plain WSGI (no framework), mounting oidc_combinedreg.
+
+It shows the whole host contract in about a hundred lines: the three calls (``password_verified``,
+``sign_in_result``, ``sign_out``) and a ``Directory``. Its "authorization endpoint" issues toy codes:
+a real host does the OAuth parts with a library (see example_idp/ for Flask + Authlib).
+Run it: ``python examples/plain_wsgi_host.py`` and open http://localhost:8000/authorize?client_id=demo
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+from collections.abc import Iterable
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from oidc_combinedreg import (
+    CombinedRegistration,
+    Config,
+    DirectoryUser,
+    PasswordRejected,
+    PerUserMfa,
+)
+
+USERS = {"alice": "alice-password", "bob": "bob-password"}
+
+
+class DictDirectory:
+    """The host's user directory, as oidc_combinedreg sees it."""
+
+    def __init__(self, groups: dict[str, frozenset[str]] | None = None) -> None:
+        self.groups = groups or {}
+        self.per_user: dict[str, PerUserMfa] = {}
+
+    def get_user(self, user_id: str) -> DirectoryUser | None:
+        if user_id not in USERS:
+            return None
+        return DirectoryUser(
+            id=user_id,
+            display_name=user_id.title(),
+            email=f"{user_id}@example.test",
+            groups=self.groups.get(user_id, frozenset()),
+            per_user_mfa=self.per_user.get(user_id, PerUserMfa.DISABLED),
+        )
+
+    def set_password(self, user_id: str, new_password: str) -> None:
+        if len(new_password) < 12:
+            raise PasswordRejected(["Use at least 12 characters."])
+        USERS[user_id] = new_password
+
+    def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:
+        self.per_user[user_id] = state
+
+
+class Host:
+    """The host IdP: a login form, an authorization endpoint, logout."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, str] = {}  # host session id -> user id
+        self.codes: dict[str, dict[str, Any]] = {}  # issued codes -> what the ID token would say
+        self.reg: CombinedRegistration | None = None  # set once mounted (see make_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/login":
+            return self.login(environ, start_response)
+        if path == "/authorize":
+            return self.authorize(environ, start_response)
+        if path == "/logout":
+            return self.logout(environ, start_response)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello from the host"]
+
+    def _host_user(self, environ: dict[str, Any]) -> str | None:
+        cookie: SimpleCookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        sid = cookie.get("host_sid")
+        return self.sessions.get(sid.value) if sid else None
+
+    def login(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        next_url = query.get("next", ["/"])[0]
+        if not next_url.startswith("/authorize"):
+            next_url = "/"  # never redirect anywhere a query parameter says
+        if environ["REQUEST_METHOD"] == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            form = parse_qs(environ["wsgi.input"].read(min(size, 4096)).decode())
+            user = form.get("username", [""])[0]
+            password = form.get("password", [""])[0]
+            if USERS.get(user) is not None and secrets.compare_digest(USERS[user], password):
+                assert self.reg is not None
+                self.reg.password_verified(environ, user)  # (1) tell the middleware
+                sid = secrets.token_urlsafe(32)  # a new host session: no fixation
+                self.sessions[sid] = user
+                start_response(
+                    "303 See Other",
+                    [
+                        ("Location", next_url),
+                        ("Set-Cookie", f"host_sid={sid}; Path=/; HttpOnly; SameSite=Lax"),
+                    ],
+                )
+                return [b""]
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        action = "/login?next=" + quote(next_url, safe="")
+        return [
+            (
+                f'<form method="post" action="{html.escape(action)}">'
+                '<input name="username"><input name="password" type="password">'
+                "<button>Sign in</button></form>"
+            ).encode()
+        ]
+
+    def authorize(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        assert self.reg is not None
+        result = self.reg.sign_in_result(environ)  # (2) what the middleware cleared
+        user = self._host_user(environ)
+        if result is None or user != result.user_id:
+            here = "/authorize?" + environ.get("QUERY_STRING", "")
+            start_response("302 Found", [("Location", "/login?next=" + quote(here, safe=""))])
+            return [b""]
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {
+            "sub": result.user_id,
+            "amr": list(result.amr),
+            "acr": result.acr,
+            "auth_time": result.auth_time,
+        }
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        redirect_uri = "https://rp.example.test/cb"  # a real host checks the registered URI
+        state = query.get("state", [""])[0]
+        start_response(
+            "302 Found",
+            [("Location", redirect_uri + "?" + urlencode({"code": code, "state": state}))],
+        )
+        return [b""]
+
+    def logout(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        assert self.reg is not None
+        self.reg.sign_out(environ)  # (3) end the middleware's session too
+        cookie: SimpleCookie = SimpleCookie(environ.get("HTTP_COOKIE", ""))
+        if (sid := cookie.get("host_sid")) is not None:
+            self.sessions.pop(sid.value, None)
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/plain"), ("Set-Cookie", "host_sid=; Path=/; Max-Age=0")],
+        )
+        return [b"signed out"]
+
+
+def make_app(
+    config: Config, directory: DictDirectory, **kwargs: Any
+) -> tuple[CombinedRegistration, Host]:
+    host = Host()
+    reg = CombinedRegistration(host, config=config, directory=directory, **kwargs)
+    host.reg = reg
+    return reg, host
+
+
+if __name__ == "__main__":
+    from wsgiref.simple_server import make_server
+
+    from oidc_combinedreg import load_config
+
+    reg, _ = make_app(load_config("example_idp/combinedreg.toml"), DictDirectory())
+    print("http://localhost:8000/authorize?client_id=demo  (alice / alice-password)")
+    make_server("localhost", 8000, reg).serve_forever()

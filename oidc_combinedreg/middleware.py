@@ -1,0 +1,327 @@
+"""The WSGI entry: ``CombinedRegistration(app, config=..., directory=...)``.
+
+Three kinds of request:
+
+* paths under ``web.prefix`` are the middleware's own pages (wizard, MFA, manage mode);
+* ``web.authorize_path`` is guarded: a sign-in with MFA or registration pending never reaches the
+  host's authorization endpoint; the /authorize URL is kept server side and the browser comes back
+  to it when the steps are done. If the host issues a code anyway for a request the middleware did
+  not clear, the middleware replaces that response (a host that forgets a check is still safe);
+* everything else passes straight through to the host, untouched (status, headers, body, streaming
+  and ``wsgi.file_wrapper`` responses), at the cost of one prefix check and one closure.
+
+The host calls :meth:`password_verified` after its password check, :meth:`sign_in_result` in its
+authorization endpoint (amr/acr/auth_time for the ID token) and :meth:`sign_out` at logout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock, SystemClock
+from .conditional_access import (
+    REGISTER_SECURITY_INFO,
+    ClientIp,
+    Control,
+    Engine,
+    Outcome,
+    SignInContext,
+    Target,
+    resolve_client_ip,
+)
+from .config.model import Config
+from .directory import Directory, DirectoryUser
+from .exceptions import StoreUnavailable
+from .methods.kinds import MethodKind
+from .policy.signin import Step, StepKind
+from .security_info import SecurityInfo
+from .signin import SignInResult
+from .store.base import Store
+from .web.app import WebApp
+from .web.flow import Flow
+from .web.render import Page
+from .web.session import Session, SessionManager
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from .conditional_access import Decision
+    from .web.context import RequestContext
+
+__all__ = ["CombinedRegistration", "RESULT_KEY"]
+
+log = logging.getLogger("oidc_combinedreg")
+
+#: environ key holding the :class:`SignInResult` of a cleared /authorize request
+RESULT_KEY = "combinedreg.result"
+_COOKIES_KEY = "combinedreg.set_cookie"
+_GUARD_MARKERS = ("code=", "id_token=", "access_token=")
+
+
+class CombinedRegistration:
+    """WSGI middleware adding combined security-info registration and MFA to a host IdP."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        config: Config,
+        directory: Directory,
+        store: Store | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.directory = directory
+        self.clock: Clock = clock or SystemClock()
+        if store is None:
+            from .store.sqlite import SqliteStore
+
+            store = SqliteStore(
+                config.storage.sqlite_path,
+                clock=self.clock,
+                busy_timeout=config.storage.busy_timeout,
+            )
+        self.store: Store = store
+        self.sessions = SessionManager(store, config.web, self.clock)
+        self.info = SecurityInfo(config=config, store=store, clock=self.clock)
+        self.flow = Flow(config, self.info)
+        self.ca = Engine(config.conditional_access)
+        #: kinds the MFA step can verify today
+        self.verifiable_kinds = frozenset({MethodKind.TOTP})
+        self.web = WebApp(self)
+        self._prefix = config.web.prefix
+        self._prefix_slash = config.web.prefix + "/"
+        self._authorize = config.web.authorize_path
+
+    # -- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        if path.startswith(self._prefix_slash) or path == self._prefix:
+            return self.web(environ, start_response)
+        if path == self._authorize:
+            return self._guard(environ, start_response)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            cookies = environ.get(_COOKIES_KEY)
+            if cookies:
+                headers = [*headers, *(("Set-Cookie", c) for c in cookies)]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+    # -- the host contract --------------------------------------------------------------------
+
+    def password_verified(self, environ: WSGIEnvironment, user_id: str) -> None:
+        """Call right after the host checked the user's password, in the same request.
+
+        Starts a new sign-in for ``user_id`` (anything pending from an earlier sign-in in this
+        browser is dropped) under a new session id, set as a cookie on the host's response.
+        """
+        old = self.sessions.load(environ)
+        session = self.sessions.create(Flow.start(user_id, self.clock.now()))
+        if old is not None:
+            session.replaced_sid = old.sid
+        self.sessions.save(session)
+        environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
+        self.info.audit("signin.password", user_id, "success", ip=self.client_ip(environ))
+
+    def sign_in_result(self, environ: WSGIEnvironment) -> SignInResult | None:
+        """In the authorization endpoint: the cleared sign-in, or None (treat as not signed in)."""
+        value = environ.get(RESULT_KEY)
+        return value if isinstance(value, SignInResult) else None
+
+    def sign_out(self, environ: WSGIEnvironment) -> None:
+        """Call at logout: ends the middleware's session for this browser."""
+        try:
+            session = self.sessions.load(environ)
+            if session is not None:
+                self.sessions.delete(session)
+        finally:
+            environ.setdefault(_COOKIES_KEY, []).append(self.sessions.clear_cookie_header())
+
+    # -- client IP and Conditional Access -----------------------------------------------------
+
+    def client_ip_info(self, environ: WSGIEnvironment) -> ClientIp:
+        return resolve_client_ip(
+            environ.get("REMOTE_ADDR"),
+            self.config.conditional_access.network,
+            x_forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
+            forwarded=environ.get("HTTP_FORWARDED"),
+        )
+
+    def client_ip(self, environ: WSGIEnvironment) -> str | None:
+        info = self.client_ip_info(environ)
+        if info.malformed:
+            log.warning("unusable forwarded header from peer %s", environ.get("REMOTE_ADDR"))
+        return str(info.ip) if info.ip is not None else None
+
+    def evaluate_ca(
+        self, environ: WSGIEnvironment, session: Session, user: DirectoryUser, target: Target
+    ) -> Decision:
+        info = self.client_ip_info(environ)
+        amr = session.data.get("amr") or []
+        satisfied = set()
+        if "mfa" in amr:
+            satisfied.add(Control.MFA)
+            if "hwk" in amr:
+                satisfied.add(Control.PHISHING_RESISTANT_MFA)
+        decision = self.ca.evaluate(
+            SignInContext(
+                user_id=user.id,
+                groups=user.groups,
+                target=target,
+                client_ip=info.ip,
+                client_ip_malformed=info.malformed,
+                satisfied=frozenset(satisfied),
+            )
+        )
+        if decision.report_only_results or decision.outcome is Outcome.BLOCK:
+            self.info.audit(
+                "ca.evaluated",
+                user.id,
+                "blocked" if decision.outcome is Outcome.BLOCK else "info",
+                ip=str(info.ip) if info.ip else None,
+                correlation_id=decision.correlation_id,
+                target=str(target),
+                reason=decision.reason,
+                blocking=list(decision.blocking_policies),
+                report_only=[r.name for r in decision.report_only_results],
+            )
+        return decision
+
+    def decide(
+        self,
+        ctx: RequestContext,
+        session: Session,
+        user: DirectoryUser,
+        cont: dict[str, Any] | None,
+    ) -> Step:
+        """The next step of this sign-in: Conditional Access for the app, MFA, registration."""
+        client_id = str(cont.get("client_id") or "") if cont else ""
+        decision = self.evaluate_ca(
+            ctx.request.environ, session, user, Target.application(client_id or "-")
+        )
+        if decision.outcome is Outcome.BLOCK:
+            session.data["ca_correlation"] = decision.correlation_id
+        facts = self.flow.facts(
+            session,
+            user,
+            cont,
+            ctx.now,
+            ca_blocked=decision.outcome is Outcome.BLOCK,
+            ca_requires_mfa=any(
+                Control.MFA in r.one_of or Control.PHISHING_RESISTANT_MFA in r.one_of
+                for r in decision.requirements
+            ),
+        )
+        return self.flow.next_step(facts)
+
+    def check_registration_action(self, ctx: RequestContext, user: DirectoryUser) -> Page | None:
+        """Conditional Access for the user action "register security information"."""
+        assert ctx.session is not None
+        decision = self.evaluate_ca(ctx.request.environ, ctx.session, user, REGISTER_SECURITY_INFO)
+        if decision.outcome is Outcome.BLOCK:
+            return Page(
+                "blocked",
+                {"reason": "registration_location", "correlation_id": decision.correlation_id},
+                403,
+            )
+        return None
+
+    # -- the authorization endpoint guard -----------------------------------------------------
+
+    def _guard(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._guard_inner(environ, start_response)
+        except StoreUnavailable:
+            # Fail closed: no store, no authorization code.
+            return self.web.error_response(environ, start_response, StoreUnavailable())
+
+    def _guard_inner(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        environ.pop(RESULT_KEY, None)
+        session = self.sessions.load(environ)
+        user = self.directory.get_user(session.user_id) if session and session.user_id else None
+        if session is None or user is None or not user.enabled:
+            return self._host_without_result(environ, start_response)
+        ctx = self.web.context_for(environ)
+        ctx.session, ctx.user = session, user
+        query = environ.get("QUERY_STRING", "")
+        cid = self.flow.add_continuation(session, environ.get("PATH_INFO", ""), query, ctx.now)
+        cont = self.flow.continuation(session, cid)
+        step = self.decide(ctx, session, user, cont)
+        if step.kind is StepKind.DONE:
+            self.flow.pop_continuation(session, cid)
+            self.sessions.save(session)
+            environ[RESULT_KEY] = self.flow.result(session)
+            return self._host_without_result(environ, start_response, cleared=True)
+        self.sessions.save(session)
+        location = self.web.url("signin", c=cid)
+        headers = [
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ]
+        start_response("303 See Other", headers)
+        return [b"Continue: " + location.encode()]
+
+    def _host_without_result(
+        self, environ: WSGIEnvironment, start_response: StartResponse, *, cleared: bool = False
+    ) -> Iterable[bytes]:
+        """Pass /authorize to the host; unless cleared, refuse any response that issues a code."""
+        blocked = False
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal blocked
+            cookies = environ.get(_COOKIES_KEY)
+            if cookies:
+                headers = [*headers, *(("Set-Cookie", c) for c in cookies)]
+            if not cleared and status[:1] == "3":
+                location = next((v for k, v in headers if k.lower() == "location"), "")
+                if any(m in location for m in _GUARD_MARKERS):
+                    blocked = True
+                    log.error(
+                        "host tried to issue a code for a sign-in the middleware did not clear"
+                    )
+                    return start_response(
+                        "403 Forbidden",
+                        [
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                            ("Cache-Control", "no-store"),
+                        ],
+                    )
+            return start_response(status, headers, exc_info)
+
+        body = self.app(environ, start)
+        if cleared:
+            return body
+        return _GuardedBody(body, lambda: blocked)
+
+
+class _GuardedBody:
+    """The host's body, replaced by a short refusal when the guard blocked the response."""
+
+    def __init__(self, body: Iterable[bytes], is_blocked: Any) -> None:
+        self._body = body
+        self._is_blocked = is_blocked
+
+    def __iter__(self) -> Iterator[bytes]:
+        iterator = iter(self._body)
+        # A WSGI app may call start_response only when its body is first iterated.
+        first = next(iterator, None)
+        if self._is_blocked():
+            yield b"Sign-in is not complete: no authorization code is issued.\n"
+            return
+        if first is not None:
+            yield first
+        yield from iterator
+
+    def close(self) -> None:
+        close = getattr(self._body, "close", None)
+        if close is not None:
+            close()

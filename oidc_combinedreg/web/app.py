@@ -1,0 +1,223 @@
+"""The middleware's own pages: routing, context, error mapping and responses. Views stay thin."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from ..exceptions import StoreUnavailable
+from .context import RequestContext
+from .errors import error_page
+from .i18n import LANG_COOKIE, choose_language
+from .render import Page, Redirect, Renderer, wants_json
+from .views import manage, signin, wizard
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from ..middleware import CombinedRegistration
+
+__all__ = ["WebApp"]
+
+log = logging.getLogger("oidc_combinedreg.web")
+
+_STATIC = Path(__file__).parent / "static"
+_SECURITY_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+)
+#: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
+MAX_BODY = 64 * 1024
+
+View = Callable[["WebApp", RequestContext], "Page | Redirect"]
+
+_VIEWS: dict[str, View] = {
+    "signin": signin.dispatch,
+    "mfa": signin.mfa,
+    "wizard": wizard.wizard,
+    "manage": manage.overview,
+    "add": manage.add,
+    "delete": manage.delete,
+    "set_default": manage.set_default,
+    "signout_everywhere": manage.signout_everywhere,
+}
+
+_URLS = Map(
+    [
+        Rule("/", endpoint="manage"),
+        Rule("/signin", endpoint="signin"),
+        Rule("/mfa", endpoint="mfa"),
+        Rule("/wizard", endpoint="wizard"),
+        Rule("/add/<kind>", endpoint="add"),
+        Rule("/methods/<method_id>/delete", endpoint="delete"),
+        Rule("/default", endpoint="set_default"),
+        Rule("/signout-everywhere", endpoint="signout_everywhere"),
+        Rule("/static/<path:filename>", endpoint="static"),
+    ],
+    strict_slashes=False,
+)
+
+
+class WebApp:
+    """Serves every path under the prefix. Holds no per-request state."""
+
+    def __init__(self, reg: CombinedRegistration) -> None:
+        self.reg = reg
+        self.config = reg.config
+        self.prefix = reg.config.web.prefix
+        self.renderer = Renderer()
+
+    def url(self, endpoint: str, **values: Any) -> str:
+        adapter = _URLS.bind("localhost", script_name=self.prefix)
+        return adapter.build(endpoint, values)
+
+    # -- WSGI ---------------------------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY
+        request.max_form_memory_size = MAX_BODY
+        path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
+        adapter = _URLS.bind("localhost", path_info=path, script_name=self.prefix)
+        try:
+            endpoint, args = adapter.match()
+        except HTTPException as exc:
+            endpoint, args = "", {}
+            not_found: HTTPException | None = exc
+        else:
+            not_found = None
+        if endpoint == "static":
+            return self._static(str(args["filename"]))(environ, start_response)
+        try:
+            ctx = self._context(request)
+        except StoreUnavailable as exc:
+            log.error("store unavailable: %s", exc)
+            ctx = self._context(request, with_session=False)
+            return self._respond(ctx, error_page(exc))(environ, start_response)
+        try:
+            if not_found is not None:
+                raise not_found
+            ctx.request.view_args = args  # type: ignore[attr-defined]
+            result = _VIEWS[endpoint](self, ctx)
+        except Exception as exc:  # noqa: BLE001 - mapped to a page in one place, or re-raised
+            if isinstance(exc, StoreUnavailable):
+                log.error("store unavailable: %s", exc)
+            result = error_page(exc)
+        return self._respond(ctx, result)(environ, start_response)
+
+    def error_response(
+        self, environ: WSGIEnvironment, start_response: StartResponse, exc: Exception
+    ) -> Iterable[bytes]:
+        ctx = self._context(Request(environ), with_session=False)
+        return self._respond(ctx, error_page(exc))(environ, start_response)
+
+    def context_for(self, environ: WSGIEnvironment) -> RequestContext:
+        """A context without the session (the guard loads it itself)."""
+        return self._context(Request(environ), with_session=False)
+
+    # -- request context ----------------------------------------------------------------------
+
+    def _context(self, request: Request, *, with_session: bool = True) -> RequestContext:
+        reg = self.reg
+        lang, remember = choose_language(
+            request.args.get("lng"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("Accept-Language"),
+            self.config.general.default_language,
+        )
+        accept = request.headers.get("Accept", "")
+        ctx = RequestContext(
+            request=request,
+            session=None,
+            user=None,
+            lang=lang,
+            ip=reg.client_ip(request.environ),
+            now=reg.clock.now(),
+            json=wants_json(accept),
+            cid=request.args.get("c"),
+        )
+        if remember:
+            ctx.cookies.append(
+                f"{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax"
+                + ("; Secure" if self.config.web.secure_cookies else "")
+            )
+        session = reg.sessions.load(request.environ) if with_session else None
+        if session is not None and session.user_id is not None:
+            user = reg.directory.get_user(session.user_id)
+            if user is not None and user.enabled:
+                ctx.session, ctx.user = session, user
+        return ctx
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _respond(self, ctx: RequestContext, result: Page | Redirect) -> Response:
+        if ctx.session is not None and (ctx.session_dirty or ctx.session.modified):
+            try:
+                self.reg.sessions.save(ctx.session)
+            except StoreUnavailable as exc:
+                log.error("store unavailable while saving a session: %s", exc)
+                result, ctx.session = error_page(exc), None
+            else:
+                ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+        if isinstance(result, Redirect):
+            response = Response(status=303, headers={"Location": result.location})
+            if ctx.json:
+                response.set_data(f'{{"redirect":"{result.location}"}}')
+                response.mimetype = "application/json"
+        else:
+            common = self._common(ctx)
+            if ctx.json:
+                response = Response(
+                    self.renderer.json(result, common),
+                    status=result.status,
+                    mimetype="application/json",
+                )
+            else:
+                html = self.renderer.html(result, common, ctx.lang)
+                response = Response(html, status=result.status, mimetype="text/html")
+            for name, value in result.headers:
+                response.headers[name] = value
+        for name, value in _SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
+        response.headers["Vary"] = "Accept, Accept-Language, Cookie"
+        for cookie in ctx.cookies:
+            response.headers.add("Set-Cookie", cookie)
+        return response
+
+    def _common(self, ctx: RequestContext) -> dict[str, Any]:
+        common: dict[str, Any] = {
+            "organization": self.config.general.organization,
+            "prefix": self.prefix,
+            "url": self.url,
+            "cid": ctx.cid,
+            "user": {"id": ctx.user.id, "display_name": ctx.user.display_name or ctx.user.id}
+            if ctx.user
+            else None,
+        }
+        if ctx.session is not None:
+            common["csrf_token"] = ctx.session.csrf_token
+        return common
+
+    def _static(self, filename: str) -> Response:
+        path = (_STATIC / filename).resolve()
+        if _STATIC.resolve() not in path.parents or not path.is_file():
+            return Response(status=404)
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        response = Response(path.read_bytes(), mimetype=mime)
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response

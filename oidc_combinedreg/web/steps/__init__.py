@@ -1,0 +1,28 @@
+"""Per-method registration steps, shared by the wizard (interrupt mode) and manage mode.
+
+Each handler drives one method's stages (intro -> setup -> verify -> added) and returns a page,
+a redirect, or ``None`` when the method was registered. Adding a method kind means adding a
+module here and an entry in :data:`HANDLERS`: the wizard and the manage page stay method-agnostic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ...methods.kinds import MethodKind
+from . import totp
+
+if TYPE_CHECKING:
+    from ..app import WebApp
+    from ..context import RequestContext
+    from ..render import Page, Redirect
+
+__all__ = ["HANDLERS", "StepHandler"]
+
+#: (web, ctx, step state, action) -> a page to show, or None once the method is registered
+StepHandler = Callable[["WebApp", "RequestContext", dict[str, Any], str], "Page | Redirect | None"]
+
+HANDLERS: dict[MethodKind, StepHandler] = {
+    MethodKind.TOTP: totp.handle,
+}

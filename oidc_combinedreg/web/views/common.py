@@ -1,0 +1,46 @@
+"""View helpers shared by the sign-in, wizard and manage pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...methods.kinds import METHOD_RULES, MethodKind
+from ...store.base import MethodRecord
+
+__all__ = ["METHOD_NAMES", "N_", "describe_method"]
+
+
+def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark for extraction only"
+    return msgid
+
+
+#: user-facing names of the method kinds (msgids: templates translate them)
+METHOD_NAMES: dict[MethodKind, str] = {
+    MethodKind.PUSH: N_("Authenticator app (notification)"),
+    MethodKind.TOTP: N_("Authenticator app"),
+    MethodKind.HARDWARE_OATH: N_("Hardware token"),
+    MethodKind.MOBILE_PHONE: N_("Phone"),
+    MethodKind.ALTERNATE_PHONE: N_("Alternate phone"),
+    MethodKind.OFFICE_PHONE: N_("Office phone"),
+    MethodKind.EMAIL: N_("Email"),
+    MethodKind.SECURITY_QUESTIONS: N_("Security questions"),
+    MethodKind.APP_PASSWORD: N_("App password"),
+    MethodKind.WEBAUTHN: N_("Security key or passkey"),
+}
+
+
+def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, Any]:
+    """A JSON-safe view of one method (never a secret)."""
+    rules = METHOD_RULES[record.kind]
+    return {
+        "id": record.id,
+        "kind": record.kind.value,
+        "name": METHOD_NAMES[record.kind],
+        "label": record.label,
+        "mfa": rules.mfa,
+        "sspr": rules.sspr,
+        "default": record.id == default_id,
+        "deletable": rules.deletable,
+        "created_at": int(record.created_at),
+        "last_used_at": int(record.last_used_at) if record.last_used_at else None,
+    }

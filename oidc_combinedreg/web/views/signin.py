@@ -1,0 +1,121 @@
+"""The sign-in steps after the password: the dispatcher that decides, and the MFA challenge."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...exceptions import (
+    AccessDenied,
+    ChallengeExpired,
+    CodeReused,
+    InvalidInput,
+    VerificationFailed,
+)
+from ...methods.kinds import METHOD_RULES
+from ...policy.signin import StepKind
+from ...store.base import MethodRecord
+from ..render import Page, Redirect
+from .common import describe_method
+
+if TYPE_CHECKING:
+    from ..app import WebApp
+    from ..context import RequestContext
+
+__all__ = ["dispatch", "mfa"]
+
+
+def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``/signin?c=ID``: send the browser to the next step of this sign-in, or back to /authorize."""
+    session, user = ctx.require_session()
+    cont = web.reg.flow.continuation(session, ctx.cid)
+    if cont is None or ctx.cid is None:
+        raise ChallengeExpired("unknown continuation")
+    step = web.reg.decide(ctx, session, user, cont)
+    if step.kind is StepKind.DONE:
+        url = web.reg.flow.pop_continuation(session, ctx.cid)
+        ctx.touch()
+        assert url is not None
+        return Redirect(url)
+    if step.kind is StepKind.MFA:
+        return Redirect(web.url("mfa", c=ctx.cid))
+    if step.kind is StepKind.REGISTER:
+        return Redirect(web.url("wizard", c=ctx.cid))
+    return Page(
+        "blocked",
+        {
+            "reason": step.reasons[0] if step.reasons else "blocked",
+            "correlation_id": session.data.get("ca_correlation"),
+        },
+        403,
+    )
+
+
+def _ordered_mfa_methods(web: WebApp, user_id: str) -> list[MethodRecord]:
+    """Default (or, with system-preferred MFA, the most secure) first."""
+    methods = web.reg.info.mfa_methods(user_id)
+    usable = [m for m in methods if m.kind in web.reg.verifiable_kinds]
+    if web.config.policies.system_preferred_mfa:
+        return sorted(usable, key=lambda m: (METHOD_RULES[m.kind].rank, m.created_at))
+    default = web.reg.info.default_method(user_id, methods)
+    return sorted(usable, key=lambda m: (default is None or m.id != default.id, m.created_at))
+
+
+def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
+    if ctx.cid is not None:
+        return Redirect(web.url("signin", c=ctx.cid))
+    return Redirect(web.url("manage"))
+
+
+def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``/mfa``: "Verify your identity" with the default method first and "Sign in another way"."""
+    session, user = ctx.require_session()
+    if ctx.cid is not None and web.reg.flow.continuation(session, ctx.cid) is None:
+        raise ChallengeExpired("unknown continuation")
+    methods = _ordered_mfa_methods(web, user.id)
+    if not methods:
+        return _after_mfa(web, ctx)
+    chosen_id = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
+    chosen = next((m for m in methods if m.id == chosen_id), methods[0])
+    data: dict[str, Any] = {
+        "method": describe_method(chosen, None),
+        "others": [describe_method(m, None) for m in methods if m.id != chosen.id],
+        "errors": {},
+        "values": {},
+    }
+    if ctx.method != "POST":
+        return Page("mfa", data)
+    ctx.check_csrf()
+    code = ctx.form("code")
+    try:
+        web.reg.info.verify_code(user.id, chosen.id, code, ip=ctx.ip)
+    except (InvalidInput, VerificationFailed, CodeReused) as exc:
+        data["errors"]["code"] = _code_error(exc)
+        data["values"]["code"] = code if len(code) <= 20 else ""
+        return Page("mfa", data, 400)
+    new = web.reg.sessions.rotate(session)
+    web.reg.flow.mark_mfa(new, ["otp"], ctx.now)
+    ctx.session = new
+    ctx.touch()
+    return _after_mfa(web, ctx)
+
+
+def _code_error(exc: Exception) -> str:
+    if isinstance(exc, CodeReused):
+        return "That code was already used. Wait for the next code in your app."
+    if isinstance(exc, InvalidInput):
+        return "Enter the 6-digit code from your app."
+    return "That code didn't work. Check the code in your app and try again."
+
+
+def require_fresh_mfa(web: WebApp, ctx: RequestContext) -> Redirect | None:
+    """The MFA gate of the security-info pages: a redirect to MFA when it is not fresh."""
+    session, user = ctx.require_session()
+    if web.reg.info.mfa_methods(user.id):
+        mfa_at = session.data.get("mfa_at")
+        if not isinstance(mfa_at, int) or ctx.now - mfa_at > web.config.web.mfa_freshness:
+            return Redirect(web.url("mfa"))
+        return None
+    pwd_at = session.data.get("pwd_at")
+    if not isinstance(pwd_at, int) or ctx.now - pwd_at > web.config.web.password_freshness:
+        raise AccessDenied("no signed-in session")
+    return None

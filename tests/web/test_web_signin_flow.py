@@ -1,0 +1,88 @@
+"""The sign-in pipeline through the WSGI stack: password -> wizard or MFA -> back to /authorize."""
+
+from __future__ import annotations
+
+import pyotp
+from conftest import Browser, code_from, location
+
+
+def test_first_sign_in_registers_an_app_then_gets_a_code_with_mfa_amr(browser: Browser) -> None:
+    r = browser.login("alice")
+    assert r.status_code == 303 and location(r).startswith("/authorize")
+    r = browser.authorize()
+    assert r.status_code == 303
+    signin = location(r)
+    assert signin.startswith("/security-info/signin?c=")
+    r = browser.get(signin)
+    wizard = location(r)
+    assert wizard.startswith("/security-info/wizard?c=")
+    browser.register_totp(wizard)
+    summary = browser.get_json(wizard).get_json()
+    assert summary["page"] == "wizard_summary"
+    assert [m["kind"] for m in summary["methods"]] == ["totp"]
+    r = browser.post_json(wizard, {"action": "finish", "csrf_token": summary["csrf_token"]})
+    r = browser.get(location(r))
+    assert location(r) == "/authorize?client_id=demo&state=s1"
+    r = browser.get(location(r))
+    code = code_from(r)
+    assert code is not None
+    issued = browser.host.codes[code]
+    assert issued["sub"] == "alice"
+    assert set(issued["amr"]) == {"pwd", "otp", "mfa"}
+    assert issued["acr"] == "urn:combinedreg:acr:mfa"
+
+
+def test_second_sign_in_asks_for_a_code_and_refuses_its_replay(browser: Browser) -> None:
+    browser.login("alice")
+    r = browser.get(location(browser.authorize()))
+    wizard = location(r)
+    secret = browser.register_totp(wizard)
+    token = browser.csrf(wizard)
+    browser.post_json(wizard, {"action": "finish", "csrf_token": token})
+    browser.clock.advance(120)
+
+    browser.login("alice")
+    r = browser.authorize()
+    r = browser.get(location(r))
+    mfa_url = location(r)
+    assert mfa_url.startswith("/security-info/mfa?c=")
+    page = browser.get_json(mfa_url).get_json()
+    assert page["page"] == "mfa" and page["method"]["kind"] == "totp"
+    code = pyotp.TOTP(secret).at(browser.clock.now())
+    r = browser.post_json(
+        mfa_url, {"code": code, "method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
+    )
+    assert r.status_code == 303
+    r = browser.get(location(r))
+    r = browser.get(location(r))
+    assert code_from(r) is not None
+
+    # The same code in a new sign-in within the same time step is a replay.
+    browser.login("alice")
+    r = browser.get(location(browser.authorize()))
+    mfa_url = location(r)
+    page = browser.get_json(mfa_url).get_json()
+    r = browser.post_json(
+        mfa_url, {"code": code, "method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
+    )
+    assert r.status_code == 400
+    assert r.get_json()["errors"]["code"].startswith("That code was already used")
+
+
+def test_authorize_while_mfa_pending_never_reaches_the_host(browser: Browser) -> None:
+    browser.login("alice")
+    for _ in range(3):
+        r = browser.authorize()
+        assert r.status_code == 303
+        assert location(r).startswith("/security-info/signin")
+    assert browser.host.codes == {}
+
+
+def test_break_glass_user_signs_in_with_password_only(make_browser) -> None:  # type: ignore[no-untyped-def]
+    browser = make_browser(groups={"bob": frozenset({"break-glass"})})
+    browser.login("bob")
+    r = browser.authorize()
+    code = code_from(r)
+    assert code is not None
+    assert browser.host.codes[code]["amr"] == ["pwd"]
+    assert browser.host.codes[code]["acr"] == "urn:combinedreg:acr:pwd"
