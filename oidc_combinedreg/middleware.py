@@ -34,9 +34,8 @@ from .conditional_access import (
 from .config.model import Config
 from .directory import Directory, DirectoryUser
 from .exceptions import StoreUnavailable
-from .methods.kinds import MethodKind
 from .policy.signin import Step, StepKind
-from .security_info import SecurityInfo
+from .service import SecurityInfo
 from .signin import SignInResult
 from .store.base import Store
 from .web.app import WebApp
@@ -86,11 +85,9 @@ class CombinedRegistration:
             )
         self.store: Store = store
         self.sessions = SessionManager(store, config.web, self.clock)
-        self.info = SecurityInfo(config=config, store=store, clock=self.clock)
+        self.info = SecurityInfo(config=config, store=store, clock=self.clock, directory=directory)
         self.flow = Flow(config, self.info)
         self.ca = Engine(config.conditional_access)
-        #: kinds the MFA step can verify today
-        self.verifiable_kinds = frozenset({MethodKind.TOTP})
         self.web = WebApp(self)
         self._prefix = config.web.prefix
         self._prefix_slash = config.web.prefix + "/"

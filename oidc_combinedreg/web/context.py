@@ -36,15 +36,18 @@ class RequestContext:
     def method(self) -> str:
         return self.request.method
 
-    def form(self, key: str, default: str = "") -> str:
-        """A submitted field, from a form body or a JSON body (the JSON twin posts either)."""
+    def fields(self) -> dict[str, Any]:
+        """The submitted fields, from a form body or a JSON body (the JSON twin posts either)."""
         if self._body is None:
             if self.request.mimetype == "application/json":
                 data = self.request.get_json(silent=True)
                 self._body = data if isinstance(data, dict) else {}
             else:
                 self._body = self.request.form.to_dict()
-        value = self._body.get(key, default)
+        return self._body
+
+    def form(self, key: str, default: str = "") -> str:
+        value = self.fields().get(key, default)
         return value if isinstance(value, str) else default
 
     def arg(self, key: str) -> str | None:

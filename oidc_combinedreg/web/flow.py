@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 from ..config.model import Config
 from ..directory import DirectoryUser
 from ..policy.signin import SignInFacts, Step, next_step
-from ..security_info import SecurityInfo
+from ..service import SecurityInfo
 from ..signin import SignInResult
 from .session import Session
 

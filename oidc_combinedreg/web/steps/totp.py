@@ -21,7 +21,7 @@ def _setup_data(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> dict[
     session, user = ctx.require_session()
     pending = session.data.setdefault("pending", {})
     account = user.email or user.id
-    setup, state = web.reg.info.totp_begin(user.id, account, pending.get("totp"))
+    setup, state = web.reg.info.totp.register_begin(user.id, account, pending.get("totp"))
     if pending.get("totp") != state:
         pending["totp"] = state
         ctx.touch()
@@ -57,7 +57,7 @@ def handle(
     session, user = ctx.require_session()
     code = ctx.form("code")
     try:
-        record = web.reg.info.totp_complete(
+        record = web.reg.info.totp.register_complete(
             user.id,
             session.data.get("pending", {}).get("totp"),
             code,

@@ -21,11 +21,11 @@ if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["dispatch", "mfa"]
+__all__ = ["dispatch", "mfa", "require_fresh_mfa"]
 
 
 def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    """``/signin?c=ID``: send the browser to the next step of this sign-in, or back to /authorize."""
+    """``/signin?c=ID``: send the browser to the next step of this sign-in, or to /authorize."""
     session, user = ctx.require_session()
     cont = web.reg.flow.continuation(session, ctx.cid)
     if cont is None or ctx.cid is None:
@@ -40,20 +40,16 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Redirect(web.url("mfa", c=ctx.cid))
     if step.kind is StepKind.REGISTER:
         return Redirect(web.url("wizard", c=ctx.cid))
+    reason = step.reasons[0] if step.reasons else "blocked"
     return Page(
-        "blocked",
-        {
-            "reason": step.reasons[0] if step.reasons else "blocked",
-            "correlation_id": session.data.get("ca_correlation"),
-        },
-        403,
+        "blocked", {"reason": reason, "correlation_id": session.data.get("ca_correlation")}, 403
     )
 
 
 def _ordered_mfa_methods(web: WebApp, user_id: str) -> list[MethodRecord]:
     """Default (or, with system-preferred MFA, the most secure) first."""
     methods = web.reg.info.mfa_methods(user_id)
-    usable = [m for m in methods if m.kind in web.reg.verifiable_kinds]
+    usable = [m for m in methods if m.kind in web.reg.info.verifiers]
     if web.config.policies.system_preferred_mfa:
         return sorted(usable, key=lambda m: (METHOD_RULES[m.kind].rank, m.created_at))
     default = web.reg.info.default_method(user_id, methods)
@@ -66,6 +62,16 @@ def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
     return Redirect(web.url("manage"))
 
 
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, CodeReused):
+        return "That code was already used. Wait for the next code in your app."
+    if isinstance(exc, InvalidInput):
+        return exc.message if exc.field != "code" else "Enter the 6-digit code from your app."
+    if isinstance(exc, ChallengeExpired):
+        return "This request expired. Start again."
+    return "That didn't work. Check and try again."
+
+
 def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/mfa``: "Verify your identity" with the default method first and "Sign in another way"."""
     session, user = ctx.require_session()
@@ -76,35 +82,45 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return _after_mfa(web, ctx)
     chosen_id = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
     chosen = next((m for m in methods if m.id == chosen_id), methods[0])
+    verifier = web.reg.info.verifiers[chosen.kind]
+    # Per-method state between start and verify, server side; a new method choice starts afresh.
+    state: dict[str, Any] = session.data.get("mfa_state") or {}
+    if state.get("method_id") != chosen.id:
+        state = {"method_id": chosen.id}
     data: dict[str, Any] = {
         "method": describe_method(chosen, None),
         "others": [describe_method(m, None) for m in methods if m.id != chosen.id],
+        "needs_start": verifier.needs_start,
+        "started": bool(state.get("started")),
+        "challenge": state.get("page", {}),
         "errors": {},
         "values": {},
     }
     if ctx.method != "POST":
         return Page("mfa", data)
     ctx.check_csrf()
-    code = ctx.form("code")
+    if ctx.form("action") == "start" and verifier.needs_start:
+        data["challenge"] = verifier.start(user, chosen, state, ip=ctx.ip)
+        state.update({"started": True, "page": data["challenge"]})
+        data["started"] = True
+        session.data["mfa_state"] = state
+        ctx.touch()
+        return Page("mfa", data)
     try:
-        web.reg.info.verify_code(user.id, chosen.id, code, ip=ctx.ip)
-    except (InvalidInput, VerificationFailed, CodeReused) as exc:
-        data["errors"]["code"] = _code_error(exc)
+        amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
+    except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
+        data["errors"]["code"] = _error_text(exc)
+        code = ctx.form("code")
         data["values"]["code"] = code if len(code) <= 20 else ""
+        session.data["mfa_state"] = state
+        ctx.touch()
         return Page("mfa", data, 400)
     new = web.reg.sessions.rotate(session)
-    web.reg.flow.mark_mfa(new, ["otp"], ctx.now)
+    new.data.pop("mfa_state", None)
+    web.reg.flow.mark_mfa(new, list(amr), ctx.now)
     ctx.session = new
     ctx.touch()
     return _after_mfa(web, ctx)
-
-
-def _code_error(exc: Exception) -> str:
-    if isinstance(exc, CodeReused):
-        return "That code was already used. Wait for the next code in your app."
-    if isinstance(exc, InvalidInput):
-        return "Enter the 6-digit code from your app."
-    return "That code didn't work. Check the code in your app and try again."
 
 
 def require_fresh_mfa(web: WebApp, ctx: RequestContext) -> Redirect | None:

@@ -1,0 +1,92 @@
+"""The ``combinedreg`` command: config check, what-if, keys (admin tasks join as they land)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .config import check_config, load_config
+from .exceptions import ConfigError
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="oidc-combinedreg")
+def main() -> None:
+    """oidc-combinedreg: combined security info registration for OpenID providers."""
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False))
+def check_config_command(file: str) -> None:
+    """Validate FILE: print every error and warning with its path, or "ok"."""
+    problems = check_config(file)
+    errors = [p for p in problems if p.severity == "error"]
+    for p in problems:
+        prefix = "error" if p.severity == "error" else "warning"
+        click.echo(f"{prefix}: {p}", err=p.severity == "error")
+    if errors:
+        click.echo(f"{len(errors)} error(s) in {file}", err=True)
+        sys.exit(1)
+    click.echo("ok")
+
+
+@main.command("what-if")
+@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--user", required=True, help="user id")
+@click.option("--groups", default="", help="comma-separated groups of the user")
+@click.option("--ip", required=True, help="client IP address")
+@click.option("--action", default=None, help="user action, e.g. register-security-information")
+@click.option("--app", default=None, help="OIDC client id of the application")
+@click.option("--client-app", default="browser", show_default=True)
+@click.option("--risk", default="none", show_default=True, help="sign-in risk level")
+@click.option("--satisfied", default="", help="controls already met, e.g. mfa")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def what_if_command(
+    config_file: str,
+    user: str,
+    groups: str,
+    ip: str,
+    action: str | None,
+    app: str | None,
+    client_app: str,
+    risk: str,
+    satisfied: str,
+    as_json: bool,
+) -> None:
+    """Show what Conditional Access decides for one sign-in, policy by policy."""
+    from .conditional_access import render_json, render_text, what_if
+
+    if (action is None) == (app is None):
+        raise click.UsageError("give exactly one of --action and --app")
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(1)
+    try:
+        decision = what_if(
+            config.conditional_access,
+            user,
+            [g.strip() for g in groups.split(",") if g.strip()],
+            ip,
+            action=action,
+            app=app,
+            client_app=client_app,
+            sign_in_risk=risk,
+            satisfied=[s.strip() for s in satisfied.split(",") if s.strip()],
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(render_json(decision) if as_json else render_text(decision))
+
+
+@main.command("generate-key")
+def generate_key_command() -> None:
+    """Print a new encryption key for [secrets].encryption_keys (put new keys first)."""
+    from .crypto import generate_key
+
+    click.echo(generate_key())

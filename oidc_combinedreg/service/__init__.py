@@ -1,0 +1,122 @@
+"""The security-info service: what a user has registered, and the operations on it. No web imports.
+
+The web layer calls this; it calls the method services (one module per method kind, each over the
+pure method module), the store, the throttle and the crypto box. Every change writes its audit
+event in the same store transaction as the change itself.
+
+Adding a method kind: write ``service/<kind>.py`` (registration calls of its own, plus the
+:class:`~oidc_combinedreg.service.base.MfaVerifier` calls if it serves MFA) and register it in
+:meth:`SecurityInfo._build_verifiers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..clock import Clock
+from ..config.model import Config
+from ..crypto import CodeHasher, SecretBox
+from ..directory import Directory
+from ..methods.kinds import METHOD_RULES, MethodKind
+from ..store.base import AuditEvent, MethodRecord, Store, UserState
+from ..throttle import Throttle
+from .base import MfaVerifier, ServiceContext
+from .totp import TotpService
+
+__all__ = ["MfaVerifier", "SecurityInfo", "ServiceContext"]
+
+
+class SecurityInfo:
+    """The facade the web layer uses: reading, per-method services, generic changes."""
+
+    def __init__(
+        self, *, config: Config, store: Store, clock: Clock, directory: Directory | None = None
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.ctx = ServiceContext(
+            config=config,
+            store=store,
+            clock=clock,
+            box=SecretBox(config.secrets.encryption_keys),
+            codes=CodeHasher(config.secrets.code_pepper),
+            throttle=Throttle(store, config.throttle),
+            directory=directory,
+        )
+        self.totp = TotpService(self.ctx)
+        self.verifiers: dict[MethodKind, MfaVerifier] = self._build_verifiers()
+
+    def _build_verifiers(self) -> dict[MethodKind, MfaVerifier]:
+        return {MethodKind.TOTP: self.totp}
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def methods(self, user_id: str) -> list[MethodRecord]:
+        return self.store.list_methods(user_id)
+
+    def mfa_methods(self, user_id: str) -> list[MethodRecord]:
+        return [m for m in self.store.list_methods(user_id) if METHOD_RULES[m.kind].mfa]
+
+    def state(self, user_id: str) -> UserState:
+        return self.store.get_user_state(user_id)
+
+    def default_method(self, user_id: str, methods: list[MethodRecord]) -> MethodRecord | None:
+        """The user's default MFA method, or the most secure one when none is set."""
+        mfa = [m for m in methods if METHOD_RULES[m.kind].mfa]
+        default_id = self.store.get_user_state(user_id).default_method_id
+        for m in mfa:
+            if m.id == default_id:
+                return m
+        return min(mfa, key=lambda m: METHOD_RULES[m.kind].rank, default=None)
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def event(
+        self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
+    ) -> AuditEvent:
+        return self.ctx.event(event, user_id, outcome, ip=ip, **detail)
+
+    def audit(
+        self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
+    ) -> None:
+        self.ctx.audit(event, user_id, outcome, ip=ip, **detail)
+
+    # -- generic changes ----------------------------------------------------------------------
+
+    def delete_method(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
+        record = self.store.get_method(user_id, method_id)
+        if record is None or not METHOD_RULES[record.kind].deletable:
+            return False
+        return self.store.delete_method(
+            user_id,
+            method_id,
+            events=[
+                self.event(
+                    "method.deleted",
+                    user_id,
+                    "success",
+                    ip=ip,
+                    kind=record.kind.value,
+                    method_id=method_id,
+                )
+            ],
+        )
+
+    def set_default(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
+        record = self.store.get_method(user_id, method_id)
+        if record is None or not METHOD_RULES[record.kind].mfa:
+            return False
+        state = self.store.get_user_state(user_id)
+        self.store.put_user_state(
+            replace(state, default_method_id=method_id),
+            events=[
+                self.event("method.default_changed", user_id, "success", ip=ip, method_id=method_id)
+            ],
+        )
+        return True
+
+    def record_confirmed(self, user_id: str) -> None:
+        state = self.store.get_user_state(user_id)
+        self.store.put_user_state(replace(state, confirmed_at=self.clock.now(), reregister=False))

@@ -1,0 +1,99 @@
+"""What every method service shares, and the one interface the MFA step uses for all of them.
+
+A method service sits between the web layer and the pure method module: it reads and writes the
+store, encrypts with the secret box, counts attempts with the throttle and writes audit events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..clock import Clock
+from ..config.model import Config
+from ..crypto import CodeHasher, SecretBox, bind_context
+from ..directory import Directory, DirectoryUser
+from ..methods.kinds import MethodKind
+from ..store.base import AuditEvent, MethodRecord, Store
+from ..throttle import Throttle
+
+__all__ = ["MfaVerifier", "ServiceContext", "secret_context"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceContext:
+    """The shared parts, built once by :class:`~oidc_combinedreg.service.SecurityInfo`."""
+
+    config: Config
+    store: Store
+    clock: Clock
+    box: SecretBox
+    codes: CodeHasher
+    throttle: Throttle
+    directory: Directory | None = None
+
+    def event(
+        self,
+        event: str,
+        user_id: str | None,
+        outcome: str,
+        *,
+        ip: str | None = None,
+        correlation_id: str | None = None,
+        **detail: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            at=self.clock.now(),
+            event=event,
+            user_id=user_id,
+            outcome=outcome,
+            ip=ip,
+            correlation_id=correlation_id,
+            detail=detail,
+        )
+
+    def audit(
+        self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
+    ) -> None:
+        self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
+
+
+def secret_context(user_id: str, method_id: str) -> bytes:
+    """Binds a ciphertext to its row: a seed copied into another user's record does not decrypt."""
+    return bind_context(user_id, method_id)
+
+
+class MfaVerifier(Protocol):
+    """How the MFA step (and the password reset) uses a registered method, whatever its kind.
+
+    ``state`` is a JSON-safe dict the caller keeps server side in the session between the two
+    calls (a sent code's hash, a push transaction id, a WebAuthn challenge).
+    """
+
+    kind: MethodKind
+
+    #: the method needs an explicit start (send a text, make a call, push a request, WebAuthn options)
+    needs_start: bool
+
+    def start(
+        self, user: DirectoryUser, record: MethodRecord, state: dict[str, Any], *, ip: str | None
+    ) -> dict[str, Any]:
+        """Begin one verification; returns JSON-safe data for the page (never a secret)."""
+        ...
+
+    def verify(
+        self,
+        user: DirectoryUser,
+        record: MethodRecord,
+        response: Mapping[str, Any],
+        state: dict[str, Any],
+        *,
+        ip: str | None,
+    ) -> tuple[str, ...]:
+        """Check the user's response; returns the RFC 8176 ``amr`` values it proves.
+
+        Raises ``VerificationFailed``/``CodeReused``/``ChallengeExpired``/``InvalidInput``/
+        ``RateLimited``; throttles and audits itself.
+        """
+        ...
