@@ -1,0 +1,51 @@
+"""``python -m example_idp [--port N] [--issuer URL] [--tls] [--no-middleware]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from werkzeug.serving import run_simple
+
+from .app import DEFAULT_INSTANCE_PATH, create_app
+from .tls import self_signed_certificate
+
+DEMO_ACCOUNTS = """\
+Demo accounts (user / password):
+  alice / alice            no security info yet: the middleware makes her register MFA
+  admin / admin            group "admins"
+  breakglass / breakglass  group "break-glass": excluded from enforcement, plain OIDC flow"""
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m example_idp", description=__doc__)
+    parser.add_argument("--host", default="localhost", help="address to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--issuer", help="published issuer (default: http(s)://localhost:PORT)")
+    parser.add_argument("--instance", type=Path, default=DEFAULT_INSTANCE_PATH)
+    parser.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
+    parser.add_argument("--no-middleware", action="store_true", help="the plain OpenID provider")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
+    scheme = "https" if args.tls else "http"
+    issuer = (args.issuer or f"{scheme}://localhost:{args.port}").rstrip("/")
+    kwargs = {"combinedreg_config": None} if args.no_middleware else {}
+    app = create_app(instance_path=args.instance, issuer=issuer, **kwargs)
+    ssl_context = None
+    if args.tls:
+        cert, key = self_signed_certificate(Path(app.instance_path))
+        ssl_context = (str(cert), str(key))
+        app.config["DEMO_RP_VERIFY"] = str(cert)  # the demo RP calls this server over https
+        print(f"Self-signed certificate: {cert}")
+    print(f"Example IdP: {issuer}   (demo relying party: {issuer}/demo)")
+    print(DEMO_ACCOUNTS)
+    # Threaded: the demo relying party's token request goes over HTTP to this same server.
+    run_simple(args.host, args.port, app, threaded=True, ssl_context=ssl_context)
+
+
+if __name__ == "__main__":
+    main()

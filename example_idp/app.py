@@ -1,0 +1,140 @@
+"""``create_app``: the example IdP, with oidc_combinedreg mounted through its public API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_login import LoginManager  # type: ignore[import-untyped]
+
+from oidc_combinedreg.clock import Clock, SystemClock
+
+from .clients import ClientStore
+from .csrf import init_csrf
+from .db import Database
+from .directory import TomlDirectory
+from .grants import CodeStore, TokenStore
+from .host import Idp, LoginUser, Registration, end_sign_in
+from .keys import SigningKey, new_secret_key, read_or_create
+from .oauth import IdpAuthorizationServer, provider_metadata
+from .settings import DEFAULT_SETTINGS_PATH, load_settings
+from .throttle import LoginThrottle
+
+__all__ = ["DEFAULT_COMBINEDREG_CONFIG", "DEFAULT_INSTANCE_PATH", "create_app"]
+
+HERE = Path(__file__).parent
+DEFAULT_INSTANCE_PATH = HERE / "instance"
+DEFAULT_COMBINEDREG_CONFIG = HERE / "combinedreg.toml"
+DEFAULT_DIRECTORY = HERE / "directory.toml"
+DEFAULT_ISSUER = "http://localhost:5000"
+
+
+def _mount_middleware(
+    app: Flask, combinedreg_config: Any, directory: TomlDirectory, clock: Clock
+) -> Registration | None:
+    """The integration: four lines in any Flask host (plus the three calls in host.py)."""
+    if combinedreg_config is None:
+        return None
+    from oidc_combinedreg import CombinedRegistration
+
+    reg = CombinedRegistration(
+        app.wsgi_app, config=combinedreg_config, directory=directory, clock=clock
+    )
+    app.wsgi_app = reg  # type: ignore[method-assign]
+    app.extensions["combinedreg"] = reg
+    registration: Registration = reg
+    return registration
+
+
+def _acr_values(combinedreg_config: Any) -> tuple[str, ...]:
+    acr = getattr(combinedreg_config, "acr", None)
+    if acr is None:
+        return ()
+    return (acr.password, acr.mfa, acr.phishing_resistant)
+
+
+def create_app(
+    *,
+    instance_path: str | os.PathLike[str] | None = None,
+    issuer: str | None = None,
+    combinedreg_config: Any = DEFAULT_COMBINEDREG_CONFIG,
+    clock: Clock | None = None,
+    settings_path: str | os.PathLike[str] | None = None,
+    directory_path: str | os.PathLike[str] | None = None,
+) -> Flask:
+    """Build the IdP.
+
+    ``combinedreg_config`` is a path to the middleware's TOML file, an already loaded
+    ``oidc_combinedreg`` config, or None to run the OpenID provider without the middleware.
+    The issuer is published exactly as given (no trailing slash).
+    """
+    issuer = (issuer or os.environ.get("EXAMPLE_IDP_ISSUER") or DEFAULT_ISSUER).rstrip("/")
+    if issuer.startswith("http:"):
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    clock = clock or SystemClock()
+    instance = Path(instance_path or DEFAULT_INSTANCE_PATH).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance))
+    app.secret_key = read_or_create(instance / "secret-key", new_secret_key)
+    secure = issuer.startswith("https:")
+    settings = load_settings(Path(settings_path or DEFAULT_SETTINGS_PATH), issuer=issuer)
+    app.config.update(
+        SESSION_COOKIE_NAME="idp_session",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        OAUTH2_TOKEN_EXPIRES_IN={"authorization_code": settings.access_token_lifetime},
+    )
+    db = Database(instance / "idp.sqlite3")
+    directory = TomlDirectory(Path(directory_path or DEFAULT_DIRECTORY), db)
+    if isinstance(combinedreg_config, (str, os.PathLike)):
+        from oidc_combinedreg import load_config
+
+        combinedreg_config = load_config(combinedreg_config)  # ConfigError lists every problem
+    server = IdpAuthorizationServer(
+        app,
+        issuer=issuer,
+        clients=ClientStore(db, {c.client_id: c for c in settings.clients}),
+        codes=CodeStore(db, clock, settings.code_lifetime),
+        tokens=TokenStore(db, clock),
+        directory=directory,
+        signing_key=SigningKey(instance / "signing-key.jwk.json"),
+        clock=clock,
+        id_token_lifetime=settings.id_token_lifetime,
+        metadata=provider_metadata(issuer, _acr_values(combinedreg_config)),
+    )
+    server.register_logout(end_sign_in, settings.open_registration)
+    app.extensions["example_idp"] = Idp(
+        issuer=issuer,
+        settings=settings,
+        directory=directory,
+        server=server,
+        throttle=LoginThrottle(
+            db, clock, allowed=settings.login_failures_allowed, window=settings.login_window
+        ),
+        clock=clock,
+        registration=_mount_middleware(app, combinedreg_config, directory, clock),
+    )
+    _init_login(app, directory)
+    init_csrf(app, secure=secure)
+    _register_views(app)
+    return app
+
+
+def _init_login(app: Flask, directory: TomlDirectory) -> None:
+    manager = LoginManager(app)
+    manager.login_view = "login.login"
+
+    @manager.user_loader  # type: ignore[untyped-decorator]
+    def load_user(user_id: str) -> LoginUser | None:
+        user = directory.get_user(user_id)
+        return LoginUser(user) if user is not None else None
+
+
+def _register_views(app: Flask) -> None:
+    from . import demo_rp, login, oidc_views
+
+    app.register_blueprint(login.bp)
+    app.register_blueprint(oidc_views.bp)
+    app.register_blueprint(demo_rp.bp)

@@ -1,0 +1,130 @@
+"""The example IdP's users: a TOML file, plus password and MFA-state changes kept in sqlite.
+
+:class:`TomlDirectory` implements oidc_combinedreg's ``Directory`` protocol (the middleware reads
+users and groups through it, and sets a new password after a self-service reset) and is also what
+the IdP's own login form checks passwords against.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from oidc_combinedreg.directory import DirectoryUser, PasswordRejected, PerUserMfa
+
+from .db import Database
+
+__all__ = ["DirectoryEntry", "TomlDirectory", "load_entries"]
+
+_hasher = PasswordHasher()
+# Verifying against this hash for unknown users keeps "no such user" as slow as "wrong password".
+_DUMMY_HASH = _hasher.hash("not a password of anybody")
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DirectoryEntry:
+    """One user as written in the directory file."""
+
+    user: DirectoryUser
+    password_hash: str
+
+
+def _entry(raw: dict[str, Any], where: str) -> DirectoryEntry:
+    try:
+        user = DirectoryUser(
+            id=str(raw["id"]),
+            display_name=str(raw.get("display_name", "")),
+            email=raw.get("email"),
+            groups=frozenset(str(g) for g in raw.get("groups", ())),
+            office_phone=raw.get("office_phone"),
+            per_user_mfa=PerUserMfa(raw.get("per_user_mfa", "disabled")),
+            enabled=bool(raw.get("enabled", True)),
+        )
+        return DirectoryEntry(user=user, password_hash=str(raw["password_hash"]))
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc!r}") from exc
+
+
+def load_entries(path: Path) -> dict[str, DirectoryEntry]:
+    """Read the directory file; a broken entry stops the start with its position."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    entries = [
+        _entry(raw, f"{path.name}: users[{i}]") for i, raw in enumerate(data.get("users", []))
+    ]
+    return {e.user.id: e for e in entries}
+
+
+class TomlDirectory:
+    """Users from the directory file, with overrides (new passwords, MFA state) from the database."""
+
+    def __init__(self, path: Path, db: Database) -> None:
+        self._entries = load_entries(path)
+        self._db = db
+
+    def get_user(self, user_id: str) -> DirectoryUser | None:
+        entry = self._entries.get(user_id)
+        if entry is None:
+            return None
+        row = self._db.fetch_one(
+            "SELECT per_user_mfa FROM user_overrides WHERE user_id = ?", (user_id,)
+        )
+        if row is None or row["per_user_mfa"] is None:
+            return entry.user
+        return DirectoryUser(
+            id=entry.user.id,
+            display_name=entry.user.display_name,
+            email=entry.user.email,
+            groups=entry.user.groups,
+            office_phone=entry.user.office_phone,
+            per_user_mfa=PerUserMfa(row["per_user_mfa"]),
+            enabled=entry.user.enabled,
+        )
+
+    def check_password(self, user_id: str, password: str) -> DirectoryUser | None:
+        """The user if the password is right and the account enabled, else None."""
+        entry = self._entries.get(user_id)
+        stored = self._password_hash(user_id) if entry else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if entry is None or not entry.user.enabled:
+            return None
+        return self.get_user(user_id)
+
+    def set_password(self, user_id: str, new_password: str) -> None:
+        if user_id not in self._entries:
+            raise PasswordRejected(["There is no such account."])
+        if len(new_password) < MIN_PASSWORD_LENGTH:
+            raise PasswordRejected([f"Use at least {MIN_PASSWORD_LENGTH} characters."])
+        if new_password.casefold() == user_id.casefold():
+            raise PasswordRejected(["Don't use your user name as the password."])
+        self._db.execute(
+            "INSERT INTO user_overrides (user_id, password_hash) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
+            (user_id, _hasher.hash(new_password)),
+        )
+
+    def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:
+        if user_id not in self._entries:
+            raise KeyError(user_id)
+        self._db.execute(
+            "INSERT INTO user_overrides (user_id, per_user_mfa) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET per_user_mfa = excluded.per_user_mfa",
+            (user_id, str(state)),
+        )
+
+    def _password_hash(self, user_id: str) -> str:
+        row = self._db.fetch_one(
+            "SELECT password_hash FROM user_overrides WHERE user_id = ?", (user_id,)
+        )
+        if row is not None and row["password_hash"]:
+            return str(row["password_hash"])
+        return self._entries[user_id].password_hash

@@ -1,0 +1,114 @@
+"""The IdP's runtime objects, and the three places where the host talks to oidc_combinedreg:
+after the password (``start_sign_in``), at the authorization endpoint (``current_sign_in``) and at
+logout (``end_sign_in``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import current_app, request, session
+from flask_login import UserMixin, current_user, login_user, logout_user  # type: ignore[import-untyped]
+
+from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.directory import DirectoryUser
+from oidc_combinedreg.signin import SignInResult
+
+from .directory import TomlDirectory
+from .grants import SignedIn
+from .oauth import IdpAuthorizationServer
+from .settings import IdpSettings
+from .throttle import LoginThrottle
+
+__all__ = [
+    "Idp",
+    "LoginUser",
+    "Registration",
+    "current_idp",
+    "current_sign_in",
+    "end_sign_in",
+    "start_sign_in",
+]
+
+#: what the host session remembers: when the password was checked (used without the middleware)
+AUTH_TIME_KEY = "auth_time"
+
+
+class Registration(Protocol):
+    """The part of ``oidc_combinedreg.CombinedRegistration`` a host calls."""
+
+    def password_verified(self, environ: dict[str, Any], user_id: str) -> None: ...
+
+    def sign_in_result(self, environ: dict[str, Any]) -> SignInResult | None: ...
+
+    def sign_out(self, environ: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Idp:
+    issuer: str
+    settings: IdpSettings
+    directory: TomlDirectory
+    server: IdpAuthorizationServer
+    throttle: LoginThrottle
+    clock: Clock
+    #: the middleware, or None when the IdP runs without it
+    registration: Registration | None
+    #: RFC 8176 value for the host's own password check when there is no middleware
+    acr_password: str | None = None
+
+
+def current_idp() -> Idp:
+    idp: Idp = current_app.extensions["example_idp"]
+    return idp
+
+
+class LoginUser(UserMixin):  # type: ignore[misc]  # Flask-Login is untyped
+    """Flask-Login's view of a directory user."""
+
+    def __init__(self, user: DirectoryUser) -> None:
+        self.user = user
+        self.id = user.id
+
+    @property
+    def is_active(self) -> bool:
+        return self.user.enabled
+
+
+def start_sign_in(user: DirectoryUser) -> None:
+    """Right after the password was verified: tell the middleware, then start a new host session."""
+    idp = current_idp()
+    if idp.registration is not None:
+        # Starts the middleware's sign-in (MFA, registration interrupt) with a new session id.
+        idp.registration.password_verified(request.environ, user.id)
+    session.clear()  # a new host session after the password: nothing carried over (no fixation)
+    login_user(LoginUser(user))
+    session[AUTH_TIME_KEY] = int(idp.clock.now())
+
+
+def current_sign_in() -> SignedIn | None:
+    """The user the IdP may issue a code for, with amr/acr/auth_time; None means "go to login"."""
+    if not current_user.is_authenticated:
+        return None
+    idp = current_idp()
+    user = idp.directory.get_user(current_user.get_id())
+    if user is None or not user.enabled:
+        return None
+    if idp.registration is None:
+        auth_time = session.get(AUTH_TIME_KEY)
+        if not isinstance(auth_time, int):
+            return None
+        return SignedIn(user=user, amr=("pwd",), acr=idp.acr_password, auth_time=auth_time)
+    result = idp.registration.sign_in_result(request.environ)
+    if result is None or result.user_id != user.id:
+        return None  # the middleware's sign-in is missing, pending or for someone else
+    return SignedIn(user=user, amr=result.amr, acr=result.acr, auth_time=result.auth_time)
+
+
+def end_sign_in() -> None:
+    """Host logout and RP-initiated logout: the middleware's session and the host's."""
+    idp = current_idp()
+    if idp.registration is not None:
+        idp.registration.sign_out(request.environ)
+    logout_user()
+    session.clear()

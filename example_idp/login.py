@@ -1,0 +1,74 @@
+"""The IdP's own pages: home, login (password, CSRF, throttle) and logout."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user  # type: ignore[import-untyped]
+
+from .csrf import csrf_ok
+from .host import current_idp, current_sign_in, end_sign_in, start_sign_in
+
+__all__ = ["LOGIN_FOR", "REAUTHENTICATED", "bp", "safe_next"]
+
+bp = Blueprint("login", __name__)
+
+#: host session keys: the authorization request that asked for a fresh password, and the one that got it
+LOGIN_FOR = "login_for"
+REAUTHENTICATED = "reauthenticated"
+
+
+def safe_next(target: str | None) -> str:
+    """A same-site path to continue to after login; anything else becomes the home page."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return url_for("login.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("login.home")
+    return target
+
+
+@bp.get("/")
+def home() -> ResponseReturnValue:
+    return render_template("example_idp/home.html", signed_in=current_sign_in())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("example_idp/login.html", next_url=next_url, error=None)
+    if not csrf_ok():
+        abort(400, "The sign-in form expired or came from another site. Reload it and retry.")
+    idp = current_idp()
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    ip = request.remote_addr or "unknown"
+    wait = idp.throttle.retry_after(username, ip)
+    if wait:
+        error = f"Too many failed sign-ins. Try again in {wait} seconds."
+        page = render_template("example_idp/login.html", next_url=next_url, error=error)
+        return page, 429, {"Retry-After": str(wait)}
+    user = idp.directory.check_password(username, password) if username else None
+    if user is None:
+        idp.throttle.failed(username, ip)
+        error = "That user name and password don't match."
+        return render_template("example_idp/login.html", next_url=next_url, error=error), 401
+    idp.throttle.succeeded(username)
+    pending = session.get(LOGIN_FOR)
+    start_sign_in(user)
+    if isinstance(pending, str):
+        # The authorization request that demanded a fresh password (prompt=login, max_age) got it.
+        session[REAUTHENTICATED] = pending
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    if not csrf_ok():
+        abort(400, "The sign-out form expired or came from another site.")
+    if current_user.is_authenticated:
+        end_sign_in()
+    return render_template("example_idp/logged_out.html")

@@ -1,0 +1,172 @@
+"""The OpenID Provider's HTTP endpoints: discovery, JWKS, authorize, token, userinfo, registration,
+end session."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749 import InvalidRequestError  # type: ignore[import-untyped]
+from authlib.oidc.core.errors import LoginRequiredError  # type: ignore[import-untyped]
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from .csrf import csrf_ok
+from .grants import SignedIn, user_claims
+from .host import current_idp, current_sign_in
+from .login import LOGIN_FOR, REAUTHENTICATED
+
+__all__ = ["bp"]
+
+bp = Blueprint("oidc", __name__)
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> ResponseReturnValue:
+    return jsonify(current_idp().server.metadata)
+
+
+@bp.get("/jwks.json")
+def jwks() -> ResponseReturnValue:
+    return jsonify(current_idp().server.signing_key.public_jwks)
+
+
+def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
+    if error.redirect_uri:  # the client and its redirect URI were checked: tell the client
+        response: ResponseReturnValue = current_idp().server.handle_error_response(None, error)
+        return response
+    # Never redirect to an unchecked URI (open redirect): tell the user instead.
+    page = render_template("example_idp/error.html", error=error.error, text=error.description)
+    return page, error.status_code or 400
+
+
+def _request_key() -> str:
+    """Names this authorization request in the host session (the middleware replays it unchanged)."""
+    return hashlib.sha256(request.query_string).hexdigest()[:32]
+
+
+def _max_age(data: dict[str, Any], client_metadata: dict[str, Any]) -> int | None:
+    raw = data.get("max_age", client_metadata.get("default_max_age"))
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidRequestError("'max_age' must be a number of seconds.") from None
+    if value < 0:
+        raise InvalidRequestError("'max_age' must not be negative.")
+    return value
+
+
+def _needs_password(signed_in: SignedIn | None, prompts: list[str], max_age: int | None) -> bool:
+    if signed_in is None:
+        return True
+    if session.get(REAUTHENTICATED) == _request_key():
+        return False  # this very request already got its fresh password: do not loop
+    if "login" in prompts:
+        return True
+    if max_age is None:
+        return False
+    elapsed = current_idp().clock.now() - signed_in.auth_time
+    # auth_time has one-second resolution: max_age=0 must mean "always", not "unless same second".
+    return max_age == 0 or elapsed > max_age
+
+
+@bp.get("/authorize")
+def authorize() -> ResponseReturnValue:
+    server = current_idp().server
+    signed_in = current_sign_in()
+    try:
+        grant = server.get_consent_grant(end_user=signed_in)
+        data = grant.request.payload.data
+        prompts = str(data.get("prompt") or "").split()
+        try:
+            max_age = _max_age(data, dict(grant.client.client_metadata))
+            if _needs_password(signed_in, prompts, max_age) and "none" in prompts:
+                raise LoginRequiredError()
+        except OAuth2Error as error:
+            error.redirect_uri = grant.redirect_uri
+            error.state = grant.request.payload.state
+            raise
+    except OAuth2Error as error:
+        return _authorize_error(error)
+    if _needs_password(signed_in, prompts, max_age):
+        session[LOGIN_FOR] = _request_key()
+        session.pop(REAUTHENTICATED, None)
+        return redirect(url_for("login.login", next=request.full_path))
+    session.pop(LOGIN_FOR, None)
+    session.pop(REAUTHENTICATED, None)
+    # acr_values need nothing here: the middleware reads them from this request's query itself.
+    response: ResponseReturnValue = server.create_authorization_response(
+        grant=grant, grant_user=signed_in
+    )
+    return response
+
+
+@bp.post("/token")
+def token() -> ResponseReturnValue:
+    response: ResponseReturnValue = current_idp().server.create_token_response()
+    return response
+
+
+def _bearer_error(status: int, error: str, description: str) -> ResponseReturnValue:
+    header = f'Bearer error="{error}", error_description="{description}"'
+    body = {"error": error, "error_description": description}
+    return jsonify(body), status, {"WWW-Authenticate": header}
+
+
+def _access_token() -> str | None:
+    """From the Authorization header, or (RFC 6750 section 2.2) a POSTed form body."""
+    header = request.headers.get("Authorization", "")
+    from_header = header[7:].strip() if header[:7].lower() == "bearer " else None
+    from_body = request.form.get("access_token") if request.method == "POST" else None
+    if from_header and from_body:
+        raise InvalidRequestError("Send the access token once, not in header and body.")
+    return from_header or from_body
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> ResponseReturnValue:
+    idp = current_idp()
+    try:
+        value = _access_token()
+    except InvalidRequestError as error:
+        return _bearer_error(400, "invalid_request", str(error.description))
+    if not value:
+        return "", 401, {"WWW-Authenticate": 'Bearer realm="userinfo"'}
+    token = idp.server.tokens.find(value)
+    if token is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or expired.")
+    if "openid" not in token.scope.split():
+        return _bearer_error(403, "insufficient_scope", "The token lacks the 'openid' scope.")
+    user = idp.directory.get_user(token.user_id)
+    if user is None or not user.enabled:
+        return _bearer_error(401, "invalid_token", "The account is no longer available.")
+    return jsonify(dict(user_claims(user, token.scope))), 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/register")
+def register() -> ResponseReturnValue:
+    response: ResponseReturnValue = current_idp().server.create_endpoint_response(
+        "client_registration"
+    )
+    return response
+
+
+@bp.route("/end-session", methods=["GET", "POST"])
+def end_session() -> ResponseReturnValue:
+    server = current_idp().server
+    try:
+        req = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        page = render_template("example_idp/error.html", error=error.error, text=error.description)
+        return page, 400
+    if req.needs_confirmation and not (request.method == "POST" and csrf_ok()):
+        # No id_token_hint: anybody could have sent this link, so the user confirms (with CSRF).
+        return render_template("example_idp/confirm_logout.html", args=request.values)
+    response = server.create_endpoint_response("end_session", req)
+    if response is None:
+        return render_template("example_idp/logged_out.html")
+    result: ResponseReturnValue = response
+    return result

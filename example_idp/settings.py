@@ -1,0 +1,93 @@
+"""The example IdP's own settings (``idp.toml``): lifetimes, throttle, and the listed clients.
+
+The middleware's settings live in a separate file (``combinedreg.toml``), read by
+``oidc_combinedreg.load_config``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .clients import SUPPORTED_SCOPES, Client, hash_secret
+
+__all__ = ["DEFAULT_SETTINGS_PATH", "IdpSettings", "load_settings"]
+
+DEFAULT_SETTINGS_PATH = Path(__file__).with_name("idp.toml")
+_CLIENT_KEYS = {
+    "client_id",
+    "client_secret",
+    "client_name",
+    "token_endpoint_auth_method",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "scope",
+}
+_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class IdpSettings:
+    code_lifetime: int = 300
+    access_token_lifetime: int = 3600
+    id_token_lifetime: int = 3600
+    #: failed logins per user name (and per client IP, times 10) within ``login_window`` seconds
+    login_failures_allowed: int = 5
+    login_window: int = 300
+    #: anyone may register a client at /register (what the OpenID Basic OP profile tests)
+    open_registration: bool = True
+    clients: tuple[Client, ...] = ()
+
+
+def _client(raw: dict[str, Any], issuer: str, where: str) -> Client:
+    unknown = set(raw) - _CLIENT_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    method = raw.get("token_endpoint_auth_method", "client_secret_basic")
+    if method not in _AUTH_METHODS:
+        raise ValueError(f"{where}.token_endpoint_auth_method: expected one of {_AUTH_METHODS}")
+    secret = raw.get("client_secret")
+    if (method == "none") != (secret is None):
+        raise ValueError(f"{where}: a client_secret exactly when the auth method is not 'none'")
+
+    def uris(key: str) -> list[str]:
+        # "{issuer}" lets the built-in demo RP follow the issuer the IdP is started with.
+        return [str(u).replace("{issuer}", issuer) for u in raw.get(key, [])]
+
+    metadata = {
+        "client_name": raw.get("client_name", raw["client_id"]),
+        "token_endpoint_auth_method": method,
+        "redirect_uris": uris("redirect_uris"),
+        "post_logout_redirect_uris": uris("post_logout_redirect_uris"),
+        "scope": raw.get("scope", " ".join(SUPPORTED_SCOPES)),
+        "grant_types": ["authorization_code"],
+        "response_types": ["code"],
+    }
+    return Client(
+        client_id=str(raw["client_id"]),
+        secret_hash=hash_secret(secret) if secret else None,
+        client_metadata=metadata,
+    )
+
+
+def load_settings(path: Path, *, issuer: str) -> IdpSettings:
+    """Read idp.toml; a mistake stops the start with the key that is wrong."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    tokens = data.get("tokens", {})
+    login = data.get("login", {})
+    base = IdpSettings()
+    clients = tuple(
+        _client(raw, issuer, f"clients[{i}]") for i, raw in enumerate(data.get("clients", []))
+    )
+    return IdpSettings(
+        code_lifetime=int(tokens.get("code_lifetime", base.code_lifetime)),
+        access_token_lifetime=int(tokens.get("access_token_lifetime", base.access_token_lifetime)),
+        id_token_lifetime=int(tokens.get("id_token_lifetime", base.id_token_lifetime)),
+        login_failures_allowed=int(login.get("failures_allowed", base.login_failures_allowed)),
+        login_window=int(login.get("window", base.login_window)),
+        open_registration=bool(data.get("registration", {}).get("open", True)),
+        clients=clients,
+    )

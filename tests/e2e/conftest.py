@@ -1,0 +1,56 @@
+"""A real example IdP (oidc_combinedreg mounted) served over HTTP in a thread, once per session.
+
+Use ``idp_server.url`` (the issuer, ``http://localhost:PORT``: WebAuthn needs ``localhost``) from any
+HTTP client or browser. State persists across the session: give each test its own client/browser
+context and, for MFA flows, its own user or a fresh sign-in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from example_idp import create_app
+
+EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
+
+
+@dataclass(frozen=True)
+class IdpServer:
+    #: the issuer and base URL, e.g. ``http://localhost:43125``
+    url: str
+    app: Flask
+    #: the IdP's instance folder (signing key, sqlite files, the middleware's store)
+    instance_path: Path
+
+
+@pytest.fixture(scope="session")
+def idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
+    root = tmp_path_factory.mktemp("example-idp")
+    # The config's relative paths ("instance/...") resolve next to the copy: root/instance.
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", root / "combinedreg.toml")
+    apps: list[Flask] = []
+
+    def dispatch(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return apps[0](environ, start_response)  # type: ignore[return-value]
+
+    # Bind first (port 0 = a free port, no race), then build the app with the issuer it needs.
+    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
+    url = f"http://localhost:{server.server_port}"
+    apps.append(create_app(instance_path=root / "instance", issuer=url, combinedreg_config=config))
+    thread = threading.Thread(target=server.serve_forever, name="example-idp", daemon=True)
+    thread.start()
+    try:
+        yield IdpServer(url=url, app=apps[0], instance_path=root / "instance")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
