@@ -1,0 +1,85 @@
+"""A newcomer's first two sign-ins through the example IdP, driven by the independent ``oic`` RP.
+
+First sign-in: password, then the interrupt wizard registers an authenticator app (the HTML pages, as
+a browser without JavaScript sees them), then the ID token says pwd + otp + mfa. Second sign-in: the
+MFA step asks for a code instead of registering again.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urljoin
+
+import pyotp
+import pytest
+import requests
+from test_oidc_provider import Rp, _callback, _field, rp  # noqa: F401 (the rp fixture)
+
+pytestmark = pytest.mark.e2e
+
+USER = "alice"
+
+
+def _login(rp: Rp, page: requests.Response) -> requests.Response:
+    assert 'name="password"' in page.text, page.text[:300]
+    form = {
+        "username": USER,
+        "password": USER,
+        "csrf_token": _field(page.text, "csrf_token"),
+        "next": _field(page.text, "next"),
+    }
+    response = rp.browser.post(urljoin(page.url, "/login"), data=form, allow_redirects=False)
+    assert response.status_code == 302, response.text[:300]
+    return rp.follow(urljoin(page.url, response.headers["Location"]))
+
+
+def _post(rp: Rp, page: requests.Response, **fields: str) -> requests.Response:
+    """Submit the page's form (same URL) with its CSRF token, then follow redirects."""
+    data = {"csrf_token": _field(page.text, "csrf_token"), **fields}
+    response = rp.browser.post(page.url, data=data, allow_redirects=False)
+    if response.status_code in (302, 303):
+        return rp.follow(urljoin(page.url, response.headers["Location"]))
+    return response
+
+
+def _code(secret: str, steps_ahead: int = 0) -> str:
+    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
+
+
+def test_register_an_app_at_first_sign_in_then_mfa_at_the_next(rp: Rp) -> None:
+    url, state, verifier = rp.authorize_url()
+    wizard = _login(rp, rp.follow(url))
+    assert "/security-info/wizard" in wizard.url and "Start by getting the app" in wizard.text
+    setup = _post(rp, wizard, action="next")
+    assert setup.status_code == 200, re.findall(r"<h1>.*</h1>", setup.text)
+    assert "Set up your account" in setup.text and "<svg" in setup.text
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup.text)
+    assert secret is not None
+    verify = _post(rp, setup, action="next")
+    assert "Let&#39;s try it out" in verify.text or "Let's try it out" in verify.text
+    wrong = _post(
+        rp, verify, action="verify", code="000000" if _code(secret[1]) != "000000" else "1"
+    )
+    assert wrong.status_code == 400 and 'aria-invalid="true"' in wrong.text
+    added = _post(rp, verify, action="verify", code=_code(secret[1]))
+    assert "successfully registered" in added.text
+    summary = _post(rp, added, action="next")
+    assert "Success!" in summary.text and "Authenticator app" in summary.text
+    callback = _post(rp, summary, action="finish")
+    tokens = rp.exchange(_callback(callback), state, verifier)
+    claims = tokens["id_token"]  # verified by oic against the JWKS
+    assert {"pwd", "otp", "mfa"} <= set(claims["amr"])
+    assert claims["acr"] == "urn:combinedreg:acr:mfa"
+    assert claims["sub"] == USER
+
+    # Next sign-in (a fresh browser): the code from the app, not the wizard.
+    rp.browser = requests.Session()
+    url, state, verifier = rp.authorize_url(prompt="login")
+    mfa = _login(rp, rp.follow(url))
+    assert "/security-info/mfa" in mfa.url and "Verify your identity" in mfa.text
+    callback = _post(
+        rp, mfa, action="verify", method_id=_field(mfa.text, "method_id"), code=_code(secret[1], 1)
+    )
+    claims = rp.exchange(_callback(callback), state, verifier)["id_token"]
+    assert {"pwd", "otp", "mfa"} <= set(claims["amr"])
