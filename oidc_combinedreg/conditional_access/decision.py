@@ -27,14 +27,14 @@ class Outcome(StrEnum):
 
 
 class Reason(StrEnum):
-    """Why a policy applied or not: the first condition that did not match, in What If order."""
+    """Why a policy applied or not: the first check that failed, in the order listed here."""
 
     APPLIED = "applied"
     POLICY_OFF = "policy-off"
-    USER_NOT_INCLUDED = "user-not-included"
-    USER_EXCLUDED = "user-excluded"
     TARGET_NOT_MATCHED = "target-not-matched"
     APPLICATION_EXCLUDED = "application-excluded"
+    USER_NOT_INCLUDED = "user-not-included"
+    USER_EXCLUDED = "user-excluded"
     LOCATION_NOT_INCLUDED = "location-not-included"
     LOCATION_EXCLUDED = "location-excluded"
     CLIENT_APP_NOT_MATCHED = "client-app-not-matched"

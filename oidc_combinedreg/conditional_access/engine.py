@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from .context import SignInContext, TargetKind, close_controls
+from .context import SignInContext, Target, TargetKind, close_controls
 from .decision import Decision, Outcome, PolicyResult, Reason, Requirement, simplify_requirements
 from .locations import LocationIndex, normalize_ip
 from .model import (
@@ -35,6 +35,7 @@ from .model import (
     Policy,
     PolicyState,
     RiskLevel,
+    UserAction,
 )
 
 __all__ = ["Engine", "Locator", "new_correlation_id"]
@@ -109,10 +110,22 @@ class _Compiled:
     not_applied: Mapping[Reason, PolicyResult]
     applied: Mapping[frozenset[Control], PolicyResult]
 
-    def why_not(self, ctx: SignInContext, locs: frozenset[str], trusted: bool) -> Reason | None:
-        """``None`` when the policy applies, else the first condition that does not match."""
+    def target_reason(self, target: Target) -> Reason | None:
+        """The checks that depend only on the target (done once per target, see ``_Plan``)."""
         if self.state is PolicyState.OFF:
             return Reason.POLICY_OFF
+        if target.kind is TargetKind.USER_ACTION:
+            return None if target.value == self.user_action else Reason.TARGET_NOT_MATCHED
+        if self.user_action is not None or not (self.all_apps or target.value in self.apps):
+            return Reason.TARGET_NOT_MATCHED
+        if target.value in self.exclude_apps:
+            return Reason.APPLICATION_EXCLUDED
+        return None
+
+    def condition_reason(
+        self, ctx: SignInContext, locs: frozenset[str], trusted: bool
+    ) -> Reason | None:
+        """``None`` when the user and every condition match, else the first that does not."""
         groups = ctx.groups
         if not (
             self.include_all
@@ -122,14 +135,6 @@ class _Compiled:
             return Reason.USER_NOT_INCLUDED
         if ctx.user_id in self.exclude_users or not groups.isdisjoint(self.exclude_groups):
             return Reason.USER_EXCLUDED
-        target = ctx.target
-        if target.kind is TargetKind.USER_ACTION:
-            if target.value != self.user_action:
-                return Reason.TARGET_NOT_MATCHED
-        elif self.user_action is not None or not (self.all_apps or target.value in self.apps):
-            return Reason.TARGET_NOT_MATCHED
-        elif target.value in self.exclude_apps:
-            return Reason.APPLICATION_EXCLUDED
         if self.has_locations:
             if not (
                 self.include_any
@@ -144,6 +149,33 @@ class _Compiled:
         if self.risks is not None and ctx.sign_in_risk not in self.risks:
             return Reason.SIGN_IN_RISK_NOT_MATCHED
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """For one target: the results fixed by state and target alone, and the policies left to check.
+
+    Every client id that no policy names behaves alike, so there are few plans: one per user
+    action, one per named client id, one for any other client id.
+    """
+
+    fixed: tuple[PolicyResult | None, ...]
+    candidates: tuple[tuple[int, _Compiled], ...]
+
+    @classmethod
+    def build(cls, policies: tuple[_Compiled, ...], target: Target) -> _Plan:
+        fixed: list[PolicyResult | None] = []
+        candidates: list[tuple[int, _Compiled]] = []
+        for i, cp in enumerate(policies):
+            reason = cp.target_reason(target)
+            fixed.append(None if reason is None else cp.not_applied[reason])
+            if reason is None:
+                candidates.append((i, cp))
+        return cls(tuple(fixed), tuple(candidates))
+
+
+#: stands for every client id that no policy names (cannot collide: ids never hold NUL)
+_OTHER_APP = Target.application("\x00other")
 
 
 def _result(policy: Policy, reason: Reason, outcome: Outcome | None) -> PolicyResult:
@@ -203,6 +235,14 @@ def _compile(policy: Policy) -> _Compiled:
     )
 
 
+def _plan_targets(config: ConditionalAccessConfig) -> Iterator[Target]:
+    yield from (Target.user_action(a) for a in UserAction)
+    yield _OTHER_APP
+    for policy in config.policies:
+        for app in policy.target.applications + policy.target.exclude_applications:
+            yield Target.application(app)
+
+
 def _unusable_ip(ctx: SignInContext) -> IPAddress | str:
     """The normalized address, or why there is none (a string)."""
     if ctx.client_ip_malformed:
@@ -233,6 +273,17 @@ class Engine:
         self._locator: Locator = LocationIndex(_ranges(config)) if locator is None else locator
         self._trusted = frozenset(loc.name for loc in config.named_locations if loc.trusted)
         self._policies = tuple(_compile(p) for p in config.policies)
+        self._plans = {
+            target: _Plan.build(self._policies, target) for target in _plan_targets(config)
+        }
+
+    def _plan(self, target: Target) -> _Plan:
+        plan = self._plans.get(target)
+        if plan is None:
+            if target.kind is TargetKind.APPLICATION:
+                return self._plans[_OTHER_APP]
+            return _Plan.build(self._policies, target)  # an action no policy names: all fixed
+        return plan
 
     def locations_of(self, ip: IPAddress) -> frozenset[str]:
         """Location ids containing ``ip`` (named locations by name, inline networks by CIDR)."""
@@ -250,16 +301,16 @@ class Engine:
             )
         locs = self._locator.match(ip)
         trusted = not locs.isdisjoint(self._trusted)
-        results: list[PolicyResult] = []
+        plan = self._plan(ctx.target)
+        results = list(plan.fixed)
         blocked: list[str] = []
         requirements: list[Requirement] = []
-        for cp in self._policies:
-            reason = cp.why_not(ctx, locs, trusted)
+        for i, cp in plan.candidates:
+            reason = cp.condition_reason(ctx, locs, trusted)
             if reason is not None:
-                results.append(cp.not_applied[reason])
+                results[i] = cp.not_applied[reason]
                 continue
-            result = cp.applied[ctx.satisfied]
-            results.append(result)
+            result = results[i] = cp.applied[ctx.satisfied]
             if cp.state is PolicyState.ON:
                 if cp.block:
                     blocked.append(result.name)
@@ -276,7 +327,7 @@ class Engine:
             client_ip=ip,
             locations=tuple(sorted(locs)),
             in_trusted_location=trusted,
-            policies=tuple(results),
+            policies=tuple(results),  # type: ignore[arg-type]  # every slot is filled
             requirements=combined,
             missing=missing,
         )
