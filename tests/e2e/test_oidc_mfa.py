@@ -14,11 +14,25 @@ from urllib.parse import urljoin
 import pyotp
 import pytest
 import requests
-from test_oidc_provider import Rp, _callback, _field, rp  # noqa: F401 (the rp fixture)
+from oic.oic import Client
+from oic.utils.authn.client import CLIENT_AUTHN_METHOD
+from test_oidc_provider import LOGOUT_URI, REDIRECT_URI, Rp, _callback, _field
 
 pytestmark = pytest.mark.e2e
 
 USER = "alice"
+
+
+@pytest.fixture
+def alice(idp_server):  # type: ignore[no-untyped-def]
+    client = Client(client_authn_method=CLIENT_AUTHN_METHOD)
+    client.provider_config(idp_server.url)
+    client.register(
+        client.provider_info["registration_endpoint"],
+        redirect_uris=[REDIRECT_URI],
+        post_logout_redirect_uris=[LOGOUT_URI],
+    )
+    return Rp(idp=idp_server, client=client)
 
 
 def _login(rp: Rp, page: requests.Response) -> requests.Response:
@@ -47,7 +61,8 @@ def _code(secret: str, steps_ahead: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
 
 
-def test_register_an_app_at_first_sign_in_then_mfa_at_the_next(rp: Rp) -> None:
+def test_register_an_app_at_first_sign_in_then_mfa_at_the_next(alice: Rp) -> None:
+    rp = alice
     url, state, verifier = rp.authorize_url()
     wizard = _login(rp, rp.follow(url))
     assert "/security-info/wizard" in wizard.url and "Start by getting the app" in wizard.text
