@@ -148,7 +148,6 @@ def _read_throttle(r: Reader) -> ThrottleConfig:
 def _read_totp(r: Reader) -> TotpConfig:
     base = TotpConfig()
     cfg = TotpConfig(
-        enabled=r.boolean("enabled", True),
         issuer=r.string("issuer", base.issuer, non_empty=True),
         drift_steps=r.integer("drift_steps", base.drift_steps, min=0, max=2),
         pending_ttl=r.integer("pending_ttl", base.pending_ttl, min=60, max=3600),
@@ -161,12 +160,14 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     from ..conditional_access import lint as lint_ca
     from ..conditional_access import read_conditional_access
     from ..policy.config import read_policies
+    from .webauthn import read_webauthn
 
     root = Reader(data)
     general = _read_general(root.section("general"))
     env = general.environment
     methods = root.section("methods")
     totp = _read_totp(methods.section("totp"))
+    webauthn = read_webauthn(methods.section("webauthn"), base_dir)
     methods.done()
     config = Config(
         general=general,
@@ -176,6 +177,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         acr=_read_acr(root.section("acr")),
         throttle=_read_throttle(root.section("throttle")),
         totp=totp,
+        webauthn=webauthn,
         policies=read_policies(root),
         conditional_access=read_conditional_access(root),
     )

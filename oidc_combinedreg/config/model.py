@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..conditional_access import ConditionalAccessConfig
     from ..policy.config import PolicyConfig
+    from .webauthn import WebAuthnConfig
 
 __all__ = [
     "AcrConfig",
@@ -93,7 +94,6 @@ class ThrottleConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TotpConfig:
-    enabled: bool = True
     #: the issuer shown in authenticator apps
     issuer: str = "oidc-combinedreg"
     #: accepted time steps either side of now
@@ -111,5 +111,6 @@ class Config:
     acr: AcrConfig
     throttle: ThrottleConfig
     totp: TotpConfig
+    webauthn: WebAuthnConfig
     policies: PolicyConfig
     conditional_access: ConditionalAccessConfig
