@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from werkzeug.serving import run_simple
 
@@ -26,6 +27,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--instance", type=Path, default=DEFAULT_INSTANCE_PATH)
     parser.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
     parser.add_argument("--no-middleware", action="store_true", help="the plain OpenID provider")
+    parser.add_argument(
+        "--pretend-client-ip",
+        default=os.environ.get("DEMO_CLIENT_IP"),
+        help="act as a reverse proxy on loopback that reports this client address "
+        "(try Conditional Access: DEMO_CLIENT_IP=203.0.113.9 make demo)",
+    )
     return parser.parse_args()
 
 
@@ -41,10 +48,25 @@ def main() -> None:
         ssl_context = (str(cert), str(key))
         app.config["DEMO_RP_VERIFY"] = str(cert)  # the demo RP calls this server over https
         print(f"Self-signed certificate: {cert}")
+    served: Any = app
+    if args.pretend_client_ip:
+        served = _PretendProxy(app, args.pretend_client_ip)
+        print(f"Pretending every request comes from {args.pretend_client_ip} through a proxy")
     print(f"Example IdP: {issuer}   (demo relying party: {issuer}/demo)")
     print(DEMO_ACCOUNTS)
     # Threaded: the demo relying party's token request goes over HTTP to this same server.
-    run_simple(args.host, args.port, app, threaded=True, ssl_context=ssl_context)
+    run_simple(args.host, args.port, served, threaded=True, ssl_context=ssl_context)
+
+
+class _PretendProxy:
+    """Adds ``X-Forwarded-For`` as a reverse proxy on loopback would (the demo config trusts one)."""
+
+    def __init__(self, app: Any, client_ip: str) -> None:
+        self.app, self.client_ip = app, client_ip
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["HTTP_X_FORWARDED_FOR"] = self.client_ip
+        return self.app(environ, start_response)
 
 
 if __name__ == "__main__":

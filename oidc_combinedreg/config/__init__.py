@@ -184,7 +184,29 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     root.done()
     if root.errors():
         return None, root.problems
-    return config, root.problems + lint_ca(config.conditional_access)
+    return config, root.problems + lint_ca(config.conditional_access) + _registration_warnings(
+        config
+    )
+
+
+def _registration_warnings(config: Config) -> list[ConfigProblem]:
+    """Warn when nothing protects the first registration of a password-only account."""
+    from ..conditional_access import PolicyState
+
+    protected = any(
+        p.state is PolicyState.ON and p.target.user_action is not None
+        for p in config.conditional_access.policies
+    )
+    if protected:
+        return []
+    return [
+        ConfigProblem(
+            "conditional_access",
+            "no policy that is on targets the user action 'register-security-information': a password "
+            "alone can register a user's first method (see docs/conditional-access.md)",
+            severity="warning",
+        )
+    ]
 
 
 def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".") -> Config:

@@ -44,9 +44,13 @@ class Browser:
         self.client = Client(reg)
 
         self.remote_addr = "127.0.0.1"
+        #: headers sent with every request (e.g. X-Forwarded-For from a "proxy")
+        self.headers: dict[str, str] = {}
 
     def _kw(self, kw: dict[str, Any]) -> dict[str, Any]:
         kw.setdefault("environ_base", {"REMOTE_ADDR": self.remote_addr})
+        if self.headers:
+            kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
         return kw
 
     def get(self, url: str, **kw: Any) -> TestResponse:
@@ -56,12 +60,12 @@ class Browser:
         return self.client.post(url, **self._kw(kw))
 
     def get_json(self, url: str, **kw: Any) -> TestResponse:
-        return self.client.get(url, headers={"Accept": "application/json"}, **self._kw(kw))
+        kw["headers"] = {"Accept": "application/json", **(kw.get("headers") or {})}
+        return self.client.get(url, **self._kw(kw))
 
     def post_json(self, url: str, data: dict[str, Any], **kw: Any) -> TestResponse:
-        return self.client.post(
-            url, json=data, headers={"Accept": "application/json"}, **self._kw(kw)
-        )
+        kw["headers"] = {"Accept": "application/json", **(kw.get("headers") or {})}
+        return self.client.post(url, json=data, **self._kw(kw))
 
     def login(self, user: str, password: str | None = None) -> TestResponse:
         return self.post(
