@@ -8,11 +8,14 @@ returns an open, empty store; the fixture closes it after the test.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from redis_servers import RedisCluster3, RedisServer, require_redis
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.store import MemoryStore, SqliteStore, Store
+from oidc_combinedreg.store.redis import RedisStore
 
 Factory = Callable[[pytest.FixtureRequest, FrozenClock], Store]
 
@@ -26,10 +29,42 @@ def _memory(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
     return MemoryStore(clock=clock)
 
 
+def _redis(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return RedisStore.from_url(server.url, clock=clock)
+
+
+def _redis_cluster(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
+    cluster: RedisCluster3 = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    return RedisStore.from_url(cluster.url, clock=clock, cluster=True)
+
+
 BACKENDS = [
     pytest.param(_sqlite, id="sqlite"),
     pytest.param(_memory, id="memory"),
+    pytest.param(_redis, id="redis"),
+    pytest.param(_redis_cluster, id="redis-cluster"),
 ]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session; the store factory flushes it per test."""
+    require_redis()
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster3]:
+    """A real 3-node Redis Cluster on loopback, for the session."""
+    require_redis()
+    cluster = RedisCluster3(Path(tmp_path_factory.mktemp("redis-cluster"))).start()
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

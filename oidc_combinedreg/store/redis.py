@@ -1,0 +1,632 @@
+"""The Redis backend: one store shared by many workers and hosts (standalone, Cluster or Sentinel).
+
+Choices, and why (``docs/redis.md`` has the whole key layout):
+
+* **One user, one hash tag.** Every key of a user carries ``{u:<user id>}``, so the multi-key
+  changes of one user (a method, the user's method index, the user's audit stream) live in one
+  cluster slot and run as one Lua script (``store/redis_scripts.py``): count-and-insert under a
+  limit, delete-and-audit, compare-and-set of a counter. Keys addressed by something else (session
+  id, challenge key, counter key, lookup value) are single keys, touched by single-key commands.
+* **Lookup values are claimed first.** A WebAuthn credential id or token serial is unique across
+  all users, so its claim key lives in its own slot: ``add_method`` claims it with a create-if-absent
+  script, then inserts the method, and releases the claim if the insert is refused. A process that
+  dies between the two leaves a claim without a method; after ``lookup_grace`` seconds the next
+  claimant takes it over (compare-and-set), so the value is never lost for good.
+* **Expiry by the injected clock, cleanup by Redis.** Sessions, challenges and windowed counters
+  hold their ``expires_at`` and are invisible once the store's clock passes it; the Redis TTL only
+  frees the memory.
+* **Audit in streams, written by the same script as the change.** A user's events go to the
+  user's stream ``{u:<id>}:audit``; events without a user to one global stream. Streams are trimmed
+  by age (``audit_retention``) and length (``audit_maxlen``).
+* **Fail closed, quickly.** Every redis-py error becomes
+  :class:`~oidc_combinedreg.exceptions.StoreUnavailable`. :meth:`RedisStore.from_url` bounds the
+  connect and read timeouts and does not retry: a retried ``INCR`` or ``XADD`` whose first reply
+  was lost would count twice, and the web layer answers 503 at once instead of after a backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import RedisClusterException, RedisError
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedSSLConnection
+
+from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+
+__all__ = [
+    "DEFAULT_AUDIT_MAXLEN",
+    "DEFAULT_AUDIT_RETENTION",
+    "RedisClient",
+    "RedisKeys",
+    "RedisStore",
+]
+
+RedisClient: TypeAlias = "redis.Redis | RedisCluster"
+
+#: audit events older than this (seconds, by the store's clock at write time) are trimmed
+DEFAULT_AUDIT_RETENTION = 400 * 86400.0
+#: at most this many events are kept per stream (one stream per user, one for events without a user)
+DEFAULT_AUDIT_MAXLEN = 10_000
+_CHUNK = 1000
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+def _dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+def _ms(seconds: float) -> int:
+    """A Redis TTL in ms: at least 1, since a TTL of 0 is an error and expiry is the clock's job."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """The key layout. ``{...}`` is the Redis Cluster hash tag: keys with the same tag share a slot."""
+
+    prefix: str = "creg"
+
+    def user(self, user_id: str, part: str) -> str:
+        """``creg:{u:<user>}:<part>``: methods (index), m:<method id>, state, audit, sessions."""
+        return f"{self.prefix}:{{u:{user_id}}}:{part}"
+
+    def method(self, user_id: str, method_id: str) -> str:
+        return self.user(user_id, f"m:{method_id}")
+
+    def user_pattern(self, part: str) -> tuple[str, str]:
+        """The text before and after the user id in ``user(..., part)`` keys (for SCAN)."""
+        return f"{self.prefix}:{{u:", f"}}:{part}"
+
+    def lookup(self, value: str) -> str:
+        return f"{self.prefix}:lookup:{value}"
+
+    def session(self, sid: str) -> str:
+        return f"{self.prefix}:session:{sid}"
+
+    def challenge(self, key: str) -> str:
+        return f"{self.prefix}:challenge:{key}"
+
+    def counter(self, key: str) -> str:
+        return f"{self.prefix}:count:{key}"
+
+    def system_audit(self) -> str:
+        """The stream of audit events that belong to no user."""
+        return f"{self.prefix}:audit"
+
+
+def _method_fields(record: MethodRecord) -> list[str | bytes]:
+    """The method hash: one-letter fields keep a user with three methods well under 2 KB."""
+    fields: list[str | bytes] = [
+        "k", str(record.kind), "c", repr(float(record.created_at)), "l", record.label,
+        "d", _dumps(record.data), "s", bytes(record.secret), "n", str(int(record.counter)),
+    ]  # fmt: skip
+    if record.last_used_at is not None:
+        fields += ["u", repr(float(record.last_used_at))]
+    if record.lookup is not None:
+        fields += ["x", record.lookup]
+    return fields
+
+
+def _method_from_hash(user_id: str, method_id: str, h: Mapping[bytes, bytes]) -> MethodRecord:
+    used, lookup = h.get(b"u"), h.get(b"x")
+    return MethodRecord(
+        id=method_id,
+        user_id=user_id,
+        kind=MethodKind(h[b"k"].decode()),
+        label=h[b"l"].decode(),
+        created_at=float(h[b"c"]),
+        data=json.loads(h[b"d"]),
+        secret=bytes(h[b"s"]),
+        counter=int(h[b"n"]),
+        last_used_at=None if used is None else float(used),
+        lookup=None if lookup is None else lookup.decode(),
+    )
+
+
+def _event_json(event: AuditEvent) -> str:
+    return _dumps(
+        {"at": event.at, "event": event.event, "user_id": event.user_id, "outcome": event.outcome,
+         "ip": event.ip, "correlation_id": event.correlation_id, "detail": dict(event.detail)}
+    )  # fmt: skip
+
+
+def _event_from_json(raw: bytes) -> AuditEvent:
+    v = json.loads(raw)
+    return AuditEvent(
+        at=v["at"], event=v["event"], user_id=v["user_id"], outcome=v["outcome"], ip=v["ip"],
+        correlation_id=v["correlation_id"], detail=v["detail"],
+    )  # fmt: skip
+
+
+def _state_json(state: UserState) -> str:
+    return _dumps(
+        {"default_method_id": state.default_method_id, "skips_used": state.skips_used,
+         "snoozed_until": state.snoozed_until, "confirmed_at": state.confirmed_at,
+         "reregister": state.reregister, "extra": dict(state.extra)}
+    )  # fmt: skip
+
+
+def _replies(values: object) -> list[bytes | None]:
+    """Replies of HMGET: bytes, since the client was checked for ``decode_responses=False``."""
+    return cast("list[bytes | None]", values)
+
+
+def _stream_position(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq)
+
+
+class RedisStore:
+    """The :class:`~oidc_combinedreg.store.base.Store` on Redis.
+
+    ``client`` is a ``redis.Redis`` (also from ``Sentinel.master_for``) or a
+    ``redis.cluster.RedisCluster``, made with ``decode_responses=False`` (secrets are bytes); the
+    store owns it and closes it in :meth:`close`. Prefer :meth:`from_url`, which bounds timeouts.
+    ``key_prefix`` separates several deployments on one Redis. ``audit_retention`` (seconds) and
+    ``audit_maxlen`` (events per stream) bound the audit log; ``None`` keeps everything.
+    ``lookup_grace`` is how old (seconds) a lookup claim without its method must be before another
+    add may take it over (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        clock: Clock,
+        key_prefix: str = "creg",
+        audit_retention: float | None = DEFAULT_AUDIT_RETENTION,
+        audit_maxlen: int | None = DEFAULT_AUDIT_MAXLEN,
+        lookup_grace: float = 60.0,
+    ) -> None:
+        if not key_prefix or any(c in key_prefix for c in "{}"):
+            raise ValueError("key_prefix must be non-empty and hold no '{' or '}' (hash tags)")
+        if client.get_encoder().decode_responses:
+            raise ValueError("the Redis client must be made with decode_responses=False")
+        self._client = client
+        self._clock = clock
+        self._keys = RedisKeys(key_prefix)
+        self._retention = audit_retention
+        self._maxlen = audit_maxlen
+        self._grace = lookup_grace
+        self._closed = False
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(getattr(lua, name)) for name in lua.__all__
+            if name != "AUDIT_LIB"
+        }  # fmt: skip
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock,
+        cluster: bool = False,
+        sentinel: str | None = None,
+        socket_timeout: float = 1.0,
+        connect_timeout: float = 1.0,
+        key_prefix: str = "creg",
+        audit_retention: float | None = DEFAULT_AUDIT_RETENTION,
+        audit_maxlen: int | None = DEFAULT_AUDIT_MAXLEN,
+    ) -> RedisStore:
+        """A store on ``url`` with bounded timeouts (seconds) and no retries.
+
+        * ``redis://[[user]:password@]host:port/db`` (``rediss://`` for TLS): one server.
+        * ``cluster=True``: ``url`` names any node of a Redis Cluster; the client finds the rest.
+        * ``sentinel="mymaster"``: ``url`` lists the Sentinels,
+          ``redis://[[user]:password@]host1:26379,host2:26379/db``; the password is the master's.
+        """
+        if cluster and sentinel is not None:
+            raise ValueError("choose cluster or sentinel, not both")
+        timeouts: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client: RedisClient
+        if sentinel is not None:
+            client = _sentinel_master(url, sentinel, timeouts)
+        elif cluster:
+            client = RedisCluster.from_url(url, **timeouts)
+        else:
+            client = redis.Redis.from_url(url, **timeouts)
+        return cls(
+            client, clock=clock, key_prefix=key_prefix, audit_retention=audit_retention,
+            audit_maxlen=audit_maxlen,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"RedisStore({type(self._client).__name__}, key_prefix={self._keys.prefix!r})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Any failure to talk to Redis becomes ``StoreUnavailable``: callers fail closed."""
+        if self._closed:
+            raise StoreUnavailable(f"{self!r} is closed")
+        try:
+            yield
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise StoreUnavailable(f"Redis store: {type(exc).__name__}: {exc}") from exc
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
+        with self._guard():
+            return self._scripts[script](keys=list(keys), args=list(args))
+
+    def _audit_args(self, events: Sequence[AuditEvent]) -> list[str]:
+        now = self._clock.now()
+        minid = "" if self._retention is None else str(max(0, int((now - self._retention) * 1000)))
+        maxlen = "" if self._maxlen is None else str(self._maxlen)
+        return [str(int(now * 1000)), minid, maxlen, str(len(events)),
+                *(_event_json(e) for e in events)]  # fmt: skip
+
+    def _split_events(
+        self, user_id: str, events: Sequence[AuditEvent]
+    ) -> tuple[list[AuditEvent], list[AuditEvent]]:
+        """Events about ``user_id`` go with the change; others go to their own streams after it."""
+        own = [e for e in events if e.user_id == user_id]
+        return own, [e for e in events if e.user_id != user_id]
+
+    def _scan_users(self, part: str, kind: str) -> set[str]:
+        head, tail = self._keys.user_pattern(part)
+        pattern = head.translate(_GLOB_SPECIAL) + "*" + tail.translate(_GLOB_SPECIAL)
+        with self._guard():
+            keys = [k.decode() for k in self._client.scan_iter(match=pattern, count=_CHUNK,
+                                                               _type=kind)]  # fmt: skip
+        return {k[len(head) : -len(tail)] for k in keys if k.startswith(head) and k.endswith(tail)}
+
+    def close(self) -> None:
+        self._closed = True
+        self._client.close()
+
+    # -- methods ------------------------------------------------------------------------------
+
+    def list_methods(self, user_id: str) -> list[MethodRecord]:
+        with self._guard():
+            members = cast(
+                "list[tuple[bytes, float]]",
+                self._client.zrange(self._keys.user(user_id, "methods"), 0, -1, withscores=True),
+            )
+            ids = [(member.decode().partition(":")[2], score) for member, score in members]
+            pipe = self._client.pipeline(transaction=False)
+            for method_id, _ in ids:
+                pipe.hgetall(self._keys.method(user_id, method_id))
+            hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
+        found = [
+            (_method_from_hash(user_id, method_id, h), seq)
+            for (method_id, seq), h in zip(ids, hashes, strict=True)
+            if h  # deleted between the two reads
+        ]
+        found.sort(key=lambda pair: (pair[0].created_at, pair[1]))
+        return [record for record, _ in found]
+
+    def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
+        # The key holds the user id, so another user's method id is simply not there (no IDOR).
+        with self._guard():
+            h = cast(
+                "dict[bytes, bytes]", self._client.hgetall(self._keys.method(user_id, method_id))
+            )
+        return _method_from_hash(user_id, method_id, h) if h else None
+
+    def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
+        with self._guard():
+            owner, method_id = _replies(self._client.hmget(self._keys.lookup(lookup), ["u", "m"]))
+        if owner is None or method_id is None:
+            return None
+        found = self.get_method(owner.decode(), method_id.decode())
+        return found if found is not None and found.lookup == lookup else None
+
+    def add_method(
+        self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> None:
+        own, others = self._split_events(record.user_id, events)
+        fields = _method_fields(record)
+        if record.lookup is not None:
+            self._claim_lookup(record)
+        outcome = self._run(
+            "ADD_METHOD",
+            [self._keys.user(record.user_id, "methods"),
+             self._keys.method(record.user_id, record.id),
+             self._keys.user(record.user_id, "audit")],
+            [record.id, str(record.kind), str(limit), str(len(fields) // 2), *fields,
+             *self._audit_args(own)],
+        )  # fmt: skip
+        if outcome != b"ok":
+            if record.lookup is not None:
+                self._release_lookup(record.lookup, record.user_id, record.id)
+            if outcome == b"limit":
+                raise LimitReached(str(record.kind), limit)
+            raise InvalidInput("id", "a method with this id exists")
+        self._append_all(others)
+
+    def _claim_lookup(self, record: MethodRecord) -> None:
+        """Claim ``record.lookup`` for the record, or raise ``InvalidInput("lookup", ...)``."""
+        assert record.lookup is not None
+        key, now = self._keys.lookup(record.lookup), repr(self._clock.now())
+        if self._run("CLAIM_CREATE", [key], [record.user_id, record.id, now]) == 1:
+            return
+        with self._guard():
+            owner, method_id, claimed_at = _replies(self._client.hmget(key, ["u", "m", "at"]))
+        if owner is None or method_id is None or claimed_at is None:
+            # released in between: one more try, no loop (a contended value is refused)
+            if self._run("CLAIM_CREATE", [key], [record.user_id, record.id, now]) == 1:
+                return
+            raise InvalidInput("lookup", "already registered")
+        with self._guard():
+            held = self._client.exists(self._keys.method(owner.decode(), method_id.decode()))
+        young = self._clock.now() - float(claimed_at) < self._grace
+        if held or young:
+            raise InvalidInput("lookup", "already registered")
+        # A claim whose method never appeared (its process died) or is gone: take it over.
+        stale = [owner, method_id, claimed_at]
+        if self._run("CLAIM_STEAL", [key], [*stale, record.user_id, record.id, now]) != 1:
+            raise InvalidInput("lookup", "already registered")
+
+    def _release_lookup(self, lookup: str, user_id: str, method_id: str) -> None:
+        self._run("CLAIM_RELEASE", [self._keys.lookup(lookup)], [user_id, method_id])
+
+    def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
+        own, others = self._split_events(record.user_id, events)
+        updated = self._run(
+            "UPDATE_METHOD",
+            [
+                self._keys.method(record.user_id, record.id),
+                self._keys.user(record.user_id, "audit"),
+            ],
+            [record.label, _dumps(record.data), bytes(record.secret), *self._audit_args(own)],
+        )
+        if updated != 1:
+            return False
+        self._append_all(others)
+        return True
+
+    def delete_method(
+        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        own, others = self._split_events(user_id, events)
+        deleted = self._run(
+            "DELETE_METHOD",
+            [self._keys.user(user_id, "methods"), self._keys.method(user_id, method_id),
+             self._keys.user(user_id, "audit")],
+            [method_id, *self._audit_args(own)],
+        )  # fmt: skip
+        if not deleted:
+            return False
+        if deleted[1]:
+            # If this fails, the claim outlives its method and is taken over after lookup_grace.
+            self._release_lookup(deleted[1].decode(), user_id, method_id)
+        self._append_all(others)
+        return True
+
+    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
+        advanced = self._run(
+            "ADVANCE_COUNTER",
+            [self._keys.method(user_id, method_id)],
+            [str(int(value)), repr(float(used_at))],
+        )
+        return bool(advanced == 1)
+
+    # -- per-user state -----------------------------------------------------------------------
+
+    def get_user_state(self, user_id: str) -> UserState:
+        with self._guard():
+            raw = self._client.get(self._keys.user(user_id, "state"))
+        if raw is None:
+            return UserState(user_id=user_id)
+        v = json.loads(raw)
+        return UserState(
+            user_id=user_id,
+            default_method_id=v["default_method_id"],
+            skips_used=v["skips_used"],
+            snoozed_until=v["snoozed_until"],
+            confirmed_at=v["confirmed_at"],
+            reregister=v["reregister"],
+            extra=v["extra"],
+        )
+
+    def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
+        own, others = self._split_events(state.user_id, events)
+        self._run(
+            "PUT_USER_STATE",
+            [self._keys.user(state.user_id, "state"), self._keys.user(state.user_id, "audit")],
+            [_state_json(state), *self._audit_args(own)],
+        )
+        self._append_all(others)
+
+    def list_user_ids(self) -> list[str]:
+        """Every user with a method or a state, by SCAN over the keyspace (a report, not a hot path)."""
+        return sorted(self._scan_users("methods", "zset") | self._scan_users("state", "string"))
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        with self._guard():
+            data, expires_at = _replies(self._client.hmget(self._keys.session(sid), ["d", "e"]))
+        if data is None or expires_at is None or float(expires_at) <= self._clock.now():
+            return None
+        return dict(json.loads(data))
+
+    def save_session(
+        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+    ) -> None:
+        now = self._clock.now()
+        expires_at, ttl_ms, payload = repr(now + ttl), _ms(ttl), _dumps(data)
+        if user_id is not None:
+            # The index first: a session is never live without being reachable by "sign out
+            # everywhere"; an index entry without its session is skipped and pruned later.
+            self._run(
+                "INDEX_SESSION",
+                [self._keys.user(user_id, "sessions")],
+                [repr(now), sid, expires_at, ttl_ms],
+            )
+        owner = [] if user_id is None else [user_id]
+        self._run("SAVE_SESSION", [self._keys.session(sid)], [payload, expires_at, ttl_ms, *owner])
+
+    def delete_session(self, sid: str) -> None:
+        with self._guard():
+            self._client.delete(self._keys.session(sid))
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        index = self._keys.user(user_id, "sessions")
+        with self._guard():
+            sids = cast("list[bytes]", self._client.zrange(index, 0, -1))
+        now, live = self._clock.now(), 0
+        for sid in sids:
+            # Deleted only if still this user's: the sid may have been saved again for another.
+            expires_at = self._run("DELETE_SESSION_OF", [self._keys.session(sid.decode())],
+                                   [user_id])  # fmt: skip
+            live += expires_at is not None and float(expires_at) > now
+        if sids:
+            with self._guard():
+                self._client.zrem(index, *sids)
+        return live
+
+    # -- single-use challenges ----------------------------------------------------------------
+
+    def put_challenge(self, key: str, data: Mapping[str, Any], *, ttl: float) -> None:
+        value = _dumps({"d": dict(data), "e": self._clock.now() + ttl})
+        with self._guard():
+            self._client.set(self._keys.challenge(key), value, px=_ms(ttl))
+
+    def take_challenge(self, key: str) -> dict[str, Any] | None:
+        with self._guard():
+            raw = self._client.getdel(self._keys.challenge(key))
+        return self._live_challenge(raw)
+
+    def peek_challenge(self, key: str) -> dict[str, Any] | None:
+        with self._guard():
+            raw = self._client.get(self._keys.challenge(key))
+        return self._live_challenge(raw)
+
+    def _live_challenge(self, raw: bytes | str | None) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return None if value["e"] <= self._clock.now() else dict(value["d"])
+
+    # -- counters -----------------------------------------------------------------------------
+
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        now = self._clock.now()
+        window = ["", "0"] if ttl is None else [repr(now + ttl), str(_ms(ttl))]
+        return int(self._run("INCR", [self._keys.counter(key)], [repr(now), *window]))
+
+    def get_count(self, key: str) -> int:
+        with self._guard():
+            value, ends = _replies(self._client.hmget(self._keys.counter(key), ["v", "e"]))
+        if value is None or (ends is not None and float(ends) <= self._clock.now()):
+            return 0
+        return int(value)
+
+    def reset_count(self, key: str) -> None:
+        with self._guard():
+            self._client.delete(self._keys.counter(key))
+
+    # -- audit --------------------------------------------------------------------------------
+
+    def append_audit(self, event: AuditEvent) -> None:
+        self._append_all([event])
+
+    def _append_all(self, events: Iterable[AuditEvent]) -> None:
+        for event in events:
+            stream = (
+                self._keys.system_audit()
+                if event.user_id is None
+                else self._keys.user(event.user_id, "audit")
+            )
+            self._run("WRITE_AUDIT", [stream], self._audit_args([event]))
+
+    def list_audit(
+        self,
+        *,
+        user_id: str | None = None,
+        event_prefix: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first; ``since <= at < until``. Reads the matching streams whole: a report.
+
+        Ties on ``at`` go to the later write: stream order within a stream, and the store clock's
+        millisecond at write time across streams (two users' events written in the same
+        millisecond with the same ``at`` have no defined order).
+        """
+        if limit <= 0:
+            return []
+        if user_id is not None:
+            streams = [self._keys.user(user_id, "audit")]
+        else:
+            users = sorted(self._scan_users("audit", "stream"))
+            streams = [self._keys.system_audit(), *(self._keys.user(u, "audit") for u in users)]
+        found: list[tuple[float, tuple[int, int], AuditEvent]] = []
+        for stream in streams:
+            for entry_id, event in self._read_stream(stream):
+                if user_id is not None and event.user_id != user_id:
+                    continue
+                if event_prefix is not None and not event.event.startswith(event_prefix):
+                    continue
+                if (since is not None and event.at < since) or (
+                    until is not None and event.at >= until
+                ):
+                    continue
+                found.append((event.at, _stream_position(entry_id), event))
+        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        return [event for _, _, event in found[:limit]]
+
+    def _read_stream(self, stream: str) -> Iterator[tuple[bytes, AuditEvent]]:
+        start = "-"
+        while True:
+            with self._guard():
+                chunk = cast(
+                    "list[tuple[bytes, dict[bytes, bytes]]]",
+                    self._client.xrange(stream, min=start, max="+", count=_CHUNK),
+                )
+            for entry_id, fields in chunk:
+                yield entry_id, _event_from_json(fields[b"e"])
+            if len(chunk) < _CHUNK:
+                return
+            start = "(" + chunk[-1][0].decode()
+
+
+def _sentinel_master(url: str, service: str, timeouts: dict[str, Any]) -> redis.Redis:
+    """``Sentinel(...).master_for(service)`` from ``redis://[[user]:pw@]h1:p1,h2:p2/db``."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes: list[tuple[str, int]] = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        nodes.append((host.strip("[]"), int(port or 26379)))
+    db = int(parts.path.strip("/") or 0)
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        nodes,
+        sentinel_kwargs={k: timeouts[k] for k in ("socket_timeout", "socket_connect_timeout")},
+        **timeouts,
+    )
+    tls: dict[str, Any] = (
+        {"connection_class": SentinelManagedSSLConnection} if parts.scheme == "rediss" else {}
+    )
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        service,
+        db=db,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        **tls,
+        **timeouts,
+    )
+    return master

@@ -1,0 +1,244 @@
+"""The Lua scripts of the Redis store: every multi-step change runs as one script, so it is atomic.
+
+Why scripts and not WATCH/MULTI: a script needs no retry loop under contention (fifty requests for
+a sixth authenticator app queue up and each sees the count the previous one left), and it runs the
+same way on one server and on a cluster node. Rules every script here keeps:
+
+* **Every key it touches is in KEYS**, and all of them carry the same hash tag (one user's
+  ``{u:...}`` keys, or a single global key), so the script runs on one cluster slot.
+* **Checks first, writes after**: Redis does not roll back the writes of a script that fails
+  half-way, so a script only starts writing once every check passed.
+* **A shebang** (``#!lua``): a script that may write is refused as a whole when the server is out
+  of memory (``maxmemory``), instead of failing at its first write. (Reads are plain commands.)
+* **Numbers it stores come from Python as text** and are stored as given, never re-formatted by Lua
+  (Lua numbers are doubles: a float would lose digits, a counter beyond 2**53 its last ones).
+
+The audit arguments (see :data:`AUDIT_LIB`) come last in ARGV, after the script's own arguments.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ADD_METHOD",
+    "ADVANCE_COUNTER",
+    "AUDIT_LIB",
+    "CLAIM_CREATE",
+    "CLAIM_RELEASE",
+    "CLAIM_STEAL",
+    "DELETE_METHOD",
+    "DELETE_SESSION_OF",
+    "INCR",
+    "INDEX_SESSION",
+    "PUT_USER_STATE",
+    "SAVE_SESSION",
+    "UPDATE_METHOD",
+    "WRITE_AUDIT",
+]
+
+#: ``audit(key, base)`` appends events to the stream ``key``. From ARGV[base]: now in ms (store
+#: clock), the MINID to trim to ('' keeps everything), the MAXLEN cap ('' for none), the number of
+#: events n, then n JSON events. Entry ids are ``<ms>-<seq>`` with ms from the store's clock, never
+#: below the stream's last id, so ids follow write order even if the clock steps back.
+AUDIT_LIB = """
+local function audit(key, base)
+  local n = tonumber(ARGV[base + 3])
+  if n == 0 then return end
+  local ms = ARGV[base]
+  local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    local last_ms = string.match(last[1][1], '^(%d+)-')
+    if tonumber(last_ms) > tonumber(ms) then ms = last_ms end
+  end
+  for i = 1, n do
+    if ARGV[base + 1] ~= '' then
+      redis.call('XADD', key, 'MINID', '=', ARGV[base + 1], ms .. '-*', 'e', ARGV[base + 3 + i])
+    else
+      redis.call('XADD', key, ms .. '-*', 'e', ARGV[base + 3 + i])
+    end
+  end
+  if ARGV[base + 2] ~= '' then redis.call('XTRIM', key, 'MAXLEN', '=', ARGV[base + 2]) end
+end
+"""
+
+_WRITES = "#!lua\n"
+
+#: KEYS: index (zset, member ``kind:id``, score = insertion sequence), method hash, audit stream.
+#: ARGV: id, kind, limit, then field/value pairs count p and the 2p items, then the audit args.
+#: Returns 'ok', 'exists' (the id is taken) or 'limit'.
+ADD_METHOD = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'exists' end
+local prefix = ARGV[2] .. ':'
+local count, seq = 0, 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(member, 1, #prefix) == prefix then count = count + 1 end
+end
+if count >= tonumber(ARGV[3]) then return 'limit' end
+local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'REV', 'WITHSCORES')
+if #top > 0 then seq = tonumber(top[2]) end
+local p = tonumber(ARGV[4])
+redis.call('HSET', KEYS[2], unpack(ARGV, 5, 4 + 2 * p))
+redis.call('ZADD', KEYS[1], seq + 1, prefix .. ARGV[1])
+audit(KEYS[3], 5 + 2 * p)
+return 'ok'
+"""
+)
+
+#: KEYS: method hash, audit stream. ARGV: label, data, secret, then the audit args. 1 or 0.
+UPDATE_METHOD = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'l', ARGV[1], 'd', ARGV[2], 's', ARGV[3])
+audit(KEYS[2], 4)
+return 1
+"""
+)
+
+#: KEYS: index, method hash, audit stream. ARGV: id, then the audit args.
+#: Returns false (no such method) or {1, lookup or ''} so the caller can release the lookup claim.
+DELETE_METHOD = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+local fields = redis.call('HMGET', KEYS[2], 'k', 'x')
+if not fields[1] then return false end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], fields[1] .. ':' .. ARGV[1])
+audit(KEYS[3], 2)
+return {1, fields[2] or ''}
+"""
+)
+
+#: KEYS: method hash. ARGV: value, used_at (decimal integer and float text). 1 if stored, else 0.
+#: Compares decimal integers as text, so counters of any size compare exactly.
+ADVANCE_COUNTER = (
+    _WRITES
+    + """
+local function greater(a, b)
+  local a_neg, b_neg = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if a_neg ~= b_neg then return b_neg end
+  if a_neg then return greater(string.sub(b, 2), string.sub(a, 2)) end
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local current = redis.call('HGET', KEYS[1], 'n')
+if not current or not greater(ARGV[1], current) then return 0 end
+redis.call('HSET', KEYS[1], 'n', ARGV[1], 'u', ARGV[2])
+return 1
+"""
+)
+
+#: KEYS: state key, audit stream. ARGV: the state as JSON, then the audit args.
+PUT_USER_STATE = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+redis.call('SET', KEYS[1], ARGV[1])
+audit(KEYS[2], 2)
+return 1
+"""
+)
+
+#: KEYS: audit stream. ARGV: the audit args.
+WRITE_AUDIT = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+audit(KEYS[1], 1)
+return 1
+"""
+)
+
+#: KEYS: lookup claim. ARGV: user, method id, claimed_at. 1 if claimed, 0 if someone holds it.
+CLAIM_CREATE = (
+    _WRITES
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'm', ARGV[2], 'at', ARGV[3])
+return 1
+"""
+)
+
+#: KEYS: lookup claim. ARGV: expected user, method id, claimed_at, then the new user, method id,
+#: claimed_at. Replaces a stale claim only if it is still the one the caller judged stale.
+CLAIM_STEAL = (
+    _WRITES
+    + """
+local held = redis.call('HMGET', KEYS[1], 'u', 'm', 'at')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] or held[3] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'u', ARGV[4], 'm', ARGV[5], 'at', ARGV[6])
+return 1
+"""
+)
+
+#: KEYS: lookup claim. ARGV: user, method id. Deletes the claim only if it is theirs. 1 or 0.
+CLAIM_RELEASE = (
+    _WRITES
+    + """
+local held = redis.call('HMGET', KEYS[1], 'u', 'm')
+if held[1] ~= ARGV[1] or held[2] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+)
+
+#: KEYS: session hash. ARGV: data JSON, expires_at, ttl in ms, then the user (absent for none).
+#: Replaces the whole hash, so a session saved again without a user loses the old one.
+SAVE_SESSION = (
+    _WRITES
+    + """
+redis.call('DEL', KEYS[1])
+if ARGV[4] then
+  redis.call('HSET', KEYS[1], 'd', ARGV[1], 'e', ARGV[2], 'u', ARGV[4])
+else
+  redis.call('HSET', KEYS[1], 'd', ARGV[1], 'e', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+)
+
+#: KEYS: the user's session index (zset sid -> expires_at). ARGV: now, sid, expires_at, ttl ms.
+#: Drops members expired by the store clock and keeps the index alive as long as its newest member.
+INDEX_SESSION = (
+    _WRITES
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return 1
+"""
+)
+
+#: KEYS: session hash. ARGV: user. Deletes the session if that user owns it; returns its
+#: expires_at text, or false.
+DELETE_SESSION_OF = (
+    _WRITES
+    + """
+local held = redis.call('HMGET', KEYS[1], 'u', 'e')
+if held[1] ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return held[2]
+"""
+)
+
+#: KEYS: counter hash (v = value, e = window end by the store clock). ARGV: now, window end
+#: ('' for a durable counter), window in ms. A window ended by the store clock starts again at 1;
+#: a later hit inside the window changes neither its end nor the key's TTL.
+INCR = (
+    _WRITES
+    + """
+local ends = redis.call('HGET', KEYS[1], 'e')
+if ends and tonumber(ends) <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[1]) end
+local value = redis.call('HINCRBY', KEYS[1], 'v', 1)
+if value == 1 and ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'e', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return value
+"""
+)

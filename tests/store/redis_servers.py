@@ -1,0 +1,154 @@
+"""Real ``redis-server`` processes for the tests, on free loopback ports in temporary directories.
+
+The tests own these processes: they kill and restart them to provoke faults. Every server starts
+without persistence (``--save '' --appendonly no``) unless a test asks for AOF, and is stopped by
+the fixture that made it, also when the test fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import redis
+
+__all__ = ["RedisCluster3", "RedisServer", "free_port", "require_redis"]
+
+_READY_WITHIN = 10.0  # seconds; a server is ready in about 0.1 s here
+
+
+def require_redis() -> None:
+    """Fail (not skip) without the binaries: ``make test`` installs them (``make sysdeps``)."""
+    missing = [b for b in ("redis-server", "redis-cli") if shutil.which(b) is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not found: run `make sysdeps` (apt redis-server)")
+
+
+def free_port() -> int:
+    """A port the kernel just handed out for a socket bound to port 0 (then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RedisServer:
+    """One ``redis-server`` the test owns: start, kill -9, restart on the same port and directory."""
+
+    def __init__(self, directory: Path, *, extra: Sequence[str] = (), port: int | None = None):
+        self.directory = directory
+        self.port = port or free_port()
+        self.extra = tuple(extra)
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5, socket_connect_timeout=5)
+
+    def start(self) -> RedisServer:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.directory), "--save", "", "--appendonly", "no",
+                "--daemonize", "no", "--logfile", "server.log", *self.extra]  # fmt: skip
+        self.process = subprocess.Popen(args, cwd=self.directory, stdout=subprocess.DEVNULL)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + _READY_WITHIN
+        with self.client() as probe:
+            while True:
+                try:
+                    if probe.ping():
+                        return
+                except redis.ConnectionError:
+                    if self.process is not None and self.process.poll() is not None:
+                        raise RuntimeError(f"redis-server exited: {self.log()}") from None
+                    if time.monotonic() > deadline:
+                        raise
+                time.sleep(0.02)
+
+    def log(self) -> str:
+        path = self.directory / "server.log"
+        return path.read_text()[-2000:] if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown save, no AOF rewrite; what is not on disk is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def restart(self) -> RedisServer:
+        self.kill()
+        return self.start()
+
+    def flush(self) -> None:
+        with self.client() as c:
+            c.flushall()
+
+
+def _cluster_args() -> list[str]:
+    # The bus port is given: the default (port + 10000) does not exist for ports above 55535.
+    return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000"]  # fmt: skip
+
+
+class RedisCluster3:
+    """Three primaries, no replicas, slots spread by ``redis-cli --cluster create``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.nodes = [RedisServer(directory / f"node{i}", extra=_cluster_args()) for i in range(3)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster3:
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                 "--cluster-yes"],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ok(self) -> None:
+        deadline = time.monotonic() + _READY_WITHIN
+        for node in self.nodes:
+            with node.client() as c:
+                while c.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the cluster did not reach cluster_state:ok")
+                    time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def flush(self) -> None:
+        for node in self.nodes:
+            node.flush()
