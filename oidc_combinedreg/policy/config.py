@@ -100,6 +100,8 @@ class PolicyConfig:
     sspr: SsprPolicy = field(default_factory=SsprPolicy)
     #: offer the most secure registered method first at the MFA step, whatever the default
     system_preferred_mfa: bool = True
+    #: kinds the wizard proposes first, in this order; the rest follow most secure first
+    wizard_preference: tuple[MethodKind, ...] = ()
     methods: dict[MethodKind, MethodPolicy] = field(
         default_factory=lambda: {k: MethodPolicy(enabled=k not in _DEFAULT_OFF) for k in MethodKind}
     )
@@ -158,6 +160,21 @@ def _read_kinds(r: Reader, key: str, default: frozenset[MethodKind]) -> frozense
     return frozenset(kinds)
 
 
+def _read_preference(r: Reader) -> tuple[MethodKind, ...]:
+    out: list[MethodKind] = []
+    for i, name in enumerate(r.str_list("wizard_preference")):
+        try:
+            kind = MethodKind(name)
+        except ValueError:
+            choices = ", ".join(k.value for k in MethodKind)
+            r.error("wizard_preference", f"[{i}]: expected one of {choices}, got {name!r}")
+            continue
+        if kind in out:
+            r.error("wizard_preference", f"[{i}]: {name!r} is listed twice")
+        out.append(kind)
+    return tuple(dict.fromkeys(out))
+
+
 def _read_sspr(r: Reader) -> SsprPolicy:
     base = SsprPolicy()
     enabled_for, groups = _read_enabled_for(r)
@@ -212,6 +229,7 @@ def read_policies(root: Reader) -> PolicyConfig:
         mfa_registration=_read_mfa_registration(r.section("mfa_registration")),
         sspr=_read_sspr(r.section("sspr")),
         system_preferred_mfa=r.boolean("system_preferred_mfa", True),
+        wizard_preference=_read_preference(r),
         methods=_read_methods(r.section("methods")),
     )
     r.done()

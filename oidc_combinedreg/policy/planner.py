@@ -3,6 +3,17 @@
 Pure core: given the policies, the user's groups, the methods they have and the method kinds the
 deployment can register, it returns the plan and the alternatives. It is the single source of "what
 does this user still need".
+
+Rules (issue 5, DESIGN.md):
+
+* MFA is satisfied by one MFA-capable method; SSPR by ``methods_required`` *distinct* method kinds
+  among those its policy allows.
+* When any registration runs for a user who is enabled for SSPR, the plan covers both features at
+  once, with the fewest methods: an MFA method that password reset also accepts counts for both.
+* Most secure first (the ranking in ``methods/kinds.py``), after the kinds an admin lists in
+  ``policies.wizard_preference``; security questions are never planned as
+  the only method a reset would rest on unless ``allow_questions_alone``; app passwords are never
+  planned (they are for legacy clients, added in manage mode by users with per-user MFA enforced).
 """
 
 from __future__ import annotations
@@ -15,26 +26,52 @@ from ..store.base import MethodRecord
 from .config import PolicyConfig
 from .signin import RegistrationNeed
 
-__all__ = ["Plan", "plan_registration"]
+__all__ = ["Plan", "PlannedStep", "plan_registration", "sspr_kinds"]
 
-_MFA_NEEDS = {
-    RegistrationNeed.MFA_REGISTRATION_ENFORCED,
-    RegistrationNeed.PER_USER_MFA_ENFORCED,
-    RegistrationNeed.CONDITIONAL_ACCESS_MFA,
-    RegistrationNeed.ADMIN_REREGISTER,
-}
+_MFA_NEEDS = frozenset(
+    {
+        RegistrationNeed.MFA_REGISTRATION_ENFORCED,
+        RegistrationNeed.PER_USER_MFA_ENFORCED,
+        RegistrationNeed.CONDITIONAL_ACCESS_MFA,
+        RegistrationNeed.ADMIN_REREGISTER,
+    }
+)
+_NEVER_PLANNED = frozenset({MethodKind.APP_PASSWORD})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PlannedStep:
+    kind: MethodKind
+    #: which feature this step is for: "mfa", "sspr" or "both" (legacy mode shows them apart)
+    purpose: str
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Plan:
-    #: method kinds to register, most secure first
-    steps: tuple[MethodKind, ...]
+    #: methods to register, most secure first
+    steps: tuple[PlannedStep, ...]
     #: every other kind the user may register instead ("I want to set up a different method")
     alternatives: tuple[MethodKind, ...]
-    #: only re-confirmation is due (no new method needed)
+    #: nothing to register, but the user must re-confirm their methods
     reconfirm_only: bool = False
     #: the policies cannot be met with the methods this user is allowed (an admin must act)
     unsatisfiable: bool = False
+    #: what the policies would need that no allowed method gives, for the admin-facing message
+    missing: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> tuple[MethodKind, ...]:
+        return tuple(s.kind for s in self.steps)
+
+
+def sspr_kinds(methods: Sequence[MethodRecord], policies: PolicyConfig) -> frozenset[MethodKind]:
+    """The distinct kinds among ``methods`` that count for password reset."""
+    allowed = policies.sspr.methods
+    return frozenset(m.kind for m in methods if m.kind in allowed and METHOD_RULES[m.kind].sspr)
+
+
+def _questions_alone(kinds: Collection[MethodKind]) -> bool:
+    return set(kinds) == {MethodKind.SECURITY_QUESTIONS}
 
 
 def plan_registration(
@@ -46,52 +83,86 @@ def plan_registration(
     policies: PolicyConfig,
     registrable: Collection[MethodKind],
 ) -> Plan:
-    """The fewest methods that make the user compliant with MFA and SSPR policies at once."""
+    """The fewest methods that make the user compliant with the MFA and SSPR policies at once."""
+    preference = policies.wizard_preference
+
+    def order(kind: MethodKind) -> tuple[int, int]:
+        first = preference.index(kind) if kind in preference else len(preference)
+        return first, METHOD_RULES[kind].rank
+
     allowed = sorted(
         (
             k
             for k in registrable
-            if METHOD_RULES[k].user_registers and policies.method_allowed(k, user_id, groups)
+            if k not in _NEVER_PLANNED
+            and METHOD_RULES[k].user_registers
+            and policies.method_allowed(k, user_id, groups)
         ),
-        key=lambda k: METHOD_RULES[k].rank,
+        key=order,
     )
     have = {m.kind for m in methods}
-    need_mfa = any(n in _MFA_NEEDS for n in needs) and not any(METHOD_RULES[k].mfa for k in have)
     sspr = policies.sspr
-    need_sspr = 0
-    if RegistrationNeed.SSPR_REGISTRATION in needs:
-        have_sspr = {k for k in have if k in sspr.methods}
-        need_sspr = max(0, sspr.methods_required - len(have_sspr))
-    steps: list[MethodKind] = []
+    need_set = set(needs)
+    need_mfa = bool(need_set & _MFA_NEEDS) and not any(METHOD_RULES[k].mfa for k in have)
+    registering = need_mfa or RegistrationNeed.SSPR_REGISTRATION in need_set
+    have_sspr = set(sspr_kinds(methods, policies))
+    sspr_short = 0
+    if registering and sspr.applies(groups):
+        sspr_short = max(0, sspr.methods_required - len(have_sspr))
+    steps: list[PlannedStep] = []
+    missing: list[str] = []
     if need_mfa:
         mfa_kinds = [k for k in allowed if METHOD_RULES[k].mfa]
-        # Prefer an MFA method that also serves password reset when SSPR still needs methods.
-        both = [k for k in mfa_kinds if need_sspr and k in sspr.methods]
+        # A security key needs hardware the user may not have at hand: offered as an
+        # alternative, planned only when nothing else is allowed.
+        mfa_kinds = [k for k in mfa_kinds if k is not MethodKind.WEBAUTHN] or mfa_kinds
+        both = [k for k in mfa_kinds if sspr_short and k in sspr.methods]
         pick = (both or mfa_kinds)[:1]
-        steps += pick
-        if pick and pick[0] in sspr.methods:
-            need_sspr = max(0, need_sspr - 1)
-        unsatisfiable = not pick
-    else:
-        unsatisfiable = False
-    if need_sspr:
-        sspr_kinds = [k for k in allowed if k in sspr.methods and k not in have and k not in steps]
-        if (
-            not sspr.allow_questions_alone
-            and need_sspr == 1
-            and not (have - {MethodKind.SECURITY_QUESTIONS})
-            and not steps
-        ):
-            sspr_kinds = [k for k in sspr_kinds if k is not MethodKind.SECURITY_QUESTIONS]
-        steps += sspr_kinds[:need_sspr]
-        unsatisfiable = unsatisfiable or len(sspr_kinds) < need_sspr
+        if not pick:
+            missing.append("mfa")
+        for kind in pick:
+            counts_for_sspr = bool(sspr_short) and kind in sspr.methods
+            steps.append(PlannedStep(kind=kind, purpose="both" if counts_for_sspr else "mfa"))
+            if counts_for_sspr:
+                have_sspr.add(kind)
+                sspr_short -= 1
+    if sspr_short:
+        candidates = [
+            k
+            for k in allowed
+            if k in sspr.methods
+            and METHOD_RULES[k].sspr
+            and k not in have_sspr
+            and k not in {s.kind for s in steps}
+        ]
+        picked: list[MethodKind] = []
+        for kind in candidates:
+            if len(picked) == sspr_short:
+                break
+            would_have = have_sspr | set(picked) | {kind}
+            last_pick = len(picked) + 1 == sspr_short
+            if (
+                kind is MethodKind.SECURITY_QUESTIONS
+                and last_pick
+                and not sspr.allow_questions_alone
+                and _questions_alone(would_have)
+            ):
+                continue
+            picked.append(kind)
+        if len(picked) < sspr_short:
+            missing.append("sspr")
+        steps += [PlannedStep(kind=k, purpose="sspr") for k in picked]
+    planned = {s.kind for s in steps}
     alternatives = tuple(
-        k for k in allowed if k not in steps and (k not in have or METHOD_RULES[k].per_user > 1)
+        k
+        for k in allowed
+        if k not in planned and sum(1 for m in methods if m.kind is k) < METHOD_RULES[k].per_user
     )
-    reconfirm_only = not steps and not unsatisfiable and RegistrationNeed.SSPR_RECONFIRM in needs
+    reconfirm_only = not steps and not missing and RegistrationNeed.SSPR_RECONFIRM in need_set
     return Plan(
         steps=tuple(steps),
         alternatives=alternatives,
         reconfirm_only=reconfirm_only,
-        unsatisfiable=unsatisfiable,
+        unsatisfiable=bool(missing),
+        missing=tuple(missing),
     )

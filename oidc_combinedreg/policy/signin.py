@@ -7,6 +7,7 @@ Conditional Access block -> MFA -> registration interrupt -> done.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +17,15 @@ from ..methods.kinds import METHOD_RULES, MethodKind
 from ..store.base import MethodRecord, UserState
 from .config import PolicyConfig
 
-__all__ = ["RegistrationNeed", "SignInFacts", "Step", "StepKind", "next_step", "registration_needs"]
+__all__ = [
+    "RegistrationNeed",
+    "SignInFacts",
+    "Step",
+    "StepKind",
+    "next_step",
+    "registration_needs",
+    "skips_left",
+]
 
 
 class StepKind(StrEnum):
@@ -85,7 +94,11 @@ def mfa_required(facts: SignInFacts, policies: PolicyConfig) -> bool:
 
 
 def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[RegistrationNeed, ...]:
-    """Every reason the registration interrupt should run now (empty: it should not)."""
+    """Every reason the registration interrupt should run now (empty: it should not).
+
+    A postponement ("skip") holds back the policy-driven reasons (MFA registration enforced, SSPR
+    registration, re-confirm), never per-user MFA, Conditional Access or an admin's request.
+    """
     needs: list[RegistrationNeed] = []
     has_mfa = _has_mfa_method(facts.methods)
     mfa_policy = policies.mfa_registration
@@ -102,16 +115,43 @@ def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[Regi
         if facts.ca_requires_mfa or facts.acr_requires_mfa:
             needs.append(RegistrationNeed.CONDITIONAL_ACCESS_MFA)
     sspr = policies.sspr
-    if sspr.applies(facts.groups):
+    if sspr.applies(facts.groups) and not snoozed:
         count = _sspr_method_count(facts.methods, sspr.methods)
-        if sspr.require_registration and count < sspr.methods_required and not snoozed:
+        if sspr.require_registration and count < sspr.methods_required:
             needs.append(RegistrationNeed.SSPR_REGISTRATION)
-        elif count and sspr.reconfirm_days and facts.state.confirmed_at is not None:
-            if facts.now - facts.state.confirmed_at >= sspr.reconfirm_days * 86400:
+        elif count and sspr.reconfirm_days:
+            # Never confirmed: the newest registration is when the user last looked at it.
+            baseline = facts.state.confirmed_at
+            if baseline is None:
+                baseline = max(m.created_at for m in facts.methods)
+            if facts.now - baseline >= sspr.reconfirm_days * 86400:
                 needs.append(RegistrationNeed.SSPR_RECONFIRM)
     if facts.state.reregister:
         needs.append(RegistrationNeed.ADMIN_REREGISTER)
     return tuple(needs)
+
+
+_SKIPPABLE = frozenset(
+    {
+        RegistrationNeed.MFA_REGISTRATION_ENFORCED,
+        RegistrationNeed.SSPR_REGISTRATION,
+        RegistrationNeed.SSPR_RECONFIRM,
+    }
+)
+
+
+def skips_left(
+    needs: Sequence[RegistrationNeed], state: UserState, policies: PolicyConfig, now: float
+) -> int:
+    """How many more times the user may postpone this registration (0: not now)."""
+    if not needs or not set(needs) <= _SKIPPABLE:
+        return 0
+    policy = policies.mfa_registration
+    if policy.deadline is not None:
+        today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+        if today > policy.deadline:
+            return 0
+    return max(0, policy.skips_allowed - state.skips_used)
 
 
 def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:

@@ -2,108 +2,17 @@
 
 from __future__ import annotations
 
-import re
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
-from werkzeug.test import Client, TestResponse
+from plain_wsgi_host import DictDirectory, make_app
+from webtest import T0, Browser, base_config
 
-from oidc_combinedreg import CombinedRegistration, parse_config
+from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
-from oidc_combinedreg.crypto import generate_key
 from oidc_combinedreg.store.sqlite import SqliteStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from plain_wsgi_host import DictDirectory, Host, make_app  # noqa: E402
-
-T0 = 1_700_000_000.0
-
-
-def base_config(tmp_path: Path, **sections: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "general": {"organization": "Test Org", "environment": "development"},
-        "web": {"secure_cookies": False},
-        "secrets": {"encryption_keys": [generate_key()]},
-        "storage": {"sqlite": {"path": str(tmp_path / "reg.sqlite3")}},
-        "policies": {"mfa_registration": {"enforced": True, "exclude_groups": ["break-glass"]}},
-    }
-    for name, value in sections.items():
-        data[name] = value
-    return data
-
-
-class Browser:
-    """A werkzeug test client with a cookie jar, plus helpers for the middleware's pages."""
-
-    def __init__(self, reg: CombinedRegistration, host: Host, clock: FrozenClock) -> None:
-        self.reg, self.host, self.clock = reg, host, clock
-        self.client = Client(reg)
-
-        self.remote_addr = "127.0.0.1"
-        #: headers sent with every request (e.g. X-Forwarded-For from a "proxy")
-        self.headers: dict[str, str] = {}
-
-    def _kw(self, kw: dict[str, Any]) -> dict[str, Any]:
-        kw.setdefault("environ_base", {"REMOTE_ADDR": self.remote_addr})
-        if self.headers:
-            kw["headers"] = {**self.headers, **(kw.get("headers") or {})}
-        return kw
-
-    def get(self, url: str, **kw: Any) -> TestResponse:
-        return self.client.get(url, **self._kw(kw))
-
-    def post(self, url: str, **kw: Any) -> TestResponse:
-        return self.client.post(url, **self._kw(kw))
-
-    def get_json(self, url: str, **kw: Any) -> TestResponse:
-        kw["headers"] = {"Accept": "application/json", **(kw.get("headers") or {})}
-        return self.client.get(url, **self._kw(kw))
-
-    def post_json(self, url: str, data: dict[str, Any], **kw: Any) -> TestResponse:
-        kw["headers"] = {"Accept": "application/json", **(kw.get("headers") or {})}
-        return self.client.post(url, json=data, **self._kw(kw))
-
-    def login(self, user: str, password: str | None = None) -> TestResponse:
-        return self.post(
-            "/login?next=/authorize%3Fclient_id%3Ddemo%26state%3Ds1",
-            data={"username": user, "password": password or f"{user}-password"},
-        )
-
-    def authorize(self, query: str = "client_id=demo&state=s1") -> TestResponse:
-        return self.get("/authorize?" + query)
-
-    def csrf(self, url: str) -> str:
-        body = self.get_json(url).get_json()
-        assert body is not None and "csrf_token" in body, body
-        return str(body["csrf_token"])
-
-    def register_totp(self, wizard_url: str) -> str:
-        """Walk the wizard's authenticator-app step with the JSON twin; returns the secret."""
-        token = self.csrf(wizard_url)
-        self.post_json(wizard_url, {"action": "next", "csrf_token": token})  # intro -> setup
-        setup = self.get_json(wizard_url).get_json()
-        secret = setup["secret"]
-        self.post_json(wizard_url, {"action": "next", "csrf_token": token})  # setup -> verify
-        code = pyotp.TOTP(secret).at(self.clock.now())
-        r = self.post_json(wizard_url, {"action": "verify", "code": code, "csrf_token": token})
-        assert r.status_code == 303, r.get_data(as_text=True)
-        added = self.get_json(wizard_url).get_json()
-        assert added["page"] == "method_added", added
-        self.post_json(wizard_url, {"action": "next", "csrf_token": token})  # -> next or summary
-        return str(secret)
-
-
-def location(response: TestResponse) -> str:
-    return response.headers.get("Location", "")
-
-
-def code_from(response: TestResponse) -> str | None:
-    m = re.search(r"[?&]code=([^&]+)", location(response))
-    return m.group(1) if m else None
 
 
 @pytest.fixture

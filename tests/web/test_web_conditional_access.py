@@ -7,7 +7,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from conftest import Browser, code_from, location
+from webtest import Browser, code_from, location
 
 PROXY = "10.0.0.1"
 UNTRUSTED = "203.0.113.9"

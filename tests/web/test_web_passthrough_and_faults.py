@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import T0, Browser, base_config, location
 from plain_wsgi_host import DictDirectory, make_app  # noqa: I001
+from webtest import T0, Browser, base_config, location
 from werkzeug.test import Client
 
 from oidc_combinedreg import CombinedRegistration, parse_config

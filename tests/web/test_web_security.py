@@ -7,7 +7,7 @@ from http.cookies import SimpleCookie
 
 import pyotp
 import pytest
-from conftest import Browser, code_from, location
+from webtest import Browser, code_from, location
 
 from oidc_combinedreg.methods.kinds import MethodKind
 
@@ -207,7 +207,7 @@ def test_a_sixth_authenticator_app_is_refused(browser: Browser) -> None:
     kinds = [m.kind for m in browser.reg.store.list_methods("alice")]
     assert kinds == [MethodKind.TOTP] * 5
     manage = browser.get_json("/security-info/").get_json()
-    assert manage["addable"] == []
+    assert "totp" not in [a["kind"] for a in manage["addable"]]
     r = browser.get_json("/security-info/add/totp")
     assert r.status_code == 403
     assert len(browser.reg.store.list_methods("alice")) == 5

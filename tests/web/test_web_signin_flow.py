@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyotp
-from conftest import Browser, code_from, location
+from webtest import Browser, code_from, location
 
 
 def test_first_sign_in_registers_an_app_then_gets_a_code_with_mfa_amr(browser: Browser) -> None:

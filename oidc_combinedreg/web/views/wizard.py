@@ -1,17 +1,20 @@
 """The interrupt wizard ("Keep your account secure") after password sign-in.
 
-Progress lives in the session under ``wizard`` (so a reload or a browser restart within the sign-in
-resumes where the user was): the plan from the core planner, the current step, the methods added.
+Progress lives in the session under ``wizard``: the plan from the core planner, the current step,
+the methods added; methods themselves are in the store, so a new sign-in after a browser restart plans
+only what is still missing. Postponements ("skip") are counted in the user's stored state, never in
+the session, so replaying a request cannot make them endless.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import ChallengeExpired
+from ...exceptions import AccessDenied, ChallengeExpired
 from ...methods.kinds import MethodKind
 from ...policy.planner import plan_registration
-from ...policy.signin import StepKind, registration_needs
+from ...policy.signin import RegistrationNeed, StepKind, registration_needs, skips_left
 from ..render import Page, Redirect
 from ..steps import HANDLERS
 from .common import METHOD_NAMES, describe_method
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["wizard"]
 
-_ACTIONS = {"next", "back", "verify", "choose", "finish", "looks_good"}
+_ACTIONS = {"next", "back", "verify", "choose", "finish", "looks_good", "skip", "start", "send"}
 
 
 def _new_wizard(web: WebApp, ctx: RequestContext, cid: str) -> dict[str, Any]:
@@ -41,40 +44,80 @@ def _new_wizard(web: WebApp, ctx: RequestContext, cid: str) -> dict[str, Any]:
     return {
         "cid": cid,
         "needs": [n.value for n in needs],
-        "plan": [k.value for k in plan.steps],
+        "plan": [s.kind.value for s in plan.steps],
+        "purpose": [s.purpose for s in plan.steps],
         "alternatives": [k.value for k in plan.alternatives],
         "reconfirm": plan.reconfirm_only,
         "unsatisfiable": plan.unsatisfiable,
+        "missing": list(plan.missing),
+        # Legacy mode: users outside combined registration see MFA and SSPR as two separate parts.
+        "legacy": not web.config.policies.combined_registration.applies(user.groups),
         "i": 0,
         "step": {},
         "added": [],
     }
 
 
-def _summary(web: WebApp, ctx: RequestContext, name: str, wiz: dict[str, Any]) -> Page:
+def _method_list(web: WebApp, user_id: str) -> dict[str, Any]:
+    methods = web.reg.info.methods(user_id)
+    default = web.reg.info.default_method(user_id, methods)
+    default_id = default.id if default else None
+    return {
+        "methods": [describe_method(m, default_id) for m in methods],
+        "default": describe_method(default, default_id) if default else None,
+    }
+
+
+def _skips(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> int:
     _, user = ctx.require_session()
-    methods = web.reg.info.methods(user.id)
-    default = web.reg.info.default_method(user.id, methods)
-    return Page(
-        name,
-        {
-            "methods": [describe_method(m, default.id if default else None) for m in methods],
-            "default": describe_method(default, default.id) if default else None,
-            "added": list(wiz.get("added", [])),
-        },
-    )
+    needs = [RegistrationNeed(n) for n in wiz["needs"]]
+    return skips_left(needs, web.reg.info.state(user.id), web.config.policies, ctx.now)
 
 
 def _finish(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
     session, user = ctx.require_session()
     web.reg.info.record_confirmed(user.id)
+    web.reg.info.audit(
+        "registration.completed",
+        user.id,
+        "success",
+        ip=ctx.ip,
+        added=len(wiz.get("added", [])),
+        needs=wiz["needs"],
+    )
     session.data["reg_done"] = True
     session.data.pop("wizard", None)
     ctx.touch()
     return Redirect(web.url("signin", c=wiz["cid"]))
 
 
-def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+def _skip(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
+    session, user = ctx.require_session()
+    if _skips(web, ctx, wiz) <= 0:
+        raise AccessDenied("no postponement left")
+    state = web.reg.info.state(user.id)
+    days = web.config.policies.mfa_registration.skip_days
+    web.reg.store.put_user_state(
+        replace(state, skips_used=state.skips_used + 1, snoozed_until=ctx.now + days * 86400),
+        events=[
+            web.reg.info.event(
+                "registration.postponed",
+                user.id,
+                "info",
+                ip=ctx.ip,
+                skips_used=state.skips_used + 1,
+                days=days,
+            )
+        ],
+    )
+    session.data["reg_done"] = True
+    session.data.pop("wizard", None)
+    ctx.touch()
+    return Redirect(web.url("signin", c=wiz["cid"]))
+
+
+def _enter(web: WebApp, ctx: RequestContext) -> dict[str, Any] | Redirect:
+    """The wizard state for this continuation, or where to go instead."""
     session, user = ctx.require_session()
     cid = ctx.cid
     cont = web.reg.flow.continuation(session, cid)
@@ -91,45 +134,75 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         wiz = _new_wizard(web, ctx, cid)
         session.data["wizard"] = wiz
         ctx.touch()
+    return wiz
+
+
+def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    session, user = ctx.require_session()
+    entered = _enter(web, ctx)
+    if isinstance(entered, Redirect):
+        return entered
+    wiz = entered
+    cid = str(wiz["cid"])
     # The wizard is the user action "register security information": Conditional Access decides
     # on every request, including the one that commits (an IP change mid-flow is caught).
     blocked = web.reg.check_registration_action(ctx, user)
     if blocked is not None:
         return blocked
-    action = ctx.form("action") if ctx.method == "POST" else ""
+    action = ""
     if ctx.method == "POST":
         ctx.check_csrf()
+        action = ctx.form("action")
         if action not in _ACTIONS:
             action = ""
+    if action == "skip":
+        return _skip(web, ctx, wiz)
+    common = {"skips_left": _skips(web, ctx, wiz), "legacy": wiz["legacy"], "needs": wiz["needs"]}
     if wiz.get("unsatisfiable"):
-        return Page("wizard_unsatisfiable", {"needs": wiz["needs"]}, 409)
+        return Page("wizard_unsatisfiable", {"missing": wiz["missing"], **common}, 409)
     plan: list[str] = wiz["plan"]
     if wiz["reconfirm"] and not plan:
         if action == "looks_good":
             return _finish(web, ctx, wiz)
-        return _summary(web, ctx, "reconfirm", wiz)
+        return Page("reconfirm", {**_method_list(web, user.id), **common})
     if action == "choose" or ctx.arg("choose") == "1":
-        chosen = ctx.form("kind") if ctx.method == "POST" else ""
-        if wiz["i"] < len(plan) and chosen in wiz["alternatives"]:
-            wiz["alternatives"] = [k for k in wiz["alternatives"] if k != chosen] + [plan[wiz["i"]]]
-            plan[wiz["i"]] = chosen
-            wiz["step"] = {}
-            ctx.touch()
-            return Redirect(web.url("wizard", c=cid))
-        return Page(
-            "wizard_choose",
-            {
-                "alternatives": [
-                    {"kind": k, "name": METHOD_NAMES[MethodKind(k)]}
-                    for k in wiz["alternatives"]
-                    if MethodKind(k) in HANDLERS
-                ],
-            },
-        )
+        return _choose(web, ctx, wiz, action)
     if wiz["i"] >= len(plan):
         if action == "finish":
             return _finish(web, ctx, wiz)
-        return _summary(web, ctx, "wizard_summary", wiz)
+        return Page(
+            "wizard_summary", {**_method_list(web, user.id), "added": wiz["added"], **common}
+        )
+    return _method_step(web, ctx, wiz, action, common)
+
+
+def _choose(web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str) -> Page | Redirect:
+    plan: list[str] = wiz["plan"]
+    chosen = ctx.form("kind") if action == "choose" else ""
+    if wiz["i"] < len(plan) and chosen in wiz["alternatives"]:
+        wiz["alternatives"] = [k for k in wiz["alternatives"] if k != chosen] + [plan[wiz["i"]]]
+        plan[wiz["i"]] = chosen
+        wiz["step"] = {}
+        ctx.touch()
+        return Redirect(web.url("wizard", c=wiz["cid"]))
+    return Page(
+        "wizard_choose",
+        {
+            "alternatives": [
+                {"kind": k, "name": METHOD_NAMES[MethodKind(k)]}
+                for k in wiz["alternatives"]
+                if MethodKind(k) in HANDLERS
+            ],
+        },
+    )
+
+
+def _method_step(
+    web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str, common: dict[str, Any]
+) -> Page | Redirect:
+    session, _ = ctx.require_session()
+    cid = str(wiz["cid"])
+    plan: list[str] = wiz["plan"]
     kind = MethodKind(plan[wiz["i"]])
     step: dict[str, Any] = wiz["step"]
     if step.get("stage") == "added":
@@ -148,13 +221,15 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             # A verified new MFA method proves possession: this sign-in now has MFA.
             if step.get("amr"):
                 new = web.reg.sessions.rotate(session)
-                web.reg.flow.mark_mfa(new, [str(step["amr"])], ctx.now)
+                amr = step["amr"] if isinstance(step["amr"], list) else [str(step["amr"])]
+                web.reg.flow.mark_mfa(new, [str(a) for a in amr], ctx.now)
                 ctx.session = new
             ctx.touch()
             return Redirect(web.url("wizard", c=cid))
         if isinstance(result, Redirect):
             return result
         page = result
+    purposes: list[str] = wiz.get("purpose") or []
     page.data.update(
         {
             "progress": {
@@ -162,9 +237,10 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
                 "total": len(plan),
                 "kind": kind.value,
                 "name": METHOD_NAMES[kind],
+                "purpose": purposes[wiz["i"]] if wiz["i"] < len(purposes) else "both",
             },
-            "can_choose_other": bool([k for k in wiz["alternatives"] if MethodKind(k) in HANDLERS]),
-            "needs": wiz["needs"],
+            "can_choose_other": any(MethodKind(k) in HANDLERS for k in wiz["alternatives"]),
+            **common,
         }
     )
     return page
