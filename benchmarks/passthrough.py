@@ -45,11 +45,21 @@ def make_host() -> Flask:
 
 def environ() -> dict[str, Any]:
     return {
-        "REQUEST_METHOD": "GET", "PATH_INFO": "/hello", "QUERY_STRING": "", "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "localhost", "HTTP_COOKIE": "combinedreg=abc; other=1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""), "wsgi.errors": io.StringIO(),
-        "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": False,
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/hello",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "localhost",
+        "HTTP_COOKIE": "combinedreg=abc; other=1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
         "wsgi.run_once": False,
     }
 
@@ -78,12 +88,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    config = parse_config({
-        "general": {"environment": "development"},
-        "web": {"secure_cookies": False},
-        "secrets": {"encryption_keys": [generate_key()]},
-        "storage": {"sqlite": {"path": str(tmp / "bench.sqlite3")}},
-    })
+    config = parse_config(
+        {
+            "general": {"environment": "development"},
+            "web": {"secure_cookies": False},
+            "secrets": {"encryption_keys": [generate_key()]},
+            "storage": {"sqlite": {"path": str(tmp / "bench.sqlite3")}},
+        }
+    )
     bare = make_host()
     wrapped_host = make_host()
     wrapped_host.wsgi_app = CombinedRegistration(  # type: ignore[method-assign]
@@ -98,7 +110,9 @@ def main() -> None:
     b, w = min(bare_times), min(wrapped_times)
     print(f"bare host:    {b * 1e6:8.2f} us/request")
     print(f"with wrapper: {w * 1e6:8.2f} us/request")
-    print(f"ratio:        {w / b:8.3f}x   (budget 1.03x)  {'OK' if w / b <= 1.03 else 'OVER BUDGET'}")
+    print(
+        f"ratio:        {w / b:8.3f}x   (budget 1.03x)  {'OK' if w / b <= 1.03 else 'OVER BUDGET'}"
+    )
 
 
 if __name__ == "__main__":
