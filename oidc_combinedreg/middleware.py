@@ -140,6 +140,24 @@ class CombinedRegistration:
         finally:
             environ.setdefault(_COOKIES_KEY, []).append(self.sessions.clear_cookie_header())
 
+    def check_app_password(
+        self,
+        user_id: str,
+        password: str,
+        *,
+        ip: str | None = None,
+        client_id: str = "legacy-client",
+    ) -> bool:
+        """For non-browser protocols (IMAP, SMTP, EAS...): is this one of the user's app passwords?
+
+        False for a wrong password, a user without per-user MFA enforced, throttling or a
+        Conditional Access block (``client_id`` names the legacy app for the policies); every
+        attempt is audited, never the password. Never use it for browser sign-in.
+        """
+        return self.info.app_passwords.check(
+            user_id, password, ip=ip, ca=self.ca, client_id=client_id
+        )
+
     # -- client IP and Conditional Access -----------------------------------------------------
 
     def client_ip_info(self, environ: WSGIEnvironment) -> ClientIp:

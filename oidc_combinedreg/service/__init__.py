@@ -22,7 +22,9 @@ from ..methods.kinds import METHOD_RULES, MethodKind
 from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
 from .base import MfaVerifier, ServiceContext
+from .app_passwords import AppPasswordService
 from .totp import TotpService
+from .webauthn import WebAuthnService
 
 __all__ = ["MfaVerifier", "SecurityInfo", "ServiceContext"]
 
@@ -46,10 +48,12 @@ class SecurityInfo:
             directory=directory,
         )
         self.totp = TotpService(self.ctx)
+        self.webauthn = WebAuthnService(self.ctx)
+        self.app_passwords = AppPasswordService(self.ctx)
         self.verifiers: dict[MethodKind, MfaVerifier] = self._build_verifiers()
 
     def _build_verifiers(self) -> dict[MethodKind, MfaVerifier]:
-        return {MethodKind.TOTP: self.totp}
+        return {MethodKind.TOTP: self.totp, MethodKind.WEBAUTHN: self.webauthn}
 
     # -- reading ------------------------------------------------------------------------------
 

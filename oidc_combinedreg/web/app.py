@@ -17,6 +17,7 @@ from .context import RequestContext
 from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
 from .render import Page, Redirect, Renderer, wants_json
+from .steps import webauthn as webauthn_step
 from .views import manage, signin, wizard
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ _VIEWS: dict[str, View] = {
     "manage": manage.overview,
     "add": manage.add,
     "delete": manage.delete,
+    "rename": webauthn_step.rename,
     "set_default": manage.set_default,
     "signout_everywhere": manage.signout_everywhere,
 }
@@ -64,6 +66,7 @@ _URLS = Map(
         Rule("/wizard", endpoint="wizard"),
         Rule("/add/<kind>", endpoint="add"),
         Rule("/methods/<method_id>/delete", endpoint="delete"),
+        Rule("/methods/<method_id>/rename", endpoint="rename"),
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
         Rule("/static/<path:filename>", endpoint="static"),

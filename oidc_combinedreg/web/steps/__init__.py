@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...methods.kinds import MethodKind
-from . import totp
+from . import app_password, totp, webauthn
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -25,4 +25,6 @@ StepHandler = Callable[["WebApp", "RequestContext", dict[str, Any], str], "Page 
 
 HANDLERS: dict[MethodKind, StepHandler] = {
     MethodKind.TOTP: totp.handle,
+    MethodKind.WEBAUTHN: webauthn.handle,
+    MethodKind.APP_PASSWORD: app_password.handle,
 }

@@ -38,6 +38,8 @@ def _addable(web: WebApp, ctx: RequestContext) -> list[dict[str, str]]:
             continue
         if have.count(kind) >= METHOD_RULES[kind].per_user:
             continue
+        if kind is MethodKind.APP_PASSWORD and not web.reg.info.app_passwords.may_register(user):
+            continue
         out.append({"kind": kind.value, "name": METHOD_NAMES[kind]})
     return out
 
