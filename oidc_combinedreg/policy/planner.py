@@ -114,8 +114,9 @@ def plan_registration(
     if need_mfa:
         mfa_kinds = [k for k in allowed if METHOD_RULES[k].mfa]
         # A security key needs hardware the user may not have at hand: offered as an
-        # alternative, planned only when nothing else is allowed.
-        mfa_kinds = [k for k in mfa_kinds if k is not MethodKind.WEBAUTHN] or mfa_kinds
+        # alternative, planned only when nothing else is allowed or an admin prefers it.
+        if MethodKind.WEBAUTHN not in preference:
+            mfa_kinds = [k for k in mfa_kinds if k is not MethodKind.WEBAUTHN] or mfa_kinds
         both = [k for k in mfa_kinds if sspr_short and k in sspr.methods]
         pick = (both or mfa_kinds)[:1]
         if not pick:
