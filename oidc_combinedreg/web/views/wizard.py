@@ -143,7 +143,6 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if isinstance(entered, Redirect):
         return entered
     wiz = entered
-    cid = str(wiz["cid"])
     # The wizard is the user action "register security information": Conditional Access decides
     # on every request, including the one that commits (an IP change mid-flow is caught).
     blocked = web.reg.check_registration_action(ctx, user)
