@@ -32,6 +32,7 @@ from .conditional_access import (
     resolve_client_ip,
 )
 from .config.model import Config
+from .delivery.base import Delivery
 from .directory import Directory, DirectoryUser
 from .exceptions import StoreUnavailable
 from .policy.signin import Step, StepKind
@@ -70,6 +71,7 @@ class CombinedRegistration:
         directory: Directory,
         store: Store | None = None,
         clock: Clock | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -85,7 +87,10 @@ class CombinedRegistration:
             )
         self.store: Store = store
         self.sessions = SessionManager(store, config.web, self.clock)
-        self.info = SecurityInfo(config=config, store=store, clock=self.clock, directory=directory)
+        # ``delivery``: the host's own email/text/voice providers (default: those the config names)
+        self.info = SecurityInfo(
+            config=config, store=store, clock=self.clock, directory=directory, delivery=delivery
+        )
         self.flow = Flow(config, self.info)
         self.ca = Engine(config.conditional_access)
         self.web = WebApp(self)
@@ -216,6 +221,16 @@ class CombinedRegistration:
         cont: dict[str, Any] | None,
     ) -> Step:
         """The next step of this sign-in: Conditional Access for the app, MFA, registration."""
+        return self.flow.next_step(self.sign_in_facts(ctx, session, user, cont))
+
+    def sign_in_facts(
+        self,
+        ctx: RequestContext,
+        session: Session,
+        user: DirectoryUser,
+        cont: dict[str, Any] | None,
+    ) -> SignInFacts:
+        """Everything the sign-in decision and the planner need, Conditional Access included."""
         client_id = str(cont.get("client_id") or "") if cont else ""
         decision = self.evaluate_ca(
             ctx.request.environ, session, user, Target.application(client_id or "-")

@@ -159,6 +159,9 @@ def _read_totp(r: Reader) -> TotpConfig:
 def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list[ConfigProblem]]:
     from ..conditional_access import lint as lint_ca
     from ..conditional_access import read_conditional_access
+    from ..delivery.config import read_delivery
+    from ..methods.phone import read_phone_config
+    from ..methods.questions import read_questions_config
     from ..policy.config import read_policies
     from .webauthn import read_webauthn
 
@@ -168,6 +171,8 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     methods = root.section("methods")
     totp = _read_totp(methods.section("totp"))
     webauthn = read_webauthn(methods.section("webauthn"), base_dir)
+    phone = read_phone_config(methods.section("phone"))
+    questions = read_questions_config(methods.section("questions"))
     methods.done()
     config = Config(
         general=general,
@@ -178,6 +183,9 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         throttle=_read_throttle(root.section("throttle")),
         totp=totp,
         webauthn=webauthn,
+        phone=phone,
+        questions=questions,
+        delivery=read_delivery(root, env),
         policies=read_policies(root),
         conditional_access=read_conditional_access(root),
     )

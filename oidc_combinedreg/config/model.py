@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..conditional_access import ConditionalAccessConfig
+    from ..delivery.config import DeliveryConfig
+    from ..methods.phone import PhoneConfig
+    from ..methods.questions import QuestionsConfig
     from ..policy.config import PolicyConfig
     from .webauthn import WebAuthnConfig
 
@@ -112,5 +115,8 @@ class Config:
     throttle: ThrottleConfig
     totp: TotpConfig
     webauthn: WebAuthnConfig
+    phone: PhoneConfig
+    questions: QuestionsConfig
+    delivery: DeliveryConfig
     policies: PolicyConfig
     conditional_access: ConditionalAccessConfig

@@ -17,12 +17,18 @@ from typing import Any
 from ..clock import Clock
 from ..config.model import Config
 from ..crypto import CodeHasher, SecretBox
+from ..delivery.base import Delivery
+from ..delivery.config import build_delivery
 from ..directory import Directory
 from ..methods.kinds import METHOD_RULES, MethodKind
+from ..notify import Change, Notifier, prepare_notice
 from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
-from .base import MfaVerifier, ServiceContext
 from .app_passwords import AppPasswordService
+from .base import MfaVerifier, ServiceContext
+from .email import EmailService
+from .phone import PhoneService
+from .questions import QuestionsService
 from .totp import TotpService
 from .webauthn import WebAuthnService
 
@@ -33,11 +39,22 @@ class SecurityInfo:
     """The facade the web layer uses: reading, per-method services, generic changes."""
 
     def __init__(
-        self, *, config: Config, store: Store, clock: Clock, directory: Directory | None = None
+        self,
+        *,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        directory: Directory | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
+        #: email, text and voice providers (from the config unless the host passes its own)
+        self.delivery = delivery if delivery is not None else build_delivery(config.delivery)
+        self.notifier = Notifier(
+            config=config, store=store, clock=clock, directory=directory, email=self.delivery.email
+        )
         self.ctx = ServiceContext(
             config=config,
             store=store,
@@ -46,22 +63,36 @@ class SecurityInfo:
             codes=CodeHasher(config.secrets.code_pepper),
             throttle=Throttle(store, config.throttle),
             directory=directory,
+            notifier=self.notifier,
         )
         self.totp = TotpService(self.ctx)
+        self.mobile_phone = PhoneService(self.ctx, self.delivery, MethodKind.MOBILE_PHONE)
+        self.alternate_phone = PhoneService(self.ctx, self.delivery, MethodKind.ALTERNATE_PHONE)
+        self.office_phone = PhoneService(self.ctx, self.delivery, MethodKind.OFFICE_PHONE)
+        self.email = EmailService(self.ctx, self.delivery)
+        self.questions = QuestionsService(self.ctx)
         self.webauthn = WebAuthnService(self.ctx)
         self.app_passwords = AppPasswordService(self.ctx)
         self.verifiers: dict[MethodKind, MfaVerifier] = self._build_verifiers()
 
     def _build_verifiers(self) -> dict[MethodKind, MfaVerifier]:
-        return {MethodKind.TOTP: self.totp, MethodKind.WEBAUTHN: self.webauthn}
+        return {
+            MethodKind.TOTP: self.totp,
+            MethodKind.WEBAUTHN: self.webauthn,
+            MethodKind.MOBILE_PHONE: self.mobile_phone,
+            MethodKind.ALTERNATE_PHONE: self.alternate_phone,
+            MethodKind.OFFICE_PHONE: self.office_phone,
+        }
 
     # -- reading ------------------------------------------------------------------------------
 
     def methods(self, user_id: str) -> list[MethodRecord]:
-        return self.store.list_methods(user_id)
+        """Stored methods, plus the Directory's office phone as a read-only synthetic record."""
+        office = self.office_phone.directory_record(user_id)
+        return [*self.store.list_methods(user_id), *([office] if office else [])]
 
     def mfa_methods(self, user_id: str) -> list[MethodRecord]:
-        return [m for m in self.store.list_methods(user_id) if METHOD_RULES[m.kind].mfa]
+        return [m for m in self.methods(user_id) if METHOD_RULES[m.kind].mfa]
 
     def state(self, user_id: str) -> UserState:
         return self.store.get_user_state(user_id)
@@ -93,7 +124,18 @@ class SecurityInfo:
         record = self.store.get_method(user_id, method_id)
         if record is None or not METHOD_RULES[record.kind].deletable:
             return False
-        return self.store.delete_method(
+        old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
+        notice = prepare_notice(
+            self.notifier,
+            user_id,
+            Change.DELETED,
+            record.kind,
+            ip=ip,
+            method_id=method_id,
+            detail=record.label,
+            old_email=old_email if isinstance(old_email, str) else None,
+        )
+        deleted = self.store.delete_method(
             user_id,
             method_id,
             events=[
@@ -104,9 +146,13 @@ class SecurityInfo:
                     ip=ip,
                     kind=record.kind.value,
                     method_id=method_id,
-                )
+                ),
+                *notice.events,
             ],
         )
+        if deleted:
+            notice.send()
+        return deleted
 
     def set_default(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         record = self.store.get_method(user_id, method_id)

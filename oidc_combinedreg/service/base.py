@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import Clock
 from ..config.model import Config
@@ -17,6 +17,9 @@ from ..directory import Directory, DirectoryUser
 from ..methods.kinds import MethodKind
 from ..store.base import AuditEvent, MethodRecord, Store
 from ..throttle import Throttle
+
+if TYPE_CHECKING:
+    from ..notify import Notifier
 
 __all__ = ["MfaVerifier", "ServiceContext", "secret_context"]
 
@@ -32,6 +35,8 @@ class ServiceContext:
     codes: CodeHasher
     throttle: Throttle
     directory: Directory | None = None
+    #: the "security info changed" notifier (see ``notify.prepare_notice``)
+    notifier: Notifier | None = None
 
     def event(
         self,

@@ -10,6 +10,7 @@ from ..directory import DirectoryUser
 from ..exceptions import ChallengeExpired, CodeReused, LimitReached, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.totp import TotpMethod, TotpSetup
+from ..notify import Change, prepare_notice
 from ..store.base import MethodRecord
 from .base import ServiceContext, secret_context
 
@@ -78,15 +79,20 @@ class TotpService:
             counter=step,
             last_used_at=now,
         )
+        notice = prepare_notice(
+            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id, detail=label
+        )
         ctx.store.add_method(
             record,
             limit=METHOD_RULES[self.kind].per_user,
             events=[
                 ctx.event(
                     "method.added", user_id, "success", ip=ip, kind="totp", method_id=method_id
-                )
+                ),
+                *notice.events,
             ],
         )
+        notice.send()
         return record
 
     # -- verification (MfaVerifier) -----------------------------------------------------------

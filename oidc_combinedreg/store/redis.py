@@ -3,7 +3,7 @@
 Choices, and why (``docs/redis.md`` has the whole key layout):
 
 * **One user, one hash tag.** Every key of a user carries ``{u:<user id>}``, so the multi-key
-  changes of one user (a method, the user's method index, the user's audit stream) live in one
+  changes of one user (a method, the user's method index, the user's audit outbox) live in one
   cluster slot and run as one Lua script (``store/redis_scripts.py``): count-and-insert under a
   limit, delete-and-audit, compare-and-set of a counter. Keys addressed by something else (session
   id, challenge key, counter key, lookup value) are single keys, touched by single-key commands.
@@ -15,9 +15,15 @@ Choices, and why (``docs/redis.md`` has the whole key layout):
 * **Expiry by the injected clock, cleanup by Redis.** Sessions, challenges and windowed counters
   hold their ``expires_at`` and are invisible once the store's clock passes it; the Redis TTL only
   frees the memory.
-* **Audit in streams, written by the same script as the change.** A user's events go to the
-  user's stream ``{u:<id>}:audit``; events without a user to one global stream. Streams are trimmed
-  by age (``audit_retention``) and length (``audit_maxlen``).
+* **Audit in one stream, written by the same script as the change.** On one server (or behind
+  Sentinel) the change script appends its events to the stream ``creg:audit`` itself. On a cluster
+  the stream is in another slot, so the script appends them to the user's outbox list (same slot,
+  same script) and the client then moves them to the stream and removes them from the outbox: a
+  crash in between leaves them in the outbox, moved by the next change of that user or by the next
+  :meth:`RedisStore.list_audit`; a move repeated after a crash is told apart by the event's
+  ``eid``. One stream (not one per user) because a stream costs about 4 KB before its first event
+  and because readers (``list_audit``, a SIEM tailing with ``XREAD``) want one log in write order.
+  It is trimmed by age (``audit_retention``) and length (``audit_maxlen``).
 * **Fail closed, quickly.** Every redis-py error becomes
   :class:`~oidc_combinedreg.exceptions.StoreUnavailable`. :meth:`RedisStore.from_url` bounds the
   connect and read timeouts and does not retry: a retried ``INCR`` or ``XADD`` whose first reply
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
@@ -43,6 +49,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
 from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.crypto import random_id
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store import redis_scripts as lua
@@ -60,8 +67,11 @@ RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 
 #: audit events older than this (seconds, by the store's clock at write time) are trimmed
 DEFAULT_AUDIT_RETENTION = 400 * 86400.0
-#: at most this many events are kept per stream (one stream per user, one for events without a user)
-DEFAULT_AUDIT_MAXLEN = 10_000
+#: at most this many events are kept (about 250 bytes each): a cap on memory if events flood in
+DEFAULT_AUDIT_MAXLEN = 2_000_000
+#: ``list_audit(since=...)`` stops reading entries written this long (s) before ``since``: events
+#: are assumed to be stamped (``at``) no later than this after the store's clock when written
+AUDIT_CLOCK_SKEW = 3600.0
 _CHUNK = 1000
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
@@ -82,7 +92,7 @@ class RedisKeys:
     prefix: str = "creg"
 
     def user(self, user_id: str, part: str) -> str:
-        """``creg:{u:<user>}:<part>``: methods (index), m:<method id>, state, audit, sessions."""
+        """``creg:{u:<user>}:<part>``: methods (index), m:<method id>, state, sessions, outbox."""
         return f"{self.prefix}:{{u:{user_id}}}:{part}"
 
     def method(self, user_id: str, method_id: str) -> str:
@@ -104,8 +114,8 @@ class RedisKeys:
     def counter(self, key: str) -> str:
         return f"{self.prefix}:count:{key}"
 
-    def system_audit(self) -> str:
-        """The stream of audit events that belong to no user."""
+    def audit(self) -> str:
+        """The audit stream."""
         return f"{self.prefix}:audit"
 
 
@@ -138,19 +148,37 @@ def _method_from_hash(user_id: str, method_id: str, h: Mapping[bytes, bytes]) ->
     )
 
 
-def _event_json(event: AuditEvent) -> str:
-    return _dumps(
-        {"at": event.at, "event": event.event, "user_id": event.user_id, "outcome": event.outcome,
-         "ip": event.ip, "correlation_id": event.correlation_id, "detail": dict(event.detail)}
-    )  # fmt: skip
+def _event_json(event: AuditEvent, eid: str | None) -> str:
+    """An audit entry; ``eid`` (cluster only) tells apart copies of one event moved twice."""
+    v = {"at": event.at, "event": event.event, "user_id": event.user_id, "outcome": event.outcome,
+         "ip": event.ip, "correlation_id": event.correlation_id, "detail": dict(event.detail)}  # fmt: skip
+    if eid is not None:
+        v["eid"] = eid
+    return _dumps(v)
 
 
-def _event_from_json(raw: bytes) -> AuditEvent:
+def _event_from_json(raw: bytes) -> tuple[AuditEvent, str | None]:
     v = json.loads(raw)
-    return AuditEvent(
+    event = AuditEvent(
         at=v["at"], event=v["event"], user_id=v["user_id"], outcome=v["outcome"], ip=v["ip"],
         correlation_id=v["correlation_id"], detail=v["detail"],
     )  # fmt: skip
+    return event, v.get("eid")
+
+
+def _matches(
+    event: AuditEvent,
+    user_id: str | None,
+    event_prefix: str | None,
+    since: float | None,
+    until: float | None,
+) -> bool:
+    return (
+        (user_id is None or event.user_id == user_id)
+        and (event_prefix is None or event.event.startswith(event_prefix))
+        and (since is None or event.at >= since)
+        and (until is None or event.at < until)
+    )
 
 
 def _state_json(state: UserState) -> str:
@@ -178,7 +206,7 @@ class RedisStore:
     ``redis.cluster.RedisCluster``, made with ``decode_responses=False`` (secrets are bytes); the
     store owns it and closes it in :meth:`close`. Prefer :meth:`from_url`, which bounds timeouts.
     ``key_prefix`` separates several deployments on one Redis. ``audit_retention`` (seconds) and
-    ``audit_maxlen`` (events per stream) bound the audit log; ``None`` keeps everything.
+    ``audit_maxlen`` (events) bound the audit stream; ``None`` keeps everything.
     ``lookup_grace`` is how old (seconds) a lookup claim without its method must be before another
     add may take it over (see the module docstring).
     """
@@ -204,6 +232,7 @@ class RedisStore:
         self._maxlen = audit_maxlen
         self._grace = lookup_grace
         self._closed = False
+        self._cluster = isinstance(client, RedisCluster)
         self._scripts: dict[str, Script] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
             if name != "AUDIT_LIB"
@@ -268,19 +297,48 @@ class RedisStore:
         with self._guard():
             return self._scripts[script](keys=list(keys), args=list(args))
 
-    def _audit_args(self, events: Sequence[AuditEvent]) -> list[str]:
+    def _audit_args(self, entries: Sequence[str | bytes], *, target: str = "stream") -> list[Any]:
         now = self._clock.now()
         minid = "" if self._retention is None else str(max(0, int((now - self._retention) * 1000)))
         maxlen = "" if self._maxlen is None else str(self._maxlen)
-        return [str(int(now * 1000)), minid, maxlen, str(len(events)),
-                *(_event_json(e) for e in events)]  # fmt: skip
+        return [target, str(int(now * 1000)), minid, maxlen, str(len(entries)), *entries]
 
-    def _split_events(
-        self, user_id: str, events: Sequence[AuditEvent]
-    ) -> tuple[list[AuditEvent], list[AuditEvent]]:
-        """Events about ``user_id`` go with the change; others go to their own streams after it."""
-        own = [e for e in events if e.user_id == user_id]
-        return own, [e for e in events if e.user_id != user_id]
+    def _change(
+        self,
+        script: str,
+        user_id: str,
+        keys: Sequence[str],
+        args: Sequence[str | bytes],
+        events: Sequence[AuditEvent],
+    ) -> Any:
+        """Run a change script of ``user_id`` that also writes ``events`` (see the module doc)."""
+        if not self._cluster:
+            audit = self._audit_args([_event_json(e, None) for e in events])
+            return self._run(script, [*keys, self._keys.audit()], [*args, *audit])
+        outbox = self._keys.user(user_id, "outbox")
+        entries = [_event_json(e, random_id()) for e in events]
+        result = self._run(
+            script, [*keys, outbox], [*args, *self._audit_args(entries, target="outbox")]
+        )
+        if events:
+            try:
+                self._move_outbox(outbox)
+            except StoreUnavailable:
+                pass  # the change and its events are stored; the next change or list_audit moves them
+        return result
+
+    def _move_outbox(self, outbox: str) -> None:
+        """Cluster: copy the outbox's events to the stream, then remove exactly those from it."""
+        with self._guard():
+            pending = cast("list[bytes]", self._client.lrange(outbox, 0, -1))
+        if not pending:
+            return
+        self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args(pending))
+        with self._guard():
+            pipe = self._client.pipeline(transaction=False)
+            for entry in pending:
+                pipe.lrem(outbox, 1, entry.decode())  # JSON text: ASCII, as written
+            pipe.execute()
 
     def _scan_users(self, part: str, kind: str) -> set[str]:
         head, tail = self._keys.user_pattern(part)
@@ -334,25 +392,25 @@ class RedisStore:
     def add_method(
         self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
     ) -> None:
-        own, others = self._split_events(record.user_id, events)
         fields = _method_fields(record)
         if record.lookup is not None:
             self._claim_lookup(record)
-        outcome = self._run(
+        outcome = self._change(
             "ADD_METHOD",
-            [self._keys.user(record.user_id, "methods"),
-             self._keys.method(record.user_id, record.id),
-             self._keys.user(record.user_id, "audit")],
-            [record.id, str(record.kind), str(limit), str(len(fields) // 2), *fields,
-             *self._audit_args(own)],
-        )  # fmt: skip
+            record.user_id,
+            [
+                self._keys.user(record.user_id, "methods"),
+                self._keys.method(record.user_id, record.id),
+            ],
+            [record.id, str(record.kind), str(limit), str(len(fields) // 2), *fields],
+            events,
+        )
         if outcome != b"ok":
             if record.lookup is not None:
                 self._release_lookup(record.lookup, record.user_id, record.id)
             if outcome == b"limit":
                 raise LimitReached(str(record.kind), limit)
             raise InvalidInput("id", "a method with this id exists")
-        self._append_all(others)
 
     def _claim_lookup(self, record: MethodRecord) -> None:
         """Claim ``record.lookup`` for the record, or raise ``InvalidInput("lookup", ...)``."""
@@ -381,36 +439,30 @@ class RedisStore:
         self._run("CLAIM_RELEASE", [self._keys.lookup(lookup)], [user_id, method_id])
 
     def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
-        own, others = self._split_events(record.user_id, events)
-        updated = self._run(
+        updated = self._change(
             "UPDATE_METHOD",
-            [
-                self._keys.method(record.user_id, record.id),
-                self._keys.user(record.user_id, "audit"),
-            ],
-            [record.label, _dumps(record.data), bytes(record.secret), *self._audit_args(own)],
+            record.user_id,
+            [self._keys.method(record.user_id, record.id)],
+            [record.label, _dumps(record.data), bytes(record.secret)],
+            events,
         )
-        if updated != 1:
-            return False
-        self._append_all(others)
-        return True
+        return bool(updated == 1)
 
     def delete_method(
         self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
     ) -> bool:
-        own, others = self._split_events(user_id, events)
-        deleted = self._run(
+        deleted = self._change(
             "DELETE_METHOD",
-            [self._keys.user(user_id, "methods"), self._keys.method(user_id, method_id),
-             self._keys.user(user_id, "audit")],
-            [method_id, *self._audit_args(own)],
-        )  # fmt: skip
+            user_id,
+            [self._keys.user(user_id, "methods"), self._keys.method(user_id, method_id)],
+            [method_id],
+            events,
+        )
         if not deleted:
             return False
         if deleted[1]:
             # If this fails, the claim outlives its method and is taken over after lookup_grace.
             self._release_lookup(deleted[1].decode(), user_id, method_id)
-        self._append_all(others)
         return True
 
     def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
@@ -440,13 +492,13 @@ class RedisStore:
         )
 
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
-        own, others = self._split_events(state.user_id, events)
-        self._run(
+        self._change(
             "PUT_USER_STATE",
-            [self._keys.user(state.user_id, "state"), self._keys.user(state.user_id, "audit")],
-            [_state_json(state), *self._audit_args(own)],
+            state.user_id,
+            [self._keys.user(state.user_id, "state")],
+            [_state_json(state)],
+            events,
         )
-        self._append_all(others)
 
     def list_user_ids(self) -> list[str]:
         """Every user with a method or a state, by SCAN over the keyspace (a report, not a hot path)."""
@@ -540,16 +592,8 @@ class RedisStore:
     # -- audit --------------------------------------------------------------------------------
 
     def append_audit(self, event: AuditEvent) -> None:
-        self._append_all([event])
-
-    def _append_all(self, events: Iterable[AuditEvent]) -> None:
-        for event in events:
-            stream = (
-                self._keys.system_audit()
-                if event.user_id is None
-                else self._keys.user(event.user_id, "audit")
-            )
-            self._run("WRITE_AUDIT", [stream], self._audit_args([event]))
+        entry = _event_json(event, random_id() if self._cluster else None)
+        self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
 
     def list_audit(
         self,
@@ -560,47 +604,54 @@ class RedisStore:
         until: float | None = None,
         limit: int = 100,
     ) -> list[AuditEvent]:
-        """Newest first; ``since <= at < until``. Reads the matching streams whole: a report.
+        """Newest first (by ``at``, ties: the later write); ``since <= at < until``.
 
-        Ties on ``at`` go to the later write: stream order within a stream, and the store clock's
-        millisecond at write time across streams (two users' events written in the same
-        millisecond with the same ``at`` have no defined order).
+        Reads the stream newest first and stops at entries written more than
+        :data:`AUDIT_CLOCK_SKEW` before ``since`` (or before the ``limit``-th best ``at`` found):
+        a report over recent events reads recent entries only.
         """
         if limit <= 0:
             return []
-        if user_id is not None:
-            streams = [self._keys.user(user_id, "audit")]
-        else:
-            users = sorted(self._scan_users("audit", "stream"))
-            streams = [self._keys.system_audit(), *(self._keys.user(u, "audit") for u in users)]
+        if self._cluster:
+            for user in self._scan_users("outbox", "list"):
+                self._move_outbox(self._keys.user(user, "outbox"))
         found: list[tuple[float, tuple[int, int], AuditEvent]] = []
-        for stream in streams:
-            for entry_id, event in self._read_stream(stream):
-                if user_id is not None and event.user_id != user_id:
-                    continue
-                if event_prefix is not None and not event.event.startswith(event_prefix):
-                    continue
-                if (since is not None and event.at < since) or (
-                    until is not None and event.at >= until
-                ):
-                    continue
-                found.append((event.at, _stream_position(entry_id), event))
-        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        return [event for _, _, event in found[:limit]]
+        seen: set[str] = set()
+        floor = since
+        for entry_id, raw in self._newest_first(self._keys.audit()):
+            position = _stream_position(entry_id)
+            if floor is not None and position[0] < (floor - AUDIT_CLOCK_SKEW) * 1000:
+                break  # written too long before ``floor`` to be stamped at or after it
+            event, eid = _event_from_json(raw)
+            if eid is not None and eid in seen:
+                continue  # a cluster outbox moved twice (crash between copy and removal)
+            seen.add(eid or "")
+            if _matches(event, user_id, event_prefix, since, until):
+                found.append((event.at, position, event))
+            if len(found) >= 2 * limit:
+                found = _best(found, limit)
+                floor = found[-1][0] if floor is None else max(floor, found[-1][0])
+        return [event for _, _, event in _best(found, limit)]
 
-    def _read_stream(self, stream: str) -> Iterator[tuple[bytes, AuditEvent]]:
-        start = "-"
+    def _newest_first(self, stream: str) -> Iterator[tuple[bytes, bytes]]:
+        end = "+"
         while True:
             with self._guard():
                 chunk = cast(
                     "list[tuple[bytes, dict[bytes, bytes]]]",
-                    self._client.xrange(stream, min=start, max="+", count=_CHUNK),
+                    self._client.xrevrange(stream, max=end, min="-", count=_CHUNK),
                 )
             for entry_id, fields in chunk:
-                yield entry_id, _event_from_json(fields[b"e"])
+                yield entry_id, fields[b"e"]
             if len(chunk) < _CHUNK:
                 return
-            start = "(" + chunk[-1][0].decode()
+            end = "(" + chunk[-1][0].decode()
+
+
+def _best(
+    found: list[tuple[float, tuple[int, int], AuditEvent]], limit: int
+) -> list[tuple[float, tuple[int, int], AuditEvent]]:
+    return sorted(found, key=lambda item: (item[0], item[1]), reverse=True)[:limit]
 
 
 def _sentinel_master(url: str, service: str, timeouts: dict[str, Any]) -> redis.Redis:

@@ -35,34 +35,41 @@ __all__ = [
     "WRITE_AUDIT",
 ]
 
-#: ``audit(key, base)`` appends events to the stream ``key``. From ARGV[base]: now in ms (store
-#: clock), the MINID to trim to ('' keeps everything), the MAXLEN cap ('' for none), the number of
-#: events n, then n JSON events. Entry ids are ``<ms>-<seq>`` with ms from the store's clock, never
-#: below the stream's last id, so ids follow write order even if the clock steps back.
+#: ``audit(key, base)`` writes the change's audit events. From ARGV[base]: the target kind,
+#: 'stream' (``key`` is the audit stream: standalone and Sentinel) or 'outbox' (``key`` is the
+#: user's outbox list, in the user's slot: on a cluster the stream lives in another slot, and the
+#: client moves the events over after the script); now in ms by the store clock; the MINID to trim
+#: to ('' keeps everything); the MAXLEN cap ('' for none); the number of events n; then n JSON
+#: events. Entry ids are ``<ms>-<seq>`` with ms from the store's clock, never below the stream's
+#: last id, so ids follow write order even if the clock steps back.
 AUDIT_LIB = """
 local function audit(key, base)
-  local n = tonumber(ARGV[base + 3])
+  local n = tonumber(ARGV[base + 4])
   if n == 0 then return end
-  local ms = ARGV[base]
+  if ARGV[base] == 'outbox' then
+    redis.call('RPUSH', key, unpack(ARGV, base + 5, base + 4 + n))
+    return
+  end
+  local ms = ARGV[base + 1]
   local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
   if #last > 0 then
     local last_ms = string.match(last[1][1], '^(%d+)-')
     if tonumber(last_ms) > tonumber(ms) then ms = last_ms end
   end
   for i = 1, n do
-    if ARGV[base + 1] ~= '' then
-      redis.call('XADD', key, 'MINID', '=', ARGV[base + 1], ms .. '-*', 'e', ARGV[base + 3 + i])
+    if ARGV[base + 2] ~= '' then
+      redis.call('XADD', key, 'MINID', '=', ARGV[base + 2], ms .. '-*', 'e', ARGV[base + 4 + i])
     else
-      redis.call('XADD', key, ms .. '-*', 'e', ARGV[base + 3 + i])
+      redis.call('XADD', key, ms .. '-*', 'e', ARGV[base + 4 + i])
     end
   end
-  if ARGV[base + 2] ~= '' then redis.call('XTRIM', key, 'MAXLEN', '=', ARGV[base + 2]) end
+  if ARGV[base + 3] ~= '' then redis.call('XTRIM', key, 'MAXLEN', '=', ARGV[base + 3]) end
 end
 """
 
 _WRITES = "#!lua\n"
 
-#: KEYS: index (zset, member ``kind:id``, score = insertion sequence), method hash, audit stream.
+#: KEYS: index (zset, member ``kind:id``, score = insertion sequence), method hash, audit target.
 #: ARGV: id, kind, limit, then field/value pairs count p and the 2p items, then the audit args.
 #: Returns 'ok', 'exists' (the id is taken) or 'limit'.
 ADD_METHOD = (
@@ -86,7 +93,7 @@ return 'ok'
 """
 )
 
-#: KEYS: method hash, audit stream. ARGV: label, data, secret, then the audit args. 1 or 0.
+#: KEYS: method hash, audit target. ARGV: label, data, secret, then the audit args. 1 or 0.
 UPDATE_METHOD = (
     _WRITES
     + AUDIT_LIB
@@ -98,7 +105,7 @@ return 1
 """
 )
 
-#: KEYS: index, method hash, audit stream. ARGV: id, then the audit args.
+#: KEYS: index, method hash, audit target. ARGV: id, then the audit args.
 #: Returns false (no such method) or {1, lookup or ''} so the caller can release the lookup claim.
 DELETE_METHOD = (
     _WRITES
@@ -132,7 +139,7 @@ return 1
 """
 )
 
-#: KEYS: state key, audit stream. ARGV: the state as JSON, then the audit args.
+#: KEYS: state key, audit target. ARGV: the state as JSON, then the audit args.
 PUT_USER_STATE = (
     _WRITES
     + AUDIT_LIB
@@ -143,7 +150,7 @@ return 1
 """
 )
 
-#: KEYS: audit stream. ARGV: the audit args.
+#: KEYS: the audit stream. ARGV: the audit args (target kind 'stream').
 WRITE_AUDIT = (
     _WRITES
     + AUDIT_LIB

@@ -1,0 +1,307 @@
+"""The "Your security info changed" notification, its outbox, and the "This wasn't me" link.
+
+Every add, change and delete of a method sends an email to every address the user has: the
+registered email method and the directory's email, plus the old address when the email itself
+changed or was removed (SECURITY.md case 17). The email says what changed, when and from which IP,
+and carries a single-use "This wasn't me" link; confirming it on its page revokes the user's sessions,
+flags the account in the audit log and asks for a password reset at the next sign-in.
+
+The outbox rides on the audit log, so no change to the store protocol is needed: the caller writes a
+``notify.queued`` event *in the same transaction as the change* (``events=[..., *notice.events]``),
+then calls ``notice.send()`` after the commit. A rolled-back change therefore never notifies (case 55),
+and a change committed just before a crash or a mail-server outage still has its queued event:
+:meth:`Notifier.flush` (``combinedreg``-style admin task, or any periodic job) sends every queued
+notice that has no ``notify.sent`` event yet. Delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from .clock import Clock
+from .config.model import Config
+from .crypto import random_id
+from .delivery.base import DeliveryFailed, EmailSender
+from .delivery.messages import change_sentence, security_info_changed_email
+from .directory import Directory
+from .methods.kinds import MethodKind
+from .store.base import AuditEvent, Store
+
+__all__ = ["Change", "Notifier", "PendingNotice", "prepare_notice"]
+
+log = logging.getLogger("oidc_combinedreg.notify")
+
+#: how long a "This wasn't me" link works
+NOT_ME_TTL = 14 * 86400
+#: user-state flag the sign-in reads to ask for a password reset
+RESET_FLAG = "password_reset_required"
+
+_KIND_NAMES: dict[MethodKind, str] = {
+    MethodKind.PUSH: "Authenticator app (notification)",
+    MethodKind.TOTP: "Authenticator app",
+    MethodKind.HARDWARE_OATH: "Hardware token",
+    MethodKind.MOBILE_PHONE: "Phone",
+    MethodKind.ALTERNATE_PHONE: "Alternate phone",
+    MethodKind.OFFICE_PHONE: "Office phone",
+    MethodKind.EMAIL: "Email",
+    MethodKind.SECURITY_QUESTIONS: "Security questions",
+    MethodKind.APP_PASSWORD: "App password",
+    MethodKind.WEBAUTHN: "Security key or passkey",
+}
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    CHANGED = "changed"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingNotice:
+    """A notification prepared with a change: write ``events`` with it, ``send()`` after commit."""
+
+    events: tuple[AuditEvent, ...] = ()
+    _send: Callable[[], None] | None = None
+
+    def send(self) -> None:
+        if self._send is not None:
+            self._send()
+
+
+def prepare_notice(
+    notifier: Notifier | None,
+    user_id: str,
+    change: Change,
+    kind: MethodKind,
+    *,
+    ip: str | None,
+    method_id: str | None = None,
+    detail: str = "",
+    old_email: str | None = None,
+) -> PendingNotice:
+    """What every add/change/delete path calls (a no-op when no notifier is configured)."""
+    if notifier is None:
+        return PendingNotice()
+    return notifier.prepare(
+        user_id, change, kind, ip=ip, method_id=method_id, detail=detail, old_email=old_email
+    )
+
+
+def _token_key(token: str) -> str:
+    return "notme:" + hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        clock: Clock,
+        directory: Directory | None,
+        email: EmailSender | None,
+        attempts: int = 2,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.directory = directory
+        self.email = email
+        self.attempts = max(1, attempts)
+
+    # -- queueing -----------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        user_id: str,
+        change: Change,
+        kind: MethodKind,
+        *,
+        ip: str | None,
+        method_id: str | None = None,
+        detail: str = "",
+        old_email: str | None = None,
+    ) -> PendingNotice:
+        info: dict[str, Any] = {
+            "outbox_id": random_id(),
+            "change": change.value,
+            "kind": kind.value,
+            "method_id": method_id,
+            "detail": detail,
+        }
+        if old_email:
+            info["old_email"] = old_email
+        event = AuditEvent(
+            at=self.clock.now(),
+            event="notify.queued",
+            user_id=user_id,
+            outcome="info",
+            ip=ip,
+            detail=info,
+        )
+        return PendingNotice((event,), lambda: self._deliver_safely(event))
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def recipients(self, user_id: str, old_email: str | None = None) -> list[str]:
+        """Every address of the user, each once: registered email, directory email, old address."""
+        found: list[str] = []
+        for method in self.store.list_methods(user_id):
+            if method.kind is MethodKind.EMAIL and isinstance(method.data.get("email"), str):
+                found.append(str(method.data["email"]))
+        user = self.directory.get_user(user_id) if self.directory is not None else None
+        if user is not None and user.email:
+            found.append(user.email)
+        if old_email:
+            found.append(old_email)
+        unique: dict[str, str] = {}
+        for address in found:
+            unique.setdefault(address.casefold(), address)
+        return list(unique.values())
+
+    def _deliver_safely(self, event: AuditEvent) -> None:
+        # The change is committed: a failed notice must not turn it into an error page.
+        try:
+            self.deliver(event)
+        except Exception:  # noqa: BLE001 - logged; the queued event stays for flush()
+            log.exception("notification %s not delivered", event.detail.get("outbox_id"))
+
+    def deliver(self, event: AuditEvent) -> bool:
+        """Send one queued notice (with retries); True when every recipient got it."""
+        assert event.user_id is not None
+        outbox_id = event.detail.get("outbox_id")
+        recipients = self.recipients(event.user_id, event.detail.get("old_email"))
+        if self.email is None or not recipients:
+            why = "no email provider" if self.email is None else "no address"
+            self._audit("notify.skipped", event, "info", outbox_id=outbox_id, reason=why)
+            return False
+        failures = [to for to in recipients if not self._send_one(event, to)]
+        if failures:
+            self._audit(
+                "notify.failed",
+                event,
+                "failure",
+                outbox_id=outbox_id,
+                failed=len(failures),
+                recipients=len(recipients),
+            )
+            return False
+        self._audit(
+            "notify.sent", event, "success", outbox_id=outbox_id, recipients=len(recipients)
+        )
+        return True
+
+    def _send_one(self, event: AuditEvent, to: str) -> bool:
+        assert self.email is not None and event.user_id is not None
+        lang = self.config.general.default_language
+        kind = MethodKind(str(event.detail["kind"]))
+        message = security_info_changed_email(
+            to=to,
+            org=self.config.general.organization,
+            what=change_sentence(
+                str(event.detail["change"]), _KIND_NAMES[kind], str(event.detail["detail"]), lang
+            ),
+            at=event.at,
+            ip=event.ip,
+            not_me_url=self._not_me_url(event.user_id, str(event.detail.get("outbox_id"))),
+            lang=lang,
+        )
+        for _ in range(self.attempts):
+            try:
+                self.email.send_email(message)
+                return True
+            except DeliveryFailed as exc:
+                if exc.permanent:
+                    return False
+        return False
+
+    def _not_me_url(self, user_id: str, outbox_id: str) -> str | None:
+        base = self.config.delivery.public_url
+        if not base:
+            return None
+        token = random_id()
+        self.store.put_challenge(
+            _token_key(token), {"user_id": user_id, "outbox_id": outbox_id}, ttl=NOT_ME_TTL
+        )
+        return f"{base}{self.config.web.prefix}/not-me/{token}"
+
+    def _audit(self, name: str, queued: AuditEvent, outcome: str, **detail: Any) -> None:
+        self.store.append_audit(
+            AuditEvent(
+                at=self.clock.now(),
+                event=name,
+                user_id=queued.user_id,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    # -- the outbox ---------------------------------------------------------------------------
+
+    def pending(self, *, since: float | None = None, limit: int = 10_000) -> list[AuditEvent]:
+        """Queued notices with no ``notify.sent`` or ``notify.skipped`` yet, oldest first."""
+        events = self.store.list_audit(event_prefix="notify.", since=since, limit=limit)
+        done = {
+            e.detail.get("outbox_id")
+            for e in events
+            if e.event in ("notify.sent", "notify.skipped")
+        }
+        queued = [e for e in events if e.event == "notify.queued"]
+        return [e for e in reversed(queued) if e.detail.get("outbox_id") not in done]
+
+    def flush(self, *, since: float | None = None) -> int:
+        """Send every pending notice; returns how many went out completely."""
+        return sum(1 for event in self.pending(since=since) if self.deliver(event))
+
+    # -- "This wasn't me" ---------------------------------------------------------------------
+
+    def not_me_user(self, token: str) -> str | None:
+        """The user a link belongs to (None: unknown, used or expired), without using it."""
+        data = self.store.peek_challenge(_token_key(token)) if _plausible(token) else None
+        return str(data["user_id"]) if data else None
+
+    def not_me_confirm(self, token: str, *, ip: str | None) -> str | None:
+        """Use the link: revoke sessions, flag the account, require a password reset."""
+        data = self.store.take_challenge(_token_key(token)) if _plausible(token) else None
+        if not data:
+            return None
+        user_id = str(data["user_id"])
+        revoked = self.store.delete_user_sessions(user_id)
+        state = self.store.get_user_state(user_id)
+        extra = {**state.extra, RESET_FLAG: True, "flagged_at": self.clock.now()}
+        self.store.put_user_state(
+            replace(state, extra=extra),
+            events=[
+                AuditEvent(
+                    at=self.clock.now(),
+                    event="account.flagged",
+                    user_id=user_id,
+                    outcome="info",
+                    ip=ip,
+                    detail={
+                        "reason": "user reported a security-info change as not theirs",
+                        "outbox_id": data.get("outbox_id"),
+                        "sessions_revoked": revoked,
+                    },
+                )
+            ],
+        )
+        return user_id
+
+
+def _plausible(token: str) -> bool:
+    return (
+        16 <= len(token) <= 64
+        and token.isascii()
+        and token.replace("-", "").replace("_", "").isalnum()
+    )
+
+
+def flagged_users(events: Iterable[AuditEvent]) -> list[str]:
+    """User ids in ``account.flagged`` events (for admin reports)."""
+    return sorted({e.user_id for e in events if e.event == "account.flagged" and e.user_id})
