@@ -35,7 +35,7 @@ from .config.model import Config
 from .delivery.base import Delivery
 from .directory import Directory, DirectoryUser
 from .exceptions import StoreUnavailable
-from .policy.signin import Step, StepKind
+from .policy.signin import SignInFacts, Step, StepKind
 from .service import SecurityInfo
 from .signin import SignInResult
 from .store.base import Store
@@ -237,7 +237,7 @@ class CombinedRegistration:
         )
         if decision.outcome is Outcome.BLOCK:
             session.data["ca_correlation"] = decision.correlation_id
-        facts = self.flow.facts(
+        return self.flow.facts(
             session,
             user,
             cont,
@@ -248,7 +248,6 @@ class CombinedRegistration:
                 for r in decision.requirements
             ),
         )
-        return self.flow.next_step(facts)
 
     def check_registration_action(self, ctx: RequestContext, user: DirectoryUser) -> Page | None:
         """Conditional Access for the user action "register security information"."""

@@ -31,7 +31,7 @@ _ACTIONS = {"next", "back", "verify", "choose", "finish", "looks_good", "skip", 
 def _new_wizard(web: WebApp, ctx: RequestContext, cid: str) -> dict[str, Any]:
     session, user = ctx.require_session()
     cont = web.reg.flow.continuation(session, cid)
-    facts = web.reg.flow.facts(session, user, cont, ctx.now)
+    facts = web.reg.sign_in_facts(ctx, session, user, cont)
     needs = registration_needs(facts, web.config.policies)
     plan = plan_registration(
         needs=needs,
