@@ -90,3 +90,15 @@ def generate_key_command() -> None:
     from .crypto import generate_key
 
     click.echo(generate_key())
+
+
+def _add_subcommands() -> None:
+    # Kept in one block at the end: the command modules live with the features they drive.
+    from .device import authenticator_cli
+    from .token_admin import import_tokens_command
+
+    main.add_command(authenticator_cli)
+    main.add_command(import_tokens_command)
+
+
+_add_subcommands()

@@ -163,6 +163,8 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     from ..methods.phone import read_phone_config
     from ..methods.questions import read_questions_config
     from ..policy.config import read_policies
+    from .hardware_oath import read_hardware_oath
+    from .push import read_push
     from .webauthn import read_webauthn
 
     root = Reader(data)
@@ -171,6 +173,8 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     methods = root.section("methods")
     totp = _read_totp(methods.section("totp"))
     webauthn = read_webauthn(methods.section("webauthn"), base_dir)
+    push = read_push(methods.section("push"))
+    hardware_oath = read_hardware_oath(methods.section("hardware_oath"))
     phone = read_phone_config(methods.section("phone"))
     questions = read_questions_config(methods.section("questions"))
     methods.done()
@@ -183,6 +187,8 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         throttle=_read_throttle(root.section("throttle")),
         totp=totp,
         webauthn=webauthn,
+        push=push,
+        hardware_oath=hardware_oath,
         phone=phone,
         questions=questions,
         delivery=read_delivery(root, env),

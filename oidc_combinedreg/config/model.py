@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from ..methods.phone import PhoneConfig
     from ..methods.questions import QuestionsConfig
     from ..policy.config import PolicyConfig
+    from .hardware_oath import HardwareOathConfig
+    from .push import PushConfig
     from .webauthn import WebAuthnConfig
 
 __all__ = [
@@ -115,6 +117,8 @@ class Config:
     throttle: ThrottleConfig
     totp: TotpConfig
     webauthn: WebAuthnConfig
+    push: PushConfig
+    hardware_oath: HardwareOathConfig
     phone: PhoneConfig
     questions: QuestionsConfig
     delivery: DeliveryConfig

@@ -26,6 +26,8 @@ from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
 from .app_passwords import AppPasswordService
 from .base import MfaVerifier, ServiceContext
+from .hardware_oath import HardwareOathService
+from .push import PushService
 from .email import EmailService
 from .phone import PhoneService
 from .questions import QuestionsService
@@ -66,6 +68,8 @@ class SecurityInfo:
             notifier=self.notifier,
         )
         self.totp = TotpService(self.ctx)
+        self.push = PushService(self.ctx)
+        self.hardware_oath = HardwareOathService(self.ctx)
         self.mobile_phone = PhoneService(self.ctx, self.delivery, MethodKind.MOBILE_PHONE)
         self.alternate_phone = PhoneService(self.ctx, self.delivery, MethodKind.ALTERNATE_PHONE)
         self.office_phone = PhoneService(self.ctx, self.delivery, MethodKind.OFFICE_PHONE)
@@ -79,6 +83,8 @@ class SecurityInfo:
         return {
             MethodKind.TOTP: self.totp,
             MethodKind.WEBAUTHN: self.webauthn,
+            MethodKind.PUSH: self.push,
+            MethodKind.HARDWARE_OATH: self.hardware_oath,
             MethodKind.MOBILE_PHONE: self.mobile_phone,
             MethodKind.ALTERNATE_PHONE: self.alternate_phone,
             MethodKind.OFFICE_PHONE: self.office_phone,

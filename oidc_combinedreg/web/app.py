@@ -13,6 +13,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..exceptions import StoreUnavailable
+from . import device_api
 from .context import RequestContext
 from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
@@ -56,6 +57,11 @@ _VIEWS: dict[str, View] = {
     "rename": webauthn_step.rename,
     "set_default": manage.set_default,
     "signout_everywhere": manage.signout_everywhere,
+    # The push device's API: signed JSON requests without a session (see web/device_api.py).
+    "device_enroll": device_api.enroll,
+    "device_pending": device_api.pending,
+    "device_respond": device_api.respond,
+    "push_status": device_api.status,
 }
 
 _URLS = Map(
@@ -69,6 +75,10 @@ _URLS = Map(
         Rule("/methods/<method_id>/rename", endpoint="rename"),
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
+        Rule("/device/enroll", endpoint="device_enroll"),
+        Rule("/device/pending", endpoint="device_pending"),
+        Rule("/device/respond", endpoint="device_respond"),
+        Rule("/push/status", endpoint="push_status"),
         Rule("/static/<path:filename>", endpoint="static"),
     ],
     strict_slashes=False,

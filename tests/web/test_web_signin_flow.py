@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pyotp
 from webtest import Browser, code_from, location
 
@@ -86,3 +89,34 @@ def test_break_glass_user_signs_in_with_password_only(make_browser) -> None:  # 
     assert code is not None
     assert browser.host.codes[code]["amr"] == ["pwd"]
     assert browser.host.codes[code]["acr"] == "urn:combinedreg:acr:pwd"
+
+
+def test_the_same_code_from_ten_sessions_at_once_succeeds_once(browser: Browser) -> None:
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    secret = browser.register_totp(wizard)
+    browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
+    browser.clock.advance(90)
+    tabs = []
+    for _ in range(10):
+        tab = Browser(browser.reg, browser.host, browser.clock)
+        tab.login("alice")
+        mfa_url = location(tab.get(location(tab.authorize())))
+        tabs.append((tab, mfa_url, tab.get_json(mfa_url).get_json()))
+    code = pyotp.TOTP(secret).at(browser.clock.now())
+    barrier = threading.Barrier(len(tabs))
+    statuses: list[int] = []
+
+    def submit(tab: Browser, url: str, page: dict[str, Any]) -> None:
+        barrier.wait()
+        r = tab.post_json(
+            url, {"code": code, "method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
+        )
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=submit, args=t) for t in tabs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [303] + [400] * 9

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...methods.kinds import MethodKind
-from . import app_password, totp, webauthn
+from . import app_password, hardware_oath, push, totp, webauthn
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -27,4 +27,6 @@ HANDLERS: dict[MethodKind, StepHandler] = {
     MethodKind.TOTP: totp.handle,
     MethodKind.WEBAUTHN: webauthn.handle,
     MethodKind.APP_PASSWORD: app_password.handle,
+    MethodKind.PUSH: push.handle,
+    MethodKind.HARDWARE_OATH: hardware_oath.handle,
 }

@@ -77,6 +77,7 @@ def handle(
             else "That code didn't work. Check the code in your app and try again."
         )
         data["values"]["code"] = code if len(code) <= 20 else ""
+        data["values"]["label"] = ctx.form("label")[:64]
         return Page("totp_verify", data, 400)
     session.data.get("pending", {}).pop("totp", None)
     step["method_id"] = record.id

@@ -1,0 +1,78 @@
+"""``combinedreg import-tokens``: an admin imports hardware OATH tokens (CSV or PSKC), all or nothing."""
+
+from __future__ import annotations
+
+import binascii
+import sys
+from pathlib import Path
+
+import click
+
+from .clock import SystemClock
+from .config import load_config
+from .exceptions import ConfigError
+
+__all__ = ["import_tokens_command"]
+
+
+def _key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = binascii.unhexlify(text.strip())
+    except (binascii.Error, ValueError):
+        raise click.BadParameter("expected the pre-shared key in hex", param_hint="--key") from None
+    if len(key) not in (16, 24, 32):
+        raise click.BadParameter("expected a 128, 192 or 256-bit AES key", param_hint="--key")
+    return key
+
+
+@click.command("import-tokens")
+@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--pskc", "pskc_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_hex", default=None, help="PSKC pre-shared key, hex")
+@click.option("--user", default=None, help="assign PSKC keys that name no user to this user")
+def import_tokens_command(
+    config_file: str,
+    csv_file: Path | None,
+    pskc_file: Path | None,
+    key_hex: str | None,
+    user: str | None,
+) -> None:
+    """Import hardware tokens; nothing is stored unless every line or key is right."""
+    from .service import SecurityInfo
+    from .store.sqlite import SqliteStore
+
+    if (csv_file is None) == (pskc_file is None):
+        raise click.UsageError("give exactly one of --csv and --pskc")
+    if key_hex is not None and pskc_file is None:
+        raise click.UsageError("--key goes with --pskc")
+    key = _key(key_hex)
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(1)
+    clock = SystemClock()
+    store = SqliteStore(
+        config.storage.sqlite_path, clock=clock, busy_timeout=config.storage.busy_timeout
+    )
+    try:
+        service = SecurityInfo(config=config, store=store, clock=clock).hardware_oath
+        if csv_file is not None:
+            result = service.import_file(csv_text=csv_file.read_text(encoding="utf-8-sig"))
+        else:
+            assert pskc_file is not None
+            result = service.import_file(
+                pskc_data=pskc_file.read_bytes(), key=key, default_user=user
+            )
+    finally:
+        store.close()
+    for problem in result.problems:
+        click.echo(f"error: {problem}", err=True)
+    if not result.ok:
+        click.echo(f"{len(result.problems)} problem(s): nothing was imported", err=True)
+        sys.exit(1)
+    click.echo(f"imported {len(result.imported)} token(s): {', '.join(result.imported)}")
