@@ -22,6 +22,7 @@ from ..delivery.config import build_delivery
 from ..directory import Directory
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..notify import Change, Notifier, prepare_notice
+from ..policy.compliance import ReplaceFirst, Shortfall, UserFacts, delete_shortfalls
 from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
 from .app_passwords import AppPasswordService
@@ -126,10 +127,26 @@ class SecurityInfo:
 
     # -- generic changes ----------------------------------------------------------------------
 
+    def delete_shortfalls(self, user_id: str, method_id: str) -> tuple[Shortfall, ...]:
+        """What deleting this method would break (replace before remove); empty: allowed."""
+        user = self.ctx.directory.get_user(user_id) if self.ctx.directory else None
+        facts = UserFacts(user_id=user_id)
+        if user is not None:
+            facts = UserFacts(user_id=user_id, groups=user.groups, per_user_mfa=user.per_user_mfa)
+        return delete_shortfalls(self.methods(user_id), method_id, facts, self.config.policies)
+
     def delete_method(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
+        """Delete one of the user's methods; False if it is not theirs or not deletable.
+
+        Raises :class:`~oidc_combinedreg.policy.compliance.ReplaceFirst` when the delete would
+        leave the user out of compliance with a policy that applies to them.
+        """
         record = self.store.get_method(user_id, method_id)
         if record is None or not METHOD_RULES[record.kind].deletable:
             return False
+        shortfalls = self.delete_shortfalls(user_id, method_id)
+        if shortfalls:
+            raise ReplaceFirst(shortfalls)
         old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
         notice = prepare_notice(
             self.notifier,
