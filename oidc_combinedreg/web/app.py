@@ -19,7 +19,7 @@ from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
 from .render import Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
-from .views import manage, signin, wizard
+from .views import manage, not_me, signin, wizard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -57,6 +57,7 @@ _VIEWS: dict[str, View] = {
     "rename": webauthn_step.rename,
     "set_default": manage.set_default,
     "signout_everywhere": manage.signout_everywhere,
+    "not_me": not_me.not_me,
     # The push device's API: signed JSON requests without a session (see web/device_api.py).
     "device_enroll": device_api.enroll,
     "device_pending": device_api.pending,
@@ -75,6 +76,7 @@ _URLS = Map(
         Rule("/methods/<method_id>/rename", endpoint="rename"),
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
+        Rule("/not-me/<token>", endpoint="not_me"),
         Rule("/device/enroll", endpoint="device_enroll"),
         Rule("/device/pending", endpoint="device_pending"),
         Rule("/device/respond", endpoint="device_respond"),

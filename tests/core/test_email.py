@@ -107,6 +107,9 @@ def test_a_registration_code_is_not_a_reset_code(env: Env) -> None:
     _, pending = svc.register_begin("bob", address="b@example.org", ip=None)
     with pytest.raises((ChallengeExpired, VerificationFailed)):
         svc.check_reset_code(
-            "alice", record, {"method_id": record.id, "challenge": pending["challenge"]},
-            env.sender.last_code(), ip=None,
+            "alice",
+            record,
+            {"method_id": record.id, "challenge": pending["challenge"]},
+            env.sender.last_code(),
+            ip=None,
         )

@@ -51,10 +51,14 @@ def test_changing_the_email_tells_the_old_and_the_new_address(env: Env) -> None:
     record = svc.register_complete("alice", state, env.sender.last_code(), ip=None)
     env.sender.clear()
     env.clock.advance(61)
-    _, state = svc.register_begin("alice", address="new@home.example", ip=None, replace_id=record.id)
+    _, state = svc.register_begin(
+        "alice", address="new@home.example", ip=None, replace_id=record.id
+    )
     svc.register_complete("alice", state, env.sender.last_code(), ip=None)
     assert sorted(to for to, _ in _notices(env)) == [
-        "alice@corp.example", "new@home.example", "old@home.example"
+        "alice@corp.example",
+        "new@home.example",
+        "old@home.example",
     ]
 
 
@@ -69,9 +73,13 @@ def test_deleting_notifies_too(env: Env) -> None:
 def test_a_change_that_is_rolled_back_queues_and_sends_nothing(env: Env) -> None:
     # Two tabs each start adding an alternate phone (the limit is 1); the second commit fails.
     svc = env.info.alternate_phone
-    _, first = svc.register_begin("alice", number="4155550888", region="US", channel="voice", ip=None)
+    _, first = svc.register_begin(
+        "alice", number="4155550888", region="US", channel="voice", ip=None
+    )
     first_code = env.sender.last_code("+14155550888")
-    _, second = svc.register_begin("alice", number="4155550999", region="US", channel="voice", ip=None)
+    _, second = svc.register_begin(
+        "alice", number="4155550999", region="US", channel="voice", ip=None
+    )
     second_code = env.sender.last_code("+14155550999")
     svc.register_complete("alice", first, first_code, ip=None)
     queued = len(env.store.list_audit(event_prefix="notify.queued"))

@@ -15,7 +15,6 @@ from codes_env import T0, Env, make_env
 from oidc_combinedreg.crypto import CodeHasher
 from oidc_combinedreg.exceptions import (
     ChallengeExpired,
-    CodeReused,
     InvalidInput,
     RateLimited,
     VerificationFailed,
@@ -56,8 +55,18 @@ def _check(challenge: object, code: object, now: float = T0, **kw: object) -> No
 @pytest.mark.parametrize("digits", [6, 7, 8])
 def test_codes_have_the_configured_number_of_digits_and_vary(digits: int) -> None:
     policy = CodePolicy(digits=digits)
-    codes = {issue_code(policy=policy, hasher=HASHER, user_id="a", purpose=Purpose.MFA,
-                        channel="sms", destination=NUMBER, now=T0)[0] for _ in range(50)}
+    codes = {
+        issue_code(
+            policy=policy,
+            hasher=HASHER,
+            user_id="a",
+            purpose=Purpose.MFA,
+            channel="sms",
+            destination=NUMBER,
+            now=T0,
+        )[0]
+        for _ in range(50)
+    }
     assert all(re.fullmatch(f"[0-9]{{{digits}}}", c) for c in codes)
     assert len(codes) > 45  # CSPRNG: 50 draws from 10^6+ values almost never repeat
 
@@ -77,7 +86,9 @@ def test_the_right_code_passes_within_ten_minutes() -> None:
     [
         pytest.param({"now": T0 + 600}, ChallengeExpired, id="at ten minutes the code has expired"),
         pytest.param({"user_id": "mallory"}, ChallengeExpired, id="another user cannot use it"),
-        pytest.param({"purpose": Purpose.RESET}, ChallengeExpired, id="an mfa code is no reset code"),
+        pytest.param(
+            {"purpose": Purpose.RESET}, ChallengeExpired, id="an mfa code is no reset code"
+        ),
     ],
 )
 def test_a_code_is_bound_to_its_user_purpose_and_lifetime(
@@ -205,10 +216,14 @@ def test_send_quotas_stop_the_third_send_in_an_hour(setting: dict[str, int], sco
     env = make_env(delivery={"codes": setting})
     svc = env.info.mobile_phone
     for _ in range(2):
-        svc.register_begin("alice", number="4155550123", region="US", channel="sms", ip="203.0.113.5")
+        svc.register_begin(
+            "alice", number="4155550123", region="US", channel="sms", ip="203.0.113.5"
+        )
         env.clock.advance(61)
     with pytest.raises(RateLimited) as caught:
-        svc.register_begin("alice", number="4155550123", region="US", channel="sms", ip="203.0.113.5")
+        svc.register_begin(
+            "alice", number="4155550123", region="US", channel="sms", ip="203.0.113.5"
+        )
     assert caught.value.scope == scope
     assert len(env.sender.texts) == 2
     env.clock.advance(3600)
@@ -218,7 +233,9 @@ def test_send_quotas_stop_the_third_send_in_an_hour(setting: dict[str, int], sco
 
 def test_the_destination_quota_holds_across_users() -> None:
     env = make_env(delivery={"codes": {"sends_per_destination": 1}})
-    env.info.mobile_phone.register_begin("alice", number="4155550123", region="US", channel="sms", ip=None)
+    env.info.mobile_phone.register_begin(
+        "alice", number="4155550123", region="US", channel="sms", ip=None
+    )
     with pytest.raises(RateLimited):
         env.info.mobile_phone.register_begin(
             "bob", number="+1 415 555 0123", region="US", channel="sms", ip=None

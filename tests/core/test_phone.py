@@ -8,8 +8,7 @@ import pytest
 from codes_env import Env, make_env
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from oidc_combinedreg.delivery.base import Channel
-from oidc_combinedreg.delivery.base import DeliveryFailed
+from oidc_combinedreg.delivery.base import Channel, DeliveryFailed
 from oidc_combinedreg.exceptions import (
     AccessDenied,
     InvalidInput,
@@ -24,7 +23,9 @@ from oidc_combinedreg.service.phone import OFFICE_PHONE_ID
 REGIONS = ["US", "GB", "DE", "FR", "JP", "IN", "BR", "AU", "ZA", "CH"]
 
 
-def _example(region: str, kind: PhoneNumberType = PhoneNumberType.MOBILE) -> phonenumbers.PhoneNumber:
+def _example(
+    region: str, kind: PhoneNumberType = PhoneNumberType.MOBILE
+) -> phonenumbers.PhoneNumber:
     number = phonenumbers.example_number_for_type(region, kind)
     assert number is not None, (region, kind)
     return number
@@ -82,7 +83,9 @@ def test_premium_rate_and_voip_numbers_are_refused(region: str, kind: PhoneNumbe
         pytest.param(None, "US", "number", id="missing"),
     ],
 )
-def test_bad_numbers_get_a_message_on_the_right_field(typed: object, region: str, field: str) -> None:
+def test_bad_numbers_get_a_message_on_the_right_field(
+    typed: object, region: str, field: str
+) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_phone(typed, region)
     assert caught.value.field == field and caught.value.message
@@ -110,7 +113,9 @@ def env() -> Env:
 
 def test_nothing_is_bound_before_the_code_comes_back(env: Env) -> None:
     svc = env.info.mobile_phone
-    sent, state = svc.register_begin("alice", number="(415) 555-0123", region="US", channel="sms", ip=None)
+    sent, state = svc.register_begin(
+        "alice", number="(415) 555-0123", region="US", channel="sms", ip=None
+    )
     assert sent.masked == "+1 XXXXXXXX23" and sent.channel == "sms" and sent.expires_in == 600
     assert env.sender.texts[-1].to == NUMBER
     assert env.store.list_methods("alice") == []
@@ -125,7 +130,9 @@ def test_nothing_is_bound_before_the_code_comes_back(env: Env) -> None:
 
 def test_a_call_verifies_a_mobile_phone_and_the_call_says_the_code(env: Env) -> None:
     svc = env.info.mobile_phone
-    _, state = svc.register_begin("alice", number="4155550123", region="US", channel="voice", ip=None)
+    _, state = svc.register_begin(
+        "alice", number="4155550123", region="US", channel="voice", ip=None
+    )
     call = env.sender.calls[-1]
     assert call.to == NUMBER and ", ".join(call.code) in call.say
     svc.register_complete("alice", state, env.sender.last_code(NUMBER), ip=None)
@@ -212,10 +219,14 @@ def test_the_office_phone_comes_from_the_directory_read_only_and_by_voice() -> N
     state: dict[str, object] = {"method_id": OFFICE_PHONE_ID}
     assert env.info.office_phone.start(user, office[0], state, ip=None)["channel"] == "voice"
     assert env.sender.calls[-1].to == "+14155550100"
-    amr = env.info.office_phone.verify(user, office[0], {"code": env.sender.last_code()}, state, ip=None)
+    amr = env.info.office_phone.verify(
+        user, office[0], {"code": env.sender.last_code()}, state, ip=None
+    )
     assert amr == ("tel",)
     with pytest.raises(AccessDenied):
-        env.info.office_phone.register_begin("alice", number="4155550100", region="US", channel="voice", ip=None)
+        env.info.office_phone.register_begin(
+            "alice", number="4155550100", region="US", channel="voice", ip=None
+        )
 
 
 def test_no_office_phone_without_a_voice_provider() -> None:

@@ -8,7 +8,13 @@ import json
 import pytest
 from codes_env import Env, make_env
 
-from oidc_combinedreg.exceptions import ConfigError, InvalidInput, LimitReached, RateLimited, VerificationFailed
+from oidc_combinedreg.exceptions import (
+    ConfigError,
+    InvalidInput,
+    LimitReached,
+    RateLimited,
+    VerificationFailed,
+)
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.methods.questions import (
     DEFAULT_QUESTIONS,
@@ -57,30 +63,46 @@ def _pairs(*answers: str) -> list[QuestionAnswer]:
         pytest.param(_pairs("rex", "lyon", "R E X"), None, id="different once spaces count"),
         pytest.param(_pairs("rex", "lyon"), "answers", id="too few answers"),
         pytest.param(
-            [QuestionAnswer(question=Q[0], answer="rex"), QuestionAnswer(question=Q[0], answer="lyon"),
-             QuestionAnswer(question=Q[2], answer="golf")],
+            [
+                QuestionAnswer(question=Q[0], answer="rex"),
+                QuestionAnswer(question=Q[0], answer="lyon"),
+                QuestionAnswer(question=Q[2], answer="golf"),
+            ],
             "question1",
             id="the same question twice",
         ),
         pytest.param(
-            [QuestionAnswer(question="Not on the list?", answer="rex"),
-             QuestionAnswer(question=Q[1], answer="lyon"), QuestionAnswer(question=Q[2], answer="golf")],
+            [
+                QuestionAnswer(question="Not on the list?", answer="rex"),
+                QuestionAnswer(question=Q[1], answer="lyon"),
+                QuestionAnswer(question=Q[2], answer="golf"),
+            ],
             "question0",
             id="a question not on the list",
         ),
         pytest.param(
-            [QuestionAnswer(question="Favourite teacher?", answer="Favourite teacher Smith", custom=True),
-             QuestionAnswer(question=Q[1], answer="lyon"), QuestionAnswer(question=Q[2], answer="golf")],
+            [
+                QuestionAnswer(
+                    question="Favourite teacher?", answer="Favourite teacher Smith", custom=True
+                ),
+                QuestionAnswer(question=Q[1], answer="lyon"),
+                QuestionAnswer(question=Q[2], answer="golf"),
+            ],
             "answer0",
             id="an answer containing the question",
         ),
         pytest.param(
-            [QuestionAnswer(question="Favourite teacher?", answer="Mrs Smith", custom=True),
-             QuestionAnswer(question=Q[1], answer="lyon"), QuestionAnswer(question=Q[2], answer="golf")],
+            [
+                QuestionAnswer(question="Favourite teacher?", answer="Mrs Smith", custom=True),
+                QuestionAnswer(question=Q[1], answer="lyon"),
+                QuestionAnswer(question=Q[2], answer="golf"),
+            ],
             None,
             id="a custom question when allowed",
         ),
-        pytest.param(_pairs("rex", "x" * 101, "golf"), "answer1", id="an answer over 100 characters"),
+        pytest.param(
+            _pairs("rex", "x" * 101, "golf"), "answer1", id="an answer over 100 characters"
+        ),
     ],
 )
 def test_the_rules_of_a_set(pairs: list[QuestionAnswer], field: str | None) -> None:
@@ -93,7 +115,10 @@ def test_the_rules_of_a_set(pairs: list[QuestionAnswer], field: str | None) -> N
 
 
 def test_custom_questions_are_refused_unless_the_admin_allows_them() -> None:
-    pairs = [QuestionAnswer(question="My own?", answer="abc", custom=True), *_pairs("x", "lyon", "golf")[1:]]
+    pairs = [
+        QuestionAnswer(question="My own?", answer="abc", custom=True),
+        *_pairs("x", "lyon", "golf")[1:],
+    ]
     with pytest.raises(InvalidInput) as caught:
         check_answer_set(pairs, count=3, config=QuestionsConfig())
     assert caught.value.field == "question0"
@@ -111,8 +136,10 @@ def test_the_admin_list_is_checked() -> None:
 @pytest.fixture
 def env() -> Env:
     return make_env(
-        policies={"methods": {"security_questions": {"enabled": True}},
-                  "sspr": {"questions_to_register": 4, "questions_to_answer": 3}},
+        policies={
+            "methods": {"security_questions": {"enabled": True}},
+            "sspr": {"questions_to_register": 4, "questions_to_answer": 3},
+        },
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...methods.kinds import MethodKind
-from . import app_password, hardware_oath, push, totp, webauthn
+from . import app_password, email, hardware_oath, phone, push, questions, totp, webauthn
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -24,6 +24,10 @@ __all__ = ["HANDLERS", "StepHandler"]
 StepHandler = Callable[["WebApp", "RequestContext", dict[str, Any], str], "Page | Redirect | None"]
 
 HANDLERS: dict[MethodKind, StepHandler] = {
+    MethodKind.MOBILE_PHONE: phone.handle_mobile,
+    MethodKind.ALTERNATE_PHONE: phone.handle_alternate,
+    MethodKind.EMAIL: email.handle,
+    MethodKind.SECURITY_QUESTIONS: questions.handle,
     MethodKind.TOTP: totp.handle,
     MethodKind.WEBAUTHN: webauthn.handle,
     MethodKind.APP_PASSWORD: app_password.handle,

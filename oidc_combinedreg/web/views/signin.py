@@ -100,6 +100,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("mfa", data)
     ctx.check_csrf()
     if ctx.form("action") == "start" and verifier.needs_start:
+        # The method's own choice at start: text or call for a phone.
+        state["via"] = ctx.form("via")[:16]
         data["challenge"] = verifier.start(user, chosen, state, ip=ctx.ip)
         state.update({"started": True, "page": data["challenge"]})
         data["started"] = True
