@@ -350,6 +350,9 @@ class RedisStore:
 
     def close(self) -> None:
         self._closed = True
+        if isinstance(self._client, RedisCluster):
+            # RedisCluster.close() leaves the nodes' pools (made by the client) connected
+            self._client.disconnect_connection_pools()  # type: ignore[no-untyped-call]
         self._client.close()
 
     # -- methods ------------------------------------------------------------------------------

@@ -29,23 +29,26 @@ def _memory(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
     return MemoryStore(clock=clock)
 
 
-def _redis(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
+def _redis(request: pytest.FixtureRequest, clock: FrozenClock) -> RedisStore:
     server: RedisServer = request.getfixturevalue("redis_server")
     server.flush()
     return RedisStore.from_url(server.url, clock=clock)
 
 
-def _redis_cluster(request: pytest.FixtureRequest, clock: FrozenClock) -> Store:
+def _redis_cluster(request: pytest.FixtureRequest, clock: FrozenClock) -> RedisStore:
     cluster: RedisCluster3 = request.getfixturevalue("redis_cluster")
     cluster.flush()
     return RedisStore.from_url(cluster.url, clock=clock, cluster=True)
 
 
+REDIS_BACKENDS = [
+    pytest.param(_redis, id="redis"),
+    pytest.param(_redis_cluster, id="redis-cluster"),
+]
 BACKENDS = [
     pytest.param(_sqlite, id="sqlite"),
     pytest.param(_memory, id="memory"),
-    pytest.param(_redis, id="redis"),
-    pytest.param(_redis_cluster, id="redis-cluster"),
+    *REDIS_BACKENDS,
 ]
 
 
@@ -76,5 +79,13 @@ def clock() -> FrozenClock:
 def store(request: pytest.FixtureRequest, clock: FrozenClock) -> Iterator[Store]:
     factory: Factory = request.param
     backend = factory(request, clock)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=REDIS_BACKENDS)
+def redis_store(request: pytest.FixtureRequest, clock: FrozenClock) -> Iterator[RedisStore]:
+    """The Redis-specific tests: one server and the cluster, flushed per test."""
+    backend: RedisStore = request.param(request, clock)
     yield backend
     backend.close()
