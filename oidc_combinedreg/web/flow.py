@@ -46,7 +46,14 @@ class Flow:
         }
 
     @staticmethod
-    def mark_mfa(session: Session, amr: list[str], now: float) -> None:
+    def mark_mfa(
+        session: Session, amr: list[str], now: float, *, phishing_resistant: bool = False
+    ) -> None:
+        """Record an MFA in this sign-in. Phishing resistance is a property of the method kind
+        (WebAuthn), kept apart from ``amr``: a synced passkey reports ``swk`` and is still
+        phishing-resistant, a push approval reports ``swk`` and is not."""
+        if phishing_resistant:
+            session.data["phr"] = True
         current = [a for a in session.data.get("amr", ["pwd"]) if isinstance(a, str)]
         for value in [*amr, "mfa"]:
             if value not in current:
@@ -61,7 +68,7 @@ class Flow:
             return None
         amr = tuple(a for a in session.data.get("amr", ["pwd"]) if isinstance(a, str))
         acr = self.config.acr
-        if "hwk" in amr and "mfa" in amr:
+        if session.data.get("phr") and "mfa" in amr:
             acr_value = acr.phishing_resistant
         elif "mfa" in amr:
             acr_value = acr.mfa

@@ -102,6 +102,9 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if ctx.form("action") == "start" and verifier.needs_start:
         # The method's own choice at start: text or call for a phone.
         state["via"] = ctx.form("via")[:16]
+        # The app being signed in to, for the push prompt ("Sign in to <app>?").
+        cont = web.reg.flow.continuation(session, ctx.cid)
+        state["app"] = str(cont.get("client_id") or "") if cont else "My security info"
         data["challenge"] = verifier.start(user, chosen, state, ip=ctx.ip)
         state.update({"started": True, "page": data["challenge"]})
         data["started"] = True
@@ -119,7 +122,9 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("mfa", data, 400)
     new = web.reg.sessions.rotate(session)
     new.data.pop("mfa_state", None)
-    web.reg.flow.mark_mfa(new, list(amr), ctx.now)
+    web.reg.flow.mark_mfa(
+        new, list(amr), ctx.now, phishing_resistant=METHOD_RULES[chosen.kind].phishing_resistant
+    )
     ctx.session = new
     ctx.touch()
     return _after_mfa(web, ctx)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import AccessDenied, ChallengeExpired
-from ...methods.kinds import MethodKind
+from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.planner import plan_registration
 from ...policy.signin import RegistrationNeed, StepKind, registration_needs, skips_left
 from ..render import Page, Redirect
@@ -221,7 +221,12 @@ def _method_step(
             if step.get("amr"):
                 new = web.reg.sessions.rotate(session)
                 amr = step["amr"] if isinstance(step["amr"], list) else [str(step["amr"])]
-                web.reg.flow.mark_mfa(new, [str(a) for a in amr], ctx.now)
+                web.reg.flow.mark_mfa(
+                    new,
+                    [str(a) for a in amr],
+                    ctx.now,
+                    phishing_resistant=METHOD_RULES[kind].phishing_resistant,
+                )
                 ctx.session = new
             ctx.touch()
             return Redirect(web.url("wizard", c=cid))
