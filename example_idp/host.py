@@ -43,6 +43,10 @@ class Registration(Protocol):
 
     def sign_out(self, environ: dict[str, Any]) -> None: ...
 
+    def verify_temporary_access_pass(
+        self, environ: dict[str, Any], user_id: str, code: str
+    ) -> bool: ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Idp:
@@ -75,10 +79,14 @@ class LoginUser(UserMixin):  # type: ignore[misc]  # Flask-Login is untyped
         return self.user.enabled
 
 
-def start_sign_in(user: DirectoryUser) -> None:
-    """Right after the password was verified: tell the middleware, then start a new host session."""
+def start_sign_in(user: DirectoryUser, *, tap_verified: bool = False) -> None:
+    """Right after the password was verified: tell the middleware, then start a new host session.
+
+    ``tap_verified``: the middleware already checked a Temporary Access Pass instead (and started
+    its sign-in), so there is no password to report.
+    """
     idp = current_idp()
-    if idp.registration is not None:
+    if idp.registration is not None and not tap_verified:
         # Starts the middleware's sign-in (MFA, registration interrupt) with a new session id.
         idp.registration.password_verified(request.environ, user.id)
     session.clear()  # a new host session after the password: nothing carried over (no fixation)

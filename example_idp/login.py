@@ -65,6 +65,38 @@ def login() -> ResponseReturnValue:
     return redirect(next_url)
 
 
+@bp.route("/login/tap", methods=["GET", "POST"])
+def login_tap() -> ResponseReturnValue:
+    """ "Use a Temporary Access Pass": an admin-issued pass instead of the password."""
+    next_url = safe_next(request.values.get("next"))
+    idp = current_idp()
+    if idp.registration is None:
+        abort(404)
+    template = "example_idp/login_tap.html"
+    if request.method == "GET":
+        return render_template(template, next_url=next_url, error=None)
+    if not csrf_ok():
+        abort(400, "The sign-in form expired or came from another site. Reload it and retry.")
+    username = request.form.get("username", "").strip()
+    ip = request.remote_addr or "unknown"
+    wait = idp.throttle.retry_after(username, ip)
+    if wait:
+        error = f"Too many failed sign-ins. Try again in {wait} seconds."
+        return render_template(template, next_url=next_url, error=error), 429
+    code = request.form.get("pass", "")
+    user = idp.directory.get_user(username) if username else None
+    # The middleware checks the pass (expiry, one-time use, throttling) and audits every attempt.
+    if user is None or not idp.registration.verify_temporary_access_pass(
+        request.environ, user.id, code
+    ):
+        idp.throttle.failed(username, ip)
+        error = "That Temporary Access Pass isn't valid. Ask your administrator for a new one."
+        return render_template(template, next_url=next_url, error=error), 401
+    idp.throttle.succeeded(username)
+    start_sign_in(user, tap_verified=True)
+    return redirect(next_url)
+
+
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     if not csrf_ok():

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .admin.cli import register_admin_commands
 from .config import check_config, load_config
 from .exceptions import ConfigError
 
@@ -102,3 +103,4 @@ def _add_subcommands() -> None:
 
 
 _add_subcommands()
+register_admin_commands(main)

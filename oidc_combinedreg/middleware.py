@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .admin.service import AdminService
 from .clock import Clock, SystemClock
 from .conditional_access import (
     REGISTER_SECURITY_INFO,
@@ -92,6 +93,7 @@ class CombinedRegistration:
             config=config, store=store, clock=self.clock, directory=directory, delivery=delivery
         )
         self.flow = Flow(config, self.info)
+        self.admin = AdminService(info=self.info, directory=directory, config=config.admin)
         self.ca = Engine(config.conditional_access)
         self.web = WebApp(self)
         self._prefix = config.web.prefix
@@ -131,6 +133,34 @@ class CombinedRegistration:
         environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
         self.info.audit("signin.password", user_id, "success", ip=self.client_ip(environ))
 
+    def verify_temporary_access_pass(
+        self, environ: WSGIEnvironment, user_id: str, code: str
+    ) -> bool:
+        """Call from the login form's "Temporary Access Pass" option, instead of the password check.
+
+        True: the pass is valid, and a new sign-in started exactly as :meth:`password_verified`
+        does, with amr ``["otp", "mfa"]``: MFA counts as done for this sign-in, the wizard may
+        register methods even when the user has none, and Conditional Access sees MFA satisfied.
+        False: unknown or disabled user, wrong, expired, used or revoked pass, or throttled (each
+        audited as ``tap.failed`` with the reason). Details: docs/admin.md.
+        """
+        from .admin.tap import TAP_AMR
+
+        user = self.directory.get_user(user_id)
+        tap_id = self.admin.tap.sign_in(user, user_id, code, ip=self.client_ip(environ))
+        if tap_id is None:
+            return False
+        now = self.clock.now()
+        data = Flow.start(user_id, now)
+        data.update(amr=list(TAP_AMR), mfa_at=int(now), tap=tap_id)
+        old = self.sessions.load(environ)
+        session = self.sessions.create(data)
+        if old is not None:
+            session.replaced_sid = old.sid
+        self.sessions.save(session)
+        environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
+        return True
+
     def sign_in_result(self, environ: WSGIEnvironment) -> SignInResult | None:
         """In the authorization endpoint: the cleared sign-in, or None (treat as not signed in)."""
         value = environ.get(RESULT_KEY)
@@ -150,14 +180,15 @@ class CombinedRegistration:
         user_id: str,
         password: str,
         *,
-        ip: str | None = None,
+        ip: str | None,
         client_id: str = "legacy-client",
     ) -> bool:
         """For non-browser protocols (IMAP, SMTP, EAS...): is this one of the user's app passwords?
 
-        False for a wrong password, a user without per-user MFA enforced, throttling or a
-        Conditional Access block (``client_id`` names the legacy app for the policies); every
-        attempt is audited, never the password. Never use it for browser sign-in.
+        ``ip`` is the client's address: Conditional Access places the client with it, so ``None``
+        fails closed. False for a wrong password, a user without per-user MFA enforced,
+        throttling or a Conditional Access block (``client_id`` names the legacy app for the
+        policies); every attempt is audited, never the password. Never for browser sign-in.
         """
         return self.info.app_passwords.check(
             user_id, password, ip=ip, ca=self.ca, client_id=client_id
@@ -187,7 +218,7 @@ class CombinedRegistration:
         satisfied = set()
         if "mfa" in amr:
             satisfied.add(Control.MFA)
-            if "hwk" in amr:
+            if session.data.get("phr"):
                 satisfied.add(Control.PHISHING_RESISTANT_MFA)
         decision = self.ca.evaluate(
             SignInContext(

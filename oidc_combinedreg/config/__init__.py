@@ -157,6 +157,7 @@ def _read_totp(r: Reader) -> TotpConfig:
 
 
 def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list[ConfigProblem]]:
+    from ..admin.config import read_admin
     from ..conditional_access import lint as lint_ca
     from ..conditional_access import read_conditional_access
     from ..delivery.config import read_delivery
@@ -194,6 +195,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         delivery=read_delivery(root, env),
         policies=read_policies(root),
         conditional_access=read_conditional_access(root),
+        admin=read_admin(root),
     )
     root.done()
     if root.errors():

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..admin.config import AdminConfig
     from ..conditional_access import ConditionalAccessConfig
     from ..delivery.config import DeliveryConfig
     from ..methods.phone import PhoneConfig
@@ -124,3 +125,4 @@ class Config:
     delivery: DeliveryConfig
     policies: PolicyConfig
     conditional_access: ConditionalAccessConfig
+    admin: AdminConfig

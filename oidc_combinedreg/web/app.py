@@ -14,12 +14,13 @@ from werkzeug.wrappers import Request, Response
 
 from ..exceptions import StoreUnavailable
 from . import device_api
+from .admin_api import AdminApi
 from .context import RequestContext
 from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
 from .render import Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
-from .views import manage, not_me, signin, wizard
+from .views import admin_dashboard, manage, not_me, signin, wizard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -48,6 +49,7 @@ MAX_BODY = 64 * 1024
 View = Callable[["WebApp", RequestContext], "Page | Redirect"]
 
 _VIEWS: dict[str, View] = {
+    "admin_dashboard": admin_dashboard.dashboard,
     "signin": signin.dispatch,
     "mfa": signin.mfa,
     "wizard": wizard.wizard,
@@ -82,6 +84,7 @@ _URLS = Map(
         Rule("/device/respond", endpoint="device_respond"),
         Rule("/push/status", endpoint="push_status"),
         Rule("/static/<path:filename>", endpoint="static"),
+        Rule("/admin/", endpoint="admin_dashboard"),
     ],
     strict_slashes=False,
 )
@@ -95,6 +98,7 @@ class WebApp:
         self.config = reg.config
         self.prefix = reg.config.web.prefix
         self.renderer = Renderer()
+        self.admin_api = AdminApi(reg)
 
     def url(self, endpoint: str, **values: Any) -> str:
         adapter = _URLS.bind("localhost", script_name=self.prefix)
@@ -107,6 +111,8 @@ class WebApp:
         request.max_content_length = MAX_BODY
         request.max_form_memory_size = MAX_BODY
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
+        if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
+            return self.admin_api(environ, start_response)
         adapter = _URLS.bind("localhost", path_info=path, script_name=self.prefix)
         try:
             endpoint, args = adapter.match()

@@ -1,0 +1,297 @@
+"""The admin operations, over the store, the Directory and the method services. No web imports.
+
+The JSON API (``web/admin_api.py``), the dashboard and the CLI call this. Every change is audited
+with the acting admin (``actor``) and the caller's IP, in the same store transaction as the change
+where the store allows it. The service works with whatever method kinds exist: it only uses the
+generic store calls and ``METHOD_RULES``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import replace
+from typing import Any
+
+from ..crypto import SecretHasher
+from ..directory import Directory, DirectoryUser, PerUserMfa
+from ..exceptions import CombinedRegError, InvalidInput
+from ..methods.kinds import METHOD_RULES
+from ..service import SecurityInfo
+from ..store.base import MethodRecord
+from . import reports
+from .config import AdminConfig
+from .tap import IssuedTap, TapService, TapStatus
+
+__all__ = ["AdminService", "NotSupported", "UnknownUser", "describe_method"]
+
+#: the most audit events one report reads (a period with more is summarised from the newest)
+MAX_EVENTS = 100_000
+
+
+class UnknownUser(CombinedRegError):
+    """Neither the Directory nor the store knows this user."""
+
+
+class NotSupported(CombinedRegError):
+    """This deployment cannot do that (a read-only Directory, no hardware-token support)."""
+
+    def __init__(self, message: str) -> None:
+        #: what to tell the caller
+        self.message = message
+        super().__init__(message)
+
+
+def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, Any]:
+    """A JSON-safe view of a method for admins: never a secret."""
+    rules = METHOD_RULES[record.kind]
+    return {
+        "id": record.id,
+        "kind": record.kind.value,
+        "label": record.label,
+        "mfa": rules.mfa,
+        "sspr": rules.sspr,
+        "default": record.id == default_id,
+        "deletable": rules.deletable,
+        "created_at": int(record.created_at),
+        "last_used_at": int(record.last_used_at) if record.last_used_at else None,
+    }
+
+
+class AdminService:
+    def __init__(
+        self,
+        *,
+        info: SecurityInfo,
+        directory: Directory | None,
+        config: AdminConfig,
+        tap_hasher: SecretHasher | None = None,
+    ) -> None:
+        self.info = info
+        self.store = info.store
+        #: None where there is no Directory (the CLI): users are then known by the store only
+        self.directory = directory
+        self.config = config
+        self.tap = TapService(info.ctx, config.tap, tap_hasher)
+
+    # -- users and methods --------------------------------------------------------------------
+
+    def _user(self, user_id: str) -> DirectoryUser | None:
+        return self.directory.get_user(user_id) if self.directory is not None else None
+
+    def _require_known(self, user_id: str) -> None:
+        if self._user(user_id) is None and not self.store.list_methods(user_id):
+            raise UnknownUser(user_id)
+
+    def user_methods(self, user_id: str) -> dict[str, Any]:
+        """The user's methods, default, re-registration flag and TAP status."""
+        self._require_known(user_id)
+        methods = self.store.list_methods(user_id)
+        default = self.info.default_method(user_id, methods)
+        default_id = default.id if default else None
+        state = self.store.get_user_state(user_id)
+        tap = self.tap.status(user_id)
+        return {
+            "user_id": user_id,
+            "methods": [describe_method(m, default_id) for m in methods],
+            "default_method_id": default_id,
+            "reregister": state.reregister,
+            "tap": tap.to_json() if tap else None,
+        }
+
+    def delete_method(self, user_id: str, method_id: str, *, actor: str, ip: str | None) -> bool:
+        """Delete one method; False if the user has no such deletable method."""
+        record = self.store.get_method(user_id, method_id)
+        if record is None or not METHOD_RULES[record.kind].deletable:
+            return False
+        event = self.info.event(
+            "method.deleted",
+            user_id,
+            "success",
+            ip=ip,
+            kind=record.kind.value,
+            method_id=method_id,
+            actor=actor,
+        )
+        return self.store.delete_method(user_id, method_id, events=[event])
+
+    def require_reregistration(self, user_id: str, *, actor: str, ip: str | None) -> list[str]:
+        """Remove the user's MFA methods and run the wizard at their next sign-in.
+
+        Returns the ids of the methods removed. Password-reset-only methods (email, questions)
+        stay: they are not a second factor.
+        """
+        self._require_known(user_id)
+        removed: list[str] = []
+        for record in self.store.list_methods(user_id):
+            rules = METHOD_RULES[record.kind]
+            if (
+                rules.mfa
+                and rules.deletable
+                and self.delete_method(user_id, record.id, actor=actor, ip=ip)
+            ):
+                removed.append(record.id)
+        state = self.store.get_user_state(user_id)
+        self.store.put_user_state(
+            replace(state, reregister=True, default_method_id=None),
+            events=[
+                self.info.event(
+                    "admin.reregister_required",
+                    user_id,
+                    "success",
+                    ip=ip,
+                    actor=actor,
+                    removed=len(removed),
+                )
+            ],
+        )
+        return removed
+
+    def revoke_sessions(self, user_id: str, *, actor: str, ip: str | None) -> int:
+        """End every middleware session of the user (their MFA sign-ins); returns how many."""
+        count = self.store.delete_user_sessions(user_id)
+        self.info.audit("session.revoked_all", user_id, "success", ip=ip, count=count, actor=actor)
+        return count
+
+    def set_per_user_mfa(
+        self, user_id: str, state: PerUserMfa, *, actor: str, ip: str | None
+    ) -> None:
+        """Through the Directory; ``NotSupported`` when it is read-only."""
+        if self.directory is None:
+            raise NotSupported("no Directory here: set per-user MFA through the admin API")
+        if self.directory.get_user(user_id) is None:
+            raise UnknownUser(user_id)
+        try:
+            self.directory.set_per_user_mfa(user_id, state)
+        except NotImplementedError as exc:
+            raise NotSupported("the Directory does not allow changing per-user MFA") from exc
+        self.info.audit(
+            "admin.per_user_mfa_set", user_id, "success", ip=ip, state=state.value, actor=actor
+        )
+
+    # -- hardware tokens ----------------------------------------------------------------------
+
+    def import_hardware_tokens(
+        self,
+        *,
+        fmt: str,
+        content: str,
+        key: str | None = None,
+        default_user: str | None = None,
+        actor: str,
+        ip: str | None,
+    ) -> dict[str, Any]:
+        """Import tokens from Entra's CSV or a PSKC document (base64), all or nothing."""
+        try:
+            from ..methods.token_import import parse_csv, parse_pskc
+            from ..service.hardware_oath import HardwareOathService
+        except ImportError as exc:  # pragma: no cover - the module ships with the package now
+            raise NotSupported("hardware token import is not available in this version") from exc
+        service = HardwareOathService(self.info.ctx)
+        min_bits = self.info.config.hardware_oath.min_secret_bits
+        if fmt == "csv":
+            report = parse_csv(content, min_secret_bits=min_bits)
+        elif fmt == "pskc":
+            report = parse_pskc(
+                _b64("content", content),
+                key=_b64("key", key) if key else None,
+                min_secret_bits=min_bits,
+            )
+        else:
+            raise InvalidInput("format", "expected 'csv' or 'pskc'")
+        result = service.import_tokens(report, default_user=default_user, actor=actor)
+        outcome = "success" if result.ok else "failure"
+        self.info.audit(
+            "admin.tokens_imported",
+            None,
+            outcome,
+            ip=ip,
+            actor=actor,
+            count=len(result.imported),
+            problems=len(result.problems),
+        )
+        return {
+            "imported": list(result.imported),
+            "problems": [{"source": p.source, "message": p.message} for p in result.problems],
+        }
+
+    # -- Temporary Access Pass ----------------------------------------------------------------
+
+    def issue_tap(
+        self,
+        user_id: str,
+        *,
+        minutes: int | None,
+        one_time: bool | None,
+        actor: str,
+        ip: str | None,
+    ) -> IssuedTap:
+        if self.directory is not None:
+            user = self.directory.get_user(user_id)
+            if user is None:
+                raise UnknownUser(user_id)
+            if not user.enabled:
+                raise InvalidInput("user_id", "the account is disabled")
+        return self.tap.issue(user_id, minutes=minutes, one_time=one_time, actor=actor, ip=ip)
+
+    def revoke_tap(self, user_id: str, *, actor: str, ip: str | None) -> bool:
+        return self.tap.revoke(user_id, actor=actor, ip=ip)
+
+    def tap_status(self, user_id: str) -> TapStatus | None:
+        return self.tap.status(user_id)
+
+    # -- reports ------------------------------------------------------------------------------
+
+    def registration_rows(self, user_id: str | None = None) -> list[reports.RegistrationRow]:
+        """Every user the store knows (with a method or state), or one user."""
+        ids = [user_id] if user_id else self.store.list_user_ids()
+        policies = self.info.config.policies
+        return [
+            reports.registration_row(
+                uid,
+                self._user(uid),
+                self.store.list_methods(uid),
+                self.store.get_user_state(uid),
+                policies,
+            )
+            for uid in ids
+        ]
+
+    def usage(self, *, since: float | None, until: float | None) -> reports.UsageSummary:
+        ids = self.store.list_user_ids()
+        methods = {uid: self.store.list_methods(uid) for uid in ids}
+        policies = self.info.config.policies
+        rows = [
+            reports.registration_row(
+                uid,
+                self._user(uid),
+                methods[uid],
+                self.store.get_user_state(uid),
+                policies,
+            )
+            for uid in ids
+        ]
+        events = self.store.list_audit(since=since, until=until, limit=MAX_EVENTS)
+        return reports.usage_summary(rows, methods, events, since=since, until=until)
+
+    def audit(
+        self,
+        *,
+        user_id: str | None = None,
+        event: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Audit rows, newest first; ``event`` matches a type or a dotted prefix (``tap.``)."""
+        found = self.store.list_audit(
+            user_id=user_id, event_prefix=event, since=since, until=until, limit=limit
+        )
+        return [reports.audit_row(e) for e in found]
+
+
+def _b64(field: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(field, "expected base64") from exc

@@ -1,0 +1,376 @@
+"""The admin JSON API under ``<prefix>/admin/api``: a small WSGI app of its own.
+
+It authenticates by bearer token (``admin/auth.py``), never by the browser session: it reads no
+cookie and sets none, so there is nothing for a cross-site request to ride on and no CSRF token
+is involved. Every answer is JSON, errors included (``{"error": code, "message": text}``), and the
+OpenAPI 3.1 document is served at ``<prefix>/admin/api/openapi.json`` (no token needed to read it).
+
+Issuing a Temporary Access Pass and importing hardware tokens bind credentials on a user's behalf,
+so Conditional Access for the user action "register security information" is evaluated for the
+calling admin and client IP too (SECURITY.md case 7: "admin on-behalf").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from ..admin.auth import AdminPrincipal, authenticate
+from ..admin.openapi import openapi_document
+from ..admin.reports import parse_iso
+from ..admin.service import NotSupported, UnknownUser
+from ..conditional_access import REGISTER_SECURITY_INFO, Outcome, SignInContext
+from ..directory import PerUserMfa
+from ..exceptions import AccessDenied, InvalidInput, RateLimited, StoreUnavailable
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from ..middleware import CombinedRegistration
+
+__all__ = ["AdminApi"]
+
+log = logging.getLogger("oidc_combinedreg.admin")
+
+#: a PSKC file of a few hundred tokens fits; anything bigger is refused before it is parsed
+MAX_BODY = 1024 * 1024
+_HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One authenticated API request."""
+
+    request: Request
+    principal: AdminPrincipal
+    ip: str | None
+    args: dict[str, Any]
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+
+Result = tuple[int, Any]
+Handler = Callable[["AdminApi", Call], Result]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str = "") -> None:
+        self.status, self.error, self.message = status, error, message
+        super().__init__(message or error)
+
+
+# -- request parsing ------------------------------------------------------------------------------
+
+
+def _body(call: Call, *, required: bool) -> dict[str, Any]:
+    request = call.request
+    if not request.get_data(cache=True):
+        if required:
+            raise InvalidInput("body", "expected a JSON object")
+        return {}
+    if request.mimetype != "application/json":
+        raise InvalidInput("body", "expected Content-Type: application/json")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("body", "expected a JSON object")
+    return data
+
+
+def _optional(data: dict[str, Any], key: str, kind: type) -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    if kind is int:
+        # JSON Schema's integer: 60 and 60.0 are both integers; true is not (bool is an int here).
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(key, "expected an integer")
+        return value
+    if not isinstance(value, kind):
+        raise InvalidInput(key, f"expected {kind.__name__}")
+    return value
+
+
+def _time(call: Call, name: str) -> float | None:
+    text = call.request.args.get(name)
+    if text is None:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError as exc:
+        raise InvalidInput(name, "expected an ISO 8601 date-time") from exc
+
+
+def _query_text(call: Call, name: str, max_len: int) -> str | None:
+    value = call.request.args.get(name)
+    if value is None:
+        return None
+    if not 1 <= len(value) <= max_len:
+        raise InvalidInput(name, f"expected 1 to {max_len} characters")
+    return value
+
+
+def _limit(call: Call) -> int:
+    text = call.request.args.get("limit")
+    if text is None:
+        return 100
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise InvalidInput("limit", "expected an integer from 1 to 1000")
+    return int(text)
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+
+def list_methods(api: AdminApi, call: Call) -> Result:
+    return 200, api.service.user_methods(call.args["user_id"])
+
+
+def delete_method(api: AdminApi, call: Call) -> Result:
+    if not api.service.delete_method(
+        call.args["user_id"], call.args["method_id"], actor=call.actor, ip=call.ip
+    ):
+        raise ApiError(404, "not_found", "no such deletable method for this user")
+    return 204, None
+
+
+def reregister(api: AdminApi, call: Call) -> Result:
+    removed = api.service.require_reregistration(call.args["user_id"], actor=call.actor, ip=call.ip)
+    return 200, {"removed": removed}
+
+
+def revoke_sessions(api: AdminApi, call: Call) -> Result:
+    count = api.service.revoke_sessions(call.args["user_id"], actor=call.actor, ip=call.ip)
+    return 200, {"revoked": count}
+
+
+def set_per_user_mfa(api: AdminApi, call: Call) -> Result:
+    body = _body(call, required=True)
+    raw = body.get("state")
+    try:
+        state = PerUserMfa(raw) if isinstance(raw, str) else None
+    except ValueError:
+        state = None
+    if state is None:
+        raise InvalidInput("state", "expected 'disabled', 'enabled' or 'enforced'")
+    user_id = call.args["user_id"]
+    api.service.set_per_user_mfa(user_id, state, actor=call.actor, ip=call.ip)
+    return 200, {"user_id": user_id, "state": state.value}
+
+
+def get_tap(api: AdminApi, call: Call) -> Result:
+    status = api.service.tap_status(call.args["user_id"])
+    if status is None:
+        raise ApiError(404, "not_found", "the user has no Temporary Access Pass")
+    return 200, status.to_json()
+
+
+def issue_tap(api: AdminApi, call: Call) -> Result:
+    body = _body(call, required=False)
+    minutes = _optional(body, "lifetime_minutes", int)
+    one_time = _optional(body, "one_time", bool)
+    api.check_on_behalf(call)
+    tap = api.service.issue_tap(
+        call.args["user_id"], minutes=minutes, one_time=one_time, actor=call.actor, ip=call.ip
+    )
+    return 201, {
+        "id": tap.id,
+        "user_id": tap.user_id,
+        "code": tap.code,
+        "created_at": int(tap.created_at),
+        "expires_at": int(tap.expires_at),
+        "one_time": tap.one_time,
+    }
+
+
+def revoke_tap(api: AdminApi, call: Call) -> Result:
+    if not api.service.revoke_tap(call.args["user_id"], actor=call.actor, ip=call.ip):
+        raise ApiError(404, "not_found", "the user has no Temporary Access Pass")
+    return 204, None
+
+
+def import_tokens(api: AdminApi, call: Call) -> Result:
+    body = _body(call, required=True)
+    fmt = body.get("format")
+    if fmt not in ("csv", "pskc"):
+        raise InvalidInput("format", "expected 'csv' or 'pskc'")
+    content = body.get("content")
+    if not isinstance(content, str):
+        raise InvalidInput("content", "expected a string")
+    key = _optional(body, "key", str)
+    default_user = _optional(body, "default_user", str)
+    api.check_on_behalf(call)
+    result = api.service.import_hardware_tokens(
+        fmt=fmt, content=content, key=key, default_user=default_user, actor=call.actor, ip=call.ip
+    )
+    return (200 if not result["problems"] else 422), result
+
+
+def registration_report(api: AdminApi, call: Call) -> Result:
+    rows = api.service.registration_rows(_query_text(call, "user", 200))
+    return 200, {"users": [r.to_json() for r in rows]}
+
+
+def usage_report(api: AdminApi, call: Call) -> Result:
+    summary = api.service.usage(since=_time(call, "since"), until=_time(call, "until"))
+    return 200, summary.to_json()
+
+
+def audit_log(api: AdminApi, call: Call) -> Result:
+    events = api.service.audit(
+        user_id=_query_text(call, "user", 200),
+        event=_query_text(call, "event", 100),
+        since=_time(call, "since"),
+        until=_time(call, "until"),
+        limit=_limit(call),
+    )
+    return 200, {"events": events}
+
+
+_HANDLERS: dict[str, Handler] = {
+    "list_methods": list_methods,
+    "delete_method": delete_method,
+    "reregister": reregister,
+    "revoke_sessions": revoke_sessions,
+    "set_per_user_mfa": set_per_user_mfa,
+    "get_tap": get_tap,
+    "issue_tap": issue_tap,
+    "revoke_tap": revoke_tap,
+    "import_tokens": import_tokens,
+    "registration_report": registration_report,
+    "usage_report": usage_report,
+    "audit_log": audit_log,
+}
+
+_URLS = Map(
+    [
+        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
+        Rule("/users/<user_id>/methods", endpoint="list_methods", methods=["GET"]),
+        Rule("/users/<user_id>/methods/<method_id>", endpoint="delete_method", methods=["DELETE"]),
+        Rule("/users/<user_id>/reregister", endpoint="reregister", methods=["POST"]),
+        Rule("/users/<user_id>/sessions/revoke", endpoint="revoke_sessions", methods=["POST"]),
+        Rule("/users/<user_id>/per-user-mfa", endpoint="set_per_user_mfa", methods=["PUT"]),
+        Rule("/users/<user_id>/tap", endpoint="get_tap", methods=["GET"]),
+        Rule("/users/<user_id>/tap", endpoint="issue_tap", methods=["POST"]),
+        Rule("/users/<user_id>/tap", endpoint="revoke_tap", methods=["DELETE"]),
+        Rule("/hardware-tokens", endpoint="import_tokens", methods=["POST"]),
+        Rule("/reports/registration", endpoint="registration_report", methods=["GET"]),
+        Rule("/reports/usage", endpoint="usage_report", methods=["GET"]),
+        Rule("/audit", endpoint="audit_log", methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+
+
+class AdminApi:
+    """Serves ``<prefix>/admin/api/...``. Holds no per-request state."""
+
+    def __init__(self, reg: CombinedRegistration) -> None:
+        self.reg = reg
+        self.service = reg.admin
+        self.root = reg.config.web.prefix + "/admin/api"
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY
+        status, body, headers = self._handle(request)
+        response = Response(
+            json.dumps(body, separators=(",", ":")) if body is not None else None,
+            status=status,
+            mimetype="application/json" if body is not None else None,
+        )
+        for name, value in (*_HEADERS, *headers):
+            response.headers[name] = value
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> tuple[int, Any, list[tuple[str, str]]]:
+        path = request.environ.get("PATH_INFO", "")[len(self.root) :] or "/"
+        adapter = _URLS.bind("localhost", path_info=path)
+        try:
+            endpoint, args = adapter.match(method=request.method)
+        except MethodNotAllowed as exc:
+            allow = ", ".join(sorted(exc.valid_methods or ()))
+            return 405, {"error": "method_not_allowed"}, [("Allow", allow)]
+        except HTTPException as exc:
+            return exc.code or 404, {"error": "not_found"}, []
+        if endpoint == "openapi":
+            return 200, openapi_document(self.root, self.reg.config.admin), []
+        ip = self.reg.client_ip(request.environ)
+        try:
+            principal = authenticate(
+                self.reg.config.admin, self.reg.directory, request.headers.get("Authorization")
+            )
+            call = Call(request=request, principal=principal, ip=ip, args=dict(args))
+            status, body = _HANDLERS[endpoint](self, call)
+        except AccessDenied as exc:
+            return self._denied(exc, ip)
+        except ApiError as exc:
+            return exc.status, {"error": exc.error, "message": exc.message}, []
+        except UnknownUser:
+            return 404, {"error": "not_found", "message": "unknown user"}, []
+        except NotSupported as exc:
+            return 501, {"error": "not_supported", "message": exc.message}, []
+        except InvalidInput as exc:
+            return 400, {"error": "bad_request", "message": f"{exc.field}: {exc.message}"}, []
+        except RateLimited as exc:
+            return 429, {"error": "rate_limited"}, [("Retry-After", str(exc.retry_after))]
+        except StoreUnavailable as exc:
+            log.error("store unavailable: %s", exc)
+            return 503, {"error": "store_unavailable"}, [("Retry-After", "30")]
+        except HTTPException as exc:  # a body over MAX_BODY, a malformed form
+            code = exc.code or 400
+            return code if code in (400, 413) else 400, {"error": "bad_request"}, []
+        return status, body, []
+
+    def _denied(self, exc: AccessDenied, ip: str | None) -> tuple[int, Any, list[tuple[str, str]]]:
+        if exc.reason in ("admin: no bearer token", "admin: api disabled (no token configured)"):
+            return 401, {"error": "unauthorized"}, [("WWW-Authenticate", "Bearer")]
+        self.reg.info.audit("admin.denied", None, "blocked", ip=ip, reason=exc.reason)
+        if exc.reason == "admin: wrong token":
+            return (
+                401,
+                {"error": "unauthorized"},
+                [("WWW-Authenticate", 'Bearer error="invalid_token"')],
+            )
+        return 403, {"error": "forbidden"}, []
+
+    def check_on_behalf(self, call: Call) -> None:
+        """Conditional Access "register security information" for the admin acting for a user."""
+        principal = call.principal
+        admin = self.reg.directory.get_user(principal.user_id) if principal.user_id else None
+        info = self.reg.client_ip_info(call.request.environ)
+        decision = self.reg.ca.evaluate(
+            SignInContext(
+                user_id=principal.user_id or principal.actor,
+                groups=admin.groups if admin else frozenset(),
+                target=REGISTER_SECURITY_INFO,
+                client_ip=info.ip,
+                client_ip_malformed=info.malformed,
+            )
+        )
+        if decision.outcome is not Outcome.ALLOW:
+            self.reg.info.audit(
+                "ca.evaluated",
+                call.args.get("user_id"),
+                "blocked",
+                ip=call.ip,
+                correlation_id=decision.correlation_id,
+                target=str(REGISTER_SECURITY_INFO),
+                reason=decision.reason,
+                actor=call.actor,
+            )
+            raise AccessDenied("admin: conditional access")
