@@ -79,13 +79,9 @@ class CombinedRegistration:
         self.directory = directory
         self.clock: Clock = clock or SystemClock()
         if store is None:
-            from .store.sqlite import SqliteStore
+            from .store.factory import open_store
 
-            store = SqliteStore(
-                config.storage.sqlite_path,
-                clock=self.clock,
-                busy_timeout=config.storage.busy_timeout,
-            )
+            store = open_store(config.storage, clock=self.clock)
         self.store: Store = store
         self.sessions = SessionManager(store, config.web, self.clock)
         # ``delivery``: the host's own email/text/voice providers (default: those the config names)

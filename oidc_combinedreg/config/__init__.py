@@ -16,13 +16,14 @@ from .model import (
     Config,
     Environment,
     GeneralConfig,
+    RedisConfig,
     SecretsConfig,
     StorageConfig,
     ThrottleConfig,
     TotpConfig,
     WebConfig,
 )
-from .reader import Reader
+from .reader import MISSING, Reader
 
 __all__ = ["Config", "check_config", "load_config", "parse_config"]
 
@@ -67,15 +68,47 @@ def _read_web(r: Reader, env: Environment) -> WebConfig:
 
 
 def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
-    backend = r.string("backend", "sqlite", choices=("sqlite",))
+    backend = r.string("backend", "sqlite", choices=("sqlite", "redis"))
     sq = r.section("sqlite")
     path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
     busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
     sq.done()
+    redis = (
+        _read_redis(r.section("redis", required=backend == "redis"))
+        if (backend == "redis" or r.has("redis"))
+        else None
+    )
     r.done()
     if path != ":memory:" and not os.path.isabs(path):
         path = str(base_dir / path)
-    return StorageConfig(backend=backend, sqlite_path=path, busy_timeout=busy / 1000)
+    return StorageConfig(backend=backend, sqlite_path=path, busy_timeout=busy / 1000, redis=redis)
+
+
+def _read_redis(r: Reader) -> RedisConfig:
+    url = r.string("url", MISSING, non_empty=True)
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        r.error("url", f"expected a redis://, rediss:// or unix:// URL, got {url!r}")
+    sentinel = r.string("sentinel", "") or None
+    cluster = r.boolean("cluster", False)
+    if cluster and sentinel:
+        r.error("sentinel", "expected either cluster = true or a sentinel master name, not both")
+    base = RedisConfig(url="")
+    cfg = RedisConfig(
+        url=url,
+        cluster=cluster,
+        sentinel=sentinel,
+        socket_timeout=r.integer("socket_timeout_ms", 1000, min=10, max=60000) / 1000,
+        connect_timeout=r.integer("connect_timeout_ms", 1000, min=10, max=60000) / 1000,
+        key_prefix=r.string("key_prefix", base.key_prefix, non_empty=True),
+        audit_retention_days=r.integer(
+            "audit_retention_days", base.audit_retention_days, min=1, max=36500
+        ),
+        audit_maxlen=r.integer("audit_maxlen", base.audit_maxlen, min=1000),
+    )
+    if any(c in cfg.key_prefix for c in "{}"):
+        r.error("key_prefix", "expected no '{' or '}' (they are Redis Cluster hash tags)")
+    r.done()
+    return cfg
 
 
 def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:

@@ -65,9 +65,26 @@ class WebConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StorageConfig:
+    #: ``"sqlite"`` (one host) or ``"redis"`` (many workers and hosts)
     backend: str = "sqlite"
     sqlite_path: str = "combinedreg.sqlite3"
     busy_timeout: float = 5.0
+    redis: RedisConfig | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RedisConfig:
+    """``[storage.redis]``: see docs/redis.md."""
+
+    url: str
+    cluster: bool = False
+    #: the Sentinel master service name (then ``url`` lists the Sentinels)
+    sentinel: str | None = None
+    socket_timeout: float = 1.0
+    connect_timeout: float = 1.0
+    key_prefix: str = "creg"
+    audit_retention_days: int = 400
+    audit_maxlen: int = 2_000_000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
