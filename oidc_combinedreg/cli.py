@@ -85,6 +85,37 @@ def what_if_command(
     click.echo(render_json(decision) if as_json else render_text(decision))
 
 
+@main.command("flush-notifications")
+@click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
+def flush_notifications_command(config_file: str) -> None:
+    """Send every queued "security info changed" notification that has not gone out yet.
+
+    Notifications are queued in the same store transaction as the change; one that could not be
+    sent at the time waits here. Run it from cron (or a systemd timer) every few minutes.
+    """
+    from .clock import SystemClock
+    from .service import SecurityInfo
+    from .store.factory import open_store
+
+    try:
+        config = load_config(config_file)
+    except ConfigError as exc:
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(1)
+    clock = SystemClock()
+    store = open_store(config.storage, clock=clock)
+    try:
+        info = SecurityInfo(config=config, store=store, clock=clock)
+        pending = len(info.notifier.pending())
+        sent = info.notifier.flush()
+    finally:
+        store.close()
+    click.echo(f"{sent} of {pending} queued notification(s) sent")
+    if sent < pending:
+        sys.exit(2)
+
+
 @main.command("generate-key")
 def generate_key_command() -> None:
     """Print a new encryption key for [secrets].encryption_keys (put new keys first)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from werkzeug.exceptions import HTTPException
 
+from ..delivery.base import DeliveryFailed
 from ..exceptions import (
     AccessDenied,
     ChallengeExpired,
@@ -22,6 +23,10 @@ def error_page(exc: Exception) -> Page:
     """The page for an exception that escaped a view. Never reveals internals."""
     if isinstance(exc, StoreUnavailable):
         return Page("error", {"error": "store_unavailable"}, 503, (("Retry-After", "30"),))
+    if isinstance(exc, DeliveryFailed):
+        # Permanent (a refused recipient) is the user's to fix; otherwise the provider is down.
+        code = 400 if exc.permanent else 503
+        return Page("error", {"error": "delivery_failed", "channel": str(exc.channel)}, code)
     if isinstance(exc, AccessDenied):
         if exc.reason == "no signed-in session":
             return Page("error", {"error": "signed_out"}, 401)
