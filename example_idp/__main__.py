@@ -16,7 +16,11 @@ DEMO_ACCOUNTS = """\
 Demo accounts (user / password):
   alice / alice            no security info yet: the middleware makes her register MFA
   admin / admin            group "admins"
-  breakglass / breakglass  group "break-glass": excluded from enforcement, plain OIDC flow"""
+  breakglass / breakglass  group "break-glass": excluded from enforcement, plain OIDC flow
+  carol / carol            per-user MFA enforced
+  dave / dave              registers for password reset only
+  erin / erin              legacy mode: MFA and password reset registered apart
+  frank / frank            Conditional Access requires MFA for every app"""
 
 
 def _arguments() -> argparse.Namespace:
