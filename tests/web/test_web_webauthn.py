@@ -217,6 +217,7 @@ def test_the_mfa_page_offers_the_key_button_and_a_no_script_message(browser: Bro
     html = browser.get(mfa).get_data(as_text=True)
     assert 'data-webauthn="get"' in html and "Use your security key" in html
     assert "<noscript>" in html and "/static/webauthn.js" in html
+    assert 'name="csrf_token" value=""' not in html  # the forms carry the session's token
     assert "<script>" not in html  # nothing inline: CSP script-src 'self'
     js = browser.get("/security-info/static/webauthn.js")
     assert js.status_code == 200 and "navigator.credentials.get" in js.get_data(as_text=True)
