@@ -1,0 +1,219 @@
+"""``combinedreg report | tap | admin-token`` over a seeded SQLite store, in table, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from oidc_combinedreg import load_config
+from oidc_combinedreg.admin.auth import hash_token
+from oidc_combinedreg.cli import main
+from oidc_combinedreg.clock import SystemClock
+from oidc_combinedreg.crypto import generate_key
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord
+from oidc_combinedreg.store.sqlite import SqliteStore
+
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "combinedreg.toml"
+    path.write_text(
+        f"""
+[general]
+environment = "development"
+[web]
+secure_cookies = false
+[secrets]
+encryption_keys = ["{generate_key()}"]
+[storage.sqlite]
+path = "reg.sqlite3"
+[policies.sspr]
+enabled_for = "all"
+"""
+    )
+    store = SqliteStore(load_config(path).storage.sqlite_path, clock=SystemClock())
+    try:
+        for user, kind in (
+            ("alice", MethodKind.TOTP),
+            ("alice", MethodKind.EMAIL),
+            ("bob", MethodKind.EMAIL),
+        ):
+            record = MethodRecord(
+                id=f"{user}-{kind.value}", user_id=user, kind=kind, label="", created_at=T0
+            )
+            store.add_method(record, limit=5)
+        for at, event, user, outcome, reason in (
+            (T0, "method.added", "alice", "success", None),
+            (T0 + 60, "method.add_failed", "bob", "failure", "code"),
+            (T0 + 120, "mfa.failed", "alice", "failure", "code"),
+            (T0 + 86400, "method.added", "bob", "success", None),
+        ):
+            detail = {"kind": "totp"} if reason is None else {"reason": reason}
+            store.append_audit(
+                AuditEvent(
+                    at=at, event=event, user_id=user, outcome=outcome, ip="192.0.2.1", detail=detail
+                )
+            )
+    finally:
+        store.close()
+    return path
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_registration_report_as_table(config_file: Path) -> None:
+    lines = run("report", "registration", "--config", str(config_file)).splitlines()
+    assert lines[0].split() == [
+        "user_id",
+        "display_name",
+        "in_directory",
+        "mfa_capable",
+        "sspr_registered",
+        "sspr_capable",
+        "default_method",
+        "methods",
+    ]
+    assert lines[2].split() == [
+        "alice",
+        "alice",
+        "no",
+        "yes",
+        "yes",
+        "yes",
+        "totp",
+        "totp",
+        "email",
+    ]
+    assert lines[3].split() == ["bob", "bob", "no", "no", "yes", "yes", "email"]
+
+
+def test_registration_report_as_csv_and_json(config_file: Path) -> None:
+    out = run("report", "registration", "--config", str(config_file), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["user_id"], r["mfa_capable"], r["methods"]) for r in rows] == [
+        ("alice", "yes", "totp email"),
+        ("bob", "no", "email"),
+    ]
+    data = json.loads(
+        run(
+            "report",
+            "registration",
+            "--config",
+            str(config_file),
+            "--format",
+            "json",
+            "--user",
+            "bob",
+        )
+    )
+    assert data == [
+        {
+            "user_id": "bob",
+            "display_name": "bob",
+            "in_directory": False,
+            "mfa_capable": False,
+            "sspr_registered": True,
+            "sspr_capable": True,
+            "default_method": None,
+            "methods": ["email"],
+        }
+    ]
+
+
+def test_usage_report_for_a_period(config_file: Path) -> None:
+    args = (
+        "report",
+        "usage",
+        "--config",
+        str(config_file),
+        "--since",
+        "2023-11-14",
+        "--until",
+        "2023-11-15",
+    )
+    data = json.loads(run(*args, "--format", "json"))
+    assert data["activity"]["registration"] == {
+        "started": 0,
+        "succeeded": 1,
+        "failed": 1,
+        "failed_by_reason": {"code": 1},
+    }
+    assert data["methods"]["email"] == {"methods": 2, "users": 2, "added": 0}
+    rows = list(csv.DictReader(io.StringIO(run(*args, "--format", "csv"))))
+    assert {"section": "mfa", "name": "failed", "measure": "code", "value": "1"} in rows
+    table = [line.split() for line in run(*args).splitlines()]
+    assert table[0] == ["section", "name", "measure", "value"]
+    assert ["registration", "succeeded", "count", "1"] in table
+
+
+def test_audit_report_filters(config_file: Path) -> None:
+    base = ("report", "audit", "--config", str(config_file), "--format", "json")
+    assert [e["event"] for e in json.loads(run(*base, "--user", "bob"))] == [
+        "method.added",
+        "method.add_failed",
+    ]
+    assert [e["user_id"] for e in json.loads(run(*base, "--event", "mfa."))] == ["alice"]
+    late = json.loads(run(*base, "--since", "2023-11-15T00:00:00Z"))
+    assert [(e["at"], e["ip"]) for e in late] == [("2023-11-15T22:13:20Z", "192.0.2.1")]
+    table = run("report", "audit", "--config", str(config_file), "--until", "2023-11-14T22:14:00Z")
+    assert table.splitlines()[2].split()[:5] == [
+        "2023-11-14T22:13:20Z",
+        "method.added",
+        "alice",
+        "192.0.2.1",
+        "success",
+    ]
+
+
+def test_a_bad_time_is_a_usage_error(config_file: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["report", "usage", "--config", str(config_file), "--since", "last week"]
+    )
+    assert result.exit_code == 2 and "ISO 8601" in result.output
+
+
+def test_tap_issue_prints_the_pass_once_and_stores_only_a_hash(config_file: Path) -> None:
+    out = run(
+        "tap",
+        "issue",
+        "--config",
+        str(config_file),
+        "--user",
+        "carol",
+        "--hours",
+        "2",
+        "--multi-use",
+    )
+    code = re.search(r"carol: ([A-Z0-9-]{19})", out)
+    assert code is not None and "any number of sign-ins" in out
+    store = SqliteStore(load_config(config_file).storage.sqlite_path, clock=SystemClock())
+    try:
+        stored = store.peek_challenge("tap:carol")
+        assert stored is not None and stored["one_time"] is False
+        assert stored["expires_at"] - stored["created_at"] == 7200
+        assert code.group(1) not in json.dumps(stored)
+        assert store.list_audit(event_prefix="tap.issued")[0].detail["actor"].startswith("cli")
+    finally:
+        store.close()
+    assert "revoked" in run("tap", "revoke", "--config", str(config_file), "--user", "carol")
+
+
+def test_admin_token_prints_a_token_and_its_config_lines() -> None:
+    out = run("admin-token", "--name", "ops", "--user", "admin")
+    token = re.search(r"not stored\): (\S+)", out)
+    assert token is not None
+    assert f'hash = "{hash_token(token.group(1))}"' in out
+    assert '[[admin.tokens]]\nname = "ops"' in out and 'user = "admin"' in out
