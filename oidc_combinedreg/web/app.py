@@ -32,6 +32,9 @@ __all__ = ["WebApp"]
 log = logging.getLogger("oidc_combinedreg.web")
 
 _STATIC = Path(__file__).parent / "static"
+# No ``form-action``: Chromium applies it to every redirect after a form submission, and the last
+# step of a sign-in (MFA, the wizard's "Done") redirects through /authorize to the relying party's
+# own origin. Every form here posts to its own page; CSRF tokens guard the rest.
 _SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
     ("X-Frame-Options", "DENY"),
@@ -40,7 +43,7 @@ _SECURITY_HEADERS = (
     (
         "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        "frame-ancestors 'none'; base-uri 'none'",
     ),
 )
 #: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
