@@ -17,7 +17,7 @@ authorization endpoint (amr/acr/auth_time for the ID token) and :meth:`sign_out`
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .admin.service import AdminService
@@ -38,6 +38,7 @@ from .directory import Directory, DirectoryUser
 from .exceptions import StoreUnavailable
 from .policy.signin import SignInFacts, Step, StepKind
 from .service import SecurityInfo
+from .service.reset import ResetService
 from .signin import SignInResult
 from .store.base import Store
 from .web.app import WebApp
@@ -73,6 +74,7 @@ class CombinedRegistration:
         store: Store | None = None,
         clock: Clock | None = None,
         delivery: Delivery | None = None,
+        on_password_reset: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
         self.config = config
@@ -89,6 +91,8 @@ class CombinedRegistration:
             config=config, store=store, clock=self.clock, directory=directory, delivery=delivery
         )
         self.flow = Flow(config, self.info)
+        # on_password_reset(user_id): the host ends its own sessions (docs/password-reset.md)
+        self.password_reset = ResetService(self.info, on_password_reset=on_password_reset)
         self.admin = AdminService(info=self.info, directory=directory, config=config.admin)
         self.ca = Engine(config.conditional_access)
         self.web = WebApp(self)

@@ -26,8 +26,9 @@ from typing import Any
 from .clock import Clock
 from .config.model import Config
 from .crypto import random_id
-from .delivery.base import DeliveryFailed, EmailSender
+from .delivery.base import DeliveryFailed, EmailMessage, EmailSender
 from .delivery.messages import change_sentence, security_info_changed_email
+from .delivery.reset_messages import password_reset_email
 from .directory import Directory
 from .methods.kinds import MethodKind
 from .store.base import AuditEvent, Store
@@ -40,6 +41,8 @@ log = logging.getLogger("oidc_combinedreg.notify")
 NOT_ME_TTL = 14 * 86400
 #: user-state flag the sign-in reads to ask for a password reset
 RESET_FLAG = "password_reset_required"
+#: the outbox message kind of the "your password was changed" notice (password reset)
+PASSWORD_RESET_MESSAGE = "password_reset"
 
 _KIND_NAMES: dict[MethodKind, str] = {
     MethodKind.PUSH: "Authenticator app (notification)",
@@ -146,6 +149,18 @@ class Notifier:
         )
         return PendingNotice((event,), lambda: self._deliver_safely(event))
 
+    def prepare_password_reset(self, user_id: str, *, ip: str | None) -> PendingNotice:
+        """The "your password was changed" notice, queued like a change notice."""
+        event = AuditEvent(
+            at=self.clock.now(),
+            event="notify.queued",
+            user_id=user_id,
+            outcome="info",
+            ip=ip,
+            detail={"outbox_id": random_id(), "message": PASSWORD_RESET_MESSAGE},
+        )
+        return PendingNotice((event,), lambda: self._deliver_safely(event))
+
     # -- sending ------------------------------------------------------------------------------
 
     def recipients(self, user_id: str, old_email: str | None = None) -> list[str]:
@@ -199,6 +214,11 @@ class Notifier:
     def _send_one(self, event: AuditEvent, to: str) -> bool:
         assert self.email is not None and event.user_id is not None
         lang = self.config.general.default_language
+        if event.detail.get("message") == PASSWORD_RESET_MESSAGE:
+            message = password_reset_email(
+                to=to, org=self.config.general.organization, at=event.at, ip=event.ip, lang=lang
+            )
+            return self._send_with_retries(message)
         kind = MethodKind(str(event.detail["kind"]))
         message = security_info_changed_email(
             to=to,
@@ -211,6 +231,10 @@ class Notifier:
             not_me_url=self._not_me_url(event.user_id, str(event.detail.get("outbox_id"))),
             lang=lang,
         )
+        return self._send_with_retries(message)
+
+    def _send_with_retries(self, message: EmailMessage) -> bool:
+        assert self.email is not None
         for _ in range(self.attempts):
             try:
                 self.email.send_email(message)

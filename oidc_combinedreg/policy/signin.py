@@ -16,6 +16,7 @@ from ..directory import PerUserMfa
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..store.base import MethodRecord, UserState
 from .config import PolicyConfig
+from .reset import PASSWORD_RESET_REQUIRED
 
 __all__ = [
     "RegistrationNeed",
@@ -158,6 +159,9 @@ def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:
     """The next thing this sign-in must do."""
     if facts.ca_blocked:
         return Step(kind=StepKind.BLOCKED, reasons=("conditional_access",))
+    if facts.state.extra.get(PASSWORD_RESET_REQUIRED):
+        # "This wasn't me" flagged the account: the password may be known to someone else.
+        return Step(kind=StepKind.BLOCKED, reasons=(PASSWORD_RESET_REQUIRED,))
     if not facts.mfa_done and _has_mfa_method(facts.methods) and mfa_required(facts, policies):
         return Step(kind=StepKind.MFA, reasons=("mfa_required",))
     if not facts.registration_handled:

@@ -20,7 +20,7 @@ from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
 from .render import Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
-from .views import admin_dashboard, manage, not_me, signin, wizard
+from .views import admin_dashboard, manage, not_me, reset, signin, wizard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -63,6 +63,8 @@ _VIEWS: dict[str, View] = {
     "set_default": manage.set_default,
     "signout_everywhere": manage.signout_everywhere,
     "not_me": not_me.not_me,
+    "reset": reset.reset,
+    "reset_step": reset.reset_step,
     # The push device's API: signed JSON requests without a session (see web/device_api.py).
     "device_enroll": device_api.enroll,
     "device_pending": device_api.pending,
@@ -82,6 +84,8 @@ _URLS = Map(
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
         Rule("/not-me/<token>", endpoint="not_me"),
+        Rule("/reset", endpoint="reset"),
+        Rule("/reset/<step>", endpoint="reset_step"),
         Rule("/device/enroll", endpoint="device_enroll"),
         Rule("/device/pending", endpoint="device_pending"),
         Rule("/device/respond", endpoint="device_respond"),

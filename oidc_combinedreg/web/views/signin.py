@@ -12,6 +12,7 @@ from ...exceptions import (
     VerificationFailed,
 )
 from ...methods.kinds import METHOD_RULES
+from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
 from ...store.base import MethodRecord
 from ..render import Page, Redirect
@@ -41,6 +42,8 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if step.kind is StepKind.REGISTER:
         return Redirect(web.url("wizard", c=ctx.cid))
     reason = step.reasons[0] if step.reasons else "blocked"
+    if reason == PASSWORD_RESET_REQUIRED:
+        return Redirect(web.url("reset"))
     return Page(
         "blocked", {"reason": reason, "correlation_id": session.data.get("ca_correlation")}, 403
     )

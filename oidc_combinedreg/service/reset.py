@@ -1,0 +1,645 @@
+"""Self-service password reset over the store: the flow, its methods, throttling and audit.
+
+The flow's state lives server side under its own random token (``reset:flow:<sha256>``), apart from
+the sign-in session: a reset never yields a session that can see or register security info
+(SECURITY.md case 48). Every POST takes the state atomically and stores it again under a **new**
+token, so a token is used once, two parallel requests cannot both advance one flow, and the whole
+flow expires ``FLOW_TTL`` seconds after it started. The state says which step comes next; the web
+layer can only ask for that step (case 47: no skipping, no reordering).
+
+Account enumeration (case 46): naming an account does the same store and directory work whether it
+exists or not, and answers the same. An account that does not exist, is disabled, is outside the
+SSPR policy or has too few methods gets a *decoy* flow: the same pages, where every check fails.
+Its owner (if any) learns why by email, never on the page.
+
+Throttling (case 49) uses the store's windowed counters under ``reset:`` keys, per account and per
+client IP; it never touches the sign-in's consecutive-failure counter, so reset attempts cannot
+lock anyone out of signing in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from ..directory import DirectoryUser
+from ..exceptions import (
+    ChallengeExpired,
+    CodeReused,
+    InvalidInput,
+    RateLimited,
+    VerificationFailed,
+)
+from ..methods.kinds import MethodKind
+from ..methods.otp_codes import Purpose
+from ..policy.reset import (
+    CHOICE_KINDS,
+    PASSWORD_RESET_REQUIRED,
+    Passed,
+    ResetChoice,
+    ResetFacts,
+    channel_of,
+    eligibility,
+    next_choices,
+    offered_choices,
+    passed_from,
+    satisfied,
+    usable_methods,
+)
+from ..store.base import MethodRecord
+from ..throttle import Throttle
+from .base import ServiceContext
+from .email import EmailService
+from .hardware_oath import HardwareOathService
+from .phone import PhoneService
+from .push import PushService
+from .questions import QuestionsService
+from .totp import TotpService
+
+if TYPE_CHECKING:
+    from . import SecurityInfo
+
+__all__ = ["FLOW_TTL", "ResetFlow", "ResetService", "ResetStep"]
+
+log = logging.getLogger("oidc_combinedreg.reset")
+
+#: a reset flow lives this long from its start, whatever happens in it
+FLOW_TTL = 900
+#: attempts per account per day (on top of the per-window limit): bounds guessing to NIST's scale
+DAILY_ATTEMPTS = 50
+#: at most one "you can't reset it yourself" email per account per hour
+_UNAVAILABLE_MAIL_EVERY = 3600
+_ACCOUNT_MAX = 256
+_ANSWERS_MAX = 5
+_KEY = "reset:flow:"
+
+_CHANNEL_OF_CHOICE: dict[ResetChoice, str] = {
+    ResetChoice.MOBILE_TEXT: "sms",
+    ResetChoice.MOBILE_CALL: "voice",
+    ResetChoice.ALTERNATE_CALL: "voice",
+    ResetChoice.OFFICE_CALL: "voice",
+}
+
+
+class ResetStep(StrEnum):
+    ACCOUNT = "account"
+    CHOOSE = "choose"
+    VERIFY = "verify"
+    PASSWORD = "password"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetFlow:
+    """One reset in progress (JSON-safe through :meth:`as_dict`)."""
+
+    step: ResetStep
+    csrf: str
+    created_at: float
+    #: the account name as typed (stripped)
+    account: str = ""
+    #: the directory account, when one exists (decoy flows of real accounts keep it for audit)
+    user_id: str | None = None
+    eligible: bool = False
+    has_mfa: bool = False
+    choice: ResetChoice | None = None
+    #: the current method's state (a code challenge id, the questions asked)
+    method: Mapping[str, Any] = field(default_factory=dict)
+    passed: tuple[Passed, ...] = ()
+    passed_choices: tuple[ResetChoice, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step.value,
+            "csrf": self.csrf,
+            "created_at": self.created_at,
+            "account": self.account,
+            "user_id": self.user_id,
+            "eligible": self.eligible,
+            "has_mfa": self.has_mfa,
+            "choice": self.choice.value if self.choice else None,
+            "method": dict(self.method),
+            "passed": [[p.kind.value, p.channel, p.mfa] for p in self.passed],
+            "passed_choices": [c.value for c in self.passed_choices],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ResetFlow:
+        choice = data.get("choice")
+        return cls(
+            step=ResetStep(data["step"]),
+            csrf=str(data["csrf"]),
+            created_at=float(data["created_at"]),
+            account=str(data.get("account", "")),
+            user_id=data.get("user_id"),
+            eligible=bool(data.get("eligible")),
+            has_mfa=bool(data.get("has_mfa")),
+            choice=ResetChoice(choice) if choice else None,
+            method=dict(data.get("method") or {}),
+            passed=tuple(
+                Passed(kind=MethodKind(k), channel=str(c), mfa=bool(m))
+                for k, c, m in data.get("passed", [])
+            ),
+            passed_choices=tuple(ResetChoice(c) for c in data.get("passed_choices", [])),
+        )
+
+
+class _CountedByTheFlow(Throttle):
+    """The method services' throttle, muted: the reset flow counts attempts itself.
+
+    The reset's counters are windowed and live under ``reset:`` keys; the sign-in's durable
+    consecutive-failure counter is never touched, so a stranger guessing reset codes cannot lock
+    the owner out of MFA at sign-in (SECURITY.md case 49).
+    """
+
+    def check(self, user_id: str, ip: str | None) -> None:
+        return None
+
+    def attempt(self, user_id: str, ip: str | None) -> None:
+        return None
+
+    def failed(self, user_id: str, ip: str | None) -> None:
+        return None
+
+    def succeeded(self, user_id: str) -> None:
+        return None
+
+
+def _token_key(token: str) -> str:
+    return _KEY + hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def _plausible(token: str | None) -> bool:
+    return bool(token) and 20 <= len(token or "") <= 100 and (token or "").isascii()
+
+
+class ResetService:
+    """The password reset flow. ``info`` is the :class:`~oidc_combinedreg.service.SecurityInfo`."""
+
+    def __init__(
+        self, info: SecurityInfo, *, on_password_reset: Callable[[str], None] | None = None
+    ) -> None:
+        self.info = info
+        self.config = info.config
+        self.store = info.store
+        self.clock = info.clock
+        self.on_password_reset = on_password_reset
+        ctx: ServiceContext = replace(
+            info.ctx, throttle=_CountedByTheFlow(info.store, info.config.throttle)
+        )
+        self.ctx = ctx
+        self.email = EmailService(ctx, info.delivery)
+        self.phones = {
+            kind: PhoneService(ctx, info.delivery, kind)
+            for kind in (MethodKind.MOBILE_PHONE, MethodKind.ALTERNATE_PHONE)
+        }
+        self.app_codes: dict[MethodKind, Any] = {
+            MethodKind.TOTP: TotpService(ctx),
+            MethodKind.PUSH: PushService(ctx),
+            MethodKind.HARDWARE_OATH: HardwareOathService(ctx),
+        }
+        self._pepper = hmac.new(
+            self.config.secrets.code_pepper, b"combinedreg reset decoy", hashlib.sha256
+        ).digest()
+        self._dummy_hash: str | None = None
+
+    # -- the flow's storage -------------------------------------------------------------------
+
+    def fresh(self) -> ResetFlow:
+        """A new flow at its first step (not stored yet: :meth:`save` does)."""
+        return ResetFlow(
+            step=ResetStep.ACCOUNT, csrf=secrets.token_urlsafe(32), created_at=self.clock.now()
+        )
+
+    def start(self) -> tuple[str, ResetFlow]:
+        flow = self.fresh()
+        return self.save(flow), flow
+
+    def load(self, token: str | None) -> ResetFlow | None:
+        """Read without using (GET pages)."""
+        if not _plausible(token):
+            return None
+        data = self.store.peek_challenge(_token_key(str(token)))
+        return ResetFlow.from_dict(data) if data else None
+
+    def take(self, token: str | None) -> ResetFlow | None:
+        """Use the token (atomically): every POST does, then :meth:`save` gives a new one."""
+        if not _plausible(token):
+            return None
+        data = self.store.take_challenge(_token_key(str(token)))
+        return ResetFlow.from_dict(data) if data else None
+
+    def save(self, flow: ResetFlow) -> str:
+        """Store under a new token; the flow keeps its original expiry."""
+        left = flow.created_at + FLOW_TTL - self.clock.now()
+        token = secrets.token_urlsafe(32)
+        if left > 0:
+            self.store.put_challenge(_token_key(token), flow.as_dict(), ttl=left)
+        return token
+
+    # -- step 1: the account ------------------------------------------------------------------
+
+    def _facts(self, account: str) -> tuple[ResetFacts, DirectoryUser | None]:
+        # The same directory and store calls whether the account exists or not (same timing class).
+        user = self.info.ctx.directory.get_user(account) if self.info.ctx.directory else None
+        methods = self.info.methods(account)
+        facts = ResetFacts(
+            user_id=account,
+            exists=user is not None,
+            enabled=user.enabled if user else False,
+            groups=user.groups if user else frozenset(),
+            methods=methods,
+            deliverable=self.deliverable_kinds(),
+        )
+        return facts, user
+
+    def name_account(self, flow: ResetFlow, account: str, *, ip: str | None) -> ResetFlow:
+        """Step 1. Raises ``InvalidInput`` (empty name) or ``RateLimited``; never says more."""
+        account = account.strip()
+        if not account or len(account) > _ACCOUNT_MAX:
+            raise InvalidInput("account", "Enter your user name.")
+        self._count(
+            ("start:ip", ip or "-", self.config.throttle.ip_failures_per_window),
+            ("start:acct", account.casefold(), self.config.throttle.failures_per_window),
+        )
+        facts, user = self._facts(account)
+        verdict = eligibility(facts, self.config.policies)
+        self.info.audit(
+            "reset.started",
+            user.id if user else None,
+            "info" if verdict.eligible else "blocked",
+            ip=ip,
+            eligible=verdict.eligible,
+            reason=verdict.block.value if verdict.block else None,
+        )
+        return replace(
+            flow,
+            step=ResetStep.CHOOSE,
+            account=account,
+            user_id=user.id if user else None,
+            eligible=verdict.eligible,
+            has_mfa=verdict.has_mfa,
+        )
+
+    # -- step 2: methods ----------------------------------------------------------------------
+
+    def deliverable_kinds(self) -> frozenset[MethodKind]:
+        d = self.info.delivery
+        kinds = {
+            MethodKind.TOTP,
+            MethodKind.PUSH,
+            MethodKind.HARDWARE_OATH,
+            MethodKind.SECURITY_QUESTIONS,
+        }
+        if d.text is not None or d.voice is not None:
+            kinds.add(MethodKind.MOBILE_PHONE)
+        if d.voice is not None:
+            kinds |= {MethodKind.ALTERNATE_PHONE, MethodKind.OFFICE_PHONE}
+        if d.email is not None:
+            kinds.add(MethodKind.EMAIL)
+        return frozenset(kinds)
+
+    def _deliverable_choices(self) -> frozenset[ResetChoice]:
+        d = self.info.delivery
+        out = {ResetChoice.APP_CODE, ResetChoice.QUESTIONS}
+        if d.text is not None:
+            out.add(ResetChoice.MOBILE_TEXT)
+        if d.voice is not None:
+            out |= {ResetChoice.MOBILE_CALL, ResetChoice.ALTERNATE_CALL, ResetChoice.OFFICE_CALL}
+        if d.email is not None:
+            out.add(ResetChoice.EMAIL)
+        return frozenset(out)
+
+    def choices(self, flow: ResetFlow) -> tuple[ResetChoice, ...]:
+        """What the chooser lists now: the same first list for everyone."""
+        offered = offered_choices(self.config.policies, self._deliverable_choices())
+        if not flow.passed:
+            return offered
+        left = next_choices(
+            offered,
+            flow.passed_choices,
+            flow.passed,
+            required=self.config.policies.sspr.methods_required,
+            has_mfa=flow.has_mfa,
+        )
+        # Past the first method the user is proven: list only what can still work for them.
+        return tuple(c for c in left if self._candidates(flow, c))
+
+    def _candidates(self, flow: ResetFlow, choice: ResetChoice) -> list[MethodRecord]:
+        if not flow.eligible or flow.user_id is None:
+            return []
+        facts, _ = self._facts(flow.user_id)
+        used = {p.channel for p in flow.passed}
+        return [
+            m
+            for m in usable_methods(facts, self.config.policies)
+            if m.kind in CHOICE_KINDS[choice] and channel_of(m) not in used
+        ]
+
+    def choose(
+        self, flow: ResetFlow, raw_choice: str, *, ip: str | None, lang: str | None
+    ) -> ResetFlow:
+        """Start a method: send a code, or pick the questions. Decoys send nothing."""
+        try:
+            choice = ResetChoice(raw_choice)
+        except ValueError:
+            raise InvalidInput("choice", "Choose a method.") from None
+        if choice not in self.choices(flow):
+            raise InvalidInput("choice", "Choose a method.")
+        candidates = self._candidates(flow, choice)
+        method: dict[str, Any]
+        if not candidates:
+            self._tell_owner_if_blocked(flow)
+            method = {"decoy": True}
+            if choice is ResetChoice.QUESTIONS:
+                method["questions"] = self._decoy_questions(flow.account)
+        else:
+            method = self._start_method(flow, choice, candidates[0], ip=ip, lang=lang)
+        return replace(flow, step=ResetStep.VERIFY, choice=choice, method=method)
+
+    def _start_method(
+        self,
+        flow: ResetFlow,
+        choice: ResetChoice,
+        record: MethodRecord,
+        *,
+        ip: str | None,
+        lang: str | None,
+        previous: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        assert flow.user_id is not None
+        uid = flow.user_id
+        if choice is ResetChoice.EMAIL:
+            _, state = self.email.send_reset_code(uid, record, ip=ip, state=previous, lang=lang)
+            return state
+        if choice in _CHANNEL_OF_CHOICE:
+            service = self._phone(record.kind)
+            _, state = service.send_code(
+                uid,
+                record,
+                Purpose.RESET,
+                channel=_CHANNEL_OF_CHOICE[choice],
+                ip=ip,
+                state=previous,
+                lang=lang,
+            )
+            return state
+        if choice is ResetChoice.QUESTIONS:
+            _, state = self._questions().ask(uid, record)
+            return state
+        return {"app": True}
+
+    def resend(self, flow: ResetFlow, *, ip: str | None, lang: str | None) -> ResetFlow:
+        """Send the code again (after the cool-down); a decoy pretends to."""
+        if flow.choice is None or flow.method.get("decoy") or "challenge" not in flow.method:
+            return flow
+        record = self._record(flow, str(flow.method.get("method_id")))
+        if record is None:
+            raise ChallengeExpired("the method is gone")
+        method = self._start_method(
+            flow, flow.choice, record, ip=ip, lang=lang, previous=flow.method
+        )
+        return replace(flow, method=method)
+
+    def questions(self, flow: ResetFlow) -> list[str]:
+        """The questions the verify page shows (the same ones until answered or expired)."""
+        if flow.choice is not ResetChoice.QUESTIONS:
+            return []
+        if flow.method.get("decoy"):
+            return [str(q) for q in flow.method.get("questions", [])]
+        record = self._record(flow, str(flow.method.get("method_id")))
+        if record is None or flow.user_id is None:
+            return []
+        asked, _ = self._questions().ask(flow.user_id, record, pending=flow.method)
+        return asked
+
+    def verify(self, flow: ResetFlow, fields: Mapping[str, Any], *, ip: str | None) -> ResetFlow:
+        """Check the current method; a pass moves to the next method or to the new password.
+
+        Raises ``VerificationFailed``/``ChallengeExpired``/``CodeReused``/``InvalidInput``/
+        ``RateLimited`` (each audited as ``reset.failed`` with its reason).
+        """
+        assert flow.choice is not None
+        subject = flow.user_id
+        try:
+            self._count(
+                ("try:ip", ip or "-", self.config.throttle.ip_failures_per_window),
+                ("try:acct", flow.account.casefold(), self.config.throttle.failures_per_window),
+                ("day:acct", flow.account.casefold(), DAILY_ATTEMPTS, 86400),
+            )
+            record = self._check(flow, fields, ip=ip)
+        except (VerificationFailed, ChallengeExpired, CodeReused, InvalidInput, RateLimited) as exc:
+            self.info.audit(
+                "reset.failed",
+                subject,
+                "failure",
+                ip=ip,
+                reason=_reason(exc, flow),
+                choice=flow.choice.value,
+            )
+            raise
+        passed = (*flow.passed, passed_from(record))
+        self.info.audit(
+            "reset.method_passed",
+            subject,
+            "success",
+            ip=ip,
+            choice=flow.choice.value,
+            kind=record.kind.value,
+            method_id=record.id,
+        )
+        sspr = self.config.policies.sspr
+        done = satisfied(
+            passed,
+            required=sspr.methods_required,
+            has_mfa=flow.has_mfa,
+            allow_questions_alone=sspr.allow_questions_alone,
+        )
+        return replace(
+            flow,
+            step=ResetStep.PASSWORD if done else ResetStep.CHOOSE,
+            choice=None,
+            method={},
+            passed=passed,
+            passed_choices=(*flow.passed_choices, flow.choice),
+        )
+
+    def _check(self, flow: ResetFlow, fields: Mapping[str, Any], *, ip: str | None) -> MethodRecord:
+        choice, state = flow.choice, flow.method
+        if state.get("decoy") or flow.user_id is None or not flow.eligible:
+            self._decoy_work(choice, fields)
+            raise VerificationFailed("decoy")
+        uid = flow.user_id
+        if choice is ResetChoice.APP_CODE:
+            return self._check_app_code(flow, fields.get("code"), ip=ip)
+        record = self._record(flow, str(state.get("method_id")))
+        if record is None:
+            raise ChallengeExpired("the method is gone")
+        if choice is ResetChoice.EMAIL:
+            self.email.check_reset_code(uid, record, state, fields.get("code"), ip=ip)
+        elif choice is ResetChoice.QUESTIONS:
+            self._questions().check(uid, record, state, _answers(fields), ip=ip)
+        else:
+            self._phone(record.kind).check_code(
+                uid, record, state, fields.get("code"), Purpose.RESET, ip=ip
+            )
+        return record
+
+    def _check_app_code(self, flow: ResetFlow, code: object, *, ip: str | None) -> MethodRecord:
+        """A code from any of the user's apps or tokens (each checked, replay-proof)."""
+        assert flow.user_id is not None
+        user = self.info.ctx.directory.get_user(flow.user_id) if self.info.ctx.directory else None
+        if user is None:
+            raise VerificationFailed("no such user")
+        failure: Exception = VerificationFailed("no app")
+        for record in self._candidates(flow, ResetChoice.APP_CODE):
+            try:
+                self.app_codes[record.kind].verify(user, record, {"code": code}, {}, ip=ip)
+                return record
+            except (VerificationFailed, CodeReused, InvalidInput) as exc:
+                failure = exc
+        raise failure
+
+    # -- step 3: the new password -------------------------------------------------------------
+
+    def set_password(
+        self, flow: ResetFlow, new: str, confirm: str, *, ip: str | None
+    ) -> DirectoryUser | None:
+        """Set it through the Directory (``PasswordRejected`` carries its reasons), then revoke
+        every session, clear the "reset required" flag, notify and call the host's hook."""
+        assert flow.step is ResetStep.PASSWORD and flow.user_id is not None
+        uid = flow.user_id
+        if not new:
+            raise InvalidInput("password", "Enter a new password.")
+        if not hmac.compare_digest(new.encode(), confirm.encode()):
+            raise InvalidInput("confirm", "The passwords don't match.")
+        directory = self.info.ctx.directory
+        assert directory is not None
+        directory.set_password(uid, new)
+        revoked = self.store.delete_user_sessions(uid)
+        state = self.store.get_user_state(uid)
+        extra = {k: v for k, v in state.extra.items() if k != PASSWORD_RESET_REQUIRED}
+        notice = self.info.notifier.prepare_password_reset(uid, ip=ip)
+        self.store.put_user_state(
+            replace(state, extra=extra),
+            events=[
+                self.info.event(
+                    "reset.completed",
+                    uid,
+                    "success",
+                    ip=ip,
+                    sessions_revoked=revoked,
+                    methods=[p.kind.value for p in flow.passed],
+                ),
+                *notice.events,
+            ],
+        )
+        notice.send()
+        if self.on_password_reset is not None:
+            try:
+                self.on_password_reset(uid)
+            except Exception:  # noqa: BLE001 - the password is set; the host's hook is best effort
+                log.exception("the host's on_password_reset hook failed")
+        return directory.get_user(uid)
+
+    def password_failed(self, flow: ResetFlow, reason: str, *, ip: str | None) -> None:
+        self.info.audit("reset.failed", flow.user_id, "failure", ip=ip, reason=reason)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _count(self, *limits: tuple[Any, ...]) -> None:
+        """Count one attempt on each ``(scope, subject, limit[, ttl])``; windowed, never durable."""
+        window = self.config.throttle.window
+        for scope, subject, limit, *ttl in limits:
+            digest = hashlib.sha256(str(subject).encode()).hexdigest()[:32]
+            seconds = ttl[0] if ttl else window
+            if self.store.incr(f"reset:{scope}:{digest}", ttl=seconds) > limit:
+                raise RateLimited(retry_after=int(seconds), scope=f"reset-{scope}")
+
+    def _record(self, flow: ResetFlow, method_id: str) -> MethodRecord | None:
+        if flow.user_id is None:
+            return None
+        for m in self.info.methods(flow.user_id):
+            if m.id == method_id:
+                return m
+        return None
+
+    def _phone(self, kind: MethodKind) -> PhoneService:
+        if kind is MethodKind.OFFICE_PHONE:
+            return PhoneService(self.ctx, self.info.delivery, kind)
+        return self.phones[kind]
+
+    def _questions(self) -> QuestionsService:
+        # The facade's hasher (tests swap in a fast one); our context (our throttle).
+        return QuestionsService(self.ctx, hasher=self.info.questions.hasher)
+
+    def _decoy_questions(self, account: str) -> list[str]:
+        """For accounts without questions: a stable set per name, then a random pick per flow,
+        which is exactly how a real account's questions behave."""
+        predefined = list(self.config.questions.predefined)
+        sspr = self.config.policies.sspr
+        seed = hmac.new(self._pepper, account.casefold().encode(), hashlib.sha256).digest()
+        ranked = sorted(
+            range(len(predefined)),
+            key=lambda i: hmac.new(seed, str(i).encode(), hashlib.sha256).digest(),
+        )
+        stable = sorted(ranked[: min(sspr.questions_to_register, len(predefined))])
+        count = min(sspr.questions_to_answer, len(stable))
+        picked = sorted(secrets.SystemRandom().sample(stable, count))
+        return [predefined[i] for i in picked]
+
+    def _decoy_work(self, choice: ResetChoice | None, fields: Mapping[str, Any]) -> None:
+        # Answers are slow-hashed for real accounts: hash as many for a decoy.
+        if choice is not ResetChoice.QUESTIONS:
+            return
+        hasher = self.info.questions.hasher
+        if self._dummy_hash is None:
+            self._dummy_hash = hasher.hash("decoy answer")
+        for answer in _answers(fields)[:_ANSWERS_MAX]:
+            hasher.verify(self._dummy_hash, str(answer))
+
+    def _tell_owner_if_blocked(self, flow: ResetFlow) -> None:
+        """An existing account that cannot reset itself learns why by email (at most hourly)."""
+        if flow.eligible or flow.user_id is None or self.info.delivery.email is None:
+            return
+        key = f"reset:unavailable:{hashlib.sha256(flow.user_id.encode()).hexdigest()[:32]}"
+        if self.store.incr(key, ttl=_UNAVAILABLE_MAIL_EVERY) > 1:
+            return
+        from ..delivery.base import DeliveryFailed
+        from ..delivery.reset_messages import reset_unavailable_email
+
+        org = self.config.general.organization
+        lang = self.config.general.default_language
+        for to in self.info.notifier.recipients(flow.user_id):
+            try:
+                self.info.delivery.email.send_email(
+                    reset_unavailable_email(to=to, org=org, lang=lang)
+                )
+            except DeliveryFailed:
+                log.warning("reset-unavailable notice not delivered")
+
+
+def _answers(fields: Mapping[str, Any]) -> list[object]:
+    raw = fields.get("answers")
+    if isinstance(raw, list):
+        return list(raw[:_ANSWERS_MAX])
+    return [fields.get(f"answer{i}", "") for i in range(_ANSWERS_MAX) if f"answer{i}" in fields]
+
+
+def _reason(exc: Exception, flow: ResetFlow) -> str:
+    if isinstance(exc, RateLimited):
+        return "throttled"
+    if isinstance(exc, ChallengeExpired):
+        return "expired"
+    if isinstance(exc, CodeReused):
+        return "reused"
+    if isinstance(exc, InvalidInput):
+        return "invalid"
+    if flow.method.get("decoy") or not flow.eligible:
+        return "not_eligible" if flow.user_id else "unknown_account"
+    return "wrong_answers" if flow.choice is ResetChoice.QUESTIONS else "wrong_code"
