@@ -1,0 +1,148 @@
+"""The newcomer's story of issue 2 in a real headless Chromium, clicking through the HTML pages.
+
+1. /demo -> Sign in -> alice's password -> the wizard sets up an authenticator app (the secret read from
+   "Can't scan the image?") -> Done -> back at the demo RP, which shows the verified claims with amr
+   pwd + otp + mfa.
+2. A relying party on another origin: the last redirect (through /authorize to the RP) is a
+   cross-origin hop after a form submission, which a too-strict CSP once blocked in real browsers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pyotp
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, sync_playwright
+
+pytestmark = pytest.mark.e2e
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _login(page: Page, user: str) -> None:
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", user)
+    page.get_by_role("button", name=re.compile("^Sign in$", re.I)).click()
+    page.wait_for_url(re.compile(r".*/security-info/wizard\?c=.*"))
+
+
+def _register_app_through_the_wizard(page: Page) -> str:
+    assert "Start by getting the app" in page.content()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_text("Can't scan the image?").click()
+    secret = page.locator("code.secret").inner_text().strip()
+    page.get_by_role("button", name="Next").click()
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Next").click()
+    assert "successfully registered" in page.content()
+    page.get_by_role("button", name="Next").click()
+    assert "Success!" in page.content()
+    page.get_by_role("button", name="Done").click()
+    try:
+        page.wait_for_url(re.compile(r"^(?!.*/security-info/).*$"), timeout=10000)
+    except Exception as exc:
+        heads = re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page.content())
+        raise AssertionError(f"stuck at {page.url}: {heads}") from exc
+    return secret
+
+
+def test_demo_sign_in_registers_an_app_and_shows_mfa_claims(
+    chromium: Browser, idp_server: Any
+) -> None:
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{idp_server.url}/demo")
+    page.get_by_role("button", name="Sign in").click()
+    _login(page, "admin")
+    _register_app_through_the_wizard(page)
+    assert page.url == f"{idp_server.url}/demo"
+    claims = {
+        row.locator("th").inner_text(): json.loads(row.locator("td").inner_text())
+        for row in page.locator("table tr").all()
+    }
+    assert {"pwd", "otp", "mfa"} <= set(claims["amr"])
+    assert claims["acr"] == "urn:combinedreg:acr:mfa"
+    assert claims["sub"] == "admin"
+    context.close()
+
+
+class _Callback(BaseHTTPRequestHandler):
+    received: list[dict[str, list[str]]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if urlsplit(self.path).path == "/cb":  # not /favicon.ico
+            _Callback.received.append(parse_qs(urlsplit(self.path).query))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"relying party got the code")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_code_reaches_a_relying_party_on_another_origin(
+    chromium: Browser, idp_server: Any
+) -> None:
+    rp = ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
+    threading.Thread(target=rp.serve_forever, daemon=True).start()
+    redirect_uri = f"http://127.0.0.1:{rp.server_port}/cb"
+    try:
+        reg = requests.post(
+            f"{idp_server.url}/register",
+            json={
+                "redirect_uris": [redirect_uri],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            timeout=10,
+        ).json()
+        query = urlencode(
+            {
+                "client_id": reg["client_id"],
+                "response_type": "code",
+                "scope": "openid",
+                "redirect_uri": redirect_uri,
+                "state": "xyz",
+                "nonce": "n-1",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+            }
+        )
+        context = chromium.new_context()
+        page = context.new_page()
+        page.goto(f"{idp_server.url}/authorize?{query}")
+        _login(page, "frank")
+        _register_app_through_the_wizard(page)
+        assert re.match(rf"http://127\.0\.0\.1:{rp.server_port}/cb\?", page.url), page.url
+        assert "relying party got the code" in page.content()
+        assert _Callback.received[-1]["state"] == ["xyz"]
+        assert _Callback.received[-1]["code"][0]
+        context.close()
+    finally:
+        rp.shutdown()
+        rp.server_close()
