@@ -43,7 +43,7 @@ from .signin import SignInResult
 from .store.base import Store
 from .web.app import WebApp
 from .web.flow import Flow
-from .web.render import Page
+from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
 
 if TYPE_CHECKING:
@@ -280,17 +280,30 @@ class CombinedRegistration:
             ),
         )
 
-    def check_registration_action(self, ctx: RequestContext, user: DirectoryUser) -> Page | None:
-        """Conditional Access for the user action "register security information"."""
+    def check_registration_action(
+        self, ctx: RequestContext, user: DirectoryUser
+    ) -> Page | Redirect | None:
+        """Conditional Access for the user action "register security information".
+
+        A block is a blocked page. A grant that requires MFA sends a user who has an MFA method
+        to the MFA step first (then the decision is re-evaluated with MFA satisfied); a user who
+        has none cannot meet it here and gets the blocked page (an admin issues a Temporary
+        Access Pass, which counts as MFA).
+        """
         assert ctx.session is not None
         decision = self.evaluate_ca(ctx.request.environ, ctx.session, user, REGISTER_SECURITY_INFO)
-        if decision.outcome is Outcome.BLOCK:
-            return Page(
-                "blocked",
-                {"reason": "registration_location", "correlation_id": decision.correlation_id},
-                403,
-            )
-        return None
+        if decision.outcome is Outcome.ALLOW:
+            return None
+        if decision.outcome is Outcome.REQUIRE_CONTROLS and self.info.mfa_methods(user.id):
+            mfa_only = all(Control.MFA in r.one_of for r in decision.missing)
+            if mfa_only:
+                return Redirect(self.web.url("mfa", c=ctx.cid) if ctx.cid else self.web.url("mfa"))
+        reason = (
+            "registration_location"
+            if decision.outcome is Outcome.BLOCK
+            else "registration_requires_mfa"
+        )
+        return Page("blocked", {"reason": reason, "correlation_id": decision.correlation_id}, 403)
 
     # -- the authorization endpoint guard -----------------------------------------------------
 

@@ -150,3 +150,23 @@ def test_break_glass_group_is_excluded(seeded: Callable[..., Browser]) -> None:
     browser.login("alice")
     assert code_from(browser.authorize()) is not None  # excluded from enforcement too
     assert browser.get_json("/security-info/").get_json()["page"] == "manage"
+
+
+def test_a_grant_requiring_mfa_for_registration_stops_a_password_only_first_registration(
+    make_browser: Callable[..., Browser],
+) -> None:
+    policy = {
+        "name": "Registration needs MFA outside the office",
+        "state": "on",
+        "assignments": {"include_users": ["all"]},
+        "target": {"user_action": "register-security-information"},
+        "conditions": {"locations": {"include": ["any"], "exclude": ["all-trusted"]}},
+        "grant": {"require": ["mfa"]},
+    }
+    browser = make_browser(**{**SEED, "conditional_access": [policy]})
+    browser.remote_addr = PROXY
+    browser.headers["X-Forwarded-For"] = UNTRUSTED
+    r = _wizard(browser)
+    assert r.status_code == 403
+    assert r.get_json()["reason"] == "registration_requires_mfa"
+    assert browser.reg.store.list_methods("alice") == []

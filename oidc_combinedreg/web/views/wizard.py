@@ -132,6 +132,9 @@ def _enter(web: WebApp, ctx: RequestContext) -> dict[str, Any] | Redirect:
         if web.reg.decide(ctx, session, user, cont).kind is not StepKind.REGISTER:
             return Redirect(web.url("signin", c=cid))
         wiz = _new_wizard(web, ctx, cid)
+        web.reg.info.audit(
+            "registration.started", user.id, "info", ip=ctx.ip, needs=wiz["needs"], plan=wiz["plan"]
+        )
         session.data["wizard"] = wiz
         ctx.touch()
     return wiz
