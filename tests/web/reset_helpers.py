@@ -113,7 +113,10 @@ def add_totp(reg: CombinedRegistration, user: str) -> str:
 
 
 def add_questions(reg: CombinedRegistration, user: str) -> dict[str, str]:
-    pairs = [QuestionAnswer(question=q, answer=a) for q, a in zip(DEFAULT_QUESTIONS, ANSWERS, strict=False)]
+    pairs = [
+        QuestionAnswer(question=q, answer=a)
+        for q, a in zip(DEFAULT_QUESTIONS, ANSWERS, strict=False)
+    ]
     reg.info.questions.register(user, pairs, ip=None)
     return {p.question: p.answer for p in pairs}
 

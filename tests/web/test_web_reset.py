@@ -83,7 +83,9 @@ def test_one_method_totp_code_resets_the_password(env: ResetEnv) -> None:
         pytest.param("questions", "email", id="questions then email (user without MFA)"),
     ],
 )
-def test_two_methods_in_any_order_reset_the_password(env2: ResetEnv, first: str, second: str) -> None:
+def test_two_methods_in_any_order_reset_the_password(
+    env2: ResetEnv, first: str, second: str
+) -> None:
     env = env2
     secret = add_totp(env.reg, "alice") if "app_code" in (first, second) else ""
     add_email(env.reg, "alice")
@@ -206,7 +208,12 @@ def test_a_rejected_password_shows_the_reasons_and_keeps_nothing_typed(env: Rese
     assert r.get_json()["reasons"] == ["Use at least 12 characters."]
     html = env.browser.post(
         f"{RESET}/password",
-        data={"csrf_token": flow.token, "action": "password", "password": "tiny1", "confirm": "tiny1"},
+        data={
+            "csrf_token": flow.token,
+            "action": "password",
+            "password": "tiny1",
+            "confirm": "tiny1",
+        },
     )
     assert html.status_code == 400 and "tiny1" not in html.get_data(as_text=True)
     assert "Use at least 12 characters." in html.get_data(as_text=True)
@@ -247,6 +254,8 @@ def test_questions_are_answered_in_their_own_form_fields_too(env2: ResetEnv) -> 
     flow.start("alice")
     page = flow.choose("questions")
     form = {f"answer{i}": answers[q] for i, q in enumerate(page["questions"])}
-    r = env.browser.post(f"{RESET}/verify", data={"csrf_token": flow.token, "action": "verify", **form})
+    r = env.browser.post(
+        f"{RESET}/verify", data={"csrf_token": flow.token, "action": "verify", **form}
+    )
     assert r.status_code == 303 and location(r) == f"{RESET}/method"
     assert ANSWERS[0] not in env.browser.get(f"{RESET}/method").get_data(as_text=True)
