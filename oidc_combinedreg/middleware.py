@@ -41,6 +41,7 @@ from .service import SecurityInfo
 from .service.reset import ResetService
 from .signin import SignInResult
 from .store.base import Store
+from .web import cookie_check
 from .web.app import WebApp
 from .web.flow import Flow
 from .web.render import Page, Redirect
@@ -319,6 +320,12 @@ class CombinedRegistration:
     ) -> Iterable[bytes]:
         environ.pop(RESULT_KEY, None)
         session = self.sessions.load(environ)
+        if session is None:
+            # A browser without our cookie: set one and check it comes back (web/cookie_check.py).
+            probe = cookie_check.probe(self, environ)
+            if probe is not None:
+                start_response(*probe)
+                return [b"Checking that cookies work..."]
         user = self.directory.get_user(session.user_id) if session and session.user_id else None
         if session is None or user is None or not user.enabled:
             return self._host_without_result(environ, start_response)

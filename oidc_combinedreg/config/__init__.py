@@ -47,7 +47,9 @@ def _read_path(r: Reader, key: str, default: str) -> str:
     return value
 
 
-def _read_web(r: Reader, env: Environment) -> WebConfig:
+def _read_web(r: Reader, env: Environment, base_dir: Path) -> WebConfig:
+    from .branding import read_branding
+
     base = WebConfig()
     cfg = WebConfig(
         prefix=_read_path(r, "prefix", base.prefix),
@@ -58,6 +60,8 @@ def _read_web(r: Reader, env: Environment) -> WebConfig:
         password_freshness=r.integer(
             "password_freshness", base.password_freshness, min=30, max=86400
         ),
+        template_dirs=_read_template_dirs(r, base_dir),
+        branding=read_branding(r.section("branding")),
     )
     if cfg.authorize_path.startswith(cfg.prefix + "/"):
         r.error("authorize_path", "expected a path outside the middleware's prefix")
@@ -65,6 +69,16 @@ def _read_web(r: Reader, env: Environment) -> WebConfig:
         r.error("secure_cookies", "expected true when general.environment is 'production'")
     r.done()
     return cfg
+
+
+def _read_template_dirs(r: Reader, base_dir: Path) -> tuple[str, ...]:
+    dirs = []
+    for i, value in enumerate(r.str_list("template_dirs")):
+        path = Path(value) if os.path.isabs(value) else base_dir / value
+        if not path.is_dir():
+            r.error("template_dirs", f"[{i}]: expected an existing folder, got {value!r}")
+        dirs.append(str(path))
+    return tuple(dirs)
 
 
 def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
@@ -214,7 +228,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     methods.done()
     config = Config(
         general=general,
-        web=_read_web(root.section("web"), env),
+        web=_read_web(root.section("web"), env, base_dir),
         storage=_read_storage(root.section("storage"), base_dir),
         secrets=_read_secrets(root.section("secrets"), base_dir, env),
         acr=_read_acr(root.section("acr")),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from .branding import BrandingConfig
 
 if TYPE_CHECKING:
     from ..admin.config import AdminConfig
@@ -57,6 +59,10 @@ class WebConfig:
     mfa_freshness: int = 600
     #: how long a password sign-in counts as fresh for users with no MFA-capable method
     password_freshness: int = 600
+    #: the host's template folders, searched before the built-in ones (override any page by name)
+    template_dirs: tuple[str, ...] = ()
+    #: the host's logo and colour
+    branding: BrandingConfig = field(default_factory=BrandingConfig)
 
     @property
     def cookie_name(self) -> str:

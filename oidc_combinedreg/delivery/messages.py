@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import lru_cache
 from html import escape
-from pathlib import Path
 
-from babel.support import NullTranslations, Translations
+from babel.support import NullTranslations
 
 from .base import EmailMessage, TextMessage, VoiceMessage
 
@@ -26,14 +24,12 @@ __all__ = [
     "translator",
 ]
 
-_CATALOGS = Path(__file__).resolve().parent.parent / "web" / "translations"
 
-
-@lru_cache(maxsize=16)
 def _translations(lang: str) -> NullTranslations:
-    if lang == "en" or not _CATALOGS.is_dir():
-        return NullTranslations()
-    return Translations.load(str(_CATALOGS), [lang], domain="messages")
+    # The pages' loader: it reads the .po catalogs (no compile step) and caches them.
+    from ..web.i18n import translations
+
+    return translations(lang)
 
 
 def translator(lang: str) -> Callable[[str], str]:

@@ -13,8 +13,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..exceptions import StoreUnavailable
-from . import device_api
+from . import cookie_check, device_api
 from .admin_api import AdminApi
+from .branding import brand_css, content_security_policy
 from .context import RequestContext
 from .errors import error_page
 from .i18n import LANG_COOKIE, choose_language
@@ -61,6 +62,7 @@ _VIEWS: dict[str, View] = {
     "delete": manage.delete,
     "rename": webauthn_step.rename,
     "set_default": manage.set_default,
+    "change": manage.change,
     "signout_everywhere": manage.signout_everywhere,
     "not_me": not_me.not_me,
     "reset": reset.reset,
@@ -81,6 +83,7 @@ _URLS = Map(
         Rule("/add/<kind>", endpoint="add"),
         Rule("/methods/<method_id>/delete", endpoint="delete"),
         Rule("/methods/<method_id>/rename", endpoint="rename"),
+        Rule("/methods/<method_id>/change", endpoint="change"),
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
         Rule("/not-me/<token>", endpoint="not_me"),
@@ -104,7 +107,13 @@ class WebApp:
         self.reg = reg
         self.config = reg.config
         self.prefix = reg.config.web.prefix
-        self.renderer = Renderer()
+        self.renderer = Renderer(reg.config.web.template_dirs)
+        branding = reg.config.web.branding
+        self._brand_css = brand_css(branding).encode()
+        self._headers = tuple(
+            (n, content_security_policy(branding) if n == "Content-Security-Policy" else v)
+            for n, v in _SECURITY_HEADERS
+        )
         self.admin_api = AdminApi(reg)
 
     def url(self, endpoint: str, **values: Any) -> str:
@@ -140,11 +149,12 @@ class WebApp:
             if not_found is not None:
                 raise not_found
             ctx.request.view_args = args  # type: ignore[attr-defined]
-            result = _VIEWS[endpoint](self, ctx)
+            resumed = cookie_check.resume(self, ctx) if endpoint == "signin" else None
+            result = resumed or _VIEWS[endpoint](self, ctx)
         except Exception as exc:  # noqa: BLE001 - mapped to a page in one place, or re-raised
             if isinstance(exc, StoreUnavailable):
                 log.error("store unavailable: %s", exc)
-            result = error_page(exc)
+            result = cookie_check.explain(self, ctx, error_page(exc))
         return self._respond(ctx, result)(environ, start_response)
 
     def error_response(
@@ -219,7 +229,7 @@ class WebApp:
                 response = Response(html, status=result.status, mimetype="text/html")
             for name, value in result.headers:
                 response.headers[name] = value
-        for name, value in _SECURITY_HEADERS:
+        for name, value in self._headers:
             response.headers.setdefault(name, value)
         response.headers["Vary"] = "Accept, Accept-Language, Cookie"
         for cookie in ctx.cookies:
@@ -229,6 +239,8 @@ class WebApp:
     def _common(self, ctx: RequestContext) -> dict[str, Any]:
         common: dict[str, Any] = {
             "organization": self.config.general.organization,
+            "logo_url": self.config.web.branding.logo_url,
+            "brand_css": bool(self._brand_css),
             "prefix": self.prefix,
             "url": self.url,
             "cid": ctx.cid,
@@ -241,6 +253,8 @@ class WebApp:
         return common
 
     def _static(self, filename: str) -> Response:
+        if filename == "brand.css":  # generated from [web.branding]
+            return Response(self._brand_css, mimetype="text/css")
         path = (_STATIC / filename).resolve()
         if _STATIC.resolve() not in path.parents or not path.is_file():
             return Response(status=404)

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-from .i18n import is_rtl, translations
+from .i18n import (
+    LANGUAGE_NAMES,
+    gettext,
+    is_rtl,
+    localized_date,
+    localized_datetime,
+    localized_number,
+    ngettext,
+    using_language,
+)
 
 __all__ = ["Page", "Redirect", "Renderer", "wants_json"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
+_csrf: ContextVar[str] = ContextVar("combinedreg_csrf", default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,20 +65,32 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Globals, not render variables: macros imported without context translate too. They
+        # read the page's language (and CSRF token) from context variables set around rendering.
+        self.env.install_gettext_callables(gettext, ngettext, newstyle=False)  # type: ignore[attr-defined]
+        self.env.globals.update(
+            _=gettext,
+            current_csrf_token=lambda: _csrf.get(),
+            languages=LANGUAGE_NAMES,
+        )
+        self.env.filters.update(
+            date=localized_date, datetime=localized_datetime, number=localized_number
+        )
 
     def html(self, page: Page, common: dict[str, Any], lang: str) -> str:
-        t = translations(lang)
         template = self.env.get_template(f"combinedreg/{page.name}.html")
-        return template.render(
-            **common,
-            **page.data,
-            page=page.name,
-            lang=lang,
-            dir="rtl" if is_rtl(lang) else "ltr",
-            _=t.gettext,
-            gettext=t.gettext,
-            ngettext=t.ngettext,
-        )
+        token = _csrf.set(str(common.get("csrf_token") or ""))
+        try:
+            with using_language(lang):
+                return template.render(
+                    **common,
+                    **page.data,
+                    page=page.name,
+                    lang=lang,
+                    dir="rtl" if is_rtl(lang) else "ltr",
+                )
+        finally:
+            _csrf.reset(token)
 
     @staticmethod
     def json(page: Page, common: dict[str, Any]) -> bytes:

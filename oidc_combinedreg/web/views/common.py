@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...methods.email import mask_email
 from ...methods.kinds import METHOD_RULES, MethodKind
+from ...methods.phone import mask_phone
 from ...store.base import MethodRecord
 
-__all__ = ["METHOD_NAMES", "N_", "describe_method"]
+__all__ = ["METHOD_NAMES", "N_", "describe_method", "display_label"]
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark for extraction only"
@@ -29,14 +31,28 @@ METHOD_NAMES: dict[MethodKind, str] = {
 }
 
 
+_PHONES = (MethodKind.MOBILE_PHONE, MethodKind.ALTERNATE_PHONE, MethodKind.OFFICE_PHONE)
+
+
+def display_label(record: MethodRecord) -> str:
+    """What pages show of a method: phone numbers and addresses always masked, whatever the
+    stored label says (a page must never reveal a whole number or address)."""
+    phone, email = record.data.get("phone"), record.data.get("email")
+    if record.kind in _PHONES and isinstance(phone, str) and phone:
+        return mask_phone(phone)
+    if record.kind is MethodKind.EMAIL and isinstance(email, str) and email:
+        return mask_email(email)
+    return record.label
+
+
 def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, Any]:
-    """A JSON-safe view of one method (never a secret)."""
+    """A JSON-safe view of one method (never a secret; numbers and addresses masked)."""
     rules = METHOD_RULES[record.kind]
     return {
         "id": record.id,
         "kind": record.kind.value,
         "name": METHOD_NAMES[record.kind],
-        "label": record.label,
+        "label": display_label(record),
         "mfa": rules.mfa,
         "sspr": rules.sspr,
         "default": record.id == default_id,

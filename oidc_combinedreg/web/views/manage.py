@@ -1,24 +1,51 @@
-"""Manage mode ("My security info"): list, add, delete, change the default, sign out everywhere.
+"""Manage mode ("My security info"): list, add, change, delete, the default, sign out everywhere.
 
-Every page and action here sits behind the MFA gate and the Conditional Access user action.
+Every page and action here sits behind the MFA gate (:func:`~.signin.require_fresh_mfa`) and the
+Conditional Access user action "register security information". Users outside combined
+registration (legacy mode) see their MFA methods and their password-reset methods as two pages
+(``?part=mfa``, the default, and ``?part=sspr``).
+
+A method kind gets a "Change" link when the methods table says it is changeable and its step can
+change: phones and email run their own registration step with ``step["replace"]`` set to the
+method's id (the old value stays until the new one is verified); another kind may export
+``change(web, ctx, step, action)`` from its step module, a step handler that finds the id in
+``step["replace"]`` and returns None once the method was changed. Security keys are renamed on their
+own page (``webauthn_rename``).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import AccessDenied
 from ...methods.kinds import METHOD_RULES, MethodKind
+from ...policy.compliance import ReplaceFirst, UserFacts, kinds_that_fix
+from ...store.base import MethodRecord
 from ..render import Page, Redirect
-from ..steps import HANDLERS
+from ..steps import HANDLERS, StepHandler
 from .common import METHOD_NAMES, describe_method
 from .signin import require_fresh_mfa
 
 if TYPE_CHECKING:
+    from ...directory import DirectoryUser
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["add", "delete", "overview", "set_default", "signout_everywhere"]
+__all__ = [
+    "add",
+    "change",
+    "change_handler",
+    "delete",
+    "overview",
+    "set_default",
+    "signout_everywhere",
+]
+
+_PARTS = ("all", "mfa", "sspr")
+
+
+# -- guards and helpers ------------------------------------------------------------------------
 
 
 def _guard(web: WebApp, ctx: RequestContext) -> Page | Redirect | None:
@@ -29,11 +56,75 @@ def _guard(web: WebApp, ctx: RequestContext) -> Page | Redirect | None:
     return web.reg.check_registration_action(ctx, user)
 
 
-def _addable(web: WebApp, ctx: RequestContext) -> list[dict[str, str]]:
+def _legacy(web: WebApp, user: DirectoryUser) -> bool:
+    return not web.config.policies.combined_registration.applies(user.groups)
+
+
+def _part(web: WebApp, ctx: RequestContext, user: DirectoryUser) -> str:
+    """Which methods the page is about: all (combined), or mfa / sspr (legacy mode)."""
+    if not _legacy(web, user):
+        return "all"
+    return "sspr" if ctx.arg("part") == "sspr" else "mfa"
+
+
+def _in_part(kind: MethodKind, part: str, web: WebApp) -> bool:
+    rules = METHOD_RULES[kind]
+    if part == "mfa":
+        return rules.mfa or kind is MethodKind.APP_PASSWORD
+    if part == "sspr":
+        return rules.sspr and kind in web.config.policies.sspr.methods
+    return True
+
+
+#: kinds whose registration step changes a method when ``step["replace"]`` names it
+_CHANGED_BY_REPLACING = frozenset(
+    {MethodKind.MOBILE_PHONE, MethodKind.ALTERNATE_PHONE, MethodKind.EMAIL}
+)
+
+
+def change_handler(kind: MethodKind) -> StepHandler | None:
+    """The kind's own change step, if it has one."""
+    handler = HANDLERS.get(kind)
+    if handler is None:
+        return None
+    found = getattr(sys.modules.get(handler.__module__), "change", None)
+    if callable(found):
+        return found  # type: ignore[no-any-return]
+    return handler if kind in _CHANGED_BY_REPLACING else None
+
+
+def _change_url(web: WebApp, record: MethodRecord) -> str | None:
+    if not METHOD_RULES[record.kind].changeable or record.kind is MethodKind.OFFICE_PHONE:
+        return None
+    if record.kind is MethodKind.WEBAUTHN or change_handler(record.kind) is not None:
+        return web.url("change", method_id=record.id)
+    return None
+
+
+def _stored(web: WebApp, user_id: str, method_id: str) -> MethodRecord:
+    """One of *this user's* stored methods; anything else (another user's id) is refused."""
+    record = web.reg.store.get_method(user_id, method_id)
+    if record is None:
+        raise AccessDenied("no such method for this user")
+    return record
+
+
+def _describe(web: WebApp, record: MethodRecord, default_id: str | None) -> dict[str, Any]:
+    data = describe_method(record, default_id)
+    data["change_url"] = _change_url(web, record)
+    data["delete_url"] = (
+        web.url("delete", method_id=record.id) if METHOD_RULES[record.kind].deletable else None
+    )
+    return data
+
+
+def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[str, str]]:
     _, user = ctx.require_session()
     have = [m.kind for m in web.reg.info.methods(user.id)]
     out = []
     for kind in sorted(HANDLERS, key=lambda k: METHOD_RULES[k].rank):
+        if not _in_part(kind, part, web):
+            continue
         if not web.config.policies.method_allowed(kind, user.id, user.groups):
             continue
         if have.count(kind) >= METHOD_RULES[kind].per_user:
@@ -44,26 +135,48 @@ def _addable(web: WebApp, ctx: RequestContext) -> list[dict[str, str]]:
     return out
 
 
+def _return_to(web: WebApp, ctx: RequestContext) -> str | None:
+    """Back to a sign-in in progress (the re-confirm page's "Change" opens manage mode)."""
+    if ctx.cid is None or ctx.session is None:
+        return None
+    if web.reg.flow.continuation(ctx.session, ctx.cid) is None:
+        return None
+    return web.url("signin", c=ctx.cid)
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
 def overview(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``GET /``: "Security info" (legacy mode: ``?part=mfa`` or ``?part=sspr``)."""
     blocked = _guard(web, ctx)
     if blocked is not None:
         return blocked
     _, user = ctx.require_session()
+    part = _part(web, ctx, user)
     methods = web.reg.info.methods(user.id)
     default = web.reg.info.default_method(user.id, methods)
     default_id = default.id if default else None
+    shown = [m for m in methods if _in_part(m.kind, part, web)]
+    sspr = web.config.policies.sspr
     return Page(
         "manage",
         {
-            "methods": [describe_method(m, default_id) for m in methods],
+            "mode": "legacy" if part != "all" else "combined",
+            "part": part,
+            "methods": [_describe(web, m, default_id) for m in shown],
             "default": describe_method(default, default_id) if default else None,
-            "addable": _addable(web, ctx),
+            "default_changeable": len(_default_choices(methods)) > 1,
+            "addable": _addable(web, ctx, part),
+            "sspr_required": sspr.methods_required if sspr.applies(user.groups) else 0,
             "notice": ctx.arg("done") or None,
+            "return_to": _return_to(web, ctx),
         },
     )
 
 
 def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``/add/<kind>``: the kind's registration steps, as in the wizard; back here when done."""
     blocked = _guard(web, ctx)
     if blocked is not None:
         return blocked
@@ -93,39 +206,119 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     return result
 
 
-def _post(web: WebApp, ctx: RequestContext) -> Page | Redirect | None:
-    if ctx.method != "POST":
-        return Redirect(web.url("manage"))
-    ctx.check_csrf()
-    return _guard(web, ctx)
+def change(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``/methods/<id>/change``: the kind's own change step (security keys: rename)."""
+    blocked = _guard(web, ctx)
+    if blocked is not None:
+        return blocked
+    session, user = ctx.require_session()
+    record = _stored(web, user.id, str(ctx.request.view_args["method_id"]))  # type: ignore[attr-defined]
+    if _change_url(web, record) is None:
+        raise AccessDenied("this method can't be changed")
+    if record.kind is MethodKind.WEBAUTHN:
+        data = {"method_id": record.id, "errors": {}, "values": {"name": record.label}}
+        return Page("webauthn_rename", {**data, "mode": "manage"})
+    handler = change_handler(record.kind)
+    assert handler is not None
+    state: dict[str, Any] = session.data.setdefault("manage_change", {})
+    if state.get("method_id") != record.id:
+        state.clear()
+        state.update({"method_id": record.id, "step": {"replace": record.id}})
+        ctx.touch()
+    action = ""
+    if ctx.method == "POST":
+        ctx.check_csrf()
+        action = ctx.form("action")
+    result = handler(web, ctx, state["step"], action)
+    if result is None:
+        session.data.pop("manage_change", None)
+        ctx.touch()
+        return Redirect(web.url("manage", done="changed"))
+    if isinstance(result, Page):
+        result.data.update({"progress": None, "mode": "manage", "changing": record.id})
+    return result
+
+
+def _refusal(
+    web: WebApp, user: DirectoryUser, record: MethodRecord, exc: ReplaceFirst, addable: list[Any]
+) -> dict[str, Any]:
+    methods = web.reg.info.methods(user.id)
+    facts = UserFacts(user_id=user.id, groups=user.groups, per_user_mfa=user.per_user_mfa)
+    offered = {a["kind"]: a for a in addable}
+    fixes: list[dict[str, str]] = []
+    for shortfall in exc.shortfalls:
+        for kind in kinds_that_fix(shortfall, methods, record.id, facts, web.config.policies):
+            if kind.value in offered and offered[kind.value] not in fixes:
+                fixes.append(offered[kind.value])
+    return {"shortfalls": [str(s) for s in exc.shortfalls], "add_first": fixes}
 
 
 def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    stop = _post(web, ctx)
-    if stop is not None:
-        return stop
+    """``GET /methods/<id>/delete`` asks, naming the method; ``POST`` deletes (replace before
+    remove: a delete that would break a policy is refused with what to add first, status 409)."""
+    if ctx.method == "POST":
+        ctx.check_csrf()
+    blocked = _guard(web, ctx)
+    if blocked is not None:
+        return blocked
     _, user = ctx.require_session()
-    method_id = str(ctx.request.view_args["method_id"])  # type: ignore[attr-defined]
-    if not web.reg.info.delete_method(user.id, method_id, ip=ctx.ip):
+    record = _stored(web, user.id, str(ctx.request.view_args["method_id"]))  # type: ignore[attr-defined]
+    if not METHOD_RULES[record.kind].deletable:
+        raise AccessDenied("this method can't be deleted")
+    default = web.reg.info.default_method(user.id, web.reg.info.methods(user.id))
+    data: dict[str, Any] = {
+        "method": _describe(web, record, default.id if default else None),
+        "refused": None,
+    }
+    if ctx.method != "POST":
+        return Page("manage_delete", data)
+    try:
+        deleted = web.reg.info.delete_method(user.id, record.id, ip=ctx.ip)
+    except ReplaceFirst as exc:
+        data["refused"] = _refusal(web, user, record, exc, _addable(web, ctx))
+        return Page("manage_delete", {**data, "error": "replace_first"}, 409)
+    if not deleted:
         raise AccessDenied("no such method for this user")
     return Redirect(web.url("manage", done="deleted"))
 
 
+def _default_choices(methods: list[MethodRecord]) -> list[MethodRecord]:
+    """MFA-capable methods the user stored (the directory's office phone can't be stored)."""
+    return [
+        m for m in methods if METHOD_RULES[m.kind].mfa and m.kind is not MethodKind.OFFICE_PHONE
+    ]
+
+
 def set_default(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    stop = _post(web, ctx)
-    if stop is not None:
-        return stop
+    """``GET /default`` lists the MFA-capable methods; ``POST`` (``method_id``) makes one the
+    default."""
+    if ctx.method == "POST":
+        ctx.check_csrf()
+    blocked = _guard(web, ctx)
+    if blocked is not None:
+        return blocked
     _, user = ctx.require_session()
+    methods = web.reg.info.methods(user.id)
+    default = web.reg.info.default_method(user.id, methods)
+    default_id = default.id if default else None
+    if ctx.method != "POST":
+        choices = [_describe(web, m, default_id) for m in _default_choices(methods)]
+        return Page("manage_default", {"choices": choices, "default_id": default_id})
     if not web.reg.info.set_default(user.id, ctx.form("method_id"), ip=ctx.ip):
         raise AccessDenied("no such MFA method for this user")
     return Redirect(web.url("manage", done="default"))
 
 
 def signout_everywhere(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    stop = _post(web, ctx)
-    if stop is not None:
-        return stop
-    session, user = ctx.require_session()
+    """``POST /signout-everywhere``: "Lost a device?" ends every session of the user, this one
+    included, so a stolen device's remembered sign-in stops working."""
+    if ctx.method != "POST":
+        return Redirect(web.url("manage"))
+    ctx.check_csrf()
+    blocked = _guard(web, ctx)
+    if blocked is not None:
+        return blocked
+    _, user = ctx.require_session()
     count = web.reg.store.delete_user_sessions(user.id)
     web.reg.info.audit("session.revoked_all", user.id, "success", ip=ctx.ip, count=count)
     ctx.session = None

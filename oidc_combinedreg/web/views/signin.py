@@ -15,6 +15,7 @@ from ...methods.kinds import METHOD_RULES
 from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
 from ...store.base import MethodRecord
+from ..i18n import N_
 from ..render import Page, Redirect
 from .common import describe_method
 
@@ -49,11 +50,12 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     )
 
 
-def _ordered_mfa_methods(web: WebApp, user_id: str) -> list[MethodRecord]:
-    """Default (or, with system-preferred MFA, the most secure) first."""
+def _ordered_mfa_methods(web: WebApp, user_id: str, *, gate: bool = False) -> list[MethodRecord]:
+    """Default (or, with system-preferred MFA, the most secure) first; the manage pages' gate
+    always offers the user's own default first."""
     methods = web.reg.info.mfa_methods(user_id)
     usable = [m for m in methods if m.kind in web.reg.info.verifiers]
-    if web.config.policies.system_preferred_mfa:
+    if web.config.policies.system_preferred_mfa and not gate:
         return sorted(usable, key=lambda m: (METHOD_RULES[m.kind].rank, m.created_at))
     default = web.reg.info.default_method(user_id, methods)
     return sorted(usable, key=lambda m: (default is None or m.id != default.id, m.created_at))
@@ -67,12 +69,12 @@ def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, CodeReused):
-        return "That code was already used. Wait for the next code in your app."
+        return N_("That code was already used. Wait for the next code in your app.")
     if isinstance(exc, InvalidInput):
-        return exc.message if exc.field != "code" else "Enter the 6-digit code from your app."
+        return exc.message if exc.field != "code" else N_("Enter the 6-digit code from your app.")
     if isinstance(exc, ChallengeExpired):
-        return "This request expired. Start again."
-    return "That didn't work. Check and try again."
+        return N_("This request expired. Start again.")
+    return N_("That didn't work. Check and try again.")
 
 
 def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
@@ -80,7 +82,7 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     session, user = ctx.require_session()
     if ctx.cid is not None and web.reg.flow.continuation(session, ctx.cid) is None:
         raise ChallengeExpired("unknown continuation")
-    methods = _ordered_mfa_methods(web, user.id)
+    methods = _ordered_mfa_methods(web, user.id, gate=ctx.cid is None)
     if not methods:
         return _after_mfa(web, ctx)
     chosen_id = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
@@ -139,7 +141,8 @@ def require_fresh_mfa(web: WebApp, ctx: RequestContext) -> Redirect | None:
     if web.reg.info.mfa_methods(user.id):
         mfa_at = session.data.get("mfa_at")
         if not isinstance(mfa_at, int) or ctx.now - mfa_at > web.config.web.mfa_freshness:
-            return Redirect(web.url("mfa"))
+            # Inside a sign-in (the wizard's summary) the MFA step returns to it afterwards.
+            return Redirect(web.url("mfa", c=ctx.cid) if ctx.cid else web.url("mfa"))
         return None
     pwd_at = session.data.get("pwd_at")
     if not isinstance(pwd_at, int) or ctx.now - pwd_at > web.config.web.password_freshness:

@@ -18,6 +18,7 @@ from ...policy.signin import RegistrationNeed, StepKind, registration_needs, ski
 from ..render import Page, Redirect
 from ..steps import HANDLERS
 from .common import METHOD_NAMES, describe_method
+from .signin import require_fresh_mfa
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -163,6 +164,11 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if wiz.get("unsatisfiable"):
         return Page("wizard_unsatisfiable", {"missing": wiz["missing"], **common}, 409)
     plan: list[str] = wiz["plan"]
+    if wiz["i"] >= len(plan):
+        # The method lists (re-confirm, summary) sit behind the MFA gate, like manage mode.
+        gate = require_fresh_mfa(web, ctx)
+        if gate is not None:
+            return gate
     if wiz["reconfirm"] and not plan:
         if action == "looks_good":
             return _finish(web, ctx, wiz)

@@ -1,0 +1,93 @@
+"""The cookie check: a clear page when the browser does not send the middleware's cookie back.
+
+Without it, a browser that blocks cookies loops between the host's login form and /authorize, or
+lands on a generic "you're not signed in" page. The check works in two halves:
+
+* **the probe** (in the authorization guard): a browser navigating to /authorize without the
+  middleware's cookie gets an anonymous session, its cookie, and a redirect to ``/signin?c=ID``;
+* **the signal** (on every middleware page): a request with a continuation ``c`` but *no session
+  cookie at all* means the cookie set one redirect earlier was not kept -> the cookies page. An
+  expired session is different: its cookie is still sent, so it keeps its own "signed out" page.
+
+With cookies working, ``/signin?c=ID`` finds the anonymous session and sends the browser straight
+back to the stored /authorize URL (one extra redirect, once per browser session). Only real browser
+navigations are probed (``Sec-Fetch-Mode: navigate``), so API clients and RP libraries are not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .render import Page, Redirect
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from ..middleware import CombinedRegistration
+    from .app import WebApp
+    from .context import RequestContext
+
+__all__ = ["explain", "probe", "resume", "sends_session_cookie"]
+
+#: session data key marking the anonymous session of a probe
+PROBE_KEY = "probe"
+
+
+def sends_session_cookie(cookie_name: str, environ: WSGIEnvironment) -> bool:
+    """Does the request carry the middleware's cookie at all (valid, expired or garbled)?"""
+    header: str = environ.get("HTTP_COOKIE", "")
+    return any(part.strip().startswith(cookie_name + "=") for part in header.split(";"))
+
+
+def _is_navigation(environ: WSGIEnvironment) -> bool:
+    return (
+        environ.get("REQUEST_METHOD") == "GET"
+        and environ.get("HTTP_SEC_FETCH_MODE") == "navigate"
+        and environ.get("HTTP_SEC_FETCH_DEST", "document") == "document"
+    )
+
+
+def probe(
+    reg: CombinedRegistration, environ: WSGIEnvironment
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """In the guard, for a request without a session: ``(status, headers)`` of the probe
+    redirect, or None to let the host answer as usual."""
+    if sends_session_cookie(reg.sessions.cookie_name, environ) or not _is_navigation(environ):
+        return None
+    session = reg.sessions.create({PROBE_KEY: True, "conts": {}})
+    query = environ.get("QUERY_STRING", "")
+    cid = reg.flow.add_continuation(session, environ.get("PATH_INFO", ""), query, reg.clock.now())
+    reg.sessions.save(session)
+    headers = [
+        ("Location", reg.web.url("signin", c=cid)),
+        ("Set-Cookie", reg.sessions.set_cookie_header(session)),
+        ("Cache-Control", "no-store"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ]
+    return "303 See Other", headers
+
+
+def resume(web: WebApp, ctx: RequestContext) -> Redirect | None:
+    """In ``/signin?c=ID``: the cookie came back -> continue to the stored /authorize URL."""
+    if ctx.session is not None or ctx.cid is None:
+        return None
+    session = web.reg.sessions.load(ctx.request.environ)
+    if session is None or not session.data.get(PROBE_KEY) or session.user_id is not None:
+        return None
+    url = web.reg.flow.pop_continuation(session, ctx.cid)
+    if url is None:
+        return None
+    web.reg.sessions.save(session)
+    return Redirect(url)
+
+
+def explain(web: WebApp, ctx: RequestContext, result: Page | Any) -> Page | Any:
+    """Turn "signed out" into the cookies page when the browser dropped the cookie."""
+    if (
+        isinstance(result, Page)
+        and result.data.get("error") == "signed_out"
+        and ctx.cid is not None
+        and not sends_session_cookie(web.reg.sessions.cookie_name, ctx.request.environ)
+    ):
+        return Page("cookies_blocked", {"error": "cookies_blocked"}, 401)
+    return result
