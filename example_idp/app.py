@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, session
 from flask_login import LoginManager  # type: ignore[import-untyped]
 
 from oidc_combinedreg.clock import Clock, SystemClock
@@ -16,7 +16,7 @@ from .csrf import init_csrf
 from .db import Database
 from .directory import TomlDirectory
 from .grants import CodeStore, TokenStore
-from .host import Idp, LoginUser, Registration, end_sign_in
+from .host import AUTH_TIME_KEY, Idp, LoginUser, Registration, end_sign_in
 from .keys import SigningKey, new_secret_key, read_or_create
 from .oauth import IdpAuthorizationServer, provider_metadata
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
@@ -40,7 +40,12 @@ def _mount_middleware(
     from oidc_combinedreg import CombinedRegistration
 
     reg = CombinedRegistration(
-        app.wsgi_app, config=combinedreg_config, directory=directory, clock=clock
+        app.wsgi_app,
+        config=combinedreg_config,
+        directory=directory,
+        clock=clock,
+        # After a self-service password reset, the IdP's own sessions of that user end too.
+        on_password_reset=lambda user_id: directory.end_sessions(user_id, int(clock.now())),
     )
     app.wsgi_app = reg  # type: ignore[method-assign]
     app.extensions["combinedreg"] = reg
@@ -129,6 +134,9 @@ def _init_login(app: Flask, directory: TomlDirectory) -> None:
     @manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(user_id: str) -> LoginUser | None:
         user = directory.get_user(user_id)
+        ended = directory.sessions_ended_at(user_id)
+        if ended is not None and session.get(AUTH_TIME_KEY, 0) <= ended:
+            return None  # signed in before the password was reset
         return LoginUser(user) if user is not None else None
 
 

@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS user_overrides (
     password_hash TEXT,               -- set by self-service password reset
     per_user_mfa TEXT
 );
+CREATE TABLE IF NOT EXISTS session_cutoffs (
+    user_id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL               -- host sessions signed in at or before this are dead
+);
 """
 
 

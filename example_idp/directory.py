@@ -121,6 +121,18 @@ class TomlDirectory:
             (user_id, str(state)),
         )
 
+    def end_sessions(self, user_id: str, at: int) -> None:
+        """After a password reset: every host session that signed in at or before ``at`` ends."""
+        self._db.execute(
+            "INSERT INTO session_cutoffs (user_id, at) VALUES (?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET at = excluded.at",
+            (user_id, at),
+        )
+
+    def sessions_ended_at(self, user_id: str) -> int | None:
+        row = self._db.fetch_one("SELECT at FROM session_cutoffs WHERE user_id = ?", (user_id,))
+        return int(row["at"]) if row is not None else None
+
     def _password_hash(self, user_id: str) -> str:
         row = self._db.fetch_one(
             "SELECT password_hash FROM user_overrides WHERE user_id = ?", (user_id,)
