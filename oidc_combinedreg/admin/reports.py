@@ -61,9 +61,9 @@ ACTIVITY_EVENTS: dict[str, dict[Phase, frozenset[str]]] = {
         Phase.FAILED: frozenset({"method.add_failed"}),
     },
     "reset": {
-        Phase.STARTED: frozenset({"sspr.started"}),
-        Phase.SUCCEEDED: frozenset({"sspr.succeeded"}),
-        Phase.FAILED: frozenset({"sspr.failed"}),
+        Phase.STARTED: frozenset({"reset.started"}),
+        Phase.SUCCEEDED: frozenset({"reset.completed"}),
+        Phase.FAILED: frozenset({"reset.failed"}),
     },
     "mfa": {
         Phase.STARTED: frozenset(),
