@@ -19,7 +19,7 @@ venv: $(STAMP)
 
 # System packages the suite uses for real: redis-server, Chromium (browser tests), oathtool
 # (an independent TOTP implementation). Installed with apt-get when missing (CI runs as root).
-SYSPKGS := redis-server:redis-server chromium:chromium oathtool:oathtool
+SYSPKGS := redis-server:redis-server chromium:chromium oathtool:oathtool wrk:wrk
 sysdeps:
 	@missing=""; for pair in $(SYSPKGS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

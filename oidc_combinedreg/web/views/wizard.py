@@ -175,6 +175,8 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("reconfirm", {**_method_list(web, user.id), **common})
     if action == "choose" or ctx.arg("choose") == "1":
         return _choose(web, ctx, wiz, action)
+    if wiz["i"] >= len(plan) and plan and _extend_plan(web, ctx, wiz):
+        return Redirect(web.url("wizard", c=wiz["cid"]))
     if wiz["i"] >= len(plan):
         if action == "finish":
             return _finish(web, ctx, wiz)
@@ -184,10 +186,53 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     return _method_step(web, ctx, wiz, action, common)
 
 
+def _fits(web: WebApp, kind: MethodKind, purpose: str) -> bool:
+    """Can ``kind`` stand in for a step planned for ``purpose``? (An MFA step needs an MFA method.)"""
+    rules = METHOD_RULES[kind]
+    if purpose == "sspr":
+        return rules.sspr and kind in web.config.policies.sspr.methods
+    return rules.mfa
+
+
+def _alternatives(web: WebApp, wiz: dict[str, Any]) -> list[str]:
+    purposes: list[str] = wiz.get("purpose") or []
+    purpose = purposes[wiz["i"]] if wiz["i"] < len(purposes) else "both"
+    return [
+        k
+        for k in wiz["alternatives"]
+        if MethodKind(k) in HANDLERS and _fits(web, MethodKind(k), purpose)
+    ]
+
+
+def _extend_plan(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> bool:
+    """At the end of the plan, plan again with what is now registered: a different method chosen
+    along the way may have left a policy short (e.g. an MFA method that password reset does not
+    accept). Returns True when steps were added."""
+    session, user = ctx.require_session()
+    cont = web.reg.flow.continuation(session, wiz["cid"])
+    facts = web.reg.sign_in_facts(ctx, session, user, cont)
+    needs = registration_needs(facts, web.config.policies)
+    plan = plan_registration(
+        needs=needs,
+        user_id=user.id,
+        groups=user.groups,
+        methods=facts.methods,
+        policies=web.config.policies,
+        registrable=HANDLERS.keys(),
+    )
+    if not plan.steps or plan.unsatisfiable:
+        return False
+    wiz["plan"] += [s.kind.value for s in plan.steps]
+    wiz["purpose"] = (wiz.get("purpose") or ["both"] * wiz["i"]) + [s.purpose for s in plan.steps]
+    wiz["alternatives"] = [k.value for k in plan.alternatives]
+    ctx.touch()
+    return True
+
+
 def _choose(web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str) -> Page | Redirect:
     plan: list[str] = wiz["plan"]
     chosen = ctx.form("kind") if action == "choose" else ""
-    if wiz["i"] < len(plan) and chosen in wiz["alternatives"]:
+    if wiz["i"] < len(plan) and chosen in _alternatives(web, wiz):
         wiz["alternatives"] = [k for k in wiz["alternatives"] if k != chosen] + [plan[wiz["i"]]]
         plan[wiz["i"]] = chosen
         wiz["step"] = {}
@@ -197,9 +242,7 @@ def _choose(web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str) 
         "wizard_choose",
         {
             "alternatives": [
-                {"kind": k, "name": METHOD_NAMES[MethodKind(k)]}
-                for k in wiz["alternatives"]
-                if MethodKind(k) in HANDLERS
+                {"kind": k, "name": METHOD_NAMES[MethodKind(k)]} for k in _alternatives(web, wiz)
             ],
         },
     )
@@ -252,7 +295,7 @@ def _method_step(
                 "name": METHOD_NAMES[kind],
                 "purpose": purposes[wiz["i"]] if wiz["i"] < len(purposes) else "both",
             },
-            "can_choose_other": any(MethodKind(k) in HANDLERS for k in wiz["alternatives"]),
+            "can_choose_other": bool(_alternatives(web, wiz)),
             **common,
         }
     )

@@ -1,0 +1,1 @@
+"""Shared parts of the benchmarks: the app gunicorn serves, and the load generator (wrk)."""

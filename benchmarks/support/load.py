@@ -1,0 +1,126 @@
+"""HTTP load with ``wrk`` (Debian's package): requests/s and latency percentiles as JSON.
+
+wrk is C and event-driven: on this 2-core machine it spends a few percent of a core where the
+server spends both cores, which :func:`run_wrk` reports (``client_cpu``) so a reader can check that
+the load generator is not the bottleneck. Per-request bodies come from a file of lines
+``path<TAB>cookie<TAB>body``, split between wrk's threads, each line sent once: when a thread has
+sent all its lines it sends the last one again, which the server answers with an error (so an
+under-provisioned run shows up as errors, never as inflated figures).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["WrkResult", "require_wrk", "run_wrk"]
+
+_REPORT = r"""
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + (t:get("bad") or 0) end
+  io.write(string.format(
+    '\nWRKJSON {"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, ' ..
+    '"socket_errors": %d, "non_2xx_3xx": %d, "unexpected_status": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, bad))
+end
+"""
+
+_THREADS = r"""
+threads = {}
+local counter = 0
+setup = function(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+"""
+
+_LINES = r"""
+local lines, index, expected = {}, 0, tonumber(os.getenv("WRK_EXPECT") or "0")
+init = function(args)
+  local n, i = tonumber(os.getenv("WRK_THREADS")), 0
+  for line in io.lines(os.getenv("WRK_LINES")) do
+    if i % n == id then
+      local path, cookie, body = line:match("([^\t]*)\t([^\t]*)\t(.*)")
+      lines[#lines + 1] = wrk.format("POST", path, {
+        ["Cookie"] = cookie, ["Content-Type"] = "application/x-www-form-urlencoded",
+        ["Accept"] = "application/json"}, body)
+    end
+    i = i + 1
+  end
+  bad = 0
+end
+request = function()
+  index = index + 1
+  return lines[math.min(index, #lines)]
+end
+response = function(status, headers, body)
+  if expected > 0 and status ~= expected then bad = bad + 1 end
+end
+"""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: int
+    non_2xx_3xx: int
+    #: responses whose status was not the expected one (per-line runs only)
+    unexpected_status: int
+    #: CPU seconds wrk used, as a share of the run's wall time (1.0 = one core busy)
+    client_cpu: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def errors(self) -> int:
+        return self.socket_errors + self.non_2xx_3xx + self.unexpected_status
+
+
+def require_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk not found: apt-get install wrk (Debian's package)")
+    return path
+
+
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    workdir: Path,
+    lines: Path | None = None,
+    expect_status: int = 0,
+) -> WrkResult:
+    """``wrk`` against ``url`` (GET), or the POST lines of ``lines`` when given."""
+    threads = min(connections, 2)
+    script = workdir / "wrk.lua"
+    script.write_text(_THREADS + (_LINES if lines else "") + _REPORT)
+    env = {"WRK_THREADS": str(threads), "WRK_EXPECT": str(expect_status)}
+    if lines:
+        env["WRK_LINES"] = str(lines)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        [require_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+         "--latency", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60, env=env, check=True,
+    )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = next(x for x in done.stdout.splitlines() if x.startswith("WRKJSON "))
+    data = json.loads(report.removeprefix("WRKJSON "))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return WrkResult(**data, client_cpu=cpu / data["seconds"])
