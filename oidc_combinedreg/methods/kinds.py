@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["METHOD_RULES", "MethodKind", "MethodRules", "rank"]
+__all__ = ["METHOD_RULES", "MethodKind", "MethodRules", "channel_family", "rank"]
 
 
 class MethodKind(StrEnum):
@@ -135,3 +135,15 @@ METHOD_RULES: dict[MethodKind, MethodRules] = {
 def rank(kind: MethodKind) -> int:
     """Position in the most-to-least-secure order (lower is more secure)."""
     return METHOD_RULES[kind].rank
+
+
+def channel_family(kind: MethodKind) -> str:
+    """Kinds that reach the user through the same channel, for "N distinct methods" rules.
+
+    A push app and a TOTP app live on the same phone app: a password reset that asks for two
+    methods does not accept both. The reset flow refines this per record (one channel per phone
+    number, email address or token: ``policy.reset.channel_of``); the planner works per kind.
+    """
+    if kind in (MethodKind.PUSH, MethodKind.TOTP):
+        return "app"
+    return kind.value

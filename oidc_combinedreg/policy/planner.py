@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from ..methods.kinds import METHOD_RULES, MethodKind
+from ..methods.kinds import METHOD_RULES, MethodKind, channel_family
 from ..store.base import MethodRecord
 from .config import PolicyConfig
 from .signin import RegistrationNeed
@@ -106,9 +106,11 @@ def plan_registration(
     need_mfa = bool(need_set & _MFA_NEEDS) and not any(METHOD_RULES[k].mfa for k in have)
     registering = need_mfa or RegistrationNeed.SSPR_REGISTRATION in need_set
     have_sspr = set(sspr_kinds(methods, policies))
+    # Distinct channels count, not kinds: a push app and a TOTP app are one phone app.
+    have_channels = {channel_family(k) for k in have_sspr}
     sspr_short = 0
     if registering and sspr.applies(groups):
-        sspr_short = max(0, sspr.methods_required - len(have_sspr))
+        sspr_short = max(0, sspr.methods_required - len(have_channels))
     steps: list[PlannedStep] = []
     missing: list[str] = []
     if need_mfa:
@@ -126,6 +128,7 @@ def plan_registration(
             steps.append(PlannedStep(kind=kind, purpose="both" if counts_for_sspr else "mfa"))
             if counts_for_sspr:
                 have_sspr.add(kind)
+                have_channels.add(channel_family(kind))
                 sspr_short -= 1
     if sspr_short:
         candidates = [
@@ -135,11 +138,14 @@ def plan_registration(
             and METHOD_RULES[k].sspr
             and k not in have_sspr
             and k not in {s.kind for s in steps}
+            and channel_family(k) not in have_channels
         ]
         picked: list[MethodKind] = []
         for kind in candidates:
             if len(picked) == sspr_short:
                 break
+            if channel_family(kind) in {channel_family(p) for p in picked}:
+                continue
             would_have = have_sspr | set(picked) | {kind}
             last_pick = len(picked) + 1 == sspr_short
             if (

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..directory import PerUserMfa
-from ..methods.kinds import METHOD_RULES, MethodKind
+from ..methods.kinds import METHOD_RULES, MethodKind, channel_family
 from ..store.base import MethodRecord, UserState
 from .config import PolicyConfig
 from .reset import PASSWORD_RESET_REQUIRED
@@ -78,7 +78,10 @@ def _has_mfa_method(methods: Sequence[MethodRecord]) -> bool:
 
 
 def _sspr_method_count(methods: Sequence[MethodRecord], allowed: frozenset[MethodKind]) -> int:
-    return len({m.kind for m in methods if m.kind in allowed and METHOD_RULES[m.kind].sspr})
+    """Distinct channels (not kinds) among the methods password reset accepts."""
+    return len(
+        {channel_family(m.kind) for m in methods if m.kind in allowed and METHOD_RULES[m.kind].sspr}
+    )
 
 
 def mfa_required(facts: SignInFacts, policies: PolicyConfig) -> bool:

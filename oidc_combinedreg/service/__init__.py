@@ -93,6 +93,25 @@ class SecurityInfo:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def available_kinds(self) -> frozenset[MethodKind]:
+        """The kinds this deployment can serve: phones and email need a delivery provider."""
+        d = self.delivery
+        kinds = {
+            MethodKind.TOTP,
+            MethodKind.PUSH,
+            MethodKind.HARDWARE_OATH,
+            MethodKind.SECURITY_QUESTIONS,
+            MethodKind.WEBAUTHN,
+            MethodKind.APP_PASSWORD,
+        }
+        if d.text is not None or d.voice is not None:
+            kinds.add(MethodKind.MOBILE_PHONE)
+        if d.voice is not None:
+            kinds |= {MethodKind.ALTERNATE_PHONE, MethodKind.OFFICE_PHONE}
+        if d.email is not None:
+            kinds.add(MethodKind.EMAIL)
+        return frozenset(kinds)
+
     def methods(self, user_id: str) -> list[MethodRecord]:
         """Stored methods, plus the Directory's office phone as a read-only synthetic record."""
         office = self.office_phone.directory_record(user_id)

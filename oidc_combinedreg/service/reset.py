@@ -289,20 +289,7 @@ class ResetService:
     # -- step 2: methods ----------------------------------------------------------------------
 
     def deliverable_kinds(self) -> frozenset[MethodKind]:
-        d = self.info.delivery
-        kinds = {
-            MethodKind.TOTP,
-            MethodKind.PUSH,
-            MethodKind.HARDWARE_OATH,
-            MethodKind.SECURITY_QUESTIONS,
-        }
-        if d.text is not None or d.voice is not None:
-            kinds.add(MethodKind.MOBILE_PHONE)
-        if d.voice is not None:
-            kinds |= {MethodKind.ALTERNATE_PHONE, MethodKind.OFFICE_PHONE}
-        if d.email is not None:
-            kinds.add(MethodKind.EMAIL)
-        return frozenset(kinds)
+        return self.info.available_kinds()
 
     def _deliverable_choices(self) -> frozenset[ResetChoice]:
         d = self.info.delivery

@@ -18,10 +18,17 @@ if TYPE_CHECKING:
     from ..context import RequestContext
     from ..render import Page, Redirect
 
-__all__ = ["HANDLERS", "StepHandler"]
+__all__ = ["HANDLERS", "StepHandler", "registrable"]
 
 #: (web, ctx, step state, action) -> a page to show, or None once the method is registered
 StepHandler = Callable[["WebApp", "RequestContext", dict[str, Any], str], "Page | Redirect | None"]
+
+
+def registrable(web: WebApp) -> frozenset[MethodKind]:
+    """Kinds with a registration step that this deployment can serve (phones and email need a
+    delivery provider): what the planner may propose and manage mode may offer."""
+    return frozenset(HANDLERS) & web.reg.info.available_kinds()
+
 
 HANDLERS: dict[MethodKind, StepHandler] = {
     MethodKind.MOBILE_PHONE: phone.handle_mobile,

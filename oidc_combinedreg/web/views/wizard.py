@@ -16,7 +16,7 @@ from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.planner import plan_registration
 from ...policy.signin import RegistrationNeed, StepKind, registration_needs, skips_left
 from ..render import Page, Redirect
-from ..steps import HANDLERS
+from ..steps import HANDLERS, registrable
 from .common import METHOD_NAMES, describe_method
 from .signin import require_fresh_mfa
 
@@ -40,7 +40,7 @@ def _new_wizard(web: WebApp, ctx: RequestContext, cid: str) -> dict[str, Any]:
         groups=user.groups,
         methods=facts.methods,
         policies=web.config.policies,
-        registrable=HANDLERS.keys(),
+        registrable=registrable(web),
     )
     return {
         "cid": cid,
@@ -218,7 +218,7 @@ def _extend_plan(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> bool:
         groups=user.groups,
         methods=facts.methods,
         policies=web.config.policies,
-        registrable=HANDLERS.keys(),
+        registrable=registrable(web),
     )
     if not plan.steps or plan.unsatisfiable:
         return False
