@@ -89,6 +89,15 @@ PLAN_CASES = [
     pytest.param(
         [N.MFA_REGISTRATION_ENFORCED],
         [],
+        policies(sspr="all", required=2, preference=(K.TOTP, K.PUSH)),
+        {K.TOTP, K.PUSH, K.EMAIL},
+        [K.TOTP, K.EMAIL],
+        False,
+        id="sspr(2): push and TOTP are one channel (the phone app), so email is the second",
+    ),
+    pytest.param(
+        [N.MFA_REGISTRATION_ENFORCED],
+        [],
         policies(),
         ALL_KINDS,
         [K.PUSH],
