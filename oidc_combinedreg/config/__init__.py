@@ -137,9 +137,7 @@ def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
     if key_file:
         path = Path(key_file) if os.path.isabs(key_file) else base_dir / key_file
         if not path.exists() and generate and env is not Environment.PRODUCTION:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(generate_key() + "\n")
-            path.chmod(0o600)
+            _create_key_file(path, generate_key())
         try:
             texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
         except OSError as exc:
@@ -157,6 +155,22 @@ def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
     if not keys:
         return SecretsConfig(encryption_keys=(b"\0" * 32,), code_pepper=b"\0" * 32)
     return SecretsConfig(encryption_keys=tuple(keys), code_pepper=_derive_pepper(keys[0]))
+
+
+def _create_key_file(path: Path, key: str) -> None:
+    """Create the key file once, even when several worker processes start at the same moment:
+    O_EXCL lets exactly one of them write it; the others read what it wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    try:
+        os.link(tmp, path)  # atomic, and fails if another process created the file first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def _derive_pepper(key: bytes) -> bytes:

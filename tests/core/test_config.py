@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,28 @@ def test_the_example_idp_config_is_valid() -> None:
     path = Path(__file__).resolve().parents[2] / "example_idp" / "combinedreg.toml"
     result = CliRunner().invoke(main, ["check-config", str(path)])
     assert result.exit_code == 0 and result.output.strip() == "ok", result.output
+
+
+def _load_generated_key(path: str, out: Any) -> None:
+    config = parse_config(
+        {
+            "general": {"environment": "development"},
+            "web": {"secure_cookies": False},
+            "secrets": {"key_file": path, "generate_missing": True},
+        }
+    )
+    out.put(config.secrets.encryption_keys[0])
+
+
+def test_workers_starting_together_generate_one_key(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    path = str(tmp_path / "keys")
+    workers = [ctx.Process(target=_load_generated_key, args=(path, out)) for _ in range(6)]
+    for w in workers:
+        w.start()
+    keys = {out.get(timeout=60) for _ in workers}
+    for w in workers:
+        w.join()
+    assert len(keys) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["keys"]  # no temporary file left behind
