@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, session
+from flask import Flask, render_template, session
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager  # type: ignore[import-untyped]
 
 from oidc_combinedreg.clock import Clock, SystemClock
+from oidc_combinedreg.exceptions import StoreUnavailable
 
 from .clients import ClientStore
 from .csrf import init_csrf
@@ -146,3 +148,10 @@ def _register_views(app: Flask) -> None:
     app.register_blueprint(login.bp)
     app.register_blueprint(oidc_views.bp)
     app.register_blueprint(demo_rp.bp)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> ResponseReturnValue:
+        # The middleware's store is down while the IdP tells it about a sign-in: fail closed, and
+        # say so clearly (its own pages answer 503 the same way).
+        text = "The security service is unavailable. Nothing was changed; try again in a minute."
+        return render_template("example_idp/error.html", error="unavailable", text=text), 503
