@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sysdeps venv bench clean
+.PHONY: demo test lint typecheck unit sysdeps venv bench clean e2e-deps i18n-extract i18n-update i18n-compile
 
 # -- environment --------------------------------------------------------------------------------
 
@@ -30,12 +30,38 @@ sysdeps:
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
+# axe-core for the browser accessibility test, pinned in tests/e2e/axe (package-lock.json), installed
+# there with the machine's npm; skipped quietly when npm is missing (the test then says what to run).
+AXE_DIR := tests/e2e/axe
+$(AXE_DIR)/node_modules/.installed: $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(AXE_DIR) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the accessibility test needs it (apt-get install npm)"; fi
+
+e2e-deps: $(AXE_DIR)/node_modules/.installed
+
+# -- translations (docs/localization.md) ---------------------------------------------------------
+# The pages read the .po catalogs at run time; compiling is optional (it checks them, and a .mo
+# newer than its .po is used instead). tests/web/test_web_i18n.py fails when a msgid is missing.
+CATALOGS := oidc_combinedreg/web/translations
+POT      := $(CATALOGS)/messages.pot
+
+i18n-extract: venv
+	$(BIN)/pybabel -q extract -F babel.cfg --project oidc-combinedreg --no-location --sort-output \
+	  --msgid-bugs-address "" -c "Translators:" -o $(POT) oidc_combinedreg
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel -q update -i $(POT) -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
+
+i18n-compile: venv
+	$(BIN)/pybabel compile -d $(CATALOGS) --statistics
+
 # -- the two commands ---------------------------------------------------------------------------
 
 demo: venv
 	PORT=$(PORT) $(BIN)/python -m example_idp
 
-test: venv sysdeps lint typecheck unit
+test: venv sysdeps e2e-deps lint typecheck unit
 
 lint: venv
 	$(BIN)/ruff check oidc_combinedreg example_idp examples tests benchmarks

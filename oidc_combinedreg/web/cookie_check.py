@@ -10,8 +10,9 @@ lands on a generic "you're not signed in" page. The check works in two halves:
   expired session is different: its cookie is still sent, so it keeps its own "signed out" page.
 
 With cookies working, ``/signin?c=ID`` finds the anonymous session and sends the browser straight
-back to the stored /authorize URL (one extra redirect, once per browser session). Only real browser
-navigations are probed (``Sec-Fetch-Mode: navigate``), so API clients and RP libraries are not.
+back to the stored /authorize URL (one extra redirect, once per browser session). Only browser page
+loads are probed (``Sec-Fetch-Mode: navigate``, or an ``Accept`` starting with ``text/html`` when
+there are no Sec-Fetch headers), so API clients and RP libraries (``Accept: */*``) are not.
 """
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ def sends_session_cookie(cookie_name: str, environ: WSGIEnvironment) -> bool:
 
 
 def _is_navigation(environ: WSGIEnvironment) -> bool:
-    return (
-        environ.get("REQUEST_METHOD") == "GET"
-        and environ.get("HTTP_SEC_FETCH_MODE") == "navigate"
-        and environ.get("HTTP_SEC_FETCH_DEST", "document") == "document"
-    )
+    """A browser loading a page: ``Sec-Fetch-Mode: navigate``, or (browsers that send no
+    Sec-Fetch headers, e.g. on plain http) an ``Accept`` that asks for HTML first."""
+    if environ.get("REQUEST_METHOD") != "GET":
+        return False
+    mode = environ.get("HTTP_SEC_FETCH_MODE")
+    if mode is not None:
+        return bool(
+            mode == "navigate" and environ.get("HTTP_SEC_FETCH_DEST", "document") == "document"
+        )
+    return str(environ.get("HTTP_ACCEPT", "")).startswith("text/html")
 
 
 def probe(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from example_idp import create_app
+from oidc_combinedreg.clock import FrozenClock
 
 EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
 
@@ -54,3 +56,66 @@ def idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@dataclass(frozen=True)
+class FrozenIdpServer(IdpServer):
+    #: the server's clock: move it with ``clock.advance(seconds)`` (MFA freshness, expiry)
+    clock: FrozenClock
+
+
+@pytest.fixture(scope="session")
+def frozen_idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrozenIdpServer]:
+    """A second example IdP whose clock only moves when a test moves it (its own users' state)."""
+    root = tmp_path_factory.mktemp("example-idp-frozen")
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", root / "combinedreg.toml")
+    clock = FrozenClock(float(int(time.time())))
+    apps: list[Flask] = []
+
+    def dispatch(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        return apps[0](environ, start_response)  # type: ignore[return-value]
+
+    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
+    url = f"http://localhost:{server.server_port}"
+    apps.append(
+        create_app(
+            instance_path=root / "instance", issuer=url, combinedreg_config=config, clock=clock
+        )
+    )
+    thread = threading.Thread(target=server.serve_forever, name="example-idp-frozen", daemon=True)
+    thread.start()
+    try:
+        yield FrozenIdpServer(url=url, app=apps[0], instance_path=root / "instance", clock=clock)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+#: Debian's Chromium, headless (RECIPES.md); never ``playwright install``
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Any]:
+    """One headless Chromium per test module (contexts are cheap, launches take ~1 s).
+
+    Module, not session, scope: Playwright's sync API allows one running driver per thread, and
+    other browser modules start their own; a session-wide driver would collide with them.
+    """
+    if not shutil.which("chromium"):
+        pytest.skip("needs Debian's chromium (make sysdeps)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

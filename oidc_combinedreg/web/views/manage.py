@@ -197,7 +197,20 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         action = ctx.form("action")
     result = HANDLERS[kind](web, ctx, state["step"], action)
     if result is None:
+        amr = state["step"].get("amr")
+        session = ctx.session or session
         session.data.pop("manage_add", None)
+        if amr:
+            # As in the wizard (decisions.md #2): verifying a new MFA method proves possession,
+            # so it counts as MFA now (a new session id; the gate's window starts here).
+            new = web.reg.sessions.rotate(session)
+            web.reg.flow.mark_mfa(
+                new,
+                [str(a) for a in (amr if isinstance(amr, list) else [amr])],
+                ctx.now,
+                phishing_resistant=METHOD_RULES[kind].phishing_resistant,
+            )
+            ctx.session = new
         ctx.touch()
         return Redirect(web.url("manage", done="added"))
     if isinstance(result, Page):
