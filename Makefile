@@ -48,7 +48,7 @@ POT      := $(CATALOGS)/messages.pot
 
 i18n-extract: venv
 	$(BIN)/pybabel -q extract -F babel.cfg --project oidc-combinedreg --no-location --sort-output \
-	  --msgid-bugs-address "" -c "Translators:" -o $(POT) oidc_combinedreg
+	  -k InvalidInput:2 --msgid-bugs-address "" -c "Translators:" -o $(POT) oidc_combinedreg
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel -q update -i $(POT) -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
