@@ -18,6 +18,7 @@ from .model import (
     GeneralConfig,
     RedisConfig,
     SecretsConfig,
+    SqliteSynchronous,
     StorageConfig,
     ThrottleConfig,
     TotpConfig,
@@ -86,6 +87,7 @@ def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
     sq = r.section("sqlite")
     path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
     busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
+    synchronous = sq.choice("synchronous", SqliteSynchronous, SqliteSynchronous.NORMAL)
     sq.done()
     redis = (
         _read_redis(r.section("redis", required=backend == "redis"))
@@ -95,7 +97,13 @@ def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
     r.done()
     if path != ":memory:" and not os.path.isabs(path):
         path = str(base_dir / path)
-    return StorageConfig(backend=backend, sqlite_path=path, busy_timeout=busy / 1000, redis=redis)
+    return StorageConfig(
+        backend=backend,
+        sqlite_path=path,
+        busy_timeout=busy / 1000,
+        sqlite_synchronous=synchronous,
+        redis=redis,
+    )
 
 
 def _read_redis(r: Reader) -> RedisConfig:

@@ -25,6 +25,7 @@ __all__ = [
     "Environment",
     "GeneralConfig",
     "SecretsConfig",
+    "SqliteSynchronous",
     "StorageConfig",
     "ThrottleConfig",
     "TotpConfig",
@@ -35,6 +36,16 @@ __all__ = [
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class SqliteSynchronous(StrEnum):
+    """SQLite's ``PRAGMA synchronous`` in WAL mode (docs/storage.md, "Durability")."""
+
+    #: fsync at checkpoints only: a commit survives a process crash; a power loss may roll back
+    #: the last commits (a TOTP step usable again for its remaining seconds, a few failure counts)
+    NORMAL = "normal"
+    #: fsync the WAL at every commit: a commit also survives a power loss, at ~2x the cost per write
+    FULL = "full"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +86,7 @@ class StorageConfig:
     backend: str = "sqlite"
     sqlite_path: str = "combinedreg.sqlite3"
     busy_timeout: float = 5.0
+    sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.NORMAL
     redis: RedisConfig | None = None
 
 

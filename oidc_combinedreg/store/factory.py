@@ -29,4 +29,9 @@ def open_store(config: StorageConfig, *, clock: Clock) -> Store:
         )
     from .sqlite import SqliteStore
 
-    return SqliteStore(config.sqlite_path, clock=clock, busy_timeout=config.busy_timeout)
+    return SqliteStore(
+        config.sqlite_path,
+        clock=clock,
+        busy_timeout=config.busy_timeout,
+        synchronous=config.sqlite_synchronous,
+    )

@@ -14,6 +14,10 @@ Choices, and why:
 * **Every ``sqlite3.Error`` becomes** :class:`~oidc_combinedreg.exceptions.StoreUnavailable` after a
   rollback (locked past the busy timeout, disk full, read-only file, I/O error): callers fail closed
   and nothing is half-written.
+* **``synchronous = NORMAL`` by default** (``FULL`` on request): in WAL mode a commit is then
+  written to the WAL without an fsync, which happens at checkpoints. A process crash loses
+  nothing committed; a power loss or kernel crash may roll back the last commits. ``FULL``
+  fsyncs every commit and doubles the cost of a write (docs/storage.md, "Durability").
 * **Expiry by the injected clock**: rows carry ``expires_at`` and are invisible once
   ``expires_at <= clock.now()``; expired rows are deleted every few writes (:meth:`purge_expired`).
 """
@@ -30,6 +34,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.config.model import SqliteSynchronous
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
@@ -206,7 +211,10 @@ class SqliteStore:
 
     ``path`` is a file name or a ``file:`` URI (``file:/srv/reg.db?mode=ro`` for a read-only
     reporting copy). ``busy_timeout`` is how long a write waits for another writer before
-    :class:`StoreUnavailable`. ``on_connect`` runs on every new connection (extra pragmas, tracing).
+    :class:`StoreUnavailable`. ``synchronous`` is ``"normal"`` (a commit survives a process
+    crash, the last ones may be lost on power loss) or ``"full"`` (an fsync per commit).
+    ``on_connect`` runs on every new connection, after the store's own pragmas (extra pragmas,
+    tracing).
     """
 
     def __init__(
@@ -215,6 +223,7 @@ class SqliteStore:
         *,
         clock: Clock,
         busy_timeout: float = 5.0,
+        synchronous: SqliteSynchronous | str = SqliteSynchronous.NORMAL,
         on_connect: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         if path in ("", ":memory:") or "mode=memory" in path:
@@ -222,6 +231,7 @@ class SqliteStore:
         self._path = path
         self._clock = clock
         self._busy_timeout = busy_timeout
+        self._synchronous = SqliteSynchronous(synchronous)  # ValueError for anything else
         self._on_connect = on_connect
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
@@ -247,12 +257,14 @@ class SqliteStore:
             uri=True,  # a plain path stays a plain path; "file:" names are URIs
         )
         conn.row_factory = sqlite3.Row
-        if self._on_connect is not None:
-            try:
+        try:
+            # Per connection, not stored in the file: every pooled connection needs it.
+            conn.execute(f"PRAGMA synchronous = {self._synchronous.value.upper()}")
+            if self._on_connect is not None:
                 self._on_connect(conn)
-            except BaseException:
-                conn.close()
-                raise
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _checkout(self) -> sqlite3.Connection:

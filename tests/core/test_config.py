@@ -36,6 +36,12 @@ def test_the_minimal_config_loads_with_secure_defaults() -> None:
     assert config.general.environment == "production"
     assert config.throttle.max_consecutive_failures == 100
     assert config.policies.methods["security_questions"].enabled is False  # type: ignore[index]
+    assert config.storage.sqlite_synchronous == "normal"
+
+
+def test_sqlite_synchronous_full_is_read() -> None:
+    config = parse_config(minimal(storage={"sqlite": {"synchronous": "full"}}))
+    assert config.storage.sqlite_synchronous == "full"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +56,11 @@ def test_the_minimal_config_loads_with_secure_defaults() -> None:
             minimal(storage={"sqlite": {"path": 5}}),
             "storage.sqlite.path: expected a string, got an integer",
             id="nested table",
+        ),
+        pytest.param(
+            minimal(storage={"sqlite": {"synchronous": "off"}}),
+            "storage.sqlite.synchronous: expected one of 'normal', 'full', got 'off'",
+            id="sqlite synchronous other than normal or full",
         ),
         pytest.param(minimal(web={"prefx": "/x"}), "web.prefx: unknown key", id="unknown key"),
         pytest.param(minimal(bogus={}), "bogus: unknown key", id="unknown top-level table"),

@@ -290,3 +290,32 @@ def test_a_forked_child_opens_its_own_connection(path: str, clock: FrozenClock) 
     assert child.exitcode == 0
     assert [m.label for m in store.list_methods("alice")] == ["from the child"]
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("synchronous", "pragma"),
+    [
+        pytest.param(None, 1, id="by default every connection syncs at checkpoints only (NORMAL)"),
+        pytest.param("normal", 1, id="normal asked for is NORMAL"),
+        pytest.param("full", 2, id="full asks for an fsync per commit (FULL)"),
+    ],
+)
+def test_every_connection_gets_the_synchronous_level(
+    path: str, clock: FrozenClock, synchronous: str | None, pragma: int
+) -> None:
+    seen: list[int] = []
+    chosen = {} if synchronous is None else {"synchronous": synchronous}
+    store = SqliteStore(
+        path,
+        clock=clock,
+        on_connect=lambda conn: seen.append(conn.execute("PRAGMA synchronous").fetchone()[0]),
+        **chosen,
+    )
+    race(4, lambda i: store.incr("k", ttl=None))  # several pooled connections
+    store.close()
+    assert seen and set(seen) == {pragma}
+
+
+def test_an_unknown_synchronous_level_is_refused(path: str, clock: FrozenClock) -> None:
+    with pytest.raises(ValueError, match="off"):
+        SqliteStore(path, clock=clock, synchronous="off")
