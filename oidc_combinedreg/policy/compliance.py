@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from ..directory import PerUserMfa
 from ..exceptions import CombinedRegError
-from ..methods.kinds import METHOD_RULES, MethodKind
+from ..methods.kinds import METHOD_RULES, MethodKind, channel_family
 from ..store.base import MethodRecord
 from .config import PolicyConfig
 from .planner import sspr_kinds
@@ -67,9 +67,14 @@ def mfa_enforced(user: UserFacts, policies: PolicyConfig) -> bool:
     return by_policy or user.per_user_mfa is PerUserMfa.ENFORCED
 
 
+def _channels(kinds: Collection[MethodKind]) -> frozenset[str]:
+    # Distinct channels count, as in the planner: a push app and a TOTP app are one phone app.
+    return frozenset(channel_family(k) for k in kinds)
+
+
 def _sspr_ok(kinds: Collection[MethodKind], policies: PolicyConfig) -> bool:
     sspr = policies.sspr
-    if len(kinds) < sspr.methods_required:
+    if len(_channels(kinds)) < sspr.methods_required:
         return False
     return sspr.allow_questions_alone or set(kinds) != {MethodKind.SECURITY_QUESTIONS}
 
@@ -95,7 +100,8 @@ def delete_shortfalls(
         out.append(Shortfall.MFA)
     if policies.sspr.applies(user.groups):
         before, after = sspr_kinds(methods, policies), sspr_kinds(rest, policies)
-        if after != before and not _sspr_ok(after, policies):
+        lost_channel = _channels(after) != _channels(before)
+        if not _sspr_ok(after, policies) and (lost_channel or _sspr_ok(before, policies)):
             out.append(Shortfall.SSPR)
     return tuple(out)
 
@@ -110,7 +116,7 @@ def kinds_that_fix(
     """Kinds the user may register themselves that would make the delete possible, most secure
     first. The web layer narrows them to what it can register and the per-user limits."""
     target = next((m for m in methods if m.id == method_id), None)
-    have = {m.kind for m in methods if m.id != method_id}
+    have = {channel_family(m.kind) for m in methods if m.id != method_id}
     out = []
     for kind in sorted(MethodKind, key=lambda k: METHOD_RULES[k].rank):
         rules = METHOD_RULES[kind]
@@ -121,6 +127,6 @@ def kinds_that_fix(
         elif shortfall is Shortfall.SSPR and rules.sspr and kind in policies.sspr.methods:
             # A second method of a kind already counted adds nothing; the target's own kind is
             # fine (a new phone before the old one goes).
-            if kind not in have or (target is not None and kind is target.kind):
+            if channel_family(kind) not in have or (target is not None and kind is target.kind):
                 out.append(kind)
     return tuple(out)
