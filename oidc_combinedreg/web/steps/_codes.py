@@ -17,6 +17,7 @@ from ...exceptions import (
     RateLimited,
     VerificationFailed,
 )
+from ..i18n import N_
 from ..render import Page
 
 __all__ = ["code_error", "countries", "delivery_failed_page", "send_error"]
@@ -25,29 +26,31 @@ __all__ = ["code_error", "countries", "delivery_failed_page", "send_error"]
 def code_error(exc: Exception) -> str:
     """The message under the code field (msgids)."""
     if isinstance(exc, InvalidInput):
-        return "Enter the code we sent you."
+        return N_("Enter the code we sent you.")
     if isinstance(exc, ChallengeExpired):
-        return "This code has expired. Send a new one."
+        return N_("This code has expired. Send a new one.")
     if isinstance(exc, CodeReused):
-        return "That code was already used. Send a new one."
+        return N_("That code was already used. Send a new one.")
     if isinstance(exc, VerificationFailed):
-        return "That code didn't work. Check it and try again."
-    return "That didn't work. Try again."
+        return N_("That code didn't work. Check it and try again.")
+    return N_("That didn't work. Try again.")
 
 
 def send_error(exc: RateLimited) -> str:
     if exc.scope == "resend":
-        return "Wait a moment before asking for another code."
-    return "Too many codes were sent. Try again later."
+        return N_("Wait a moment before asking for another code.")
+    return N_("Too many codes were sent. Try again later.")
 
 
 def delivery_failed_page(name: str, data: dict[str, Any], exc: DeliveryFailed) -> Page:
     """The step's own page with a clear "couldn't send" message; 503 when the provider is down."""
     data["errors"] = {
-        "send": "We couldn't send the code right now. Try again later, or choose another method."
+        "send": N_(
+            "We couldn't send the code right now. Try again later, or choose another method."
+        )
     }
     if exc.permanent:
-        data["errors"]["send"] = "We couldn't deliver a code there. Check what you entered."
+        data["errors"]["send"] = N_("We couldn't deliver a code there. Check what you entered.")
     data["delivery_failed"] = True
     return Page(name, data, 400 if exc.permanent else 503, (("Retry-After", "60"),))
 

@@ -13,6 +13,7 @@ from ...exceptions import (
     RateLimited,
     VerificationFailed,
 )
+from ..i18n import N_
 from ..render import Page
 from ._codes import code_error, delivery_failed_page, send_error
 
@@ -113,7 +114,7 @@ def _begin_again(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> str 
             raise
         return send_error(exc)
     except (DeliveryFailed, InvalidInput):
-        return "We couldn't send the code right now. Try again later."
+        return N_("We couldn't send the code right now. Try again later.")
     step.update({"pending": state, "sent": sent.as_dict()})
     ctx.touch()
     return None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CodeReused, InvalidInput, VerificationFailed
 from ...store.base import MethodRecord
+from ..i18n import N_
 from ..render import Page
 
 if TYPE_CHECKING:
@@ -34,12 +35,12 @@ def _describe(record: MethodRecord) -> dict[str, Any]:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, InvalidInput) and exc.field == "method_id":
-        return "Choose one of your tokens."
+        return N_("Choose one of your tokens.")
     if isinstance(exc, InvalidInput):
-        return "Enter the code shown on the token."
+        return N_("Enter the code shown on the token.")
     if isinstance(exc, CodeReused):
-        return "That code was already used. Wait for the next code."
-    return "That code didn't work. Check the code on the token and try again."
+        return N_("That code was already used. Wait for the next code.")
+    return N_("That code didn't work. Check the code on the token and try again.")
 
 
 def handle(
@@ -58,7 +59,7 @@ def handle(
             return None
         if action == "resync":
             service.resync(user.id, method_id, ctx.form("code"), ctx.form("code2"), ip=ctx.ip)
-            data["notice"] = "The token is synchronized again."
+            data["notice"] = N_("The token is synchronized again.")
     except (InvalidInput, VerificationFailed, CodeReused) as exc:
         data["errors"]["code"] = _error_text(exc)
         data["values"]["method_id"] = method_id

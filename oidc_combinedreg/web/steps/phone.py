@@ -16,6 +16,7 @@ from ...exceptions import (
 )
 from ...methods.kinds import MethodKind
 from ...methods.phone import PhoneChannel, amr_for
+from ..i18n import N_
 from ..render import Page
 from ._codes import code_error, countries, delivery_failed_page, send_error
 
@@ -97,7 +98,7 @@ def _resend(
             raise
         errors["send"] = send_error(exc)
     except DeliveryFailed:
-        errors["send"] = "We couldn't send the code right now. Try again later."
+        errors["send"] = N_("We couldn't send the code right now. Try again later.")
     else:
         step.update({"pending": state, "sent": sent.as_dict()})
         ctx.touch()

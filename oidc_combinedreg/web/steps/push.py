@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import segno
 
+from ..i18n import N_
 from ..render import Page
 
 if TYPE_CHECKING:
@@ -83,5 +84,5 @@ def handle(
         return Page("push_intro", {"stage": "intro"})
     if _check_enrolled(web, ctx, step):
         return None
-    waiting = "We haven't heard from your device yet. Scan the code in the app."
+    waiting = N_("We haven't heard from your device yet. Scan the code in the app.")
     return _setup_page(web, ctx, waiting if action == "next" else None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import segno
 
 from ...exceptions import ChallengeExpired, CodeReused, InvalidInput, VerificationFailed
+from ..i18n import N_
 from ..render import Page
 
 if TYPE_CHECKING:
@@ -68,13 +69,13 @@ def handle(
         session.data.get("pending", {}).pop("totp", None)
         step["stage"] = "setup"
         ctx.touch()
-        data["errors"]["code"] = "The setup expired. Scan the new QR code and try again."
+        data["errors"]["code"] = N_("The setup expired. Scan the new QR code and try again.")
         return Page("totp_verify", data, 400)
     except (InvalidInput, VerificationFailed, CodeReused) as exc:
         data["errors"]["code"] = (
-            "Enter the 6-digit code from your app."
+            N_("Enter the 6-digit code from your app.")
             if isinstance(exc, InvalidInput)
-            else "That code didn't work. Check the code in your app and try again."
+            else N_("That code didn't work. Check the code in your app and try again.")
         )
         data["values"]["code"] = code if len(code) <= 20 else ""
         data["values"]["label"] = ctx.form("label")[:64]

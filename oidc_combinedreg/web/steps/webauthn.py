@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import AccessDenied, ChallengeExpired, InvalidInput, VerificationFailed
 from ...methods.webauthn import clean_label
+from ..i18n import N_
 from ..render import Page, Redirect
 from ..views.signin import require_fresh_mfa
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["handle", "rename"]
 
-_FAILED = "Your security key couldn't be registered. Try again, or use another key."
+_FAILED = N_("Your security key couldn't be registered. Try again, or use another key.")
 
 
 def _credential(ctx: RequestContext) -> object:

@@ -23,6 +23,7 @@ from ...exceptions import (
 )
 from ...policy.reset import ResetChoice
 from ...service.reset import FLOW_TTL, ResetFlow, ResetService, ResetStep
+from ..i18n import N_
 from ..render import Page, Redirect
 
 if TYPE_CHECKING:
@@ -181,10 +182,10 @@ def _errors(exc: Exception) -> dict[str, str]:
     if isinstance(exc, InvalidInput) and exc.field in ("account", "choice", "answers"):
         return {exc.field: exc.message}
     if isinstance(exc, ChallengeExpired):
-        return {"code": "This code expired. Send a new one or choose another method."}
+        return {"code": N_("This code expired. Send a new one or choose another method.")}
     if isinstance(exc, CodeReused):
-        return {"code": "That code was already used. Wait for the next code in your app."}
-    return {"code": "That didn't work. Check and try again."}
+        return {"code": N_("That code was already used. Wait for the next code in your app.")}
+    return {"code": N_("That didn't work. Check and try again.")}
 
 
 def _values(ctx: RequestContext, flow: ResetFlow) -> dict[str, str]:
