@@ -27,10 +27,10 @@ from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
 from .app_passwords import AppPasswordService
 from .base import MfaVerifier, ServiceContext
-from .hardware_oath import HardwareOathService
-from .push import PushService
 from .email import EmailService
+from .hardware_oath import HardwareOathService
 from .phone import PhoneService
+from .push import PushService
 from .questions import QuestionsService
 from .totp import TotpService
 from .webauthn import WebAuthnService
