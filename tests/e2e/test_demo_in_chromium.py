@@ -11,37 +11,51 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pyotp
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
+from werkzeug.serving import make_server
+
+from example_idp import create_app
 
 pytestmark = pytest.mark.e2e
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        yield browser
-        browser.close()
+def own_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An example IdP of this module's own: its demo users start with no methods whatever other
+    modules did with the shared one."""
+    root = tmp_path_factory.mktemp("demo-idp")
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", root / "combinedreg.toml")
+    apps: list[Any] = []
+    httpd = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), threaded=True)
+    url = f"http://localhost:{httpd.server_port}"
+    apps.append(create_app(instance_path=root / "instance", issuer=url, combinedreg_config=config))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=url)
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=10)
+        httpd.server_close()
+
+
+@pytest.fixture
+def chromium(chromium_browser: Browser) -> Browser:
+    return chromium_browser  # one Chromium for the whole session (tests/e2e/conftest.py)
 
 
 def _login(page: Page, user: str) -> None:
@@ -72,15 +86,15 @@ def _register_app_through_the_wizard(page: Page) -> str:
 
 
 def test_demo_sign_in_registers_an_app_and_shows_mfa_claims(
-    chromium: Browser, idp_server: Any
+    chromium: Browser, own_idp: Any
 ) -> None:
     context = chromium.new_context()
     page = context.new_page()
-    page.goto(f"{idp_server.url}/demo")
+    page.goto(f"{own_idp.url}/demo")
     page.get_by_role("button", name="Sign in").click()
     _login(page, "admin")
     _register_app_through_the_wizard(page)
-    assert page.url == f"{idp_server.url}/demo"
+    assert page.url == f"{own_idp.url}/demo"
     claims = {
         row.locator("th").inner_text(): json.loads(row.locator("td").inner_text())
         for row in page.locator("table tr").all()
@@ -107,14 +121,14 @@ class _Callback(BaseHTTPRequestHandler):
 
 
 def test_the_code_reaches_a_relying_party_on_another_origin(
-    chromium: Browser, idp_server: Any
+    chromium: Browser, own_idp: Any
 ) -> None:
     rp = ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
     threading.Thread(target=rp.serve_forever, daemon=True).start()
     redirect_uri = f"http://127.0.0.1:{rp.server_port}/cb"
     try:
         reg = requests.post(
-            f"{idp_server.url}/register",
+            f"{own_idp.url}/register",
             json={
                 "redirect_uris": [redirect_uri],
                 "token_endpoint_auth_method": "client_secret_basic",
@@ -135,7 +149,7 @@ def test_the_code_reaches_a_relying_party_on_another_origin(
         )
         context = chromium.new_context()
         page = context.new_page()
-        page.goto(f"{idp_server.url}/authorize?{query}")
+        page.goto(f"{own_idp.url}/authorize?{query}")
         _login(page, "frank")
         _register_app_through_the_wizard(page)
         assert re.match(rf"http://127\.0\.0\.1:{rp.server_port}/cb\?", page.url), page.url
