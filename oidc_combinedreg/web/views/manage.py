@@ -23,7 +23,7 @@ from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.compliance import ReplaceFirst, UserFacts, kinds_that_fix
 from ...store.base import MethodRecord
 from ..render import Page, Redirect
-from ..steps import HANDLERS, StepHandler
+from ..steps import HANDLERS, StepHandler, registrable
 from .common import METHOD_NAMES, describe_method
 from .signin import require_fresh_mfa
 
@@ -120,9 +120,10 @@ def _describe(web: WebApp, record: MethodRecord, default_id: str | None) -> dict
 
 def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[str, str]]:
     _, user = ctx.require_session()
-    have = [m.kind for m in web.reg.info.methods(user.id)]
+    methods = web.reg.info.methods(user.id)
+    have = [m.kind for m in methods]
     out = []
-    for kind in sorted(HANDLERS, key=lambda k: METHOD_RULES[k].rank):
+    for kind in sorted(registrable(web), key=lambda k: METHOD_RULES[k].rank):
         if not _in_part(kind, part, web):
             continue
         if not web.config.policies.method_allowed(kind, user.id, user.groups):
@@ -131,6 +132,10 @@ def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[s
             continue
         if kind is MethodKind.APP_PASSWORD and not web.reg.info.app_passwords.may_register(user):
             continue
+        if kind is MethodKind.HARDWARE_OATH and not any(
+            m.kind is kind and not m.data.get("activated") for m in methods
+        ):
+            continue  # users activate tokens an admin assigned; there is nothing to "add" here
         out.append({"kind": kind.value, "name": METHOD_NAMES[kind]})
     return out
 
@@ -183,7 +188,10 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     session, user = ctx.require_session()
     raw_kind = str(ctx.request.view_args["kind"])  # type: ignore[attr-defined]
     allowed = {a["kind"] for a in _addable(web, ctx)}
-    if raw_kind not in allowed:
+    in_progress = session.data.get("manage_add", {}).get("kind") == raw_kind
+    # A step already under way may finish even if the limit was reached meanwhile (a push device
+    # registers itself before the browser shows the confirmation); the store enforces the limit.
+    if raw_kind not in allowed and not in_progress:
         raise AccessDenied("method not addable")
     kind = MethodKind(raw_kind)
     state: dict[str, Any] = session.data.setdefault("manage_add", {})
