@@ -193,7 +193,9 @@ def test_too_few_reset_methods_is_refused_with_what_to_add(
             "mfa_registration": {"enforced": True},
             "wizard_preference": ["totp"],
             "sspr": {"enabled_for": "all", "methods_required": 2},
-        }
+        },
+        # a text provider, so a phone can be registered (and so suggested)
+        delivery={"text": {"provider": "console"}},
     )
     browser.login("alice")
     browser.reg.store.add_method(

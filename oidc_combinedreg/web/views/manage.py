@@ -132,10 +132,6 @@ def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[s
             continue
         if kind is MethodKind.APP_PASSWORD and not web.reg.info.app_passwords.may_register(user):
             continue
-        if kind is MethodKind.HARDWARE_OATH and not any(
-            m.kind is kind and not m.data.get("activated") for m in methods
-        ):
-            continue  # users activate tokens an admin assigned; there is nothing to "add" here
         out.append({"kind": kind.value, "name": METHOD_NAMES[kind]})
     return out
 
