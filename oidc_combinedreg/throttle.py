@@ -45,18 +45,23 @@ class Throttle:
         """
         consecutive, window, by_ip = self._keys(user_id, ip)
         cfg = self._config
-        if self._store.incr(consecutive, ttl=None) > cfg.max_consecutive_failures:
+        # One round trip. Both account counters count every attempt, also one refused by the
+        # other: neither limit can be dodged, and a success clears both.
+        counts = self._store.counters(
+            incr=[(consecutive, None), (window, cfg.window)],
+            read=[] if ip is None else [by_ip],
+        )
+        if counts[0] > cfg.max_consecutive_failures:
             raise RateLimited(retry_after=cfg.window, scope="account-locked")
-        if self._store.incr(window, ttl=cfg.window) > cfg.failures_per_window:
+        if counts[1] > cfg.failures_per_window:
             raise RateLimited(retry_after=cfg.window, scope="user")
-        if ip is not None and self._store.get_count(by_ip) >= cfg.ip_failures_per_window:
+        if ip is not None and counts[2] >= cfg.ip_failures_per_window:
             raise RateLimited(retry_after=cfg.window, scope="ip")
 
     def failed(self, user_id: str, ip: str | None) -> None:
         if ip is not None:
-            self._store.incr(self._keys(user_id, ip)[2], ttl=self._config.window)
+            self._store.counters(incr=[(self._keys(user_id, ip)[2], self._config.window)])
 
     def succeeded(self, user_id: str) -> None:
         consecutive, window, _ = self._keys(user_id, None)
-        self._store.reset_count(consecutive)
-        self._store.reset_count(window)
+        self._store.counters(reset=[consecutive, window])

@@ -229,11 +229,14 @@ class HardwareOathService:
         secret = ctx.box.decrypt(record.secret, context=secret_context(user_id, record.id))
         params = OathParams.from_dict(record.data)
         now = ctx.clock.now()
+        success = ctx.event(
+            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
+        )
         try:
             counter = self.method.authenticate_complete(
                 secret, params, code, counter=record.counter, now=now
             )
-            if not ctx.store.advance_counter(user_id, record.id, counter, now):
+            if not ctx.store.advance_counter(user_id, record.id, counter, now, events=[success]):
                 raise CodeReused("this code was already used; wait for the next one")
         except (VerificationFailed, CodeReused) as exc:
             ctx.throttle.failed(user_id, ip)
@@ -243,9 +246,6 @@ class HardwareOathService:
         ctx.throttle.succeeded(user_id)
         if not record.data.get("activated"):
             self._mark_activated(record, ip=ip)
-        ctx.audit(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
-        )
         return counter
 
     def _mark_activated(self, record: MethodRecord, *, ip: str | None) -> None:

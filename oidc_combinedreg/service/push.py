@@ -391,9 +391,12 @@ class PushService:
         ctx.throttle.attempt(user_id, ip)
         seed = self.secrets_of(record).totp_seed
         now = ctx.clock.now()
+        success = ctx.event(
+            "mfa.succeeded", user_id, "success", ip=ip, kind="push", method_id=record.id
+        )
         try:
             step = self.totp.authenticate_complete(seed, code, last_step=record.counter, now=now)
-            if not ctx.store.advance_counter(user_id, record.id, step, now):
+            if not ctx.store.advance_counter(user_id, record.id, step, now, events=[success]):
                 # Another request used this step (or a later one) between our read and write.
                 raise CodeReused("this code was already used; wait for the next one")
         except (VerificationFailed, CodeReused) as exc:
@@ -402,7 +405,6 @@ class PushService:
             ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind="push", reason=reason)
             raise
         ctx.throttle.succeeded(user_id)
-        ctx.audit("mfa.succeeded", user_id, "success", ip=ip, kind="push", method_id=record.id)
         return step
 
 

@@ -122,11 +122,15 @@ class TotpService:
         ctx.throttle.attempt(user_id, ip)
         secret = ctx.box.decrypt(record.secret, context=secret_context(user_id, record.id))
         now = ctx.clock.now()
+        success = ctx.event(
+            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
+        )
         try:
             step = self.method.authenticate_complete(
                 secret.decode(), code, last_step=record.counter, now=now
             )
-            if not ctx.store.advance_counter(user_id, record.id, step, now):
+            # The success is logged with the step it used, in one transaction (or none of both).
+            if not ctx.store.advance_counter(user_id, record.id, step, now, events=[success]):
                 # Another request used this step (or a later one) between our read and write.
                 raise CodeReused("this code was already used; wait for the next one")
         except (VerificationFailed, CodeReused) as exc:
@@ -135,7 +139,4 @@ class TotpService:
             ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind=self.kind.value, reason=reason)
             raise
         ctx.throttle.succeeded(user_id)
-        ctx.audit(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
-        )
         return step

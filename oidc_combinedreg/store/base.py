@@ -9,6 +9,10 @@ Rules every backend keeps:
   counter. TOTP replay protection, HOTP counters and WebAuthn sign counts rest on it.
 * ``take_challenge`` is an atomic get-and-delete: a challenge is usable once.
 * ``incr`` is atomic. Counters with ``ttl=None`` are durable (consecutive-failure counts).
+  ``counters`` does several counter operations in one round trip; each increment stays atomic,
+  the call as a whole need not be (on a Redis Cluster its keys live in different slots).
+* Calls that take ``events`` write them in the same transaction (SQLite) or script (Redis) as
+  the change, and only if the change happened.
 * Anything ephemeral (sessions, challenges, windowed counters) expires by the store's clock.
 * Any failure to reach the backend raises :class:`~oidc_combinedreg.exceptions.StoreUnavailable`.
 """
@@ -115,8 +119,22 @@ class Store(Protocol):
         """Delete one method of ``user_id``; False if there was none."""
         ...
 
-    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
-        """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter."""
+    def advance_counter(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter.
+
+        Returns whether it did. ``events`` (the ``mfa.succeeded`` of the code that used this
+        step) are written in the same transaction, and only when the counter moved: a replayed
+        step leaves neither a new counter nor a success in the log, and a crash cannot leave one
+        without the other.
+        """
         ...
 
     # -- per-user state -----------------------------------------------------------------------
@@ -134,8 +152,24 @@ class Store(Protocol):
     def load_session(self, sid: str) -> dict[str, Any] | None: ...
 
     def save_session(
-        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
-    ) -> None: ...
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        ttl: float,
+        replaces: str | None = None,
+    ) -> None:
+        """Store ``data`` under ``sid`` for ``ttl`` seconds (replacing what ``sid`` held).
+
+        ``replaces`` names the id this session was rotated from (after password, MFA, step-up):
+        it is deleted with the save, in the same transaction (SQLite) or script (one Redis
+        server). On a Redis Cluster the two ids live in different slots: the old one is deleted
+        in the same round trip, after the save. Either way, once the call returns the old id
+        loads nothing; if it raises, the old id may still load, but it never holds the new data.
+        ``replaces == sid`` deletes nothing.
+        """
+        ...
 
     def delete_session(self, sid: str) -> None: ...
 
@@ -160,6 +194,27 @@ class Store(Protocol):
     def get_count(self, key: str) -> int: ...
 
     def reset_count(self, key: str) -> None: ...
+
+    def counters(
+        self,
+        *,
+        incr: Sequence[tuple[str, float | None]] = (),
+        read: Sequence[str] = (),
+        reset: Sequence[str] = (),
+    ) -> list[int]:
+        """Several counter operations in one round trip (the throttle's per-attempt work).
+
+        Each ``(key, ttl)`` of ``incr`` is :meth:`incr` (atomic, with the same window rules),
+        each key of ``read`` is :meth:`get_count` and each key of ``reset`` is
+        :meth:`reset_count`. Returns the new values of the incremented keys, in order, then the
+        values of the read ones; resets return nothing. Resets happen first, then increments,
+        then reads, so a key both incremented and read reads its new value. Each operation is
+        atomic on its key; the call as a whole is not (one SQLite transaction, but on a Redis
+        Cluster the keys live in different slots): if it raises
+        :class:`~oidc_combinedreg.exceptions.StoreUnavailable`, some operations may have
+        happened. An empty call returns ``[]`` without touching the backend.
+        """
+        ...
 
     # -- audit --------------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None: ...

@@ -120,7 +120,16 @@ class MemoryStore:
             self._audit.extend(copies)
         return True
 
-    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
+    def advance_counter(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        copies = [_copy_event(event) for event in events]
         with self._lock:
             current = self.get_method(user_id, method_id)
             if current is None or value <= current.counter:
@@ -128,6 +137,7 @@ class MemoryStore:
             self._methods[method_id] = dataclasses.replace(
                 current, counter=value, last_used_at=used_at
             )
+            self._audit.extend(copies)
         return True
 
     # -- per-user state -----------------------------------------------------------------------
@@ -160,12 +170,20 @@ class MemoryStore:
         return _copy(entry[0]) if entry is not None and self._live(entry[2]) else None
 
     def save_session(
-        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        ttl: float,
+        replaces: str | None = None,
     ) -> None:
         entry = (_copy(data), user_id, self._clock.now() + ttl)
         with self._lock:
             self._check_open()
             self._sessions[sid] = entry
+            if replaces is not None and replaces != sid:
+                self._sessions.pop(replaces, None)
 
     def delete_session(self, sid: str) -> None:
         with self._lock:
@@ -223,6 +241,21 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             self._counters.pop(key, None)
+
+    def counters(
+        self,
+        *,
+        incr: Sequence[tuple[str, float | None]] = (),
+        read: Sequence[str] = (),
+        reset: Sequence[str] = (),
+    ) -> list[int]:
+        if not (incr or read or reset):
+            return []
+        with self._lock:  # re-entrant: the single-key methods take it again
+            for key in reset:
+                self.reset_count(key)
+            values = [self.incr(key, ttl=ttl) for key, ttl in incr]
+            return values + [self.get_count(key) for key in read]
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -5,8 +5,12 @@ Choices, and why (``docs/redis.md`` has the whole key layout):
 * **One user, one hash tag.** Every key of a user carries ``{u:<user id>}``, so the multi-key
   changes of one user (a method, the user's method index, the user's audit outbox) live in one
   cluster slot and run as one Lua script (``store/redis_scripts.py``): count-and-insert under a
-  limit, delete-and-audit, compare-and-set of a counter. Keys addressed by something else (session
-  id, challenge key, counter key, lookup value) are single keys, touched by single-key commands.
+  limit, delete-and-audit, compare-and-set of a counter and its audit. Keys addressed by something
+  else (session id, challenge key, counter key, lookup value) are single keys, touched by
+  single-key commands or scripts; several of them in one call (the throttle's ``counters``, a
+  session save that deletes the id it replaces) go in one non-transactional pipeline, atomic per
+  key. On one server (no slots) a session save is one script over the session, the user's
+  session index and the replaced id.
 * **Lookup values are claimed first.** A WebAuthn credential id or token serial is unique across
   all users, so its claim key lives in its own slot: ``add_method`` claims it with a create-if-absent
   script, then inserts the method, and releases the claim if the insert is refused. A process that
@@ -192,6 +196,13 @@ def _state_json(state: UserState) -> str:
 def _replies(values: object) -> list[bytes | None]:
     """Replies of HMGET: bytes, since the client was checked for ``decode_responses=False``."""
     return cast("list[bytes | None]", values)
+
+
+def _pipe_eval(pipe: Any, script: str, key: str, *args: str | int) -> None:
+    """Queue a one-key script. EVAL with the text, not EVALSHA: a pipeline cannot recover from
+    NOSCRIPT (a restarted server), and the server caches the compiled script by its digest anyway.
+    ``execute_command``, because redis-py's cluster pipeline has no ``eval``."""
+    pipe.execute_command("EVAL", script, 1, key, *args)
 
 
 def _stream_position(entry_id: bytes) -> tuple[int, int]:
@@ -468,11 +479,21 @@ class RedisStore:
             self._release_lookup(deleted[1].decode(), user_id, method_id)
         return True
 
-    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
-        advanced = self._run(
+    def advance_counter(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
+        advanced = self._change(
             "ADVANCE_COUNTER",
+            user_id,
             [self._keys.method(user_id, method_id)],
             [str(int(value)), repr(float(used_at))],
+            events,
         )
         return bool(advanced == 1)
 
@@ -517,10 +538,27 @@ class RedisStore:
         return dict(json.loads(data))
 
     def save_session(
-        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        ttl: float,
+        replaces: str | None = None,
     ) -> None:
         now = self._clock.now()
         expires_at, ttl_ms, payload = repr(now + ttl), _ms(ttl), _dumps(data)
+        replaced = None if replaces is None or replaces == sid else self._keys.session(replaces)
+        if not self._cluster:
+            # One script: the index entry, the session and the old id's deletion together.
+            index = [] if user_id is None else [self._keys.user(user_id, "sessions")]
+            self._run(
+                "SAVE_SESSION_ONE_SERVER",
+                [self._keys.session(sid), *index, *([replaced] if replaced else [])],
+                [payload, expires_at, ttl_ms, sid, repr(now), user_id or "",
+                 "1" if replaced else "0"],
+            )  # fmt: skip
+            return
         if user_id is not None:
             # The index first: a session is never live without being reachable by "sign out
             # everywhere"; an index entry without its session is skipped and pruned later.
@@ -530,7 +568,14 @@ class RedisStore:
                 [repr(now), sid, expires_at, ttl_ms],
             )
         owner = [] if user_id is None else [user_id]
-        self._run("SAVE_SESSION", [self._keys.session(sid)], [payload, expires_at, ttl_ms, *owner])
+        with self._guard():
+            # Different slots: one round trip, the save before the old id's deletion.
+            pipe = self._client.pipeline(transaction=False)
+            _pipe_eval(pipe, lua.SAVE_SESSION, self._keys.session(sid),
+                       payload, expires_at, ttl_ms, *owner)  # fmt: skip
+            if replaced:
+                pipe.delete(replaced)
+            pipe.execute()
 
     def delete_session(self, sid: str) -> None:
         with self._guard():
@@ -583,14 +628,43 @@ class RedisStore:
 
     def get_count(self, key: str) -> int:
         with self._guard():
-            value, ends = _replies(self._client.hmget(self._keys.counter(key), ["v", "e"]))
-        if value is None or (ends is not None and float(ends) <= self._clock.now()):
-            return 0
-        return int(value)
+            reply = _replies(self._client.hmget(self._keys.counter(key), ["v", "e"]))
+        return self._live_count(reply)
 
     def reset_count(self, key: str) -> None:
         with self._guard():
             self._client.delete(self._keys.counter(key))
+
+    def counters(
+        self,
+        *,
+        incr: Sequence[tuple[str, float | None]] = (),
+        read: Sequence[str] = (),
+        reset: Sequence[str] = (),
+    ) -> list[int]:
+        if not (incr or read or reset):
+            return []
+        now = self._clock.now()
+        with self._guard():
+            # Not a transaction (the keys are in different cluster slots): each INCR script is
+            # atomic on its key, and the pipeline keeps the order of commands to one node.
+            pipe = self._client.pipeline(transaction=False)
+            for key in reset:
+                pipe.delete(self._keys.counter(key))
+            for key, ttl in incr:
+                window = ["", "0"] if ttl is None else [repr(now + ttl), str(_ms(ttl))]
+                _pipe_eval(pipe, lua.INCR, self._keys.counter(key), repr(now), *window)
+            for key in read:
+                pipe.hmget(self._keys.counter(key), ["v", "e"])
+            replies = cast("list[Any]", pipe.execute())[len(reset) :]
+        values = [int(value) for value in replies[: len(incr)]]
+        return values + [self._live_count(_replies(pair)) for pair in replies[len(incr) :]]
+
+    def _live_count(self, reply: list[bytes | None]) -> int:
+        value, ends = reply
+        if value is None or (ends is not None and float(ends) <= self._clock.now()):
+            return 0
+        return int(value)
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ __all__ = [
     "INDEX_SESSION",
     "PUT_USER_STATE",
     "SAVE_SESSION",
+    "SAVE_SESSION_ONE_SERVER",
     "UPDATE_METHOD",
     "WRITE_AUDIT",
 ]
@@ -120,10 +121,12 @@ return {1, fields[2] or ''}
 """
 )
 
-#: KEYS: method hash. ARGV: value, used_at (decimal integer and float text). 1 if stored, else 0.
+#: KEYS: method hash, audit target. ARGV: value, used_at (decimal integer and float text), then
+#: the audit args. 1 if stored (and the events written), else 0 (nothing written).
 #: Compares decimal integers as text, so counters of any size compare exactly.
 ADVANCE_COUNTER = (
     _WRITES
+    + AUDIT_LIB
     + """
 local function greater(a, b)
   local a_neg, b_neg = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
@@ -135,6 +138,7 @@ end
 local current = redis.call('HGET', KEYS[1], 'n')
 if not current or not greater(ARGV[1], current) then return 0 end
 redis.call('HSET', KEYS[1], 'n', ARGV[1], 'u', ARGV[2])
+audit(KEYS[2], 3)
 return 1
 """
 )
@@ -193,30 +197,65 @@ return 1
 """
 )
 
+#: ``save_session(key, data, expires_at, ttl_ms, user)``: replaces the whole hash, so a session
+#: saved again without a user (``user`` false) loses the old one.
+#: ``index_session(index, now, sid, expires_at, ttl_ms)``: the user's session index is a zset
+#: sid -> expires_at; drops members expired by the store clock and keeps the index alive as long
+#: as its newest member.
+_SESSION_LIB = """
+local function save_session(key, data, expires_at, ttl_ms, user)
+  redis.call('DEL', key)
+  if user then
+    redis.call('HSET', key, 'd', data, 'e', expires_at, 'u', user)
+  else
+    redis.call('HSET', key, 'd', data, 'e', expires_at)
+  end
+  redis.call('PEXPIRE', key, ttl_ms)
+end
+local function index_session(index, now, sid, expires_at, ttl_ms)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+  redis.call('ZADD', index, expires_at, sid)
+  if redis.call('PTTL', index) < tonumber(ttl_ms) then redis.call('PEXPIRE', index, ttl_ms) end
+end
+"""
+
 #: KEYS: session hash. ARGV: data JSON, expires_at, ttl in ms, then the user (absent for none).
-#: Replaces the whole hash, so a session saved again without a user loses the old one.
 SAVE_SESSION = (
     _WRITES
+    + _SESSION_LIB
     + """
-redis.call('DEL', KEYS[1])
-if ARGV[4] then
-  redis.call('HSET', KEYS[1], 'd', ARGV[1], 'e', ARGV[2], 'u', ARGV[4])
-else
-  redis.call('HSET', KEYS[1], 'd', ARGV[1], 'e', ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+save_session(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 return 1
 """
 )
 
-#: KEYS: the user's session index (zset sid -> expires_at). ARGV: now, sid, expires_at, ttl ms.
-#: Drops members expired by the store clock and keeps the index alive as long as its newest member.
+#: KEYS: the user's session index. ARGV: now, sid, expires_at, ttl ms.
 INDEX_SESSION = (
     _WRITES
+    + _SESSION_LIB
     + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+index_session(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return 1
+"""
+)
+
+#: One server (standalone or Sentinel) only, since its keys are in different slots: a session's
+#: whole save in one script. KEYS: session hash, then the user's session index if ARGV[6] is a
+#: user, then the replaced session if ARGV[7] is '1'. ARGV: data JSON, expires_at, ttl in ms,
+#: sid, now, user ('' for none), '1' or '0'.
+SAVE_SESSION_ONE_SERVER = (
+    _WRITES
+    + _SESSION_LIB
+    + """
+local user, replaced = ARGV[6], 2
+if user ~= '' then
+  index_session(KEYS[2], ARGV[5], ARGV[4], ARGV[2], ARGV[3])
+  replaced = 3
+else
+  user = false
+end
+save_session(KEYS[1], ARGV[1], ARGV[2], ARGV[3], user)
+if ARGV[7] == '1' then redis.call('DEL', KEYS[replaced]) end
 return 1
 """
 )

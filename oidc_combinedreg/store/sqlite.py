@@ -113,6 +113,13 @@ _METHOD_COLUMNS = (
 )
 _INSERT_METHOD = f"INSERT INTO methods ({_METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
+_ADVANCE = (
+    "UPDATE methods SET counter = ?, last_used_at = ? WHERE id = ? AND user_id = ? AND counter < ?"
+)
+_SAVE_SESSION = (
+    "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at) VALUES (?, ?, ?, ?)"
+)
+_GET_COUNT = "SELECT value FROM counters WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
 _INCR = """
     INSERT INTO counters (key, value, expires_at) VALUES (:key, 1, :expires)
     ON CONFLICT (key) DO UPDATE SET
@@ -418,16 +425,27 @@ class SqliteStore:
             _insert_audit(conn, audit)
         return True
 
-    def advance_counter(self, user_id: str, method_id: str, value: int, used_at: float) -> bool:
+    def advance_counter(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+    ) -> bool:
         # One conditional UPDATE: SQLite runs it under the write lock, so of two callers with the
-        # same value exactly one sees rowcount 1.
-        with self._connection() as conn:
-            cur = conn.execute(
-                "UPDATE methods SET counter = ?, last_used_at = ?"
-                " WHERE id = ? AND user_id = ? AND counter < ?",
-                (value, used_at, method_id, user_id, value),
-            )
-        return cur.rowcount == 1
+        # same value exactly one sees rowcount 1. With events, both in one transaction.
+        params = (value, used_at, method_id, user_id, value)
+        if not events:
+            with self._connection() as conn:
+                return bool(conn.execute(_ADVANCE, params).rowcount == 1)
+        audit = [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            if conn.execute(_ADVANCE, params).rowcount != 1:
+                return False  # COMMIT of nothing: the transaction wrote no row
+            _insert_audit(conn, audit)
+        return True
 
     # -- per-user state -----------------------------------------------------------------------
 
@@ -476,15 +494,22 @@ class SqliteStore:
         return None if row is None else dict(json.loads(row["data"]))
 
     def save_session(
-        self, sid: str, data: Mapping[str, Any], *, user_id: str | None, ttl: float
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        ttl: float,
+        replaces: str | None = None,
     ) -> None:
         params = (sid, user_id, _dumps(data), self._clock.now() + ttl)
-        with self._connection() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                params,
-            )
+        if replaces is None or replaces == sid:
+            with self._connection() as conn:
+                conn.execute(_SAVE_SESSION, params)
+        else:
+            with self._transaction() as conn:
+                conn.execute(_SAVE_SESSION, params)
+                conn.execute("DELETE FROM sessions WHERE sid = ?", (replaces,))
         self._written()
 
     def delete_session(self, sid: str) -> None:
@@ -539,29 +564,59 @@ class SqliteStore:
 
     def incr(self, key: str, *, ttl: float | None) -> int:
         now = self._clock.now()
-        params = {"key": key, "now": now, "expires": None if ttl is None else now + ttl}
         if self._use_returning:
             with self._connection() as conn:
-                rows = conn.execute(_INCR + " RETURNING value", params).fetchall()
+                value = self._incr_in(conn, key, ttl, now)
         else:
             with self._transaction() as conn:
-                conn.execute(_INCR, params)
-                rows = conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchall()
+                value = self._incr_in(conn, key, ttl, now)
         self._written()
+        return value
+
+    def _incr_in(self, conn: sqlite3.Connection, key: str, ttl: float | None, now: float) -> int:
+        """One increment on ``conn``: a statement of its own, or part of the caller's transaction."""
+        params = {"key": key, "now": now, "expires": None if ttl is None else now + ttl}
+        if self._use_returning:
+            # fetchall() runs the statement to completion (ending an implicit transaction)
+            rows = conn.execute(_INCR + " RETURNING value", params).fetchall()
+        else:
+            conn.execute(_INCR, params)
+            rows = conn.execute("SELECT value FROM counters WHERE key = ?", (key,)).fetchall()
         return int(rows[0]["value"])
 
     def get_count(self, key: str) -> int:
         with self._connection() as conn:
-            row = conn.execute(
-                "SELECT value FROM counters WHERE key = ?"
-                " AND (expires_at IS NULL OR expires_at > ?)",
-                (key, self._clock.now()),
-            ).fetchone()
+            row = conn.execute(_GET_COUNT, (key, self._clock.now())).fetchone()
         return 0 if row is None else int(row["value"])
 
     def reset_count(self, key: str) -> None:
         with self._connection() as conn:
             conn.execute("DELETE FROM counters WHERE key = ?", (key,))
+
+    def counters(
+        self,
+        *,
+        incr: Sequence[tuple[str, float | None]] = (),
+        read: Sequence[str] = (),
+        reset: Sequence[str] = (),
+    ) -> list[int]:
+        if not (incr or read or reset):
+            return []
+        now = self._clock.now()
+        values: list[int] = []
+        # Writes in one transaction: one commit (and one lock acquisition) for the whole call.
+        with self._transaction() if incr or reset else self._connection() as conn:
+            conn.executemany("DELETE FROM counters WHERE key = ?", [(key,) for key in reset])
+            values += [self._incr_in(conn, key, ttl, now) for key, ttl in incr]
+            values += [self._count(conn, key, now) for key in read]
+        if incr:
+            self._written()
+        return values
+
+    @staticmethod
+    def _count(conn: sqlite3.Connection, key: str, now: float) -> int:
+        row = conn.execute(_GET_COUNT, (key, now)).fetchone()
+        return 0 if row is None else int(row["value"])
 
     # -- audit --------------------------------------------------------------------------------
 

@@ -82,12 +82,15 @@ class SessionManager:
         return fresh
 
     def save(self, session: Session) -> None:
+        """Store the session; a rotated one deletes the id it replaces in the same call."""
         self.store.save_session(
-            session.sid, session.data, user_id=session.user_id, ttl=self.config.session_ttl
+            session.sid,
+            session.data,
+            user_id=session.user_id,
+            ttl=self.config.session_ttl,
+            replaces=session.replaced_sid,
         )
-        if session.replaced_sid and session.replaced_sid != session.sid:
-            self.store.delete_session(session.replaced_sid)
-            session.replaced_sid = None
+        session.replaced_sid = None
 
     def delete(self, session: Session) -> None:
         self.store.delete_session(session.sid)

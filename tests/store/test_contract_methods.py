@@ -219,3 +219,54 @@ def test_twenty_threads_advancing_to_the_same_value_exactly_one_wins(store: Stor
     results = race(20, lambda i: store.advance_counter("alice", record.id, 56_666_666, T0))
     assert results.count(True) == 1
     assert results.count(False) == 19
+
+
+# -- advance_counter with its audit events ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("owner", "value", "advanced"),
+    [
+        pytest.param("alice", 11, True, id="a greater value is stored with its events"),
+        pytest.param("alice", 10, False, id="a replayed value writes no event"),
+        pytest.param("alice", 9, False, id="an older value writes no event"),
+        pytest.param("bob", 11, False, id="another user's method writes no event"),
+    ],
+)
+def test_advance_counter_writes_its_events_only_when_it_advances(
+    store: Store, owner: str, value: int, advanced: bool
+) -> None:
+    record = method(counter=10)
+    store.add_method(record, limit=5)
+    success = event("mfa.succeeded", user_id=owner, detail={"method_id": record.id})
+    assert store.advance_counter(owner, record.id, value, T0 + 30, events=[success]) is advanced
+    assert store.list_audit() == ([success] if advanced else [])
+    got = store.get_method("alice", record.id)
+    assert got is not None and got.counter == (value if advanced else 10)
+
+
+def test_advance_counter_of_a_missing_method_writes_no_event(store: Store) -> None:
+    assert store.advance_counter("alice", "nope", 1, T0, events=[event("mfa.succeeded")]) is False
+    assert store.list_audit() == []
+
+
+def test_advance_counter_writes_several_events_in_order(store: Store) -> None:
+    record = method(counter=0)
+    store.add_method(record, limit=5)
+    first, second = event("mfa.succeeded", at=T0), event("notice.queued", at=T0 + 1)
+    assert store.advance_counter("alice", record.id, 1, T0, events=[first, second]) is True
+    assert store.list_audit() == [second, first]  # newest first
+
+
+def test_twenty_threads_advancing_with_events_leave_one_event(store: Store) -> None:
+    record = method(counter=0)
+    store.add_method(record, limit=5)
+    results = race(
+        20,
+        lambda i: store.advance_counter(
+            "alice", record.id, 56_666_666, T0, events=[event("mfa.succeeded", detail={"i": i})]
+        ),
+    )
+    assert results.count(True) == 1 and results.count(False) == 19
+    (logged,) = store.list_audit()
+    assert results[logged.detail["i"]] is True, "the event is the winner's"

@@ -87,6 +87,39 @@ def test_delete_user_sessions_counts_live_sessions_of_that_user_only(
     assert store.delete_user_sessions("alice") == 0
 
 
+@pytest.mark.parametrize(
+    "user_id",
+    [pytest.param("alice", id="a signed-in user"), pytest.param(None, id="no user yet")],
+)
+def test_saving_with_replaces_deletes_the_old_id(store: Store, user_id: str | None) -> None:
+    store.save_session("old", {"step": 1}, user_id=user_id, ttl=60)
+    store.save_session("new", {"step": 2}, user_id=user_id, ttl=60, replaces="old")
+    assert store.load_session("old") is None
+    assert store.load_session("new") == {"step": 2}
+    if user_id is not None:
+        assert store.delete_user_sessions(user_id) == 1, "only the new id is live"
+
+
+def test_replacing_ones_own_id_keeps_the_session(store: Store) -> None:
+    store.save_session("s1", {"step": 1}, user_id="alice", ttl=60)
+    store.save_session("s1", {"step": 2}, user_id="alice", ttl=60, replaces="s1")
+    assert store.load_session("s1") == {"step": 2}
+
+
+def test_replacing_an_id_that_is_gone_still_saves(store: Store) -> None:
+    store.save_session("new", {"step": 2}, user_id="alice", ttl=60, replaces="never-existed")
+    assert store.load_session("new") == {"step": 2}
+
+
+def test_replacing_leaves_other_sessions_alone(store: Store) -> None:
+    store.save_session("old", {}, user_id="alice", ttl=60)
+    store.save_session("other-tab", {"tab": 2}, user_id="alice", ttl=60)
+    store.save_session("bobs", {"bob": 1}, user_id="bob", ttl=60)
+    store.save_session("new", {}, user_id="alice", ttl=60, replaces="old")
+    assert store.load_session("other-tab") == {"tab": 2}
+    assert store.load_session("bobs") == {"bob": 1}
+
+
 # -- challenges -----------------------------------------------------------------------------------
 
 
@@ -161,6 +194,65 @@ def test_concurrent_increments_are_never_lost(store: Store) -> None:
     assert store.get_count("otp:alice") == 100
 
 
+def test_counters_increment_then_read_in_one_call(store: Store) -> None:
+    store.incr("fail:ip:1.2.3.4", ttl=60)
+    values = store.counters(
+        incr=[("fail:consecutive:alice", None), ("fail:window:alice", 60)],
+        read=["fail:ip:1.2.3.4", "never-counted"],
+    )
+    assert values == [1, 1, 1, 0], "incremented values first, then the read ones"
+    assert store.counters(incr=[("fail:consecutive:alice", None)]) == [2]
+    assert store.get_count("fail:consecutive:alice") == 2
+    assert store.get_count("fail:window:alice") == 1
+
+
+def test_counters_read_an_incremented_key_after_its_increment(store: Store) -> None:
+    assert store.counters(incr=[("k", None)], read=["k"]) == [1, 1]
+
+
+def test_counters_reset_before_incrementing(store: Store) -> None:
+    for _ in range(3):
+        store.incr("a", ttl=None)
+    store.incr("b", ttl=60)
+    assert store.counters(reset=["a", "b", "never-counted"]) == [], "resets return nothing"
+    assert (store.get_count("a"), store.get_count("b")) == (0, 0)
+    store.incr("a", ttl=None)
+    assert store.counters(reset=["a"], incr=[("a", None)], read=["a"]) == [1, 1]
+
+
+def test_counters_keep_the_window_rules_of_incr(store: Store, clock: FrozenClock) -> None:
+    assert store.counters(incr=[("ip:1.2.3.4", 60)]) == [1]
+    clock.advance(30)
+    assert store.counters(incr=[("ip:1.2.3.4", 60)], read=["ip:1.2.3.4"]) == [2, 2]
+    clock.advance(30)
+    assert store.counters(read=["ip:1.2.3.4"]) == [0], "the window ended at 60 s, not 90 s"
+    assert store.counters(incr=[("ip:1.2.3.4", 60)]) == [1], "a new window starts"
+    assert store.incr("ip:1.2.3.4", ttl=60) == 2, "the single-key call sees the same counter"
+
+
+def test_an_empty_counters_call_returns_nothing(store: Store) -> None:
+    assert store.counters() == []
+
+
+def test_twenty_threads_incrementing_one_key_through_counters_lose_nothing(store: Store) -> None:
+    def hit(i: int) -> list[int]:
+        return [store.counters(incr=[("otp:alice", None)])[0] for _ in range(5)]
+
+    results = race(20, hit)
+    values = sorted(v for r in results if isinstance(r, list) for v in r)
+    assert values == list(range(1, 101)), "every increment returned a distinct value"
+    assert store.get_count("otp:alice") == 100
+
+
+def test_twenty_threads_incrementing_two_keys_through_counters_lose_nothing(store: Store) -> None:
+    results = race(20, lambda i: store.counters(incr=[("a", None), ("b", 60)], read=["c"]))
+    pairs = [r for r in results if isinstance(r, list)]
+    assert len(pairs) == 20, results
+    assert sorted(p[0] for p in pairs) == list(range(1, 21))
+    assert sorted(p[1] for p in pairs) == list(range(1, 21))
+    assert (store.get_count("a"), store.get_count("b")) == (20, 20)
+
+
 # -- lifecycle ------------------------------------------------------------------------------------
 
 
@@ -170,3 +262,5 @@ def test_a_closed_store_is_unavailable(store: Store) -> None:
         store.list_methods("alice")
     with pytest.raises(StoreUnavailable):
         store.incr("k", ttl=None)
+    with pytest.raises(StoreUnavailable):
+        store.counters(incr=[("k", None)], read=["k"])

@@ -54,6 +54,16 @@ WRITES: list[object] = [
     pytest.param(lambda s: s.take_challenge("c"), id="take_challenge"),
     pytest.param(lambda s: s.save_session("s", {}, user_id="alice", ttl=60), id="save_session"),
     pytest.param(lambda s: s.append_audit(event()), id="append_audit"),
+    pytest.param(lambda s: s.counters(incr=[("k", None)], read=["j"]), id="counters"),
+    pytest.param(lambda s: s.counters(reset=["k"]), id="counters resetting"),
+    pytest.param(
+        lambda s: s.save_session("s", {}, user_id="alice", ttl=60, replaces="old"),
+        id="save_session replacing",
+    ),
+    pytest.param(
+        lambda s: s.advance_counter("alice", "m1", 9, T0, events=[event()]),
+        id="advance_counter with events",
+    ),
 ]
 
 
@@ -319,3 +329,35 @@ def test_every_connection_gets_the_synchronous_level(
 def test_an_unknown_synchronous_level_is_refused(path: str, clock: FrozenClock) -> None:
     with pytest.raises(ValueError, match="off"):
         SqliteStore(path, clock=clock, synchronous="off")
+
+
+def _refuse(path: str, trigger: str) -> None:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(f"CREATE TRIGGER refuse {trigger} BEGIN SELECT RAISE(ABORT, 'refused'); END")
+
+
+def test_a_failed_audit_write_rolls_back_the_counter(path: str, db: SqliteStore) -> None:
+    record = method(counter=10)
+    db.add_method(record, limit=5)
+    _refuse(path, "BEFORE INSERT ON audit")
+    with pytest.raises(StoreUnavailable, match="refused"):
+        db.advance_counter("alice", record.id, 11, T0, events=[event("mfa.succeeded")])
+    got = db.get_method("alice", record.id)
+    assert got is not None and got.counter == 10, "the step is still unused"
+
+
+def test_a_failed_delete_of_the_replaced_id_rolls_back_the_save(path: str, db: SqliteStore) -> None:
+    db.save_session("old", {"step": 1}, user_id="alice", ttl=60)
+    _refuse(path, "BEFORE DELETE ON sessions")
+    with pytest.raises(StoreUnavailable, match="refused"):
+        db.save_session("new", {"step": 2}, user_id="alice", ttl=60, replaces="old")
+    assert db.load_session("new") is None
+    assert db.load_session("old") == {"step": 1}
+
+
+def test_a_failed_reset_in_counters_rolls_back_the_increments(path: str, db: SqliteStore) -> None:
+    db.incr("a", ttl=None)
+    _refuse(path, "BEFORE DELETE ON counters")
+    with pytest.raises(StoreUnavailable, match="refused"):
+        db.counters(reset=["a"], incr=[("b", None)])
+    assert (db.get_count("a"), db.get_count("b")) == (1, 0)
