@@ -12,6 +12,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 
 from .i18n import (
     LANGUAGE_NAMES,
+    active_language,
     gettext,
     is_rtl,
     localized_date,
@@ -21,10 +22,18 @@ from .i18n import (
     using_language,
 )
 
-__all__ = ["Page", "Redirect", "Renderer", "wants_json"]
+__all__ = ["Page", "Redirect", "Renderer", "isolate", "wants_json"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _csrf: ContextVar[str] = ContextVar("combinedreg_csrf", default="")
+
+
+def isolate(text: object) -> str:
+    """In a right-to-left page, Unicode-isolate a value inside translated text (FSI ... PDI), so a
+    masked number such as ``+1 XXXXXXXX67`` keeps its own direction; elsewhere it is unchanged."""
+    if not text:
+        return ""
+    return f"\u2068{text}\u2069" if is_rtl(active_language()) else str(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +83,10 @@ class Renderer:
             languages=LANGUAGE_NAMES,
         )
         self.env.filters.update(
-            date=localized_date, datetime=localized_datetime, number=localized_number
+            date=localized_date,
+            datetime=localized_datetime,
+            number=localized_number,
+            isolate=isolate,
         )
 
     def html(self, page: Page, common: dict[str, Any], lang: str) -> str:
