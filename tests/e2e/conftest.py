@@ -105,12 +105,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium_browser() -> Iterator[Any]:
-    """One headless Chromium per test module (contexts are cheap, launches take ~1 s).
+    """One headless Chromium for the whole session; tests take a context each (cheap).
 
-    Module, not session, scope: Playwright's sync API allows one running driver per thread, and
-    other browser modules start their own; a session-wide driver would collide with them.
+    Every browser test must use this fixture rather than start Playwright itself: the sync API
+    allows one running driver per thread, so a second one would fail while this one lives.
     """
     if not shutil.which("chromium"):
         pytest.skip("needs Debian's chromium (make sysdeps)")

@@ -193,7 +193,9 @@ def test_too_few_reset_methods_is_refused_with_what_to_add(
             "mfa_registration": {"enforced": True},
             "wizard_preference": ["totp"],
             "sspr": {"enabled_for": "all", "methods_required": 2},
-        }
+        },
+        # a text provider, so a phone can be registered (and so suggested)
+        delivery={"text": {"provider": "console"}},
     )
     browser.login("alice")
     browser.reg.store.add_method(
@@ -214,10 +216,10 @@ def test_too_few_reset_methods_is_refused_with_what_to_add(
     r = browser.post_json(url, {"csrf_token": browser.csrf(url)})
     assert r.status_code == 409 and r.get_json()["refused"]["shortfalls"] == ["sspr"]
     suggested = {a["kind"] for a in r.get_json()["refused"]["add_first"]}
-    # Only what this user could add here (no delivery provider: no phone or email), and never a
-    # second phone app (push and TOTP are one channel).
+    assert "mobile_phone" in suggested
+    # Only what this user could add here, never a second phone app (push and TOTP: one channel).
     assert suggested <= {a["kind"] for a in manage(browser)["addable"]}
-    assert not suggested & {"totp", "push", "mobile_phone", "email"}
+    assert not suggested & {"totp", "push"}
 
 
 def test_change_links_follow_the_methods_table(browser: Browser) -> None:
