@@ -11,6 +11,8 @@ Choices, and why:
 * **Explicit transactions** (``isolation_level=None``): multi-statement writes run inside
   ``BEGIN IMMEDIATE``, which takes the write lock before the first read, so "count, then insert"
   cannot interleave with another writer and never hits ``SQLITE_BUSY_SNAPSHOT`` half-way.
+* **One writer at a time per process**, queued on a Python lock: SQLite's busy handler sleeps and
+  polls (1, 2, 5, 10 ... ms), which under concurrent requests cost more than the writes.
 * **Every ``sqlite3.Error`` becomes** :class:`~oidc_combinedreg.exceptions.StoreUnavailable` after a
   rollback (locked past the busy timeout, disk full, read-only file, I/O error): callers fail closed
   and nothing is half-written.
@@ -241,6 +243,8 @@ class SqliteStore:
         self._synchronous = SqliteSynchronous(synchronous)  # ValueError for anything else
         self._on_connect = on_connect
         self._lock = threading.Lock()
+        #: serializes this process's writes (see :meth:`_writing`)
+        self._writer, self._writer_pid = threading.Lock(), os.getpid()
         self._idle: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
@@ -314,10 +318,29 @@ class SqliteStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is held from the first read."""
-        with self._connection() as conn:
+        with self._writing() as conn:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
             conn.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A pooled connection for a write, taken after this process's writer lock.
+
+        Threads of one process queue on a lock that hands over at once, instead of meeting
+        in SQLite's busy handler, which sleeps (1, 2, 5, 10 ... ms) and polls: under
+        concurrent requests those sleeps, not the writes, were the cost.
+        """
+        if os.getpid() != self._writer_pid:  # a lock copied across fork may be held by no one
+            self._writer, self._writer_pid = threading.Lock(), os.getpid()
+        writer = self._writer
+        if not writer.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailable(f"SQLite store {self._path}: database is locked (in process)")
+        try:
+            with self._connection() as conn:
+                yield conn
+        finally:
+            writer.release()
 
     def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailable:
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
@@ -438,7 +461,7 @@ class SqliteStore:
         # same value exactly one sees rowcount 1. With events, both in one transaction.
         params = (value, used_at, method_id, user_id, value)
         if not events:
-            with self._connection() as conn:
+            with self._writing() as conn:
                 return bool(conn.execute(_ADVANCE, params).rowcount == 1)
         audit = [_audit_params(event) for event in events]
         with self._transaction() as conn:
@@ -504,7 +527,7 @@ class SqliteStore:
     ) -> None:
         params = (sid, user_id, _dumps(data), self._clock.now() + ttl)
         if replaces is None or replaces == sid:
-            with self._connection() as conn:
+            with self._writing() as conn:
                 conn.execute(_SAVE_SESSION, params)
         else:
             with self._transaction() as conn:
@@ -513,7 +536,7 @@ class SqliteStore:
         self._written()
 
     def delete_session(self, sid: str) -> None:
-        with self._connection() as conn:
+        with self._writing() as conn:
             conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
 
     def delete_user_sessions(self, user_id: str) -> int:
@@ -529,7 +552,7 @@ class SqliteStore:
 
     def put_challenge(self, key: str, data: Mapping[str, Any], *, ttl: float) -> None:
         params = (key, _dumps(data), self._clock.now() + ttl)
-        with self._connection() as conn:
+        with self._writing() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO challenges (key, data, expires_at) VALUES (?, ?, ?)", params
             )
@@ -537,7 +560,7 @@ class SqliteStore:
 
     def take_challenge(self, key: str) -> dict[str, Any] | None:
         if self._use_returning:
-            with self._connection() as conn:
+            with self._writing() as conn:
                 # fetchall() runs the statement to completion, which ends its implicit transaction
                 rows = conn.execute(
                     "DELETE FROM challenges WHERE key = ? RETURNING data, expires_at", (key,)
@@ -565,7 +588,7 @@ class SqliteStore:
     def incr(self, key: str, *, ttl: float | None) -> int:
         now = self._clock.now()
         if self._use_returning:
-            with self._connection() as conn:
+            with self._writing() as conn:
                 value = self._incr_in(conn, key, ttl, now)
         else:
             with self._transaction() as conn:
@@ -590,7 +613,7 @@ class SqliteStore:
         return 0 if row is None else int(row["value"])
 
     def reset_count(self, key: str) -> None:
-        with self._connection() as conn:
+        with self._writing() as conn:
             conn.execute("DELETE FROM counters WHERE key = ?", (key,))
 
     def counters(
@@ -622,7 +645,7 @@ class SqliteStore:
 
     def append_audit(self, event: AuditEvent) -> None:
         params = _audit_params(event)
-        with self._connection() as conn:
+        with self._writing() as conn:
             _insert_audit(conn, [params])
 
     def list_audit(
