@@ -44,7 +44,7 @@ class SqliteSynchronous(StrEnum):
     #: fsync at checkpoints only: a commit survives a process crash; a power loss may roll back
     #: the last commits (a TOTP step usable again for its remaining seconds, a few failure counts)
     NORMAL = "normal"
-    #: fsync the WAL at every commit: a commit also survives a power loss, at ~2x the cost per write
+    #: fsync the WAL at every commit: a commit also survives a power loss; writes are several times slower
     FULL = "full"
 
 

@@ -19,7 +19,7 @@ Choices, and why:
 * **``synchronous = NORMAL`` by default** (``FULL`` on request): in WAL mode a commit is then
   written to the WAL without an fsync, which happens at checkpoints. A process crash loses
   nothing committed; a power loss or kernel crash may roll back the last commits. ``FULL``
-  fsyncs every commit and doubles the cost of a write (docs/storage.md, "Durability").
+  fsyncs every commit, which makes writes several times slower (docs/storage.md, "Durability").
 * **Expiry by the injected clock**: rows carry ``expires_at`` and are invisible once
   ``expires_at <= clock.now()``; expired rows are deleted every few writes (:meth:`purge_expired`).
 """
