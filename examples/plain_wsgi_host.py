@@ -60,6 +60,8 @@ class Host:
         self.sessions: dict[str, str] = {}  # host session id -> user id
         self.codes: dict[str, dict[str, Any]] = {}  # issued codes -> what the ID token would say
         self.reg: CombinedRegistration | None = None  # set once mounted (see make_app)
+        #: where the toy authorization endpoint sends codes (a real host checks the client's URIs)
+        self.redirect_uri = "https://rp.example.test/cb"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -126,7 +128,7 @@ class Host:
             "auth_time": result.auth_time,
         }
         query = parse_qs(environ.get("QUERY_STRING", ""))
-        redirect_uri = "https://rp.example.test/cb"  # a real host checks the registered URI
+        redirect_uri = self.redirect_uri
         state = query.get("state", [""])[0]
         start_response(
             "302 Found",

@@ -32,8 +32,6 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium"),
 ]
 
-RP = "https://rp.example.test/cb"
-
 
 class Served:
     def __init__(self, url: str, host: Host, store: SqliteStore) -> None:
@@ -69,6 +67,8 @@ def _serve(server: Any, apps: list[Any], tmp_path: Path) -> Iterator[Served]:
     clock = SystemClock()
     store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
     reg, host = make_app(config, DictDirectory(), store=store, clock=clock)
+    # The toy host's "relying party" is a page of this same server (any other path answers).
+    host.redirect_uri = f"{url}/cb"
     apps.append(reg)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -83,8 +83,6 @@ def _serve(server: Any, apps: list[Any], tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture
 def page(served: Served, chromium_browser: Any) -> Iterator[Any]:
     context = chromium_browser.new_context()
-    # The toy host redirects to an RP that does not exist here: answer for it in the browser.
-    context.route(f"{RP}**", lambda route: route.fulfill(status=200, body="relying party"))
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page
@@ -99,9 +97,11 @@ def _sign_in(page: Any, served: Served) -> None:
 
 
 def _code(page: Any, served: Served, selector: str) -> str:
-    """Click, follow the sign-in back through /authorize to the (cross-origin) RP; its code."""
-    with page.expect_request(lambda r: r.url.startswith(RP)) as request:
+    """Click, follow the sign-in back through /authorize to the toy RP page; the code it got."""
+    rp = served.host.redirect_uri
+    with page.expect_request(lambda r: r.url.startswith(rp)) as request:
         page.click(selector)
+    page.wait_for_url(f"{rp}**")  # let that navigation finish before the next one starts
     return parse_qs(urlsplit(request.value.url).query)["code"][0]
 
 
