@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pyotp
 import pytest
 from admin_helpers import sign_in_and_register_totp
 from webtest import Browser, location
@@ -41,11 +42,27 @@ def test_without_a_session_the_dashboard_is_401(browser: Browser) -> None:
     assert browser.get_json(DASHBOARD).status_code == 401
 
 
-def test_an_admin_whose_mfa_is_stale_is_sent_to_mfa(browser: Browser) -> None:
-    sign_in_and_register_totp(browser, "alice")
+def test_an_admin_whose_mfa_is_stale_is_sent_to_mfa_and_back(browser: Browser) -> None:
+    secret = sign_in_and_register_totp(browser, "alice")
     browser.clock.advance(browser.reg.config.web.mfa_freshness + 1)
     r = browser.get(DASHBOARD)
-    assert r.status_code == 303 and location(r).startswith("/security-info/mfa")
+    assert r.status_code == 303 and location(r) == "/security-info/mfa?back=admin"
+    page = browser.get_json(location(r)).get_json()
+    r = browser.post_json(
+        location(r),
+        {
+            "code": pyotp.TOTP(secret).at(browser.clock.now()),
+            "method_id": page["method"]["id"],
+            "csrf_token": page["csrf_token"],
+        },
+    )
+    assert location(r) == DASHBOARD  # back where the admin was, not manage mode
+    assert browser.get_json("/security-info/mfa?back=https://evil.example").status_code == 200
+    r = browser.post_json(
+        "/security-info/mfa?back=https://evil.example",
+        {"code": "000000", "method_id": page["method"]["id"], "csrf_token": page["csrf_token"]},
+    )
+    assert "evil" not in location(r)
 
 
 def test_without_an_admin_group_nobody_gets_the_dashboard(

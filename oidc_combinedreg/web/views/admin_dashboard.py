@@ -35,7 +35,7 @@ def dashboard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     _, user = ctx.require_session()
     if not is_admin(web.config.admin, user):
         raise AccessDenied("admin: not in the admin group")
-    gate = require_fresh_mfa(web, ctx)
+    gate = require_fresh_mfa(web, ctx, back="admin")
     if gate is not None:
         return gate
     days = _period(ctx)

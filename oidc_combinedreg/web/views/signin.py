@@ -61,10 +61,15 @@ def _ordered_mfa_methods(web: WebApp, user_id: str, *, gate: bool = False) -> li
     return sorted(usable, key=lambda m: (default is None or m.id != default.id, m.created_at))
 
 
+#: where the MFA gate may send the user back to (by name: never a URL from the request)
+_BACK = {"admin": "admin_dashboard"}
+
+
 def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
     if ctx.cid is not None:
         return Redirect(web.url("signin", c=ctx.cid))
-    return Redirect(web.url("manage"))
+    back = _BACK.get(ctx.arg("back") or "")
+    return Redirect(web.url(back or "manage"))
 
 
 def _error_text(exc: Exception) -> str:
@@ -135,14 +140,20 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     return _after_mfa(web, ctx)
 
 
-def require_fresh_mfa(web: WebApp, ctx: RequestContext) -> Redirect | None:
-    """The MFA gate of the security-info pages: a redirect to MFA when it is not fresh."""
+def require_fresh_mfa(
+    web: WebApp, ctx: RequestContext, *, back: str | None = None
+) -> Redirect | None:
+    """The MFA gate of the security-info pages: a redirect to MFA when it is not fresh.
+
+    ``back`` names the page to return to afterwards (a key of ``_BACK``; default manage mode)."""
     session, user = ctx.require_session()
     if web.reg.info.mfa_methods(user.id):
         mfa_at = session.data.get("mfa_at")
         if not isinstance(mfa_at, int) or ctx.now - mfa_at > web.config.web.mfa_freshness:
             # Inside a sign-in (the wizard's summary) the MFA step returns to it afterwards.
-            return Redirect(web.url("mfa", c=ctx.cid) if ctx.cid else web.url("mfa"))
+            if ctx.cid:
+                return Redirect(web.url("mfa", c=ctx.cid))
+            return Redirect(web.url("mfa", back=back) if back in _BACK else web.url("mfa"))
         return None
     pwd_at = session.data.get("pwd_at")
     if not isinstance(pwd_at, int) or ctx.now - pwd_at > web.config.web.password_freshness:
