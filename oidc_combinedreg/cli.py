@@ -7,8 +7,8 @@ import sys
 import click
 
 from .admin.cli import register_admin_commands
-from .config import check_config, load_config
-from .exceptions import ConfigError
+from .cli_support import load_or_exit, security_info
+from .config import check_config
 
 __all__ = ["main"]
 
@@ -62,12 +62,7 @@ def what_if_command(
 
     if (action is None) == (app is None):
         raise click.UsageError("give exactly one of --action and --app")
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"error: {p}", err=True)
-        sys.exit(1)
+    config = load_or_exit(config_file)
     try:
         decision = what_if(
             config.conditional_access,
@@ -93,24 +88,9 @@ def flush_notifications_command(config_file: str) -> None:
     Notifications are queued in the same store transaction as the change; one that could not be
     sent at the time waits here. Run it from cron (or a systemd timer) every few minutes.
     """
-    from .clock import SystemClock
-    from .service import SecurityInfo
-    from .store.factory import open_store
-
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"error: {p}", err=True)
-        sys.exit(1)
-    clock = SystemClock()
-    store = open_store(config.storage, clock=clock)
-    try:
-        info = SecurityInfo(config=config, store=store, clock=clock)
+    with security_info(config_file) as (_, info):
         pending = len(info.notifier.pending())
         sent = info.notifier.flush()
-    finally:
-        store.close()
     click.echo(f"{sent} of {pending} queued notification(s) sent")
     if sent < pending:
         sys.exit(2)

@@ -8,10 +8,6 @@ from pathlib import Path
 
 import click
 
-from .clock import SystemClock
-from .config import load_config
-from .exceptions import ConfigError
-
 __all__ = ["import_tokens_command"]
 
 
@@ -41,26 +37,15 @@ def import_tokens_command(
     user: str | None,
 ) -> None:
     """Import hardware tokens; nothing is stored unless every line or key is right."""
-    from .service import SecurityInfo
-    from .store.sqlite import SqliteStore
+    from .cli_support import security_info
 
     if (csv_file is None) == (pskc_file is None):
         raise click.UsageError("give exactly one of --csv and --pskc")
     if key_hex is not None and pskc_file is None:
         raise click.UsageError("--key goes with --pskc")
     key = _key(key_hex)
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"error: {p}", err=True)
-        sys.exit(1)
-    clock = SystemClock()
-    store = SqliteStore(
-        config.storage.sqlite_path, clock=clock, busy_timeout=config.storage.busy_timeout
-    )
-    try:
-        service = SecurityInfo(config=config, store=store, clock=clock).hardware_oath
+    with security_info(config_file) as (_, info):
+        service = info.hardware_oath
         if csv_file is not None:
             result = service.import_file(csv_text=csv_file.read_text(encoding="utf-8-sig"))
         else:
@@ -68,8 +53,6 @@ def import_tokens_command(
             result = service.import_file(
                 pskc_data=pskc_file.read_bytes(), key=key, default_user=user
             )
-    finally:
-        store.close()
     for problem in result.problems:
         click.echo(f"error: {problem}", err=True)
     if not result.ok:

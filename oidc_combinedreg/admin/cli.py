@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..clock import SystemClock
-from ..config import load_config
-from ..exceptions import ConfigError, InvalidInput
+from ..cli_support import security_info
+from ..exceptions import InvalidInput
 from .auth import hash_token, new_token
 from .reports import AUDIT_COLUMNS, REGISTRATION_COLUMNS, parse_iso, render
 
@@ -46,25 +45,10 @@ def _actor() -> str:
 
 @contextmanager
 def _service(config_file: str) -> Iterator[AdminService]:
-    from ..service import SecurityInfo
-    from ..store.sqlite import SqliteStore
     from .service import AdminService
 
-    try:
-        config = load_config(config_file)
-    except ConfigError as exc:
-        for p in exc.problems:
-            click.echo(f"error: {p}", err=True)
-        sys.exit(1)
-    clock = SystemClock()
-    store = SqliteStore(
-        config.storage.sqlite_path, clock=clock, busy_timeout=config.storage.busy_timeout
-    )
-    try:
-        info = SecurityInfo(config=config, store=store, clock=clock)
+    with security_info(config_file) as (config, info):
         yield AdminService(info=info, directory=None, config=config.admin)
-    finally:
-        store.close()
 
 
 def _when(name: str, text: str | None) -> float | None:
