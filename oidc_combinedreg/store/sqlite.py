@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -250,9 +251,22 @@ class SqliteStore:
         self._closed = False
         self._writes = itertools.count(1)
         self._use_returning = _HAS_RETURNING
-        with self._connection() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
-            _migrate(conn, path, clock.now())
+        self._open_file(path, clock.now())
+
+    def _open_file(self, path: str, now: float) -> None:
+        # Switching a fresh file to WAL can answer "database is locked" at once, without waiting
+        # in the busy handler, when several processes open it together: retry within the timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                with self._connection() as conn:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    _migrate(conn, path, now)
+                return
+            except StoreUnavailable as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self._path!r})"
