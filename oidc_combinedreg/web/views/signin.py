@@ -98,6 +98,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if state.get("method_id") != chosen.id:
         state = {"method_id": chosen.id}
     data: dict[str, Any] = {
+        # where the gate returns afterwards (a name from _BACK, kept on "Sign in another way")
+        "back": ctx.arg("back") if ctx.arg("back") in _BACK else None,
         "method": describe_method(chosen, None),
         "others": [describe_method(m, None) for m in methods if m.id != chosen.id],
         "needs_start": verifier.needs_start,
