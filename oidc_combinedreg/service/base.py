@@ -14,7 +14,8 @@ from ..clock import Clock
 from ..config.model import Config
 from ..crypto import CodeHasher, SecretBox, bind_context
 from ..directory import Directory, DirectoryUser
-from ..methods.kinds import MethodKind
+from ..exceptions import AccessDenied, LimitReached
+from ..methods.kinds import METHOD_RULES, MethodKind
 from ..store.base import AuditEvent, MethodRecord, Store
 from ..throttle import Throttle
 
@@ -62,6 +63,19 @@ class ServiceContext:
         self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
     ) -> None:
         self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
+
+    def check_room(self, user_id: str, kind: MethodKind, replace_id: str | None = None) -> None:
+        """Before starting a registration: a new method must fit under the per-user limit
+        (``LimitReached``); a change (``replace_id``) must name one of this user's methods of that
+        kind (``AccessDenied``). The store enforces the limit again, atomically, at the commit."""
+        if replace_id is None:
+            limit = METHOD_RULES[kind].per_user
+            if sum(1 for m in self.store.list_methods(user_id) if m.kind is kind) >= limit:
+                raise LimitReached(kind.value, limit)
+            return
+        record = self.store.get_method(user_id, replace_id)
+        if record is None or record.kind is not kind:
+            raise AccessDenied(f"no such {kind.value} method for this user")
 
 
 def secret_context(user_id: str, method_id: str) -> bytes:

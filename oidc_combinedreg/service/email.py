@@ -15,7 +15,7 @@ from typing import Any
 
 from ..delivery.base import Channel, Delivery, DeliveryFailed
 from ..delivery.messages import code_email
-from ..exceptions import AccessDenied, ChallengeExpired, LimitReached
+from ..exceptions import AccessDenied, ChallengeExpired
 from ..methods.email import mask_email, parse_email
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.otp_codes import CodeChallenge, Purpose
@@ -102,7 +102,7 @@ class EmailService:
         """Check the address and send a code to it. Sending again to the same address (after the
         cool-down) replaces the earlier code."""
         email = parse_email(address)
-        self._check_target(user_id, replace_id)
+        self.ctx.check_room(user_id, self.kind, replace_id)
         previous = None
         if pending and pending.get("user_id") == user_id and pending.get("email") == email:
             previous = pending.get("challenge")
@@ -117,17 +117,6 @@ class EmailService:
             "replace": replace_id,
         }
         return self._sent(challenge), state
-
-    def _check_target(self, user_id: str, replace_id: str | None) -> None:
-        store = self.ctx.store
-        if replace_id is None:
-            limit = METHOD_RULES[self.kind].per_user
-            if sum(1 for m in store.list_methods(user_id) if m.kind is self.kind) >= limit:
-                raise LimitReached(self.kind.value, limit)
-            return
-        record = store.get_method(user_id, replace_id)
-        if record is None or record.kind is not self.kind:
-            raise AccessDenied("no such email method for this user")
 
     def register_complete(
         self, user_id: str, state: Mapping[str, Any] | None, code: object, *, ip: str | None

@@ -16,7 +16,7 @@ from typing import Any
 from ..delivery.base import Channel, Delivery, DeliveryFailed
 from ..delivery.messages import code_text, code_voice
 from ..directory import DirectoryUser
-from ..exceptions import AccessDenied, ChallengeExpired, InvalidInput, LimitReached
+from ..exceptions import AccessDenied, ChallengeExpired, InvalidInput
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.otp_codes import CodeChallenge, Purpose
 from ..methods.phone import PhoneChannel, amr_for, channels_for, mask_phone, parse_phone
@@ -168,7 +168,7 @@ class PhoneService:
             raise AccessDenied(f"{self.kind.value} is not registered by users")
         phone = parse_phone(number, region, allowed_regions=self.ctx.config.phone.allowed_regions)
         chosen = self._channel(channel)
-        self._check_target(user_id, replace_id)
+        self.ctx.check_room(user_id, self.kind, replace_id)
         previous = None
         if pending and pending.get("user_id") == user_id and pending.get("kind") == self.kind.value:
             previous = pending.get("challenge")
@@ -209,17 +209,6 @@ class PhoneService:
             lang=lang,
         )
         return self._sent(challenge), {**state, "channel": chosen.value, "challenge": challenge.id}
-
-    def _check_target(self, user_id: str, replace_id: str | None) -> None:
-        store = self.ctx.store
-        if replace_id is None:
-            limit = METHOD_RULES[self.kind].per_user
-            if sum(1 for m in store.list_methods(user_id) if m.kind is self.kind) >= limit:
-                raise LimitReached(self.kind.value, limit)
-            return
-        record = store.get_method(user_id, replace_id)
-        if record is None or record.kind is not self.kind:
-            raise AccessDenied("no such phone method for this user")
 
     def register_complete(
         self, user_id: str, state: Mapping[str, Any] | None, code: object, *, ip: str | None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..directory import DirectoryUser
-from ..exceptions import ChallengeExpired, CodeReused, LimitReached, VerificationFailed
+from ..exceptions import ChallengeExpired, CodeReused, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.totp import TotpMethod, TotpSetup
 from ..notify import Change, prepare_notice
@@ -38,9 +38,7 @@ class TotpService:
         if pending and pending.get("user_id") == user_id and float(pending["expires"]) > now:
             state = dict(pending)
             return self.method.setup_from_state(state), state
-        limit = METHOD_RULES[self.kind].per_user
-        if sum(1 for m in self.ctx.store.list_methods(user_id) if m.kind is self.kind) >= limit:
-            raise LimitReached(self.kind.value, limit)
+        self.ctx.check_room(user_id, self.kind)
         setup, state = self.method.register_begin(account_name=account_name, now=now)
         state["user_id"] = user_id
         return setup, state
