@@ -6,6 +6,7 @@ store, encrypts with the secret box, counts attempts with the throttle and write
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -116,3 +117,34 @@ class MfaVerifier(Protocol):
         ``RateLimited``; throttles and audits itself.
         """
         ...
+
+
+class CodeVerifier(ABC):
+    """The :class:`MfaVerifier` calls for a method that is verified by a typed one-time code
+    (authenticator apps, hardware tokens): nothing to start, the code proves "otp". Subclasses
+    implement ``verify_code`` (throttled, replay-proof, audited)."""
+
+    needs_start = False
+
+    def start(
+        self, user: DirectoryUser, record: MethodRecord, state: dict[str, Any], *, ip: str | None
+    ) -> dict[str, Any]:
+        return {}
+
+    def verify(
+        self,
+        user: DirectoryUser,
+        record: MethodRecord,
+        response: Mapping[str, Any],
+        state: dict[str, Any],
+        *,
+        ip: str | None,
+    ) -> tuple[str, ...]:
+        self.verify_code(user.id, record, response.get("code"), ip=ip)
+        return ("otp",)
+
+    @abstractmethod
+    def verify_code(
+        self, user_id: str, record: MethodRecord, code: object, *, ip: str | None
+    ) -> int:
+        """Check one code for ``record``; returns the counter/time step it used."""

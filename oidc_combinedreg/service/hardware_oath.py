@@ -8,12 +8,10 @@ TOTP step used, or the next HOTP counter) in ``counter``.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..config.hardware_oath import HardwareOathConfig
-from ..directory import DirectoryUser
 from ..exceptions import CodeReused, InvalidInput, LimitReached, VerificationFailed
 from ..methods.hardware_oath import HardwareOathMethod, OathParams
 from ..methods.kinds import METHOD_RULES, MethodKind
@@ -25,7 +23,7 @@ from ..methods.token_import import (
     parse_pskc,
 )
 from ..store.base import MethodRecord
-from .base import ServiceContext, secret_context
+from .base import CodeVerifier, ServiceContext, secret_context
 
 __all__ = ["HardwareOathService", "ImportResult"]
 
@@ -46,9 +44,8 @@ def lookup_for(serial: str) -> str:
     return f"oath:{serial}"
 
 
-class HardwareOathService:
+class HardwareOathService(CodeVerifier):
     kind = MethodKind.HARDWARE_OATH
-    needs_start = False
 
     def __init__(self, ctx: ServiceContext, config: HardwareOathConfig | None = None) -> None:
         self.ctx = ctx
@@ -201,24 +198,8 @@ class HardwareOathService:
 
     # -- verification (MfaVerifier) -----------------------------------------------------------
 
-    def start(
-        self, user: DirectoryUser, record: MethodRecord, state: dict[str, Any], *, ip: str | None
-    ) -> dict[str, Any]:
-        return {}
-
-    def verify(
-        self,
-        user: DirectoryUser,
-        record: MethodRecord,
-        response: Mapping[str, Any],
-        state: dict[str, Any],
-        *,
-        ip: str | None,
-    ) -> tuple[str, ...]:
-        """A code from the token. amr ``otp`` only: see docs/methods/hardware-oath.md for why
-        not ``hwk`` (this codebase reads ``hwk`` as phishing-resistant, and an OTP is not)."""
-        self.verify_code(user.id, record, response.get("code"), ip=ip)
-        return ("otp",)
+    # ``start``/``verify`` come from CodeVerifier: amr ``otp`` only, not ``hwk`` (this codebase
+    # reads ``hwk`` as phishing-resistant, and an OTP is not; docs/methods/hardware-oath.md).
 
     def verify_code(
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None

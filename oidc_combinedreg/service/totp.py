@@ -6,20 +6,18 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from ..directory import DirectoryUser
 from ..exceptions import ChallengeExpired, CodeReused, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.totp import TotpMethod, TotpSetup
 from ..notify import Change, prepare_notice
 from ..store.base import MethodRecord
-from .base import ServiceContext, secret_context
+from .base import CodeVerifier, ServiceContext, secret_context
 
 __all__ = ["TotpService"]
 
 
-class TotpService:
+class TotpService(CodeVerifier):
     kind = MethodKind.TOTP
-    needs_start = False
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -94,23 +92,6 @@ class TotpService:
         return record
 
     # -- verification (MfaVerifier) -----------------------------------------------------------
-
-    def start(
-        self, user: DirectoryUser, record: MethodRecord, state: dict[str, Any], *, ip: str | None
-    ) -> dict[str, Any]:
-        return {}
-
-    def verify(
-        self,
-        user: DirectoryUser,
-        record: MethodRecord,
-        response: Mapping[str, Any],
-        state: dict[str, Any],
-        *,
-        ip: str | None,
-    ) -> tuple[str, ...]:
-        self.verify_code(user.id, record, response.get("code"), ip=ip)
-        return ("otp",)
 
     def verify_code(
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None
