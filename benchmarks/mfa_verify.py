@@ -18,6 +18,7 @@ and gunicorn processes and stops them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -41,7 +42,7 @@ from oidc_combinedreg.store.base import MethodRecord  # noqa: E402
 from oidc_combinedreg.web.flow import Flow  # noqa: E402
 
 SUPPORT = str(ROOT / "benchmarks" / "support")
-GUNICORN = ("--worker-class", "gthread", "--threads", "4", "--keep-alive", "30")
+GUNICORN = tuple(os.environ.get("BENCH_GUNICORN", "--worker-class gthread --threads 4 --keep-alive 30").split())
 
 
 def prepare(reg: CombinedRegistration, first: int, count: int, lines: Path) -> None:

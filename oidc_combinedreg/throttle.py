@@ -63,5 +63,10 @@ class Throttle:
             self._store.counters(incr=[(self._keys(user_id, ip)[2], self._config.window)])
 
     def succeeded(self, user_id: str) -> None:
+        self._store.counters(reset=self.cleared_by_success(user_id))
+
+    def cleared_by_success(self, user_id: str) -> list[str]:
+        """The counters a success clears, for a store call that does it with the success itself
+        (``Store.advance_counter(reset=...)``) instead of :meth:`succeeded`."""
         consecutive, window, _ = self._keys(user_id, None)
-        self._store.counters(reset=[consecutive, window])
+        return [consecutive, window]

@@ -7,7 +7,7 @@ store, encrypts with the secret box, counts attempts with the throttle and write
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -15,7 +15,7 @@ from ..clock import Clock
 from ..config.model import Config
 from ..crypto import CodeHasher, SecretBox, bind_context
 from ..directory import Directory, DirectoryUser
-from ..exceptions import AccessDenied, LimitReached
+from ..exceptions import AccessDenied, CodeReused, LimitReached, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..store.base import AuditEvent, MethodRecord, Store
 from ..throttle import Throttle
@@ -64,6 +64,39 @@ class ServiceContext:
         self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
     ) -> None:
         self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
+
+    def check_code(
+        self, user_id: str, record: MethodRecord, match: Callable[[float], int], *, ip: str | None
+    ) -> int:
+        """The MFA check of a one-time code (authenticator app, hardware token, the push app's
+        offline code): throttled, replay-proof, audited. Returns the counter or time step used.
+
+        The attempt is counted before the code is checked (parallel guesses cannot pass the
+        limit); ``match(now)`` returns the counter or step the code matches, or raises
+        ``VerificationFailed``. Then one store call stores it if it is past the stored one
+        (``CodeReused`` if not: a replay or a parallel use), writes the success event and clears
+        the throttle's counters, all or nothing. A failure is counted against the IP and audited.
+        """
+        kind = record.kind.value
+        self.throttle.attempt(user_id, ip)
+        now = self.clock.now()
+        success = self.event(
+            "mfa.succeeded", user_id, "success", ip=ip, kind=kind, method_id=record.id
+        )
+        try:
+            value = match(now)
+            if not self.store.advance_counter(
+                user_id, record.id, value, now, events=[success],
+                reset=self.throttle.cleared_by_success(user_id),
+            ):  # fmt: skip
+                # Another request used this step (or a later one) between our read and write.
+                raise CodeReused("this code was already used; wait for the next one")
+        except (VerificationFailed, CodeReused) as exc:
+            self.throttle.failed(user_id, ip)
+            reason = "replay" if isinstance(exc, CodeReused) else "code"
+            self.audit("mfa.failed", user_id, "failure", ip=ip, kind=kind, reason=reason)
+            raise
+        return value
 
     def check_room(self, user_id: str, kind: MethodKind, replace_id: str | None = None) -> None:
         """Before starting a registration: a new method must fit under the per-user limit

@@ -205,26 +205,15 @@ class HardwareOathService(CodeVerifier):
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None
     ) -> int:
         """Throttled and replay-proof; a first success activates the token (audited)."""
-        ctx = self.ctx
-        ctx.throttle.attempt(user_id, ip)
-        secret = ctx.box.decrypt(record.secret, context=secret_context(user_id, record.id))
-        params = OathParams.from_dict(record.data)
-        now = ctx.clock.now()
-        success = ctx.event(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
-        )
-        try:
-            counter = self.method.authenticate_complete(
+        box, params = self.ctx.box, OathParams.from_dict(record.data)
+
+        def match(now: float) -> int:
+            secret = box.decrypt(record.secret, context=secret_context(user_id, record.id))
+            return self.method.authenticate_complete(
                 secret, params, code, counter=record.counter, now=now
             )
-            if not ctx.store.advance_counter(user_id, record.id, counter, now, events=[success]):
-                raise CodeReused("this code was already used; wait for the next one")
-        except (VerificationFailed, CodeReused) as exc:
-            ctx.throttle.failed(user_id, ip)
-            reason = "replay" if isinstance(exc, CodeReused) else "code"
-            ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind=self.kind.value, reason=reason)
-            raise
-        ctx.throttle.succeeded(user_id)
+
+        counter = self.ctx.check_code(user_id, record, match, ip=ip)
         if not record.data.get("activated"):
             self._mark_activated(record, ip=ip)
         return counter

@@ -24,7 +24,6 @@ from ..config.push import PushConfig
 from ..directory import DirectoryUser
 from ..exceptions import (
     ChallengeExpired,
-    CodeReused,
     InvalidInput,
     LimitReached,
     RateLimited,
@@ -387,25 +386,12 @@ class PushService:
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None
     ) -> int:
         """The app's offline TOTP code: throttled and replay-proof, like an authenticator app."""
-        ctx = self.ctx
-        ctx.throttle.attempt(user_id, ip)
-        seed = self.secrets_of(record).totp_seed
-        now = ctx.clock.now()
-        success = ctx.event(
-            "mfa.succeeded", user_id, "success", ip=ip, kind="push", method_id=record.id
-        )
-        try:
-            step = self.totp.authenticate_complete(seed, code, last_step=record.counter, now=now)
-            if not ctx.store.advance_counter(user_id, record.id, step, now, events=[success]):
-                # Another request used this step (or a later one) between our read and write.
-                raise CodeReused("this code was already used; wait for the next one")
-        except (VerificationFailed, CodeReused) as exc:
-            ctx.throttle.failed(user_id, ip)
-            reason = "replay" if isinstance(exc, CodeReused) else "code"
-            ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind="push", reason=reason)
-            raise
-        ctx.throttle.succeeded(user_id)
-        return step
+
+        def match(now: float) -> int:
+            seed = self.secrets_of(record).totp_seed
+            return self.totp.authenticate_complete(seed, code, last_step=record.counter, now=now)
+
+        return self.ctx.check_code(user_id, record, match, ip=ip)
 
 
 def _enroll_key(token: str) -> str:

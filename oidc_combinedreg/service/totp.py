@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from ..exceptions import ChallengeExpired, CodeReused, VerificationFailed
+from ..exceptions import ChallengeExpired, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.totp import TotpMethod, TotpSetup
 from ..notify import Change, prepare_notice
@@ -97,25 +97,12 @@ class TotpService(CodeVerifier):
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None
     ) -> int:
         """Throttled and replay-proof (the store's compare-and-set). Returns the time step."""
-        ctx = self.ctx
-        ctx.throttle.attempt(user_id, ip)
-        secret = ctx.box.decrypt(record.secret, context=secret_context(user_id, record.id))
-        now = ctx.clock.now()
-        success = ctx.event(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
-        )
-        try:
-            step = self.method.authenticate_complete(
+        box = self.ctx.box
+
+        def match(now: float) -> int:
+            secret = box.decrypt(record.secret, context=secret_context(user_id, record.id))
+            return self.method.authenticate_complete(
                 secret.decode(), code, last_step=record.counter, now=now
             )
-            # The success is logged with the step it used, in one transaction (or none of both).
-            if not ctx.store.advance_counter(user_id, record.id, step, now, events=[success]):
-                # Another request used this step (or a later one) between our read and write.
-                raise CodeReused("this code was already used; wait for the next one")
-        except (VerificationFailed, CodeReused) as exc:
-            ctx.throttle.failed(user_id, ip)
-            reason = "replay" if isinstance(exc, CodeReused) else "code"
-            ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind=self.kind.value, reason=reason)
-            raise
-        ctx.throttle.succeeded(user_id)
-        return step
+
+        return self.ctx.check_code(user_id, record, match, ip=ip)

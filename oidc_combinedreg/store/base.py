@@ -6,7 +6,8 @@ Rules every backend keeps:
 * ``add_method`` counts and inserts atomically, so a per-kind limit holds under concurrent requests,
   and writes the given audit events in the same transaction (no "added" event for a rolled-back add).
 * ``advance_counter`` is a compare-and-set: it stores ``value`` only if it is greater than the stored
-  counter. TOTP replay protection, HOTP counters and WebAuthn sign counts rest on it.
+  counter. TOTP replay protection, HOTP counters and WebAuthn sign counts rest on it. A success
+  also writes its audit events and clears the throttle's counters in the same call.
 * ``take_challenge`` is an atomic get-and-delete: a challenge is usable once.
 * ``incr`` is atomic. Counters with ``ttl=None`` are durable (consecutive-failure counts).
   ``counters`` does several counter operations in one round trip; each increment stays atomic,
@@ -127,13 +128,16 @@ class Store(Protocol):
         used_at: float,
         *,
         events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
     ) -> bool:
         """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter.
 
         Returns whether it did. ``events`` (the ``mfa.succeeded`` of the code that used this
         step) are written in the same transaction, and only when the counter moved: a replayed
         step leaves neither a new counter nor a success in the log, and a crash cannot leave one
-        without the other.
+        without the other. ``reset`` names counters (as in :meth:`counters`) deleted when the
+        counter moves: the throttle's failure counts, which a success clears. They go in the same
+        transaction too, except on a Redis Cluster (other slots), where they follow the change.
         """
         ...
 

@@ -128,6 +128,7 @@ class MemoryStore:
         used_at: float,
         *,
         events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
     ) -> bool:
         copies = [_copy_event(event) for event in events]
         with self._lock:
@@ -138,6 +139,8 @@ class MemoryStore:
                 current, counter=value, last_used_at=used_at
             )
             self._audit.extend(copies)
+            for key in reset:
+                self._counters.pop(key, None)
         return True
 
     # -- per-user state -----------------------------------------------------------------------

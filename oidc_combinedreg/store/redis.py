@@ -321,11 +321,16 @@ class RedisStore:
         keys: Sequence[str],
         args: Sequence[str | bytes],
         events: Sequence[AuditEvent],
+        *,
+        extra_keys: Sequence[str] = (),
     ) -> Any:
-        """Run a change script of ``user_id`` that also writes ``events`` (see the module doc)."""
+        """Run a change script of ``user_id`` that also writes ``events`` (see the module doc).
+
+        KEYS are ``keys``, the audit target, then ``extra_keys`` (one server only: any slot)."""
         if not self._cluster:
             audit = self._audit_args([_event_json(e, None) for e in events])
-            return self._run(script, [*keys, self._keys.audit()], [*args, *audit])
+            return self._run(script, [*keys, self._keys.audit(), *extra_keys], [*args, *audit])
+        assert not extra_keys, "a cluster script touches one slot"
         outbox = self._keys.user(user_id, "outbox")
         entries = [_event_json(e, random_id()) for e in events]
         result = self._run(
@@ -487,14 +492,21 @@ class RedisStore:
         used_at: float,
         *,
         events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
     ) -> bool:
+        # On one server the script also deletes the counters; a cluster keeps them in other
+        # slots, so they are deleted after a success, in a second round trip.
+        counters = [] if self._cluster else [self._keys.counter(key) for key in reset]
         advanced = self._change(
             "ADVANCE_COUNTER",
             user_id,
             [self._keys.method(user_id, method_id)],
             [str(int(value)), repr(float(used_at))],
             events,
+            extra_keys=counters,
         )
+        if advanced == 1 and self._cluster and reset:
+            self.counters(reset=reset)
         return bool(advanced == 1)
 
     # -- per-user state -----------------------------------------------------------------------

@@ -121,8 +121,9 @@ return {1, fields[2] or ''}
 """
 )
 
-#: KEYS: method hash, audit target. ARGV: value, used_at (decimal integer and float text), then
-#: the audit args. 1 if stored (and the events written), else 0 (nothing written).
+#: KEYS: method hash, audit target, then counters to delete with a success (one server only).
+#: ARGV: value, used_at (decimal integer and float text), then the audit args. 1 if stored (and
+#: the events written, the counters deleted), else 0 (nothing written).
 #: Compares decimal integers as text, so counters of any size compare exactly.
 ADVANCE_COUNTER = (
     _WRITES
@@ -139,6 +140,7 @@ local current = redis.call('HGET', KEYS[1], 'n')
 if not current or not greater(ARGV[1], current) then return 0 end
 redis.call('HSET', KEYS[1], 'n', ARGV[1], 'u', ARGV[2])
 audit(KEYS[2], 3)
+if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
 return 1
 """
 )

@@ -11,8 +11,9 @@ Choices, and why:
 * **Explicit transactions** (``isolation_level=None``): multi-statement writes run inside
   ``BEGIN IMMEDIATE``, which takes the write lock before the first read, so "count, then insert"
   cannot interleave with another writer and never hits ``SQLITE_BUSY_SNAPSHOT`` half-way.
-* **One writer at a time per process**, queued on a Python lock: SQLite's busy handler sleeps and
-  polls (1, 2, 5, 10 ... ms), which under concurrent requests cost more than the writes.
+* **One writer at a time**, queued on a thread lock and, across processes, an ``flock`` on
+  ``<database>-writer`` (``store/sqlite_lock.py``): SQLite's busy handler sleeps and polls (1, 2,
+  5, 10 ... ms), which under concurrent requests cost more than the writes.
 * **Every ``sqlite3.Error`` becomes** :class:`~oidc_combinedreg.exceptions.StoreUnavailable` after a
   rollback (locked past the busy timeout, disk full, read-only file, I/O error): callers fail closed
   and nothing is half-written.
@@ -41,6 +42,7 @@ from oidc_combinedreg.config.model import SqliteSynchronous
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.sqlite_lock import WriterLock
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
 
@@ -244,8 +246,8 @@ class SqliteStore:
         self._synchronous = SqliteSynchronous(synchronous)  # ValueError for anything else
         self._on_connect = on_connect
         self._lock = threading.Lock()
-        #: serializes this process's writes (see :meth:`_writing`)
-        self._writer, self._writer_pid = threading.Lock(), os.getpid()
+        #: serializes writes, of this process's threads and of processes (see :meth:`_writing`)
+        self._writer = WriterLock(None)
         self._idle: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
@@ -262,6 +264,9 @@ class SqliteStore:
                 with self._connection() as conn:
                     conn.execute("PRAGMA journal_mode = WAL")
                     _migrate(conn, path, now)
+                    # The file SQLite opened (a "file:" URI resolved): the lock file sits next to it.
+                    main = conn.execute("PRAGMA database_list").fetchone()["file"]
+                self._writer = WriterLock(f"{main}-writer" if main else None)
                 return
             except StoreUnavailable as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -339,17 +344,15 @@ class SqliteStore:
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        """A pooled connection for a write, taken after this process's writer lock.
+        """A pooled connection for a write, taken after the writer lock.
 
-        Threads of one process queue on a lock that hands over at once, instead of meeting
-        in SQLite's busy handler, which sleeps (1, 2, 5, 10 ... ms) and polls: under
-        concurrent requests those sleeps, not the writes, were the cost.
+        Writers queue on a lock that hands over at once (threads) or within microseconds
+        (processes), instead of meeting in SQLite's busy handler, which sleeps (1, 2, 5, 10 ...
+        ms) and polls: under concurrent requests those sleeps, not the writes, were the cost.
         """
-        if os.getpid() != self._writer_pid:  # a lock copied across fork may be held by no one
-            self._writer, self._writer_pid = threading.Lock(), os.getpid()
         writer = self._writer
         if not writer.acquire(timeout=self._busy_timeout):
-            raise StoreUnavailable(f"SQLite store {self._path}: database is locked (in process)")
+            raise StoreUnavailable(f"SQLite store {self._path}: database is locked (writer lock)")
         try:
             with self._connection() as conn:
                 yield conn
@@ -390,6 +393,7 @@ class SqliteStore:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        self._writer.close()
 
     # -- methods ------------------------------------------------------------------------------
 
@@ -470,11 +474,12 @@ class SqliteStore:
         used_at: float,
         *,
         events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
     ) -> bool:
         # One conditional UPDATE: SQLite runs it under the write lock, so of two callers with the
-        # same value exactly one sees rowcount 1. With events, both in one transaction.
+        # same value exactly one sees rowcount 1. With events or resets, all in one transaction.
         params = (value, used_at, method_id, user_id, value)
-        if not events:
+        if not events and not reset:
             with self._writing() as conn:
                 return bool(conn.execute(_ADVANCE, params).rowcount == 1)
         audit = [_audit_params(event) for event in events]
@@ -482,6 +487,7 @@ class SqliteStore:
             if conn.execute(_ADVANCE, params).rowcount != 1:
                 return False  # COMMIT of nothing: the transaction wrote no row
             _insert_audit(conn, audit)
+            conn.executemany("DELETE FROM counters WHERE key = ?", [(key,) for key in reset])
         return True
 
     # -- per-user state -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import mimetypes
 from collections.abc import Callable, Iterable
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..middleware import CombinedRegistration
 
-__all__ = ["WebApp"]
+__all__ = ["Reply", "WebApp"]
 
 log = logging.getLogger("oidc_combinedreg.web")
 
@@ -49,6 +51,29 @@ _SECURITY_HEADERS = (
 )
 #: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
 MAX_BODY = 64 * 1024
+
+_JSON = "application/json"
+_HTML = "text/html; charset=utf-8"
+
+
+class Reply:
+    """A finished response: status, headers and body, sent as they are.
+
+    By hand rather than ``werkzeug.Response``: every page and redirect here is one small byte
+    string with headers known in full, and building werkzeug's ``Headers`` (set, setdefault,
+    then the WSGI list) was a measurable share of a verify request (benchmarks/mfa_verify.py).
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        headers = [*self.headers, ("Content-Length", str(len(self.body)))]
+        start_response(f"{self.status} {HTTP_STATUS_CODES.get(self.status, 'Unknown')}", headers)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
+
 
 View = Callable[["WebApp", RequestContext], "Page | Redirect"]
 
@@ -115,10 +140,11 @@ class WebApp:
             for n, v in _SECURITY_HEADERS
         )
         self.admin_api = AdminApi(reg)
+        # Bound once: building a URL reads the adapter and never changes it (thread-safe).
+        self._builder = _URLS.bind("localhost", script_name=self.prefix)
 
     def url(self, endpoint: str, **values: Any) -> str:
-        adapter = _URLS.bind("localhost", script_name=self.prefix)
-        return adapter.build(endpoint, values)
+        return self._builder.build(endpoint, values)
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -202,7 +228,7 @@ class WebApp:
 
     # -- responses ----------------------------------------------------------------------------
 
-    def _respond(self, ctx: RequestContext, result: Page | Redirect) -> Response:
+    def _respond(self, ctx: RequestContext, result: Page | Redirect) -> Reply:
         if ctx.session is not None and (ctx.session_dirty or ctx.session.modified):
             try:
                 self.reg.sessions.save(ctx.session)
@@ -211,30 +237,29 @@ class WebApp:
                 result, ctx.session = error_page(exc), None
             else:
                 ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+        own: tuple[tuple[str, str], ...]
         if isinstance(result, Redirect):
-            response = Response(status=303, headers={"Location": result.location})
+            status, own = 303, (("Location", result.location),)
             if ctx.json:
-                response.set_data(f'{{"redirect":"{result.location}"}}')
-                response.mimetype = "application/json"
+                body = json.dumps({"redirect": result.location}, separators=(",", ":")).encode()
+                mimetype = _JSON
+            else:
+                body, mimetype = b"", ""
         else:
+            status, own = result.status, result.headers
             common = self._common(ctx)
             if ctx.json:
-                response = Response(
-                    self.renderer.json(result, common),
-                    status=result.status,
-                    mimetype="application/json",
-                )
+                body, mimetype = self.renderer.json(result, common), _JSON
             else:
-                html = self.renderer.html(result, common, ctx.lang)
-                response = Response(html, status=result.status, mimetype="text/html")
-            for name, value in result.headers:
-                response.headers[name] = value
-        for name, value in self._headers:
-            response.headers.setdefault(name, value)
-        response.headers["Vary"] = "Accept, Accept-Language, Cookie"
-        for cookie in ctx.cookies:
-            response.headers.add("Set-Cookie", cookie)
-        return response
+                body, mimetype = self.renderer.html(result, common, ctx.lang).encode(), _HTML
+        headers = list(own)
+        if mimetype:
+            headers.append(("Content-Type", mimetype))
+        named = {name.lower() for name, _ in own}
+        headers += [(n, v) for n, v in self._headers if n.lower() not in named]
+        headers.append(("Vary", "Accept, Accept-Language, Cookie"))
+        headers += [("Set-Cookie", cookie) for cookie in ctx.cookies]
+        return Reply(status, headers, body)
 
     def _common(self, ctx: RequestContext) -> dict[str, Any]:
         common: dict[str, Any] = {

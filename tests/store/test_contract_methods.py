@@ -270,3 +270,42 @@ def test_twenty_threads_advancing_with_events_leave_one_event(store: Store) -> N
     assert results.count(True) == 1 and results.count(False) == 19
     (logged,) = store.list_audit()
     assert results[logged.detail["i"]] is True, "the event is the winner's"
+
+
+# -- advance_counter clears the throttle's counters with a success -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("owner", "value", "advanced"),
+    [
+        pytest.param("alice", 11, True, id="a success clears the named counters"),
+        pytest.param("alice", 10, False, id="a replay leaves them"),
+        pytest.param("bob", 11, False, id="another user's method leaves them"),
+    ],
+)
+def test_advance_counter_resets_counters_only_when_it_advances(
+    store: Store, owner: str, value: int, advanced: bool
+) -> None:
+    record = method(counter=10)
+    store.add_method(record, limit=5)
+    store.counters(incr=[("fail:a", None), ("fail:b", 300.0), ("fail:b", 300.0), ("other", None)])
+    moved = store.advance_counter(
+        owner,
+        record.id,
+        value,
+        T0 + 30,
+        events=[event("mfa.succeeded")],
+        reset=["fail:a", "fail:b"],
+    )
+    assert moved is advanced
+    expected = [0, 0, 1] if advanced else [1, 2, 1]
+    assert store.counters(read=["fail:a", "fail:b", "other"]) == expected
+
+
+def test_advance_counter_resets_without_events(store: Store) -> None:
+    record = method(counter=0)
+    store.add_method(record, limit=5)
+    store.counters(incr=[("fail:a", None)])
+    assert store.advance_counter("alice", record.id, 1, T0, reset=["fail:a", "never-set"]) is True
+    assert store.get_count("fail:a") == 0
+    assert store.list_audit() == []

@@ -87,29 +87,41 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     session, user = ctx.require_session()
     if ctx.cid is not None and web.reg.flow.continuation(session, ctx.cid) is None:
         raise ChallengeExpired("unknown continuation")
-    methods = _ordered_mfa_methods(web, user.id, gate=ctx.cid is None)
-    if not methods:
-        return _after_mfa(web, ctx)
-    chosen_id = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
-    chosen = next((m for m in methods if m.id == chosen_id), methods[0])
+    gate = ctx.cid is None
+    # A POST names its method: one read, not the ordered list, which only a page needs.
+    chosen = (
+        web.reg.info.mfa_method(user.id, ctx.form("method_id")) if ctx.method == "POST" else None
+    )
+    methods: list[MethodRecord] | None = None
+    if chosen is None:
+        methods = _ordered_mfa_methods(web, user.id, gate=gate)
+        if not methods:
+            return _after_mfa(web, ctx)
+        wanted = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
+        chosen = next((m for m in methods if m.id == wanted), methods[0])
     verifier = web.reg.info.verifiers[chosen.kind]
     # Per-method state between start and verify, server side; a new method choice starts afresh.
     state: dict[str, Any] = session.data.get("mfa_state") or {}
     if state.get("method_id") != chosen.id:
         state = {"method_id": chosen.id}
-    data: dict[str, Any] = {
-        # where the gate returns afterwards (a name from _BACK, kept on "Sign in another way")
-        "back": ctx.arg("back") if ctx.arg("back") in _BACK else None,
-        "method": describe_method(chosen, None),
-        "others": [describe_method(m, None) for m in methods if m.id != chosen.id],
-        "needs_start": verifier.needs_start,
-        "started": bool(state.get("started")),
-        "challenge": state.get("page", {}),
-        "errors": {},
-        "values": {},
-    }
+
+    def page(status: int = 200, **data: Any) -> Page:
+        others = methods if methods is not None else _ordered_mfa_methods(web, user.id, gate=gate)
+        return Page("mfa", {
+            # where the gate returns afterwards (a name from _BACK, kept on "Sign in another way")
+            "back": ctx.arg("back") if ctx.arg("back") in _BACK else None,
+            "method": describe_method(chosen, None),
+            "others": [describe_method(m, None) for m in others if m.id != chosen.id],
+            "needs_start": verifier.needs_start,
+            "started": bool(state.get("started")),
+            "challenge": state.get("page", {}),
+            "errors": {},
+            "values": {},
+            **data,
+        }, status)  # fmt: skip
+
     if ctx.method != "POST":
-        return Page("mfa", data)
+        return page()
     ctx.check_csrf()
     if ctx.form("action") == "start" and verifier.needs_start:
         # The method's own choice at start: text or call for a phone.
@@ -117,21 +129,20 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         # The app being signed in to, for the push prompt ("Sign in to <app>?").
         cont = web.reg.flow.continuation(session, ctx.cid)
         state["app"] = str(cont.get("client_id") or "") if cont else "My security info"
-        data["challenge"] = verifier.start(user, chosen, state, ip=ctx.ip)
-        state.update({"started": True, "page": data["challenge"]})
-        data["started"] = True
+        challenge = verifier.start(user, chosen, state, ip=ctx.ip)
+        state.update({"started": True, "page": challenge})
         session.data["mfa_state"] = state
         ctx.touch()
-        return Page("mfa", data)
+        return page()
     try:
         amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
     except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
-        data["errors"]["code"] = _error_text(exc)
         code = ctx.form("code")
-        data["values"]["code"] = code if len(code) <= 20 else ""
         session.data["mfa_state"] = state
         ctx.touch()
-        return Page("mfa", data, 400)
+        return page(
+            400, errors={"code": _error_text(exc)}, values={"code": code if len(code) <= 20 else ""}
+        )
     new = web.reg.sessions.rotate(session)
     new.data.pop("mfa_state", None)
     web.reg.flow.mark_mfa(
