@@ -3,14 +3,30 @@
 Choices, and why (``docs/redis.md`` has the whole key layout):
 
 * **One user, one hash tag.** Every key of a user carries ``{u:<user id>}``, so the multi-key
-  changes of one user (a method, the user's method index, the user's audit outbox) live in one
-  cluster slot and run as one Lua script (``store/redis_scripts.py``): count-and-insert under a
-  limit, delete-and-audit, compare-and-set of a counter and its audit. Keys addressed by something
-  else (session id, challenge key, counter key, lookup value) are single keys, touched by
-  single-key commands or scripts; several of them in one call (the throttle's ``counters``, a
-  session save that deletes the id it replaces) go in one non-transactional pipeline, atomic per
-  key. On one server (no slots) a session save is one script over the session, the user's
-  session index and the replaced id.
+  changes of one user (the user's methods and audit outbox) live in one cluster slot and run as
+  one Lua script (``store/redis_scripts.py``): count-and-insert under a limit, delete-and-audit,
+  compare-and-set of a counter and its audit. Keys addressed by something else (session id,
+  challenge key, counter key, lookup value) are single keys, touched by single-key commands or
+  scripts; several of them in one call (the throttle's ``counters``, a session save that deletes
+  the id it replaces) go in one non-transactional pipeline, atomic per key. On one server (no
+  slots) a session save is one script over the session, the user's session index and the
+  replaced id.
+* **A user's methods are one hash, one compact string per method.** ``creg:{u:<user>}:registered``
+  maps each method id to
+  ``<kind>|<seq>|<counter>|<last used>|<created>|<lookup>\\n<[label, data] as JSON>\\n<secret>``.
+  One hash, so ``list_methods`` is one ``HGETALL`` and ``get_method`` one ``HGET`` (one round
+  trip each), and a user is one key, not a key per method plus an index (Redis spends about 100
+  bytes on each key; a user with three methods stays under 2 KB at default settings). One string
+  per method, because a hash cannot nest. The header, up to the first newline, holds what the
+  scripts read (the kind for the per-kind limit, ``seq`` for insertion order, the counter and last
+  use for the compare-and-set) and what an update keeps (created, lookup); scripts find its ``|``
+  with a plain ``string.find`` and compare counters as decimal text, exact beyond 2**53 (Lua's
+  ``cjson`` and ``cmsgpack`` would turn numbers into doubles). The lookup (any text: a token
+  serial) is JSON and last in the header, so a ``|`` or newline in it cannot shift the fields.
+  JSON never holds a raw newline, so the secret follows the body's newline as exact bytes.
+  ``seq`` is one above the greatest stored: ties of ``created_at`` list in insertion order. The
+  key is not named ``methods`` (a zset index in development builds), so leftovers of those builds
+  are ignored instead of failing with ``WRONGTYPE``.
 * **Lookup values are claimed first.** A WebAuthn credential id or token serial is unique across
   all users, so its claim key lives in its own slot: ``add_method`` claims it with a create-if-absent
   script, then inserts the method, and releases the claim if the insert is refused. A process that
@@ -77,6 +93,8 @@ DEFAULT_AUDIT_MAXLEN = 2_000_000
 #: are assumed to be stamped (``at``) no later than this after the store's clock when written
 AUDIT_CLOCK_SKEW = 3600.0
 _CHUNK = 1000
+#: the ``part`` of the key of a user's methods hash
+_METHODS = "registered"
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 
@@ -96,11 +114,12 @@ class RedisKeys:
     prefix: str = "creg"
 
     def user(self, user_id: str, part: str) -> str:
-        """``creg:{u:<user>}:<part>``: methods (index), m:<method id>, state, sessions, outbox."""
+        """``creg:{u:<user>}:<part>``: registered (the methods), state, sessions, outbox."""
         return f"{self.prefix}:{{u:{user_id}}}:{part}"
 
-    def method(self, user_id: str, method_id: str) -> str:
-        return self.user(user_id, f"m:{method_id}")
+    def methods(self, user_id: str) -> str:
+        """The user's methods: one hash, field = method id (see the module docstring)."""
+        return self.user(user_id, _METHODS)
 
     def user_pattern(self, part: str) -> tuple[str, str]:
         """The text before and after the user id in ``user(..., part)`` keys (for SCAN)."""
@@ -123,33 +142,45 @@ class RedisKeys:
         return f"{self.prefix}:audit"
 
 
-def _method_fields(record: MethodRecord) -> list[str | bytes]:
-    """The method hash: one-letter fields keep a user with three methods well under 2 KB."""
-    fields: list[str | bytes] = [
-        "k", str(record.kind), "c", repr(float(record.created_at)), "l", record.label,
-        "d", _dumps(record.data), "s", bytes(record.secret), "n", str(int(record.counter)),
-    ]  # fmt: skip
-    if record.last_used_at is not None:
-        fields += ["u", repr(float(record.last_used_at))]
-    if record.lookup is not None:
-        fields += ["x", record.lookup]
-    return fields
+def _compact(value: Any) -> bytes:
+    """JSON as UTF-8 (lone surrogates kept): never a raw newline, which ends a value's parts."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass")
 
 
-def _method_from_hash(user_id: str, method_id: str, h: Mapping[bytes, bytes]) -> MethodRecord:
-    used, lookup = h.get(b"u"), h.get(b"x")
-    return MethodRecord(
+def _method_body(record: MethodRecord) -> bytes:
+    """What ``update_method`` replaces: ``<[label, data] as JSON>\\n<secret bytes>``."""
+    return _compact([record.label, dict(record.data)]) + b"\n" + bytes(record.secret)
+
+
+def _method_value(record: MethodRecord) -> bytes:
+    """The value after ``<kind>|<seq>|`` (the add script puts those in front)."""
+    used = b"" if record.last_used_at is None else repr(float(record.last_used_at)).encode()
+    lookup = b"" if record.lookup is None else _compact(record.lookup)
+    header = [str(int(record.counter)).encode(), used, repr(float(record.created_at)).encode()]
+    return b"|".join([*header, lookup]) + b"\n" + _method_body(record)
+
+
+def _method_from_value(user_id: str, method_id: str, raw: bytes) -> tuple[MethodRecord, int]:
+    """The record and its insertion sequence, from one field of the methods hash."""
+    header, _, rest = raw.partition(b"\n")
+    text = header.decode("utf-8", "surrogatepass")
+    kind, seq, counter, used, created, lookup = text.split("|", 5)
+    body, _, secret = rest.partition(b"\n")
+    label, data = json.loads(body.decode("utf-8", "surrogatepass"))
+    record = MethodRecord(
         id=method_id,
         user_id=user_id,
-        kind=MethodKind(h[b"k"].decode()),
-        label=h[b"l"].decode(),
-        created_at=float(h[b"c"]),
-        data=json.loads(h[b"d"]),
-        secret=bytes(h[b"s"]),
-        counter=int(h[b"n"]),
-        last_used_at=None if used is None else float(used),
-        lookup=None if lookup is None else lookup.decode(),
+        kind=MethodKind(kind),
+        label=label,
+        created_at=float(created),
+        data=data,
+        secret=secret,
+        counter=int(counter),
+        last_used_at=float(used) if used else None,
+        lookup=json.loads(lookup) if lookup else None,
     )
+    return record, int(seq)
 
 
 def _event_json(event: AuditEvent, eid: str | None) -> str:
@@ -375,19 +406,10 @@ class RedisStore:
 
     def list_methods(self, user_id: str) -> list[MethodRecord]:
         with self._guard():
-            members = cast(
-                "list[tuple[bytes, float]]",
-                self._client.zrange(self._keys.user(user_id, "methods"), 0, -1, withscores=True),
-            )
-            ids = [(member.decode().partition(":")[2], score) for member, score in members]
-            pipe = self._client.pipeline(transaction=False)
-            for method_id, _ in ids:
-                pipe.hgetall(self._keys.method(user_id, method_id))
-            hashes = cast("list[dict[bytes, bytes]]", pipe.execute())
+            values = cast("dict[bytes, bytes]", self._client.hgetall(self._keys.methods(user_id)))
         found = [
-            (_method_from_hash(user_id, method_id, h), seq)
-            for (method_id, seq), h in zip(ids, hashes, strict=True)
-            if h  # deleted between the two reads
+            _method_from_value(user_id, method_id.decode(), raw)
+            for method_id, raw in values.items()
         ]
         found.sort(key=lambda pair: (pair[0].created_at, pair[1]))
         return [record for record, _ in found]
@@ -395,10 +417,8 @@ class RedisStore:
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
         # The key holds the user id, so another user's method id is simply not there (no IDOR).
         with self._guard():
-            h = cast(
-                "dict[bytes, bytes]", self._client.hgetall(self._keys.method(user_id, method_id))
-            )
-        return _method_from_hash(user_id, method_id, h) if h else None
+            raw = cast("bytes | None", self._client.hget(self._keys.methods(user_id), method_id))
+        return None if raw is None else _method_from_value(user_id, method_id, raw)[0]
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         with self._guard():
@@ -411,17 +431,14 @@ class RedisStore:
     def add_method(
         self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
     ) -> None:
-        fields = _method_fields(record)
+        value = _method_value(record)
         if record.lookup is not None:
             self._claim_lookup(record)
         outcome = self._change(
             "ADD_METHOD",
             record.user_id,
-            [
-                self._keys.user(record.user_id, "methods"),
-                self._keys.method(record.user_id, record.id),
-            ],
-            [record.id, str(record.kind), str(limit), str(len(fields) // 2), *fields],
+            [self._keys.methods(record.user_id)],
+            [record.id, str(record.kind), str(limit), value],
             events,
         )
         if outcome != b"ok":
@@ -445,7 +462,7 @@ class RedisStore:
                 return
             raise InvalidInput("lookup", "already registered")
         with self._guard():
-            held = self._client.exists(self._keys.method(owner.decode(), method_id.decode()))
+            held = self._client.hexists(self._keys.methods(owner.decode()), method_id.decode())
         young = self._clock.now() - float(claimed_at) < self._grace
         if held or young:
             raise InvalidInput("lookup", "already registered")
@@ -461,8 +478,8 @@ class RedisStore:
         updated = self._change(
             "UPDATE_METHOD",
             record.user_id,
-            [self._keys.method(record.user_id, record.id)],
-            [record.label, _dumps(record.data), bytes(record.secret)],
+            [self._keys.methods(record.user_id)],
+            [record.id, _method_body(record)],
             events,
         )
         return bool(updated == 1)
@@ -471,17 +488,14 @@ class RedisStore:
         self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
     ) -> bool:
         deleted = self._change(
-            "DELETE_METHOD",
-            user_id,
-            [self._keys.user(user_id, "methods"), self._keys.method(user_id, method_id)],
-            [method_id],
-            events,
+            "DELETE_METHOD", user_id, [self._keys.methods(user_id)], [method_id], events
         )
-        if not deleted:
+        if deleted is None:
             return False
-        if deleted[1]:
+        lookup = _method_from_value(user_id, method_id, deleted)[0].lookup
+        if lookup is not None:
             # If this fails, the claim outlives its method and is taken over after lookup_grace.
-            self._release_lookup(deleted[1].decode(), user_id, method_id)
+            self._release_lookup(lookup, user_id, method_id)
         return True
 
     def advance_counter(
@@ -500,8 +514,8 @@ class RedisStore:
         advanced = self._change(
             "ADVANCE_COUNTER",
             user_id,
-            [self._keys.method(user_id, method_id)],
-            [str(int(value)), repr(float(used_at))],
+            [self._keys.methods(user_id)],
+            [method_id, str(int(value)), repr(float(used_at))],
             events,
             extra_keys=counters,
         )
@@ -538,7 +552,7 @@ class RedisStore:
 
     def list_user_ids(self) -> list[str]:
         """Every user with a method or a state, by SCAN over the keyspace (a report, not a hot path)."""
-        return sorted(self._scan_users("methods", "zset") | self._scan_users("state", "string"))
+        return sorted(self._scan_users(_METHODS, "hash") | self._scan_users("state", "string"))
 
     # -- sessions -----------------------------------------------------------------------------
 

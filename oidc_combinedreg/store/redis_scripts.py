@@ -11,7 +11,8 @@ same way on one server and on a cluster node. Rules every script here keeps:
 * **A shebang** (``#!lua``): a script that may write is refused as a whole when the server is out
   of memory (``maxmemory``), instead of failing at its first write. (Reads are plain commands.)
 * **Numbers it stores come from Python as text** and are stored as given, never re-formatted by Lua
-  (Lua numbers are doubles: a float would lose digits, a counter beyond 2**53 its last ones).
+  (Lua numbers are doubles: a float would lose digits, a counter beyond 2**53 its last ones). The
+  one number a script computes is a method's insertion sequence, a small integer.
 
 The audit arguments (see :data:`AUDIT_LIB`) come last in ARGV, after the script's own arguments.
 """
@@ -70,64 +71,84 @@ end
 
 _WRITES = "#!lua\n"
 
-#: KEYS: index (zset, member ``kind:id``, score = insertion sequence), method hash, audit target.
-#: ARGV: id, kind, limit, then field/value pairs count p and the 2p items, then the audit args.
-#: Returns 'ok', 'exists' (the id is taken) or 'limit'.
+#: The methods of one user are one hash (``RedisKeys.methods``): field = method id, value =
+#: ``<kind>|<seq>|<counter>|<last used>|<created>|<lookup>\n<label and data JSON>\n<secret>``
+#: (see ``redis.py``). The scripts read and rewrite the header up to the first newline; they
+#: find its fields with plain ``string.find`` (no patterns: the secret is binary) and never turn
+#: a stored number into a Lua number except ``seq`` (a small insertion sequence).
+_METHODS_LIB = """
+local function bars(v, n)
+  local at, found = 0, {}
+  for i = 1, n do
+    at = string.find(v, '|', at + 1, true)
+    found[i] = at
+  end
+  return found
+end
+"""
+
+#: KEYS: methods hash, audit target. ARGV: id, kind, limit, the value after ``<kind>|<seq>|``,
+#: then the audit args. Counts the user's methods of this kind and takes the next ``seq`` (one
+#: more than the greatest stored) in one pass over the values. Returns 'ok', 'exists' (the id is
+#: taken) or 'limit'.
 ADD_METHOD = (
     _WRITES
     + AUDIT_LIB
+    + _METHODS_LIB
     + """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'exists' end
-local prefix = ARGV[2] .. ':'
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'exists' end
+local prefix = ARGV[2] .. '|'
 local count, seq = 0, 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if string.sub(member, 1, #prefix) == prefix then count = count + 1 end
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(v, 1, #prefix) == prefix then count = count + 1 end
+  local at = bars(v, 2)
+  local n = tonumber(string.sub(v, at[1] + 1, at[2] - 1))
+  if n > seq then seq = n end
 end
 if count >= tonumber(ARGV[3]) then return 'limit' end
-local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'REV', 'WITHSCORES')
-if #top > 0 then seq = tonumber(top[2]) end
-local p = tonumber(ARGV[4])
-redis.call('HSET', KEYS[2], unpack(ARGV, 5, 4 + 2 * p))
-redis.call('ZADD', KEYS[1], seq + 1, prefix .. ARGV[1])
-audit(KEYS[3], 5 + 2 * p)
+redis.call('HSET', KEYS[1], ARGV[1], prefix .. string.format('%d', seq + 1) .. '|' .. ARGV[4])
+audit(KEYS[2], 5)
 return 'ok'
 """
 )
 
-#: KEYS: method hash, audit target. ARGV: label, data, secret, then the audit args. 1 or 0.
+#: KEYS: methods hash, audit target. ARGV: id, the new ``<label and data JSON>\n<secret>``, then
+#: the audit args. Keeps the header (kind, seq, counter, last used, created, lookup). 1 or 0.
 UPDATE_METHOD = (
     _WRITES
     + AUDIT_LIB
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'l', ARGV[1], 'd', ARGV[2], 's', ARGV[3])
-audit(KEYS[2], 4)
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local newline = string.find(v, '\\n', 1, true)
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, newline) .. ARGV[2])
+audit(KEYS[2], 3)
 return 1
 """
 )
 
-#: KEYS: index, method hash, audit target. ARGV: id, then the audit args.
-#: Returns false (no such method) or {1, lookup or ''} so the caller can release the lookup claim.
+#: KEYS: methods hash, audit target. ARGV: id, then the audit args.
+#: Returns false (no such method) or the deleted value, whose lookup the caller then releases.
 DELETE_METHOD = (
     _WRITES
     + AUDIT_LIB
     + """
-local fields = redis.call('HMGET', KEYS[2], 'k', 'x')
-if not fields[1] then return false end
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[1], fields[1] .. ':' .. ARGV[1])
-audit(KEYS[3], 2)
-return {1, fields[2] or ''}
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+audit(KEYS[2], 2)
+return v
 """
 )
 
-#: KEYS: method hash, audit target, then counters to delete with a success (one server only).
-#: ARGV: value, used_at (decimal integer and float text), then the audit args. 1 if stored (and
-#: the events written, the counters deleted), else 0 (nothing written).
+#: KEYS: methods hash, audit target, then counters to delete with a success (one server only).
+#: ARGV: id, value, used_at (decimal integer and float text), then the audit args. 1 if stored
+#: (and the events written, the counters deleted), else 0 (nothing written).
 #: Compares decimal integers as text, so counters of any size compare exactly.
 ADVANCE_COUNTER = (
     _WRITES
     + AUDIT_LIB
+    + _METHODS_LIB
     + """
 local function greater(a, b)
   local a_neg, b_neg = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
@@ -136,10 +157,13 @@ local function greater(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end
-local current = redis.call('HGET', KEYS[1], 'n')
-if not current or not greater(ARGV[1], current) then return 0 end
-redis.call('HSET', KEYS[1], 'n', ARGV[1], 'u', ARGV[2])
-audit(KEYS[2], 3)
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local at = bars(v, 4)
+if not greater(ARGV[2], string.sub(v, at[2] + 1, at[3] - 1)) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1],
+           string.sub(v, 1, at[2]) .. ARGV[2] .. '|' .. ARGV[3] .. string.sub(v, at[4]))
+audit(KEYS[2], 4)
 if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
 return 1
 """

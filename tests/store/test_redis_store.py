@@ -1,8 +1,10 @@
-"""Redis only: key layout and hash tags, lookup claims, TTLs, audit retention, the cluster outbox."""
+"""Redis only: key layout and hash tags, the methods hash and its round trips, lookup claims, TTLs,
+audit retention, the cluster outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -13,7 +15,8 @@ from store_helpers import T0, event, method
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached
 from oidc_combinedreg.methods.kinds import MethodKind
-from oidc_combinedreg.store import UserState
+from oidc_combinedreg.store import MethodRecord, UserState
+from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.redis import RedisStore
 
 
@@ -50,7 +53,7 @@ def test_every_key_of_one_user_is_in_one_cluster_slot(
     single.put_user_state(UserState(user_id=user_id, skips_used=1))
     single.save_session("sid-1", {"n": 1}, user_id=user_id, ttl=60)
     tagged = [k for k in raw.scan_iter(match="creg:{u:*") if user_id.encode() in k]
-    assert len(tagged) == 5, tagged  # index, two methods, state, session index
+    assert len(tagged) == 3, tagged  # the methods hash, state, session index
     assert len({key_slot(k) for k in tagged}) == 1
     assert single.list_user_ids() == [user_id]
 
@@ -91,6 +94,200 @@ def test_counters_beyond_two_to_the_53_compare_exactly(redis_store: RedisStore) 
     assert redis_store.advance_counter("alice", record.id, 2**60 + 1, T0) is False
     stored = redis_store.get_method("alice", record.id)
     assert stored is not None and stored.counter == 2**60 + 1
+
+
+@pytest.mark.parametrize(
+    ("stored", "offered", "advanced"),
+    [
+        pytest.param(999, 1000, True, id="one more digit is greater"),
+        pytest.param(1000, 999, False, id="one digit fewer is smaller"),
+        pytest.param(2**60 + 1, 2**60, False, id="beyond 2**53, the last digit decides"),
+        pytest.param(10**30, 10**30 + 1, True, id="thirty-one digits"),
+    ],
+)
+def test_counters_compare_as_decimal_text(
+    single: RedisStore, raw: redis.Redis, stored: int, offered: int, advanced: bool
+) -> None:
+    record = method(counter=stored)
+    single.add_method(record, limit=5)
+    assert single.advance_counter("alice", record.id, offered, T0 + 1) is advanced
+    value = raw.hget("creg:{u:alice}:registered", record.id)
+    assert value is not None
+    assert value.split(b"|")[2] == str(offered if advanced else stored).encode()
+    got = single.get_method("alice", record.id)
+    assert got is not None and got.counter == (offered if advanced else stored)
+
+
+# -- the methods hash -----------------------------------------------------------------------------
+
+
+def test_a_users_methods_are_one_hash_with_one_field_per_method(
+    single: RedisStore, raw: redis.Redis
+) -> None:
+    first, second = method(), method(kind=MethodKind.EMAIL, lookup="cred-1")
+    single.add_method(first, limit=5)
+    single.add_method(second, limit=5)
+    assert raw.type("creg:{u:alice}:registered") == b"hash"
+    assert set(raw.hkeys("creg:{u:alice}:registered")) == {first.id.encode(), second.id.encode()}
+    value = raw.hget("creg:{u:alice}:registered", second.id)
+    assert value is not None and value.startswith(b"email|2|0||"), value  # kind|seq|counter|used|
+    single.delete_method("alice", first.id)
+    single.delete_method("alice", second.id)
+    assert raw.exists("creg:{u:alice}:registered") == 0, "the last delete removes the key"
+    assert single.list_user_ids() == []
+
+
+def test_awkward_bytes_and_text_survive_add_update_and_advance(redis_store: RedisStore) -> None:
+    """The value's separators ('|', newline) inside every free-form part, and a binary secret."""
+    record = method(
+        kind=MethodKind.HARDWARE_OATH,
+        label="ما|فتاح\nkey \ud800",
+        data={"serial|x": "a\nb|c", "n": 2**70, "f": 0.1, "nested": {"é": [None, True]}},
+        secret=b"\n|\x00\xff\r\n" * 3,
+        counter=2**60,
+        lookup='SN|1\n"2"',
+    )
+    redis_store.add_method(record, limit=5)
+    assert redis_store.get_method("alice", record.id) == record
+    assert redis_store.find_method_by_lookup('SN|1\n"2"') == record
+    changed = MethodRecord(
+        id=record.id, user_id="alice", kind=record.kind, label="|\n", created_at=T0,
+        data={"|": "\n"}, secret=b"\n", lookup=record.lookup,
+    )  # fmt: skip
+    assert redis_store.update_method(changed) is True
+    assert redis_store.advance_counter("alice", record.id, 2**60 + 1, T0 + 5) is True
+    got = redis_store.get_method("alice", record.id)
+    assert got == MethodRecord(
+        id=record.id, user_id="alice", kind=record.kind, label="|\n", created_at=T0,
+        data={"|": "\n"}, secret=b"\n", counter=2**60 + 1, last_used_at=T0 + 5,
+        lookup=record.lookup,
+    )  # fmt: skip
+    assert redis_store.list_methods("alice") == [got]
+    assert redis_store.delete_method("alice", record.id) is True
+    assert redis_store.find_method_by_lookup('SN|1\n"2"') is None
+
+
+def test_ties_list_in_insertion_order_after_deletes(redis_store: RedisStore) -> None:
+    """The sequence of a new method is one more than the greatest left, not than the count."""
+    a, b, c, d, e = (method(kind=MethodKind.EMAIL, label=n) for n in "abcde")
+    for record in (a, b, c):
+        redis_store.add_method(record, limit=10)
+    redis_store.delete_method("alice", c.id)
+    redis_store.add_method(d, limit=10)  # the greatest left is b's
+    redis_store.delete_method("alice", a.id)
+    redis_store.add_method(e, limit=10)
+    assert [m.label for m in redis_store.list_methods("alice")] == ["b", "d", "e"]
+
+
+def test_the_limit_counts_exactly_its_kind_after_updates_and_advances(
+    redis_store: RedisStore,
+) -> None:
+    """Kinds sharing a suffix (``*_phone``) are told apart; rewritten values still count."""
+    phones = [method(kind=MethodKind.MOBILE_PHONE) for _ in range(2)]
+    for record in phones:
+        redis_store.add_method(record, limit=2)
+    redis_store.add_method(method(kind=MethodKind.OFFICE_PHONE), limit=1)
+    redis_store.add_method(method(kind=MethodKind.ALTERNATE_PHONE), limit=1)
+    assert redis_store.update_method(MethodRecord(
+        id=phones[0].id, user_id="alice", kind=MethodKind.MOBILE_PHONE, label="x", created_at=T0,
+    )) is True  # fmt: skip
+    assert redis_store.advance_counter("alice", phones[1].id, 7, T0) is True
+    for kind, limit in [(MethodKind.MOBILE_PHONE, 2), (MethodKind.OFFICE_PHONE, 1)]:
+        with pytest.raises(LimitReached):
+            redis_store.add_method(method(kind=kind), limit=limit)
+    redis_store.add_method(method(kind=MethodKind.MOBILE_PHONE), limit=3)
+    redis_store.delete_method("alice", phones[0].id)
+    redis_store.add_method(method(kind=MethodKind.MOBILE_PHONE), limit=3)
+    kinds = [m.kind for m in redis_store.list_methods("alice")]
+    assert kinds.count(MethodKind.MOBILE_PHONE) == 3 and len(kinds) == 5
+
+
+def test_deleting_a_method_releases_its_claim_and_no_other(
+    single: RedisStore, raw: redis.Redis
+) -> None:
+    keyed = method(kind=MethodKind.WEBAUTHN, lookup="cred-1")
+    other = method(kind=MethodKind.WEBAUTHN, lookup="cred-2")
+    plain = method()
+    for record in (keyed, other, plain):
+        single.add_method(record, limit=10)
+    assert single.delete_method("alice", plain.id) is True
+    assert single.delete_method("alice", keyed.id) is True
+    assert raw.exists("creg:lookup:cred-1") == 0
+    assert raw.hget("creg:lookup:cred-2", "m") == other.id.encode()
+    assert single.find_method_by_lookup("cred-2") == other
+
+
+# -- round trips ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def counted(
+    redis_server: RedisServer, raw: redis.Redis, clock: FrozenClock
+) -> Iterator[tuple[RedisStore, list[bytes]]]:
+    """A one-server store whose connections record every write to the socket: one per request
+    (a single command, or a whole pipeline), named by its first command. Scripts are loaded
+    and the connection is open before the test starts counting."""
+    redis_server.flush()
+    for name in lua.__all__:
+        raw.script_load(getattr(lua, name))
+    sent: list[bytes] = []
+
+    class Counting(redis.Connection):
+        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+            packed = command if isinstance(command, bytes) else b"".join(command)
+            sent.append(packed.split(b"\r\n")[2].upper())
+            super().send_packed_command(command, check_health)
+
+    pool = redis.ConnectionPool(port=redis_server.port, connection_class=Counting)
+    store = RedisStore(redis.Redis(connection_pool=pool), clock=clock)
+    store.list_methods("nobody")  # connects (the handshake is not counted)
+    sent.clear()
+    yield store, sent
+    store.close()
+    pool.disconnect()
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 12])
+def test_list_methods_is_one_round_trip(counted: tuple[RedisStore, list[bytes]], n: int) -> None:
+    store, sent = counted
+    added = [method(kind=MethodKind.EMAIL, created_at=T0 + i % 2) for i in range(n)]
+    for record in added:
+        store.add_method(record, limit=20)
+    sent.clear()
+    listed = store.list_methods("alice")
+    assert sent == [b"HGETALL"]
+    assert listed == sorted(added, key=lambda m: m.created_at)
+
+
+def test_round_trips_of_each_method_operation(
+    counted: tuple[RedisStore, list[bytes]],
+) -> None:
+    store, sent = counted
+    plain, keyed = method(), method(kind=MethodKind.WEBAUTHN, lookup="cred-1")
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("add", lambda: store.add_method(plain, limit=5, events=[event()])),
+        ("add with a lookup", lambda: store.add_method(keyed, limit=5)),
+        ("get", lambda: store.get_method("alice", plain.id)),
+        ("list", lambda: store.list_methods("alice")),
+        ("find by lookup", lambda: store.find_method_by_lookup("cred-1")),
+        ("update", lambda: store.update_method(plain)),
+        ("advance", lambda: store.advance_counter(
+            "alice", plain.id, 1, T0, events=[event()], reset=["fail:alice"])),
+        ("replay", lambda: store.advance_counter("alice", plain.id, 1, T0)),
+        ("delete", lambda: store.delete_method("alice", plain.id, events=[event()])),
+        ("delete with a lookup", lambda: store.delete_method("alice", keyed.id)),
+    ]  # fmt: skip
+    trips: dict[str, list[bytes]] = {}
+    for name, step in steps:
+        sent.clear()
+        step()
+        trips[name] = list(sent)
+    script, claim = [b"EVALSHA"], [b"EVALSHA", b"EVALSHA"]  # the claim (or release) and the change
+    assert trips == {
+        "add": script, "add with a lookup": claim, "get": [b"HGET"], "list": [b"HGETALL"],
+        "find by lookup": [b"HMGET", b"HGET"], "update": script, "advance": script,
+        "replay": script, "delete": script, "delete with a lookup": claim,
+    }  # fmt: skip
 
 
 # -- lookup claims --------------------------------------------------------------------------------
@@ -144,7 +341,7 @@ def test_ephemeral_keys_carry_ttls_and_durable_ones_do_not(
     assert 0 < raw.pttl("creg:challenge:c1") <= 300_000
     assert 0 < raw.pttl("creg:count:ip:1.2.3.4") <= 60_000
     assert raw.pttl("creg:count:fail:alice") == -1, "consecutive failures are durable"
-    assert raw.pttl("creg:{u:alice}:methods") == -1
+    assert raw.pttl("creg:{u:alice}:registered") == -1
 
 
 def test_a_later_hit_does_not_extend_the_windows_ttl(
