@@ -42,7 +42,9 @@ from oidc_combinedreg.store.base import MethodRecord  # noqa: E402
 from oidc_combinedreg.web.flow import Flow  # noqa: E402
 
 SUPPORT = str(ROOT / "benchmarks" / "support")
-GUNICORN = tuple(os.environ.get("BENCH_GUNICORN", "--worker-class gthread --threads 4 --keep-alive 30").split())
+GUNICORN = tuple(
+    os.environ.get("BENCH_GUNICORN", "--worker-class gthread --threads 4 --keep-alive 30").split()
+)
 
 
 def prepare(reg: CombinedRegistration, first: int, count: int, lines: Path) -> None:

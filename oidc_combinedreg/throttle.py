@@ -22,8 +22,12 @@ class Throttle:
         self._store = store
         self._config = config
 
-    def _keys(self, user_id: str, ip: str | None) -> tuple[str, str, str]:
-        return (f"fail:consecutive:{user_id}", f"fail:window:{user_id}", f"fail:ip:{ip or '-'}")
+    @staticmethod
+    def _keys(user_id: str, ip: str | None) -> tuple[str, str, str]:
+        # One prefix per account: a store that keeps counters in key order (SQLite) finds both
+        # account counters on one page. The last part never holds ":", so keys cannot collide.
+        account = f"fail:user:{user_id}"
+        return (f"{account}:consecutive", f"{account}:window", f"fail:ip:{ip or '-'}")
 
     def check(self, user_id: str, ip: str | None) -> None:
         """Raise :class:`RateLimited` if this account or IP may not try a code now."""

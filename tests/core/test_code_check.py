@@ -33,7 +33,9 @@ def app(env: Env) -> MethodRecord:
 
 
 def counts(env: Env) -> list[int]:
-    return env.store.counters(read=["fail:consecutive:alice", "fail:window:alice", f"fail:ip:{IP}"])
+    return env.store.counters(
+        read=["fail:user:alice:consecutive", "fail:user:alice:window", f"fail:ip:{IP}"]
+    )
 
 
 def wrong_code(env: Env, record: MethodRecord) -> None:

@@ -186,7 +186,7 @@ def test_a_resend_keeps_the_failure_count(env: Env) -> None:
     env.clock.advance(60)
     _, state2 = svc.send_code("alice", record, Purpose.MFA, channel="voice", ip=None, state=state)
     assert state2["challenge"] == state["challenge"]
-    assert env.store.get_count("fail:consecutive:alice") == 3
+    assert env.store.get_count("fail:user:alice:consecutive") == 3
     # The call replaced the text: the texted code no longer works, the spoken one does.
     assert svc.check_code(
         "alice", record, state2, env.sender.last_code(NUMBER), Purpose.MFA, ip=None
@@ -257,7 +257,7 @@ def test_a_hundred_consecutive_failures_lock_codes_for_the_account() -> None:
         svc.check_code("alice", record, state, code, Purpose.MFA, ip="192.0.2.1")
     assert caught.value.scope == "account-locked"
     # Another account is not affected.
-    assert env.store.get_count("fail:consecutive:bob") == 0
+    assert env.store.get_count("fail:user:bob:consecutive") == 0
 
 
 def test_codes_never_reach_the_audit_log_or_the_store_in_clear(env: Env) -> None:

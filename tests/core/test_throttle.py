@@ -55,8 +55,8 @@ def test_an_attempt_is_counted_before_the_code_is_checked(
     throttle: Throttle, store: MemoryStore
 ) -> None:
     throttle.attempt("alice", None)
-    assert store.get_count("fail:consecutive:alice") == 1
-    assert store.get_count("fail:window:alice") == 1
+    assert store.get_count("fail:user:alice:consecutive") == 1
+    assert store.get_count("fail:user:alice:window") == 1
 
 
 def test_the_window_limit_cools_the_account_down_until_the_window_ends(
@@ -84,8 +84,8 @@ def test_a_success_clears_the_account_counters(throttle: Throttle, store: Memory
     fail(throttle, 2)
     throttle.attempt("alice", "10.0.0.1")
     throttle.succeeded("alice")
-    assert store.get_count("fail:consecutive:alice") == 0
-    assert store.get_count("fail:window:alice") == 0
+    assert store.get_count("fail:user:alice:consecutive") == 0
+    assert store.get_count("fail:user:alice:window") == 0
     assert store.get_count("fail:ip:10.0.0.1") == 2, "the address keeps its failures"
 
 

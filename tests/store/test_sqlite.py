@@ -177,17 +177,47 @@ def test_an_old_file_is_migrated_and_keeps_its_data(
     record = method(label="from v1")
     old.add_method(record, limit=5)
     old.close()
-    migration_2 = ("ALTER TABLE methods ADD COLUMN note TEXT", "CREATE TABLE extra (x TEXT)")
-    monkeypatch.setattr(sqlite, "MIGRATIONS", (*sqlite.MIGRATIONS, migration_2))
+    latest = len(sqlite.MIGRATIONS)
+    migration = ("ALTER TABLE methods ADD COLUMN note TEXT", "CREATE TABLE extra (x TEXT)")
+    monkeypatch.setattr(sqlite, "MIGRATIONS", (*sqlite.MIGRATIONS, migration))
     new = SqliteStore(path, clock=FrozenClock(T0))
-    assert new.schema_version() == 2
+    assert new.schema_version() == latest + 1
     assert new.list_methods("alice") == [record]
     new.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(methods)")]
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
     assert "note" in columns
-    assert versions == [1, 2]
+    assert versions == list(range(1, latest + 2))
+
+
+def test_a_version_1_file_keeps_its_counters_and_audit_through_migration_2(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FrozenClock(T0)
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:1])
+        old = SqliteStore(path, clock=clock)
+        old.counters(incr=[("durable", None), ("windowed", 60.0), ("windowed", 60.0)])
+        events = [event("method.added", at=T0 + i, detail={"i": i}) for i in range(3)]
+        for e in events:
+            old.append_audit(e)
+        old.close()
+    new = SqliteStore(path, clock=clock)
+    assert new.schema_version() == len(sqlite.MIGRATIONS)
+    assert new.counters(read=["durable", "windowed"]) == [1, 2]
+    clock.advance(60)
+    assert new.counters(read=["durable", "windowed"]) == [1, 0], "the window still ends"
+    assert new.list_audit() == events[::-1]
+    new.append_audit(later := event("method.deleted", at=T0 + 1))
+    assert new.list_audit(limit=1) == [events[2]], "newest by time first"
+    assert later in new.list_audit()
+    new.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        tables = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        ids = [row[0] for row in conn.execute("SELECT id FROM audit ORDER BY id")]
+    assert "WITHOUT ROWID" in tables["counters"] and "AUTOINCREMENT" not in tables["audit"]
+    assert ids == [1, 2, 3, 4], "the ids carried over and keep growing"
 
 
 def test_a_file_from_a_newer_release_is_refused(path: str) -> None:
@@ -205,7 +235,8 @@ def test_workers_opening_a_fresh_file_together_migrate_it_once(path: str) -> Non
         assert isinstance(s, SqliteStore)
         s.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        assert [row[0] for row in conn.execute("SELECT version FROM schema_version")] == [1]
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, len(sqlite.MIGRATIONS) + 1)), "each migration ran once"
 
 
 # -- expiry housekeeping --------------------------------------------------------------------------
@@ -346,9 +377,12 @@ def test_a_failed_audit_write_rolls_back_the_counter(path: str, db: SqliteStore)
     assert got is not None and got.counter == 10, "the step is still unused"
 
 
-def test_a_failed_delete_of_the_replaced_id_rolls_back_the_save(path: str, db: SqliteStore) -> None:
+def test_a_failed_rotation_leaves_the_old_session_and_no_new_one(
+    path: str, db: SqliteStore
+) -> None:
     db.save_session("old", {"step": 1}, user_id="alice", ttl=60)
-    _refuse(path, "BEFORE DELETE ON sessions")
+    # A rotation moves the row to its new id in one UPDATE: refuse that step.
+    _refuse(path, "BEFORE UPDATE ON sessions")
     with pytest.raises(StoreUnavailable, match="refused"):
         db.save_session("new", {"step": 2}, user_id="alice", ttl=60, replaces="old")
     assert db.load_session("new") is None

@@ -181,7 +181,7 @@ def test_throttled_per_account_and_ip_without_locking_sign_in(env: ResetEnv) -> 
     statuses = [flow.verify(code="000000").status_code for _ in range(11)]
     assert statuses[:10] == [400] * 10 and statuses[10] == 429
     # The sign-in's consecutive-failure counter is untouched: MFA at sign-in still works.
-    assert env.store.get_count("fail:consecutive:alice") == 0
+    assert env.store.get_count("fail:user:alice:consecutive") == 0
     env.browser.clock.advance(301)
     assert flow.verify(code="000000").status_code == 400  # the window passed: no lockout
 
