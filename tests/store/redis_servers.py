@@ -12,12 +12,20 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import redis
 
-__all__ = ["RedisCluster3", "RedisServer", "free_port", "require_redis"]
+__all__ = [
+    "RedisCluster3",
+    "RedisSentinel",
+    "RedisServer",
+    "free_port",
+    "replication_offset",
+    "require_redis",
+    "wait_until",
+]
 
 _READY_WITHIN = 10.0  # seconds; a server is ready in about 0.1 s here
 
@@ -152,3 +160,100 @@ class RedisCluster3:
     def flush(self) -> None:
         for node in self.nodes:
             node.flush()
+
+
+def wait_until(
+    condition: Callable[[], bool], *, within: float, what: str | Callable[[], str]
+) -> None:
+    """Poll ``condition`` every 50 ms until it holds; fail with ``what`` after ``within`` seconds
+    (a callable ``what`` is called then, e.g. to read a log as it is at the failure).
+
+    Connection errors count as "not yet": the servers polled here come and go on purpose."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if condition():
+                return
+        except redis.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"not within {within} s: {what if isinstance(what, str) else what()}"
+            )
+        time.sleep(0.05)
+
+
+def replication_offset(server: RedisServer) -> int:
+    """How far the server's replication stream goes (master) or has been applied (replica)."""
+    with server.client() as c:
+        return int(c.info("replication")["master_repl_offset"])
+
+
+class RedisSentinel:
+    """One ``redis-server --sentinel`` the test owns, monitoring ``service`` at ``master_port``.
+
+    ``down_after_ms`` and ``failover_timeout_ms`` are Sentinel's ``down-after-milliseconds`` and
+    ``failover-timeout``; small values make a failover take seconds instead of minutes. The config
+    file is in ``directory`` (Sentinel rewrites it), the log in ``directory/sentinel.log``.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        master_port: int,
+        *,
+        service: str = "mymaster",
+        quorum: int = 1,
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 180_000,
+    ) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.service = service
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "sentinel.conf").write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {directory}\nlogfile sentinel.log\n"
+            f"sentinel monitor {service} 127.0.0.1 {master_port} {quorum}\n"
+            f"sentinel down-after-milliseconds {service} {down_after_ms}\n"
+            f"sentinel failover-timeout {service} {failover_timeout_ms}\n"
+        )
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def start(self) -> RedisSentinel:
+        self.process = subprocess.Popen(
+            ["redis-server", "sentinel.conf", "--sentinel"], cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(
+            lambda: self.master_port() is not None, within=_READY_WITHIN,
+            what=lambda: f"the Sentinel on {self.port} names a master: {self.log()}",
+        )  # fmt: skip
+        return self
+
+    def master_port(self) -> int | None:
+        """The port of the master this Sentinel names now (``get-master-addr-by-name``)."""
+        with self.client() as c:
+            reply = c.execute_command("SENTINEL", "get-master-addr-by-name", self.service)
+        return None if not reply else int(reply[1])
+
+    def master_state(self) -> dict[str, object]:
+        """``SENTINEL MASTER <service>``, parsed by redis-py (``num-slaves``, ``flags``, ...)."""
+        with self.client() as c:
+            return dict(c.sentinel_master(self.service))
+
+    def log(self) -> str:
+        path = self.directory / "sentinel.log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
