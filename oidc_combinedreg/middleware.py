@@ -265,7 +265,7 @@ class CombinedRegistration:
         """Everything the sign-in decision and the planner need, Conditional Access included."""
         client_id = str(cont.get("client_id") or "") if cont else ""
         decision = self.evaluate_ca(
-            ctx.request.environ, session, user, Target.application(client_id or "-")
+            ctx.environ, session, user, Target.application(client_id or "-")
         )
         if decision.outcome is Outcome.BLOCK:
             session.data["ca_correlation"] = decision.correlation_id
@@ -292,7 +292,7 @@ class CombinedRegistration:
         Access Pass, which counts as MFA).
         """
         assert ctx.session is not None
-        decision = self.evaluate_ca(ctx.request.environ, ctx.session, user, REGISTER_SECURITY_INFO)
+        decision = self.evaluate_ca(ctx.environ, ctx.session, user, REGISTER_SECURITY_INFO)
         if decision.outcome is Outcome.ALLOW:
             return None
         if decision.outcome is Outcome.REQUIRE_CONTROLS and self.info.mfa_methods(user.id):

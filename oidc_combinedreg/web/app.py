@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
 from ..exceptions import StoreUnavailable
 from . import cookie_check, device_api
@@ -49,8 +49,6 @@ _SECURITY_HEADERS = (
         "frame-ancestors 'none'; base-uri 'none'",
     ),
 )
-#: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
-MAX_BODY = 64 * 1024
 
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
@@ -140,8 +138,8 @@ class WebApp:
             for n, v in _SECURITY_HEADERS
         )
         self.admin_api = AdminApi(reg)
-        # Bound once: building a URL reads the adapter and never changes it (thread-safe).
-        self._builder = _URLS.bind("localhost", script_name=self.prefix)
+        # Bound once: matching and building read the adapter and never change it (thread-safe).
+        self._builder = self._router = _URLS.bind("localhost", script_name=self.prefix)
 
     def url(self, endpoint: str, **values: Any) -> str:
         return self._builder.build(endpoint, values)
@@ -149,15 +147,11 @@ class WebApp:
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        request.max_content_length = MAX_BODY
-        request.max_form_memory_size = MAX_BODY
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
             return self.admin_api(environ, start_response)
-        adapter = _URLS.bind("localhost", path_info=path, script_name=self.prefix)
         try:
-            endpoint, args = adapter.match()
+            endpoint, args = self._router.match(path)
         except HTTPException as exc:
             endpoint, args = "", {}
             not_found: HTTPException | None = exc
@@ -166,15 +160,15 @@ class WebApp:
         if endpoint == "static":
             return self._static(str(args["filename"]))(environ, start_response)
         try:
-            ctx = self._context(request)
+            ctx = self._context(environ)
         except StoreUnavailable as exc:
             log.error("store unavailable: %s", exc)
-            ctx = self._context(request, with_session=False)
+            ctx = self._context(environ, with_session=False)
             return self._respond(ctx, error_page(exc))(environ, start_response)
         try:
             if not_found is not None:
                 raise not_found
-            ctx.request.view_args = args  # type: ignore[attr-defined]
+            ctx.path_args = args
             resumed = cookie_check.resume(self, ctx) if endpoint == "signin" else None
             result = resumed or _VIEWS[endpoint](self, ctx)
         except Exception as exc:  # noqa: BLE001 - mapped to a page in one place, or re-raised
@@ -186,40 +180,40 @@ class WebApp:
     def error_response(
         self, environ: WSGIEnvironment, start_response: StartResponse, exc: Exception
     ) -> Iterable[bytes]:
-        ctx = self._context(Request(environ), with_session=False)
+        ctx = self._context(environ, with_session=False)
         return self._respond(ctx, error_page(exc))(environ, start_response)
 
     def context_for(self, environ: WSGIEnvironment) -> RequestContext:
         """A context without the session (the guard loads it itself)."""
-        return self._context(Request(environ), with_session=False)
+        return self._context(environ, with_session=False)
 
     # -- request context ----------------------------------------------------------------------
 
-    def _context(self, request: Request, *, with_session: bool = True) -> RequestContext:
+    def _context(self, environ: WSGIEnvironment, *, with_session: bool = True) -> RequestContext:
         reg = self.reg
-        lang, remember = choose_language(
-            request.args.get("lng"),
-            request.cookies.get(LANG_COOKIE),
-            request.headers.get("Accept-Language"),
-            self.config.general.default_language,
-        )
-        accept = request.headers.get("Accept", "")
         ctx = RequestContext(
-            request=request,
+            environ=environ,
             session=None,
             user=None,
-            lang=lang,
-            ip=reg.client_ip(request.environ),
+            lang="en",
+            ip=reg.client_ip(environ),
             now=reg.clock.now(),
-            json=wants_json(accept),
-            cid=request.args.get("c"),
+            json=wants_json(environ.get("HTTP_ACCEPT", "")),
         )
+        ctx.cid = ctx.args.get("c")
+        lang, remember = choose_language(
+            ctx.args.get("lng"),
+            ctx.cookie(LANG_COOKIE),
+            ctx.header("Accept-Language"),
+            self.config.general.default_language,
+        )
+        ctx.lang = lang
         if remember:
             ctx.cookies.append(
                 f"{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax"
                 + ("; Secure" if self.config.web.secure_cookies else "")
             )
-        session = reg.sessions.load(request.environ) if with_session else None
+        session = reg.sessions.load(environ) if with_session else None
         if session is not None and session.user_id is not None:
             user = reg.directory.get_user(session.user_id)
             if user is not None and user.enabled:

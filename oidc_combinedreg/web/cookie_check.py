@@ -77,7 +77,7 @@ def resume(web: WebApp, ctx: RequestContext) -> Redirect | None:
     """In ``/signin?c=ID``: the cookie came back -> continue to the stored /authorize URL."""
     if ctx.session is not None or ctx.cid is None:
         return None
-    session = web.reg.sessions.load(ctx.request.environ)
+    session = web.reg.sessions.load(ctx.environ)
     if session is None or not session.data.get(PROBE_KEY) or session.user_id is not None:
         return None
     url = web.reg.flow.pop_continuation(session, ctx.cid)
@@ -93,7 +93,7 @@ def explain(web: WebApp, ctx: RequestContext, result: Page | Any) -> Page | Any:
         isinstance(result, Page)
         and result.data.get("error") == "signed_out"
         and ctx.cid is not None
-        and not sends_session_cookie(web.reg.sessions.cookie_name, ctx.request.environ)
+        and not sends_session_cookie(web.reg.sessions.cookie_name, ctx.environ)
     ):
         return Page("cookies_blocked", {"error": "cookies_blocked"}, 401)
     return result

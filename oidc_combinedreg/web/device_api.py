@@ -49,7 +49,7 @@ def _device_request(ctx: RequestContext) -> None:
     ctx.session = None
     ctx.user = None
     ctx.cookies.clear()
-    if ctx.method != "POST" or ctx.request.mimetype != "application/json":
+    if ctx.method != "POST" or ctx.mimetype != "application/json":
         raise InvalidInput("request", "expected a POST with a JSON body")
 
 

@@ -7,14 +7,30 @@ and so no state a user could tamper with (continuations, pending secrets) ever l
 from __future__ import annotations
 
 import secrets
-from http.cookies import SimpleCookie
+from collections.abc import Mapping
 from typing import Any
+
+from werkzeug.http import parse_cookie
 
 from ..clock import Clock
 from ..config.model import WebConfig
 from ..store.base import Store
 
-__all__ = ["Session", "SessionManager"]
+__all__ = ["Session", "SessionManager", "request_cookies"]
+
+_COOKIES = "oidc_combinedreg.cookies"
+
+
+def request_cookies(environ: dict[str, Any]) -> Mapping[str, str]:
+    """The request's cookies (the first of each name), parsed once per request: the session,
+    the language and the reset flow all read them. A garbled header yields what parses."""
+    header = str(environ.get("HTTP_COOKIE", ""))
+    cached = environ.get(_COOKIES)
+    if isinstance(cached, tuple) and cached[0] == header:
+        return cached[1]  # type: ignore[no-any-return]
+    cookies = parse_cookie(header).to_dict()
+    environ[_COOKIES] = (header, cookies)
+    return cookies
 
 
 class Session:
@@ -55,15 +71,10 @@ class SessionManager:
         header = environ.get("HTTP_COOKIE")
         if not header or self.cookie_name not in header:
             return None
-        cookie: SimpleCookie = SimpleCookie()
-        try:
-            cookie.load(header)
-        except Exception:  # noqa: BLE001 - a malformed Cookie header means "no session", never a 500
+        value = request_cookies(environ).get(self.cookie_name)
+        if value is None or not 20 <= len(value) <= 100:
             return None
-        morsel = cookie.get(self.cookie_name)
-        if morsel is None or not 20 <= len(morsel.value) <= 100:
-            return None
-        return morsel.value
+        return value
 
     def load(self, environ: dict[str, Any]) -> Session | None:
         sid = self.sid_from_environ(environ)

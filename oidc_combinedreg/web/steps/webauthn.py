@@ -110,7 +110,7 @@ def rename(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     blocked = require_fresh_mfa(web, ctx) or web.reg.check_registration_action(ctx, user)
     if blocked is not None:
         return blocked
-    method_id = str(ctx.request.view_args["method_id"])  # type: ignore[attr-defined]
+    method_id = str(ctx.path_args["method_id"])
     typed = ctx.form("name")
     try:
         renamed = web.reg.info.webauthn.rename(user.id, method_id, typed, ip=ctx.ip)

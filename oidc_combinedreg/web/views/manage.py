@@ -182,7 +182,7 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if blocked is not None:
         return blocked
     session, user = ctx.require_session()
-    raw_kind = str(ctx.request.view_args["kind"])  # type: ignore[attr-defined]
+    raw_kind = str(ctx.path_args["kind"])
     allowed = {a["kind"] for a in _addable(web, ctx)}
     in_progress = session.data.get("manage_add", {}).get("kind") == raw_kind
     # A step already under way may finish even if the limit was reached meanwhile (a push device
@@ -229,7 +229,7 @@ def change(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if blocked is not None:
         return blocked
     session, user = ctx.require_session()
-    record = _stored(web, user.id, str(ctx.request.view_args["method_id"]))  # type: ignore[attr-defined]
+    record = _stored(web, user.id, str(ctx.path_args["method_id"]))
     if _change_url(web, record) is None:
         raise AccessDenied("this method can't be changed")
     if record.kind is MethodKind.WEBAUTHN:
@@ -279,7 +279,7 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if blocked is not None:
         return blocked
     _, user = ctx.require_session()
-    record = _stored(web, user.id, str(ctx.request.view_args["method_id"]))  # type: ignore[attr-defined]
+    record = _stored(web, user.id, str(ctx.path_args["method_id"]))
     if not METHOD_RULES[record.kind].deletable:
         raise AccessDenied("this method can't be deleted")
     default = web.reg.info.default_method(user.id, web.reg.info.methods(user.id))

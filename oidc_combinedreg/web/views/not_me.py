@@ -20,12 +20,12 @@ __all__ = ["not_me"]
 
 
 def not_me(web: WebApp, ctx: RequestContext) -> Page:
-    token = str(ctx.request.view_args["token"])  # type: ignore[attr-defined]
+    token = str(ctx.path_args["token"])
     notifier = web.reg.info.notifier
     if ctx.method != "POST":
         valid = notifier.not_me_user(token) is not None
         return Page("not_me", {"valid": valid, "done": False}, 200 if valid else 404)
-    if ctx.request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+    if (ctx.header("Sec-Fetch-Site") or "").lower() == "cross-site":
         raise AccessDenied("csrf: cross-site request")
     user_id = notifier.not_me_confirm(token, ip=ctx.ip)
     if user_id is None:

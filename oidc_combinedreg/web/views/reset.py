@@ -70,9 +70,9 @@ def _detach(ctx: RequestContext) -> None:
 
 
 def _check_csrf(ctx: RequestContext, flow: ResetFlow) -> None:
-    if ctx.request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+    if (ctx.header("Sec-Fetch-Site") or "").lower() == "cross-site":
         raise AccessDenied("csrf: cross-site request")
-    sent = ctx.request.headers.get("X-CSRF-Token") or ctx.form("csrf_token")
+    sent = ctx.header("X-CSRF-Token") or ctx.form("csrf_token")
     if not sent or not hmac.compare_digest(sent.encode(), flow.csrf.encode()):
         raise AccessDenied("csrf: missing or wrong token")
 
@@ -81,7 +81,7 @@ def reset(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/reset``: GET shows the current step (starting a flow); POST names the account."""
     _detach(ctx)
     service = _service(web)
-    token = ctx.request.cookies.get(_cookie_name(web))
+    token = ctx.cookie(_cookie_name(web))
     if ctx.method != "POST":
         flow = service.load(token)
         if flow is None or ctx.arg("restart"):
@@ -96,12 +96,12 @@ def reset(web: WebApp, ctx: RequestContext) -> Page | Redirect:
 def reset_step(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/reset/<step>``: only the flow's current step; anything else goes back to it."""
     _detach(ctx)
-    wanted = _STEP_OF_URL.get(str(ctx.request.view_args["step"]))  # type: ignore[attr-defined]
+    wanted = _STEP_OF_URL.get(str(ctx.path_args["step"]))
     if wanted is None:
         return Page("error", {"error": "not_found"}, 404)
     if ctx.method == "POST":
         return _post(web, ctx, wanted)
-    flow = _service(web).load(ctx.request.cookies.get(_cookie_name(web)))
+    flow = _service(web).load(ctx.cookie(_cookie_name(web)))
     if flow is None:
         return Redirect(web.url("reset"))
     if flow.step is not wanted:
@@ -111,7 +111,7 @@ def reset_step(web: WebApp, ctx: RequestContext) -> Page | Redirect:
 
 def _post(web: WebApp, ctx: RequestContext, wanted: ResetStep) -> Page | Redirect:
     service = _service(web)
-    flow = service.take(ctx.request.cookies.get(_cookie_name(web)))
+    flow = service.take(ctx.cookie(_cookie_name(web)))
     if flow is None:
         _set_cookie(web, ctx, None)
         return Page("reset_expired", {}, 400)
