@@ -5,7 +5,8 @@ Three counters (SECURITY.md cases 27, 49):
   (NIST SP 800-63B's 100), after which codes are refused until an admin or a success elsewhere resets it;
 * failures per account within a window: a short cool-down that slows guessing long before that;
 * failures per client IP within a window: one attacker cannot spread guesses over many accounts.
-Counting happens before the code is checked, so parallel guesses cannot exceed the limit.
+Every attempt is counted before its code can be accepted, so parallel guesses cannot exceed the
+limit (a code may be computed before; it is accepted, or refused, only after the count).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ class Throttle:
             raise RateLimited(retry_after=cfg.window, scope="ip")
 
     def attempt(self, user_id: str, ip: str | None) -> None:
-        """Count an attempt against the account *before* the code is checked (atomic).
+        """Count an attempt against the account *before* its code can be accepted (atomic).
 
         Counting first means N parallel guesses cannot all slip under the limit; a success calls
-        :meth:`succeeded`, which clears the account's counters. The IP counter counts failures only
+        :meth:`succeeded` (or clears :meth:`cleared_by_success` itself), which clears the
+        account's counters. The IP counter counts failures only
         (many users may share one address), so it is read here and bumped by :meth:`failed`.
         """
         consecutive, window, by_ip = self._keys(user_id, ip)

@@ -71,32 +71,46 @@ class ServiceContext:
         """The MFA check of a one-time code (authenticator app, hardware token, the push app's
         offline code): throttled, replay-proof, audited. Returns the counter or time step used.
 
-        The attempt is counted before the code is checked (parallel guesses cannot pass the
-        limit); ``match(now)`` returns the counter or step the code matches, or raises
-        ``VerificationFailed``. Then one store call stores it if it is past the stored one
-        (``CodeReused`` if not: a replay or a parallel use), writes the success event and clears
-        the throttle's counters, all or nothing. A failure is counted against the IP and audited.
+        Every attempt is counted, atomically, before the code can be accepted: of parallel
+        guesses at most the limit's worth get past the count, and only those can reach the
+        store's compare-and-set. ``match(now)`` returns the counter or step the code matches,
+        or raises ``VerificationFailed``; it runs first, outside the store's transaction (it is
+        CPU: decrypt, HMAC), and its outcome counts only once the attempt is. Then one store
+        call stores the step if it is past the stored one (``CodeReused`` if not: a replay or
+        a parallel use), writes the success event and clears the throttle's counters, all or
+        nothing. A failure is counted against the IP and audited.
         """
         kind = record.kind.value
-        self.throttle.attempt(user_id, ip)
         now = self.clock.now()
+        matched: int | None = None
+        refused: Exception | None = None
+        try:
+            matched = match(now)
+        except Exception as exc:  # noqa: BLE001 - raised below, once the attempt is counted
+            refused = exc
         success = self.event(
             "mfa.succeeded", user_id, "success", ip=ip, kind=kind, method_id=record.id
         )
-        try:
-            value = match(now)
-            if not self.store.advance_counter(
-                user_id, record.id, value, now, events=[success],
-                reset=self.throttle.cleared_by_success(user_id),
-            ):  # fmt: skip
-                # Another request used this step (or a later one) between our read and write.
-                raise CodeReused("this code was already used; wait for the next one")
-        except (VerificationFailed, CodeReused) as exc:
-            self.throttle.failed(user_id, ip)
-            reason = "replay" if isinstance(exc, CodeReused) else "code"
-            self.audit("mfa.failed", user_id, "failure", ip=ip, kind=kind, reason=reason)
-            raise
-        return value
+        # One write transaction on SQLite (one commit, one turn of the writer lock, and the
+        # attempt's counter rows written once); on Redis each call is atomic on its own.
+        with self.store.transaction():
+            self.throttle.attempt(user_id, ip)
+            try:
+                if refused is not None:
+                    raise refused
+                assert matched is not None
+                if not self.store.advance_counter(
+                    user_id, record.id, matched, now, events=[success],
+                    reset=self.throttle.cleared_by_success(user_id),
+                ):  # fmt: skip
+                    # Another request used this step (or a later one) between our read and write.
+                    raise CodeReused("this code was already used; wait for the next one")
+            except (VerificationFailed, CodeReused) as exc:
+                self.throttle.failed(user_id, ip)
+                reason = "replay" if isinstance(exc, CodeReused) else "code"
+                self.audit("mfa.failed", user_id, "failure", ip=ip, kind=kind, reason=reason)
+                raise
+        return matched
 
     def check_room(self, user_id: str, kind: MethodKind, replace_id: str | None = None) -> None:
         """Before starting a registration: a new method must fit under the per-user limit

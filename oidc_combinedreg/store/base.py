@@ -21,6 +21,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -233,6 +234,14 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[AuditEvent]:
         """Newest first."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """The calls this thread makes inside the block, as one write transaction where the
+        backend has them (SQLite: one commit and one writer-lock turn instead of one per call;
+        the memory store: one lock). Elsewhere (Redis) each call stays atomic on its own, so
+        callers must be correct either way; the block only saves work. What the calls wrote is
+        committed even when the block raises, unless it raises ``StoreUnavailable``."""
         ...
 
     def close(self) -> None: ...

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from oidc_combinedreg.clock import Clock
@@ -54,6 +55,11 @@ class MemoryStore:
 
     def _live(self, expires_at: float | None) -> bool:
         return expires_at is None or expires_at > self._clock.now()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:  # re-entrant: the calls inside take it again
+            yield
 
     def close(self) -> None:
         with self._lock:

@@ -395,6 +395,12 @@ class RedisStore:
                                                                _type=kind)]  # fmt: skip
         return {k[len(head) : -len(tail)] for k in keys if k.startswith(head) and k.endswith(tail)}
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Nothing to group: each call is one atomic command or script already (and the keys
+        of one block live in different cluster slots)."""
+        yield
+
     def close(self) -> None:
         self._closed = True
         if isinstance(self._client, RedisCluster):

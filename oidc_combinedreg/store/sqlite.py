@@ -143,6 +143,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _MAX_IDLE = 16
 _PURGE_EVERY = 64
+#: writes between two checkpoints (an MFA verify makes 3 writes of about 5 pages each)
+_CHECKPOINT_EVERY = 200
 #: connections inherited across fork: kept referenced, never used or closed (see module docstring)
 _INHERITED: list[sqlite3.Connection] = []
 
@@ -298,12 +300,15 @@ class SqliteStore:
         self._synchronous = SqliteSynchronous(synchronous)  # ValueError for anything else
         self._on_connect = on_connect
         self._lock = threading.Lock()
+        #: the connection of this thread's open :meth:`transaction`, if any
+        self._local = threading.local()
         #: serializes writes, of this process's threads and of processes (see :meth:`_writing`)
         self._writer = WriterLock(None)
         self._idle: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
         self._writes = itertools.count(1)
+        self._commits = itertools.count(1)
         self._use_returning = _HAS_RETURNING
         self._open_file(path, clock.now())
 
@@ -342,6 +347,7 @@ class SqliteStore:
         try:
             # Per connection, not stored in the file: every pooled connection needs it.
             conn.execute(f"PRAGMA synchronous = {self._synchronous.value.upper()}")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
             if self._on_connect is not None:
                 self._on_connect(conn)
         except BaseException:
@@ -370,7 +376,17 @@ class SqliteStore:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        """A pooled connection; any sqlite error rolls back and becomes ``StoreUnavailable``."""
+        """A pooled connection; any sqlite error rolls back and becomes ``StoreUnavailable``.
+
+        Inside :meth:`transaction`, the transaction's connection (its own writes visible);
+        the transaction rolls back or commits when it ends."""
+        active: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if active is not None:
+            try:
+                yield active
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+            return
         try:
             conn = self._checkout()
         except sqlite3.Error as exc:
@@ -389,9 +405,36 @@ class SqliteStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is held from the first read."""
+        if getattr(self._local, "conn", None) is not None:
+            with self._connection() as conn:  # part of the enclosing transaction
+                yield conn
+            return
         with self._writing() as conn:
             conn.execute("BEGIN IMMEDIATE")
             yield conn
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The store calls of this thread inside the block run as one write transaction, under
+        the writer lock (see ``Store.transaction``). A block that raises anything but
+        ``StoreUnavailable`` still commits what its calls wrote: a refused code stays counted.
+        Nested blocks join the outer one."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self._writing() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.conn = conn
+            try:
+                yield
+            except StoreUnavailable:
+                raise  # _connection rolls back
+            except BaseException:
+                conn.execute("COMMIT")
+                raise
+            finally:
+                self._local.conn = None
             conn.execute("COMMIT")
 
     @contextmanager
@@ -402,6 +445,10 @@ class SqliteStore:
         (processes), instead of meeting in SQLite's busy handler, which sleeps (1, 2, 5, 10 ...
         ms) and polls: under concurrent requests those sleeps, not the writes, were the cost.
         """
+        if getattr(self._local, "conn", None) is not None:
+            with self._connection() as conn:  # the enclosing transaction holds the lock
+                yield conn
+            return
         writer = self._writer
         if not writer.acquire(timeout=self._busy_timeout):
             raise StoreUnavailable(f"SQLite store {self._path}: database is locked (writer lock)")
@@ -410,6 +457,23 @@ class SqliteStore:
                 yield conn
         finally:
             writer.release()
+        if next(self._commits) % _CHECKPOINT_EVERY == 0:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database, outside the writer lock.
+
+        SQLite's automatic checkpoint runs inside the commit that crosses 1000 pages, so it
+        held the writer lock while it copied and fsynced megabytes: every other writer waited.
+        Connections here turn it off (``wal_autocheckpoint = 0``) and a writer runs a PASSIVE
+        one every ``_CHECKPOINT_EVERY`` writes once it has let go of the lock: writers go on
+        appending to the WAL meanwhile, and a checkpoint already running elsewhere makes this
+        one return at once."""
+        try:
+            with self._connection() as conn:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except StoreUnavailable:
+            pass  # housekeeping only: the next one catches up
 
     def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailable:
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):

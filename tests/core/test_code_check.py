@@ -75,7 +75,7 @@ def test_a_replayed_code_is_refused_counted_and_audited(env: Env) -> None:
     assert (latest.event, latest.detail["reason"]) == ("mfa.failed", "replay")
 
 
-def test_past_the_limit_a_right_code_is_refused_before_it_is_checked(env: Env) -> None:
+def test_past_the_limit_a_right_code_is_refused_and_its_step_stays_unused(env: Env) -> None:
     record = app(env)
     for _ in range(3):
         wrong_code(env, record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -395,3 +396,41 @@ def test_a_failed_reset_in_counters_rolls_back_the_increments(path: str, db: Sql
     with pytest.raises(StoreUnavailable, match="refused"):
         db.counters(reset=["a"], incr=[("b", None)])
     assert (db.get_count("a"), db.get_count("b")) == (1, 0)
+
+
+# -- transaction(): one commit for several calls ---------------------------------------------------
+
+
+def test_a_store_error_inside_a_transaction_rolls_back_the_whole_block(
+    path: str, db: SqliteStore
+) -> None:
+    db.incr("kept", ttl=None)
+    _refuse(path, "BEFORE INSERT ON audit")
+    with pytest.raises(StoreUnavailable, match="refused"), db.transaction():
+        db.incr("kept", ttl=None)
+        db.counters(incr=[("new", None)])
+        db.append_audit(event("mfa.failed"))
+    assert (db.get_count("kept"), db.get_count("new")) == (1, 0), "nothing of the block stayed"
+
+
+def test_a_transaction_holds_the_writer_lock_until_it_ends(path: str, clock: FrozenClock) -> None:
+    db = SqliteStore(path, clock=clock, busy_timeout=5)
+    order: list[str] = []
+    started = threading.Event()
+
+    def other_writer() -> None:
+        started.set()
+        db.incr("k", ttl=None)
+        order.append("other wrote")
+
+    with db.transaction():
+        db.incr("k", ttl=None)
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert started.wait(5)
+        thread.join(0.1)  # time enough to write, were the lock not held
+        order.append("block ends")
+    thread.join(5)
+    assert order == ["block ends", "other wrote"]
+    assert db.get_count("k") == 2
+    db.close()
