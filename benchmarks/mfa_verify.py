@@ -1,7 +1,11 @@
 """The MFA verify request alone: a TOTP code posted through gunicorn (2 workers), against a bare
 Flask "ok" view served the same way, measured in the same run.
 
-    python benchmarks/mfa_verify.py [--seconds 3] [--stores sqlite,redis]
+    python benchmarks/mfa_verify.py [--seconds 3] [--stores sqlite,redis] [--workers sync,gthread]
+
+Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
+request per process at a time, no keep-alive: what docs/deploy.md recommends behind a proxy) and
+``gthread`` (4 threads per process, keep-alive).
 
 Budget: the verify request reaches at least 40% of the bare view's throughput (printed as a
 ratio; nothing is asserted on time). Each verify request is a real success (303): replay
@@ -18,7 +22,6 @@ and gunicorn processes and stops them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -42,9 +45,11 @@ from oidc_combinedreg.store.base import MethodRecord  # noqa: E402
 from oidc_combinedreg.web.flow import Flow  # noqa: E402
 
 SUPPORT = str(ROOT / "benchmarks" / "support")
-GUNICORN = tuple(
-    os.environ.get("BENCH_GUNICORN", "--worker-class gthread --threads 4 --keep-alive 30").split()
-)
+#: gunicorn options of each worker class measured (both sides get the same)
+WORKER_CLASSES = {
+    "sync": ("--worker-class", "sync"),
+    "gthread": ("--worker-class", "gthread", "--threads", "4", "--keep-alive", "30"),
+}
 
 
 def prepare(reg: CombinedRegistration, first: int, count: int, lines: Path) -> None:
@@ -83,9 +88,10 @@ def line(name: str, c: int, r: WrkResult) -> str:
     )
 
 
-def bench_bare(tmp: Path, seconds: float, levels: list[int]) -> dict[int, WrkResult]:
+def bench_bare(tmp: Path, workers: str, seconds: float, levels: list[int]) -> dict[int, WrkResult]:
     results = {}
-    with Gunicorn("bench_app:bare", directory=tmp / "bare", workers=2, extra=GUNICORN,
+    with Gunicorn("bench_app:bare", directory=tmp / f"bare-{workers}", workers=2,
+                  extra=WORKER_CLASSES[workers],
                   pythonpath=[SUPPORT]) as server:  # fmt: skip
         for c in levels:
             run_wrk(server.url + "/ok", connections=c, seconds=1, workdir=tmp)  # warm up
@@ -95,15 +101,20 @@ def bench_bare(tmp: Path, seconds: float, levels: list[int]) -> dict[int, WrkRes
 
 
 def bench_verify(
-    tmp: Path, store: str, redis_url: str, seconds: float, bare: dict[int, WrkResult]
+    tmp: Path,
+    workers: str,
+    store: str,
+    redis_url: str,
+    seconds: float,
+    bare: dict[int, WrkResult],
 ) -> dict[int, WrkResult]:
-    folder = tmp / f"verify-{store}"
+    folder = tmp / f"verify-{workers}-{store}"
     folder.mkdir()
     config = write_config(folder, store=store, redis_url=redis_url)
     reg = make_app(config)  # the same store and key as the workers, to prepare users
     results, first = {}, 0
     try:
-        with Gunicorn("bench_app:app", directory=folder, workers=2, extra=GUNICORN,
+        with Gunicorn("bench_app:app", directory=folder, workers=2, extra=WORKER_CLASSES[workers],
                       pythonpath=[SUPPORT], env={"BENCH_CONFIG": str(config)}) as server:  # fmt: skip
             for c in bare:
                 # At most what "ok" served; once the 1-connection figure is known, at most
@@ -127,24 +138,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--stores", default="sqlite,redis")
+    parser.add_argument("--workers", default="sync,gthread", help="gunicorn worker classes")
     args = parser.parse_args()
     require_wrk()
     levels = [1, 8]
+    stores = args.stores.split(",")
     with tempfile.TemporaryDirectory(prefix="bench-mfa-") as name:
         tmp = Path(name)
-        print(f"MFA verify through gunicorn (2 workers, gthread x4), {args.seconds:.0f} s each")
-        bare = bench_bare(tmp, args.seconds, levels)
         redis = None
-        if "redis" in args.stores:
+        if "redis" in stores:
             require_redis()
             redis = RedisServer(tmp / "redis").start()
         try:
-            for store in args.stores.split(","):
-                url = redis.url if redis else ""
-                verify = bench_verify(tmp, store, url, args.seconds, bare)
-                for c in levels:
-                    ratio = verify[c].rps / bare[c].rps
-                    print(f"  ratio verify/bare, {store}, c={c}: {ratio:.2f} (budget >= 0.40)")
+            for workers in args.workers.split(","):
+                print(
+                    f"MFA verify through gunicorn (2 workers, {workers}), {args.seconds:.0f} s each"
+                )
+                bare = bench_bare(tmp, workers, args.seconds, levels)
+                for store in stores:
+                    url = redis.url if redis else ""
+                    verify = bench_verify(tmp, workers, store, url, args.seconds, bare)
+                    for c in levels:
+                        ratio = verify[c].rps / bare[c].rps
+                        print(f"  ratio verify/bare, {workers}, {store}, c={c}: {ratio:.2f}"
+                              " (budget >= 0.40)")  # fmt: skip
         finally:
             if redis:
                 redis.stop()
