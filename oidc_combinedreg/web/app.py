@@ -195,7 +195,7 @@ class WebApp:
             environ=environ,
             session=None,
             user=None,
-            lang="en",
+            lang="en",  # chosen below, from the query that the context parses
             ip=reg.client_ip(environ),
             now=reg.clock.now(),
             json=wants_json(environ.get("HTTP_ACCEPT", "")),

@@ -31,6 +31,7 @@ __all__ = ["MAX_BODY", "RequestContext", "first_values"]
 
 #: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
 MAX_BODY = 64 * 1024
+_FORM = "application/x-www-form-urlencoded"
 
 
 def first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -148,5 +149,3 @@ class RequestContext:
     def touch(self) -> None:
         self.session_dirty = True
 
-
-_FORM = "application/x-www-form-urlencoded"
