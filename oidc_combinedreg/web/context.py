@@ -148,4 +148,3 @@ class RequestContext:
 
     def touch(self) -> None:
         self.session_dirty = True
-
