@@ -15,7 +15,7 @@ from .config.model import ThrottleConfig
 from .exceptions import RateLimited
 from .store.base import Store
 
-__all__ = ["Throttle"]
+__all__ = ["Attempt", "Throttle"]
 
 
 class Throttle:
@@ -57,11 +57,41 @@ class Throttle:
             incr=[(consecutive, None), (window, cfg.window)],
             read=[] if ip is None else [by_ip],
         )
-        if counts[0] > cfg.max_consecutive_failures:
+        self._refuse(counts[0], counts[1], counts[2] if ip is not None else None)
+
+    def begin(self, user_id: str, ip: str | None) -> Attempt:
+        """:meth:`attempt` for a check that ends in one store call: the returned
+        :class:`Attempt` says which counters the success clears, and counts a failure.
+
+        Inside a transaction that the store serializes (``Store.serialized``), the counters
+        are read instead of counted first: nothing outside the transaction sees between this
+        read and its commit, so it commits either the failure counted (``Attempt.failed``) or
+        the success with the account's counters cleared, exactly as counting first would have.
+        A clean success then writes no counter at all. A refusal is counted at once."""
+        if not self._store.serialized():
+            self.attempt(user_id, ip)
+            return Attempt(self, user_id, ip, counted=True, clears=self.cleared_by_success(user_id))
+        consecutive, window, by_ip = self._keys(user_id, ip)
+        counts = self._store.counters(read=[consecutive, window] + ([by_ip] if ip else []))
+        try:
+            self._refuse(counts[0] + 1, counts[1] + 1, counts[2] if ip is not None else None)
+        except RateLimited:
+            self.attempt(user_id, ip)  # counted like any attempt; refused again by its count
+            raise
+        clears = [
+            key for key, count in zip((consecutive, window), counts[:2], strict=True) if count
+        ]
+        return Attempt(self, user_id, ip, counted=False, clears=clears)
+
+    def _refuse(self, consecutive: int, window: int, by_ip: int | None) -> None:
+        """Raise :class:`RateLimited` if an attempt with these counts (its own included in the
+        account's, not in the IP's) may not go on."""
+        cfg = self._config
+        if consecutive > cfg.max_consecutive_failures:
             raise RateLimited(retry_after=cfg.window, scope="account-locked")
-        if counts[1] > cfg.failures_per_window:
+        if window > cfg.failures_per_window:
             raise RateLimited(retry_after=cfg.window, scope="user")
-        if ip is not None and counts[2] >= cfg.ip_failures_per_window:
+        if by_ip is not None and by_ip >= cfg.ip_failures_per_window:
             raise RateLimited(retry_after=cfg.window, scope="ip")
 
     def failed(self, user_id: str, ip: str | None) -> None:
@@ -76,3 +106,28 @@ class Throttle:
         (``Store.advance_counter(reset=...)``) instead of :meth:`succeeded`."""
         consecutive, window, _ = self._keys(user_id, None)
         return [consecutive, window]
+
+
+class Attempt:
+    """One code check's attempt, from :meth:`Throttle.begin`."""
+
+    def __init__(
+        self, throttle: Throttle, user_id: str, ip: str | None, *, counted: bool, clears: list[str]
+    ) -> None:
+        self._throttle = throttle
+        self._user_id = user_id
+        self._ip = ip
+        self._counted = counted
+        #: the counters the success clears, in the store call that records it
+        self.clears = clears
+
+    def failed(self) -> None:
+        """Count the failure: against the IP, and against the account unless already counted."""
+        throttle, user_id, ip = self._throttle, self._user_id, self._ip
+        if self._counted:
+            throttle.failed(user_id, ip)
+            return
+        consecutive, window, by_ip = throttle._keys(user_id, ip)
+        ttl = throttle._config.window
+        incr = [(consecutive, None), (window, ttl)] + ([(by_ip, ttl)] if ip is not None else [])
+        throttle._store.counters(incr=incr)

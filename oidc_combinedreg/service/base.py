@@ -94,19 +94,18 @@ class ServiceContext:
         # One write transaction on SQLite (one commit, one turn of the writer lock, and the
         # attempt's counter rows written once); on Redis each call is atomic on its own.
         with self.store.transaction():
-            self.throttle.attempt(user_id, ip)
+            attempt = self.throttle.begin(user_id, ip)
             try:
                 if refused is not None:
                     raise refused
                 assert matched is not None
                 if not self.store.advance_counter(
-                    user_id, record.id, matched, now, events=[success],
-                    reset=self.throttle.cleared_by_success(user_id),
-                ):  # fmt: skip
+                    user_id, record.id, matched, now, events=[success], reset=attempt.clears
+                ):
                     # Another request used this step (or a later one) between our read and write.
                     raise CodeReused("this code was already used; wait for the next one")
             except (VerificationFailed, CodeReused) as exc:
-                self.throttle.failed(user_id, ip)
+                attempt.failed()
                 reason = "replay" if isinstance(exc, CodeReused) else "code"
                 self.audit("mfa.failed", user_id, "failure", ip=ip, kind=kind, reason=reason)
                 raise

@@ -244,4 +244,10 @@ class Store(Protocol):
         committed even when the block raises, unless it raises ``StoreUnavailable``."""
         ...
 
+    def serialized(self) -> bool:
+        """Whether this thread is inside a :meth:`transaction` that the backend serializes
+        (SQLite, the memory store): no other writer runs between its calls, so a read and a
+        later write in it are atomic together. False on Redis and outside a block."""
+        ...
+
     def close(self) -> None: ...

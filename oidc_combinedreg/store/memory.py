@@ -41,6 +41,8 @@ class MemoryStore:
     def __init__(self, *, clock: Clock) -> None:
         self._clock = clock
         self._lock = threading.RLock()
+        #: per thread: how many transaction() blocks it is inside
+        self._blocks = threading.local()
         self._closed = False
         self._methods: dict[str, MethodRecord] = {}
         self._states: dict[str, UserState] = {}
@@ -59,7 +61,15 @@ class MemoryStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:  # re-entrant: the calls inside take it again
-            yield
+            depth = getattr(self._blocks, "depth", 0)
+            self._blocks.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._blocks.depth = depth
+
+    def serialized(self) -> bool:
+        return bool(getattr(self._blocks, "depth", 0))
 
     def close(self) -> None:
         with self._lock:

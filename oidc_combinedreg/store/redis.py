@@ -401,6 +401,9 @@ class RedisStore:
         of one block live in different cluster slots)."""
         yield
 
+    def serialized(self) -> bool:
+        return False  # other clients' commands run between a block's calls
+
     def close(self) -> None:
         self._closed = True
         if isinstance(self._client, RedisCluster):

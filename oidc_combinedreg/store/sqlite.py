@@ -160,6 +160,10 @@ _SAVE_SESSION = (
     "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at) VALUES (?, ?, ?, ?)"
 )
 _GET_COUNT = "SELECT value FROM counters WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
+_GET_COUNTS = (
+    "SELECT key, value FROM counters WHERE key IN ({marks})"
+    " AND (expires_at IS NULL OR expires_at > ?)"
+)
 _INCR = """
     INSERT INTO counters (key, value, expires_at) VALUES (:key, 1, :expires)
     ON CONFLICT (key) DO UPDATE SET
@@ -309,6 +313,8 @@ class SqliteStore:
         self._closed = False
         self._writes = itertools.count(1)
         self._commits = itertools.count(1)
+        #: the process whose checkpoint thread is running (0: none)
+        self._checkpointing = 0
         self._use_returning = _HAS_RETURNING
         self._open_file(path, clock.now())
 
@@ -378,9 +384,12 @@ class SqliteStore:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """A pooled connection; any sqlite error rolls back and becomes ``StoreUnavailable``.
 
-        Inside :meth:`transaction`, the transaction's connection (its own writes visible);
-        the transaction rolls back or commits when it ends."""
-        active: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        Inside :meth:`transaction`, the transaction's connection (its own writes visible),
+        begun by the block's first call; the transaction rolls back or commits when it ends."""
+        local = self._local
+        active: sqlite3.Connection | None = getattr(local, "conn", None)
+        if active is None and getattr(local, "pending", False):
+            active = self._begin()
         if active is not None:
             try:
                 yield active
@@ -405,7 +414,7 @@ class SqliteStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``: the write lock is held from the first read."""
-        if getattr(self._local, "conn", None) is not None:
+        if self._in_transaction():
             with self._connection() as conn:  # part of the enclosing transaction
                 yield conn
             return
@@ -419,23 +428,72 @@ class SqliteStore:
         """The store calls of this thread inside the block run as one write transaction, under
         the writer lock (see ``Store.transaction``). A block that raises anything but
         ``StoreUnavailable`` still commits what its calls wrote: a refused code stays counted.
-        Nested blocks join the outer one."""
-        if getattr(self._local, "conn", None) is not None:
+        Nested blocks join the outer one.
+
+        The transaction begins with the block's first store call, not with the block: what the
+        block computes before it (a code check's decryption and HMACs) runs without the lock,
+        which the other writers are waiting for."""
+        local = self._local
+        if self._in_transaction():
             yield
             return
-        with self._writing() as conn:
+        local.pending, commit = True, True
+        try:
+            yield
+        except StoreUnavailable:
+            commit = False
+            raise
+        finally:
+            local.pending = False
+            self._finish(commit=commit)
+
+    def serialized(self) -> bool:
+        return self._in_transaction()  # BEGIN IMMEDIATE under the writer lock: one writer
+
+    def _in_transaction(self) -> bool:
+        local = self._local
+        return getattr(local, "conn", None) is not None or getattr(local, "pending", False)
+
+    def _begin(self) -> sqlite3.Connection:
+        """The first call inside :meth:`transaction`: the writer lock, then ``BEGIN IMMEDIATE``."""
+        writer = self._writer
+        if not writer.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailable(f"SQLite store {self._path}: database is locked (writer lock)")
+        try:
+            conn = self._checkout()
+        except BaseException as exc:
+            writer.release()
+            if isinstance(exc, sqlite3.Error):
+                raise self._unavailable(exc) from exc
+            raise
+        try:
             conn.execute("BEGIN IMMEDIATE")
-            self._local.conn = conn
-            try:
-                yield
-            except StoreUnavailable:
-                raise  # _connection rolls back
-            except BaseException:
+        except BaseException as exc:
+            self._checkin(conn)
+            writer.release()
+            if isinstance(exc, sqlite3.Error):
+                raise self._unavailable(exc) from exc
+            raise
+        self._local.conn = conn
+        return conn
+
+    def _finish(self, *, commit: bool) -> None:
+        """The end of :meth:`transaction`: commit (or roll back) what it began, if anything."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            return  # the block made no store call
+        self._local.conn = None
+        try:
+            if commit:
                 conn.execute("COMMIT")
-                raise
-            finally:
-                self._local.conn = None
-            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+        finally:
+            if conn.in_transaction:
+                _rollback_quietly(conn)
+            self._checkin(conn)
+            self._writer.release()
+        self._committed()
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -445,7 +503,7 @@ class SqliteStore:
         (processes), instead of meeting in SQLite's busy handler, which sleeps (1, 2, 5, 10 ...
         ms) and polls: under concurrent requests those sleeps, not the writes, were the cost.
         """
-        if getattr(self._local, "conn", None) is not None:
+        if self._in_transaction():
             with self._connection() as conn:  # the enclosing transaction holds the lock
                 yield conn
             return
@@ -457,23 +515,41 @@ class SqliteStore:
                 yield conn
         finally:
             writer.release()
-        if next(self._commits) % _CHECKPOINT_EVERY == 0:
-            self._checkpoint()
+        self._committed()
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL back into the database, outside the writer lock.
+    def _committed(self) -> None:
+        """After a write (the writer lock let go): every ``_CHECKPOINT_EVERY`` writes, start a
+        checkpoint in a thread of its own, unless this process has one running.
 
         SQLite's automatic checkpoint runs inside the commit that crosses 1000 pages, so it
         held the writer lock while it copied and fsynced megabytes: every other writer waited.
-        Connections here turn it off (``wal_autocheckpoint = 0``) and a writer runs a PASSIVE
-        one every ``_CHECKPOINT_EVERY`` writes once it has let go of the lock: writers go on
-        appending to the WAL meanwhile, and a checkpoint already running elsewhere makes this
-        one return at once."""
+        Connections here turn it off (``wal_autocheckpoint = 0``). Run by the request that
+        crossed the count, it still made that request wait (about 17 ms for 200 MFA verifies'
+        pages): in a thread, the fsync waits while requests go on."""
+        if next(self._commits) % _CHECKPOINT_EVERY:
+            return
+        pid = os.getpid()
+        with self._lock:
+            # A flag copied by fork names the parent: a thread that does not run here.
+            if self._closed or self._checkpointing == pid:
+                return
+            self._checkpointing = pid
+        threading.Thread(
+            target=self._checkpoint, name="combinedreg-sqlite-checkpoint", daemon=True
+        ).start()
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database: a PASSIVE checkpoint, so writers go on
+        appending to the WAL meanwhile, and one already running elsewhere makes this one
+        return at once."""
         try:
             with self._connection() as conn:
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except StoreUnavailable:
             pass  # housekeeping only: the next one catches up
+        finally:
+            with self._lock:
+                self._checkpointing = 0
 
     def _unavailable(self, exc: sqlite3.Error) -> StoreUnavailable:
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
@@ -777,6 +853,12 @@ class SqliteStore:
                     values += [self._count(conn, key, now) for key in read]
             self._written()
             return values
+        if not (incr or reset) and len(read) > 1:
+            with self._connection() as conn:  # one statement for all the reads
+                marks = ", ".join("?" * len(read))
+                rows = conn.execute(_GET_COUNTS.format(marks=marks), [*read, now]).fetchall()
+            found = {row["key"]: int(row["value"]) for row in rows}
+            return [found.get(key, 0) for key in read]
         values = []
         # Writes in one transaction: one commit (and one lock acquisition) for the whole call.
         with self._transaction() if incr or reset else self._connection() as conn:

@@ -8,6 +8,7 @@ import mimetypes
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -97,6 +98,9 @@ _VIEWS: dict[str, View] = {
     "push_status": device_api.status,
 }
 
+#: the characters werkzeug leaves unquoted in a built query (the URL standard's)
+_QUERY_SAFE = "!$'()*,/:;?@"
+
 _URLS = Map(
     [
         Rule("/", endpoint="manage"),
@@ -140,9 +144,21 @@ class WebApp:
         self.admin_api = AdminApi(reg)
         # Bound once: matching and building read the adapter and never change it (thread-safe).
         self._builder = self._router = _URLS.bind("localhost", script_name=self.prefix)
+        # The paths of the rules without variable parts, built once: a redirect to one of them
+        # (every step of a sign-in) then costs a query string, not a werkzeug build.
+        self._fixed = {
+            rule.endpoint: self._builder.build(rule.endpoint, {})
+            for rule in _URLS.iter_rules()
+            if not rule.arguments
+        }
 
     def url(self, endpoint: str, **values: Any) -> str:
-        return self._builder.build(endpoint, values)
+        path = self._fixed.get(endpoint)
+        if path is None:
+            return self._builder.build(endpoint, values)
+        # What werkzeug's build does with the values that are not path parts: None is left out.
+        query = [(name, str(value)) for name, value in values.items() if value is not None]
+        return f"{path}?{urlencode(query, safe=_QUERY_SAFE)}" if query else path
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -231,6 +247,8 @@ class WebApp:
                 result, ctx.session = error_page(exc), None
             else:
                 ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+        elif ctx.session is not None and ctx.session_saved:
+            ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
         own: tuple[tuple[str, str], ...]
         if isinstance(result, Redirect):
             status, own = 303, (("Location", result.location),)

@@ -102,6 +102,7 @@ class SessionManager:
             replaces=session.replaced_sid,
         )
         session.replaced_sid = None
+        session.modified = False
 
     def delete(self, session: Session) -> None:
         self.store.delete_session(session.sid)

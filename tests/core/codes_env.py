@@ -42,7 +42,15 @@ class Env:
     directory: Users
 
 
-def make_env(*, office_phone: str | None = None, **sections: Any) -> Env:
+class UnserializedMemoryStore(MemoryStore):
+    """A MemoryStore that answers like Redis to ``serialized()``: code checks then take the path
+    where each store call is atomic on its own (the attempt counted first, in its own call)."""
+
+    def serialized(self) -> bool:
+        return False
+
+
+def make_env(*, office_phone: str | None = None, serialized: bool = True, **sections: Any) -> Env:
     data: dict[str, Any] = {
         "general": {"organization": "Contoso", "environment": "development"},
         "secrets": {"encryption_keys": [KEY]},
@@ -51,7 +59,7 @@ def make_env(*, office_phone: str | None = None, **sections: Any) -> Env:
     data.update(sections)
     config = parse_config(data)
     clock = FrozenClock(T0)
-    store = MemoryStore(clock=clock)
+    store = MemoryStore(clock=clock) if serialized else UnserializedMemoryStore(clock=clock)
     sender = RecordingSender()
     directory = Users(
         {

@@ -21,6 +21,7 @@ from oidc_combinedreg.conditional_access import (
     parse_network,
     resolve_client_ip,
 )
+from oidc_combinedreg.conditional_access import client_ip as client_ip_module
 from oidc_combinedreg.exceptions import ConfigError
 
 XFF = NetworkConfig(
@@ -289,6 +290,14 @@ def test_client_ip(
     network: NetworkConfig, peer: str, headers: dict[str, Any], expected: ClientIp
 ) -> None:
     assert resolve_client_ip(peer, network, **headers) == expected
+    assert resolve_client_ip(peer, network, **headers) == expected, "and again, from the cache"
+
+
+def test_the_answer_cache_stays_bounded_whatever_headers_clients_send() -> None:
+    for n in range(client_ip_module._CACHE_SIZE + 100):
+        got = resolve_client_ip("10.0.0.1", XFF, x_forwarded_for=f"198.51.{n // 256}.{n % 256}")
+        assert got == header(f"198.51.{n // 256}.{n % 256}")
+    assert len(client_ip_module._resolver(XFF)._cache) <= client_ip_module._CACHE_SIZE
 
 
 SEED = parse_conditional_access(

@@ -4,9 +4,11 @@ counts in one store call, replays and failures counted and audited."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyotp
 import pytest
-from codes_env import T0, Env, make_env
+from codes_env import T0, Env, UnserializedMemoryStore, make_env
 
 from oidc_combinedreg.exceptions import CodeReused, RateLimited, VerificationFailed
 from oidc_combinedreg.methods.kinds import MethodKind
@@ -17,9 +19,15 @@ IP = "192.0.2.7"
 SECRET = pyotp.random_base32(32)
 
 
-@pytest.fixture
-def env() -> Env:
-    return make_env(throttle={"failures_per_window": 3, "max_consecutive_failures": 10})
+@pytest.fixture(
+    params=[True, False],
+    ids=["serialized store (SQLite, memory): counters read", "Redis-like: attempt counted first"],
+)
+def env(request: pytest.FixtureRequest) -> Env:
+    return make_env(
+        throttle={"failures_per_window": 3, "max_consecutive_failures": 10},
+        serialized=request.param,
+    )
 
 
 def app(env: Env) -> MethodRecord:
@@ -84,3 +92,35 @@ def test_past_the_limit_a_right_code_is_refused_and_its_step_stays_unused(env: E
     stored = env.store.get_method("alice", "m1")
     assert stored is not None and stored.counter == 0, "the step was not used"
     assert [e.event for e in env.store.list_audit()].count("mfa.succeeded") == 0
+
+
+def test_a_clean_success_writes_counters_only_where_calls_are_not_serialized(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside a serialized transaction the attempt is read, not counted: a success with no
+    failures before it writes no counter (one store write less per sign-in). Elsewhere the
+    attempt is counted first and cleared with the success."""
+    record = app(env)
+    writes: list[list[str]] = []
+    real = env.store.counters
+
+    def counters(**kwargs: Any) -> list[int]:
+        if kwargs.get("incr") or kwargs.get("reset"):
+            writes.append(
+                [key for key, _ in kwargs.get("incr", [])] + list(kwargs.get("reset", []))
+            )
+        return real(**kwargs)
+
+    monkeypatch.setattr(env.store, "counters", counters)
+    env.info.totp.verify_code("alice", record, pyotp.TOTP(SECRET).at(T0), ip=IP)
+    if not isinstance(env.store, UnserializedMemoryStore):
+        assert writes == []
+    else:
+        assert writes == [["fail:user:alice:consecutive", "fail:user:alice:window"]]
+    assert counts(env) == [0, 0, 0]
+
+
+def test_a_failure_inside_a_serialized_check_counts_the_account_and_the_address(env: Env) -> None:
+    record = app(env)
+    wrong_code(env, record)
+    assert counts(env) == [1, 1, 1]

@@ -14,7 +14,7 @@ from oidc_combinedreg.exceptions import (
     InvalidInput,
     VerificationFailed,
 )
-from oidc_combinedreg.methods.totp import TotpMethod
+from oidc_combinedreg.methods.totp import TotpMethod, hotp
 
 # RFC 6238 appendix B, SHA-1 rows: the seed is ASCII "12345678901234567890".
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
@@ -40,6 +40,20 @@ def totp() -> TotpMethod:
 def test_rfc6238_vectors_match_the_time_step(totp: TotpMethod, t: int, code8: str) -> None:
     # Six-digit codes are the same truncated value mod 10**6: the last six digits of the vector.
     assert totp.match_step(RFC_SECRET, code8[-6:], now=t) == t // 30
+
+
+@pytest.mark.parametrize("t", [t for t, _ in RFC_VECTORS])
+def test_the_eight_digit_rfc6238_vectors_come_out_of_hotp(t: int) -> None:
+    key = pyotp.TOTP(RFC_SECRET).byte_secret()
+    assert hotp(key, t // 30, digits=8) == dict(RFC_VECTORS)[t]
+
+
+def test_hotp_agrees_with_pyotp_on_random_keys_and_counters() -> None:
+    for n in range(200):
+        secret = pyotp.random_base32(32 if n % 2 else 48)
+        counter = (n * 7_919_111) % 2**40
+        expected = pyotp.HOTP(secret).at(counter)
+        assert hotp(pyotp.HOTP(secret).byte_secret(), counter) == expected
 
 
 @pytest.mark.skipif(shutil.which("oathtool") is None, reason="oathtool is installed by make test")

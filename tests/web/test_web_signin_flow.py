@@ -6,7 +6,10 @@ import threading
 from typing import Any
 
 import pyotp
+import pytest
 from webtest import Browser, code_from, location
+
+from oidc_combinedreg.exceptions import StoreUnavailable
 
 
 def test_first_sign_in_registers_an_app_then_gets_a_code_with_mfa_amr(browser: Browser) -> None:
@@ -70,6 +73,42 @@ def test_second_sign_in_asks_for_a_code_and_refuses_its_replay(browser: Browser)
     )
     assert r.status_code == 400
     assert r.get_json()["errors"]["code"].startswith("That code was already used")
+
+
+def test_a_session_that_cannot_be_saved_leaves_the_code_unused(
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The code check and the session it upgrades commit together (one SQLite transaction): a
+    store failure while saving the session rolls the check back too, so the user's code is
+    neither used up nor counted as a failure, and the same code works once the store is back."""
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    secret = browser.register_totp(wizard)
+    browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
+    browser.clock.advance(120)
+    browser.login("alice")
+    mfa_url = location(browser.get(location(browser.authorize())))
+    page = browser.get_json(mfa_url).get_json()
+    form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
+            "code": pyotp.TOTP(secret).at(browser.clock.now())}  # fmt: skip
+    store = browser.reg.store
+    audit_before = len(store.list_audit(limit=1000))
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "save_session", broken)
+        r = browser.post_json(mfa_url, form)
+    assert r.status_code == 503
+    method = store.get_method("alice", page["method"]["id"])
+    assert method is not None and method.counter < int(browser.clock.now()) // 30, "step unused"
+    assert len(store.list_audit(limit=1000)) == audit_before, "no success event without it"
+    assert store.counters(read=["fail:user:alice:consecutive"]) == [0]
+
+    r = browser.post_json(mfa_url, form)
+    assert r.status_code == 303
+    assert code_from(browser.get(location(browser.get(location(r))))) is not None
 
 
 def test_authorize_while_mfa_pending_never_reaches_the_host(browser: Browser) -> None:

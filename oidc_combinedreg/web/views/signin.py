@@ -135,7 +135,18 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         ctx.touch()
         return page()
     try:
-        amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
+        # The check, its audit event and the session it upgrades are one write transaction
+        # where the store has them (SQLite: one commit, one turn of the writer lock).
+        with web.reg.store.transaction():
+            amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
+            new = web.reg.sessions.rotate(session)
+            new.data.pop("mfa_state", None)
+            web.reg.flow.mark_mfa(
+                new, list(amr), ctx.now,
+                phishing_resistant=METHOD_RULES[chosen.kind].phishing_resistant,
+            )  # fmt: skip
+            web.reg.sessions.save(new)
+        ctx.session, ctx.session_saved = new, True
     except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
         code = ctx.form("code")
         session.data["mfa_state"] = state
@@ -143,13 +154,6 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return page(
             400, errors={"code": _error_text(exc)}, values={"code": code if len(code) <= 20 else ""}
         )
-    new = web.reg.sessions.rotate(session)
-    new.data.pop("mfa_state", None)
-    web.reg.flow.mark_mfa(
-        new, list(amr), ctx.now, phishing_resistant=METHOD_RULES[chosen.kind].phishing_resistant
-    )
-    ctx.session = new
-    ctx.touch()
     return _after_mfa(web, ctx)
 
 
