@@ -12,12 +12,17 @@ process's POSIX locks on it, which is why the lock lives in its own file, never 
 why this module never touches SQLite's files. The kernel drops a dead process's ``flock``, so a
 crashed worker cannot wedge the others.
 
-There is no timed ``flock``, and polling is slow here (a 20 us sleep lasts about 100 us on a busy
-virtual machine). A writer that finds the lock taken therefore waits in a blocking ``flock`` run
-by a helper thread, which the kernel wakes the moment the holder lets go, for at most the store's
-busy timeout; a wait given up on releases the lock as soon as the helper gets it. Each blocking
-wait uses a descriptor of its own: ``flock`` belongs to the open file, so two waits on one
-descriptor would both "get" it.
+There is no timed ``flock``, and sleeping between tries is slow here (a 20 us sleep lasts about
+100 us on a busy virtual machine). A writer that finds the lock taken first tries again for up to
+``_SPIN`` (0.3 ms), yielding the CPU between tries: a writer holds the lock for about a tenth of
+a millisecond, so most waits end there. Measured with two processes verifying MFA codes on one
+file: 70-80% of the writes found the lock taken, and handing each wait to a thread and back cost
+more CPU than the wait; with the short retry, 1% still reach the thread and the pair served
+about 30% more requests. A writer still waiting after that waits in a blocking ``flock`` run by a
+helper thread, which the kernel wakes the moment the holder lets go, for at most the store's busy
+timeout; a wait given up on releases the lock as soon as the helper gets it. Each blocking wait
+uses a descriptor of its own: ``flock`` belongs to the open file, so two waits on one descriptor
+would both "get" it.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ import fcntl
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 __all__ = ["WriterLock"]
+
+#: how long a writer that finds the lock taken keeps trying before it waits in the helper
+_SPIN = 0.0003
 
 
 def _take_blocking(path: str) -> int:
@@ -114,15 +123,24 @@ class WriterLock:
         fd = self._file()
         if fd is None:
             return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass
-        except OSError:
-            return True  # a file system without flock: as if the file did not exist
-        else:
-            self._holding = fd
-            return True
+        # Writers hold it for a fraction of a millisecond: first try again for a moment,
+        # yielding the CPU between tries, before the slower blocking wait in the helper thread.
+        deadline = 0.0
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + min(_SPIN, timeout)
+                if now >= deadline:
+                    break
+                os.sched_yield()
+            except OSError:
+                return True  # a file system without flock: as if the file did not exist
+            else:
+                self._holding = fd
+                return True
         path = self._path
         assert path is not None
         future = self._waiter().submit(lambda: _take_blocking(path))
