@@ -159,6 +159,15 @@ _ADVANCE = (
 _SAVE_SESSION = (
     "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at) VALUES (?, ?, ?, ?)"
 )
+# An existing row is updated in place (a rotation moves it to its new id in the same statement).
+# Its expiry is left alone when it is already within a minute (at most 1% of the TTL) of the
+# new one: moving it rewrites two pages of the expiry index, on every save of every session.
+_UPDATE_SESSION = """
+    UPDATE sessions SET sid = ?, user_id = ?, data = ?,
+        expires_at = CASE WHEN expires_at BETWEEN ? AND ? THEN expires_at ELSE ? END
+    WHERE sid = ?"""
+#: at most how many seconds a session's sliding expiry lags behind "now + ttl"
+_EXPIRY_SLACK = 60.0
 _GET_COUNT = "SELECT value FROM counters WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
 _GET_COUNTS = (
     "SELECT key, value FROM counters WHERE key IN ({marks})"
@@ -737,13 +746,12 @@ class SqliteStore:
         ttl: float,
         replaces: str | None = None,
     ) -> None:
-        params = (sid, user_id, _dumps(data), self._clock.now() + ttl)
+        expires_at = self._clock.now() + ttl
+        params = (sid, user_id, _dumps(data), expires_at)
+        slack = min(_EXPIRY_SLACK, ttl / 100)
+        update = (*params[:3], expires_at - slack, expires_at, expires_at, replaces or sid)
         with self._writing() as conn:
-            # A rotation moves the row to its new id: one statement replaces and deletes at once.
-            if replaces is None or replaces == sid or conn.execute(
-                "UPDATE sessions SET sid = ?, user_id = ?, data = ?, expires_at = ? WHERE sid = ?",
-                (*params, replaces),
-            ).rowcount == 0:  # fmt: skip
+            if conn.execute(_UPDATE_SESSION, update).rowcount == 0:
                 conn.execute(_SAVE_SESSION, params)
         self._written()
 

@@ -434,3 +434,27 @@ def test_a_transaction_holds_the_writer_lock_until_it_ends(path: str, clock: Fro
     assert order == ["block ends", "other wrote"]
     assert db.get_count("k") == 2
     db.close()
+
+
+def stored_expiry(path: str, sid: str) -> float:
+    with closing(sqlite3.connect(path)) as conn:
+        return float(
+            conn.execute("SELECT expires_at FROM sessions WHERE sid = ?", (sid,)).fetchone()[0]
+        )
+
+
+def test_a_session_saved_again_within_a_minute_keeps_its_expiry_row(
+    path: str, db: SqliteStore, clock: FrozenClock
+) -> None:
+    """Sliding expiry refreshed at most once a minute: each move rewrites two index pages."""
+    db.save_session("s1", {"step": 1}, user_id="alice", ttl=3600)
+    clock.advance(20)
+    db.save_session("s2", {"step": 2}, user_id="alice", ttl=3600, replaces="s1")  # a rotation
+    assert stored_expiry(path, "s2") == T0 + 3600, "within the minute: left where it was"
+    assert db.load_session("s1") is None and db.load_session("s2") == {"step": 2}
+    clock.advance(100)
+    db.save_session("s2", {"step": 3}, user_id="alice", ttl=3600)
+    assert stored_expiry(path, "s2") == T0 + 120 + 3600, "older than a minute: moved"
+    assert db.load_session("s2") == {"step": 3}
+    db.save_session("s2", {"step": 4}, user_id="alice", ttl=60)
+    assert stored_expiry(path, "s2") == T0 + 120 + 60, "a shorter TTL always moves it"

@@ -134,12 +134,12 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         session.data["mfa_state"] = state
         ctx.touch()
         return page()
+    new = web.reg.sessions.rotate(session)  # its random id drawn before the transaction
     try:
         # The check, its audit event and the session it upgrades are one write transaction
         # where the store has them (SQLite: one commit, one turn of the writer lock).
         with web.reg.store.transaction():
             amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
-            new = web.reg.sessions.rotate(session)
             new.data.pop("mfa_state", None)
             web.reg.flow.mark_mfa(
                 new, list(amr), ctx.now,
