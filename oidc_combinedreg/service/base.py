@@ -73,12 +73,15 @@ class ServiceContext:
 
         Every attempt is counted, atomically, before the code can be accepted: of parallel
         guesses at most the limit's worth get past the count, and only those can reach the
-        store's compare-and-set. ``match(now)`` returns the counter or step the code matches,
-        or raises ``VerificationFailed``; it runs first, outside the store's transaction (it is
-        CPU: decrypt, HMAC), and its outcome counts only once the attempt is. Then one store
-        call stores the step if it is past the stored one (``CodeReused`` if not: a replay or
-        a parallel use), writes the success event and clears the throttle's counters, all or
-        nothing. A failure is counted against the IP and audited.
+        store's compare-and-set (inside a transaction the store serializes, the count is read
+        and the failure written in the same transaction: ``Throttle.begin``). ``match(now)``
+        returns the counter or step the code matches, or raises ``VerificationFailed``; it runs
+        first, before the transaction's first store call (it is CPU: decrypt, HMAC), and its
+        outcome counts only once the attempt is. Then one store call stores the step if it is
+        past the stored one (``CodeReused`` if not: a replay or a parallel use), writes the
+        success event and clears the throttle's counters, all or nothing. A failure is counted
+        against the account and the IP, and audited. A caller may hold the transaction open
+        to commit more with the success (the MFA page saves the upgraded session in it).
         """
         kind = record.kind.value
         now = self.clock.now()
@@ -91,8 +94,8 @@ class ServiceContext:
         success = self.event(
             "mfa.succeeded", user_id, "success", ip=ip, kind=kind, method_id=record.id
         )
-        # One write transaction on SQLite (one commit, one turn of the writer lock, and the
-        # attempt's counter rows written once); on Redis each call is atomic on its own.
+        # One write transaction on SQLite (one commit, one turn of the writer lock, and no
+        # counter row written for a clean success); on Redis each call is atomic on its own.
         with self.store.transaction():
             attempt = self.throttle.begin(user_id, ip)
             try:
