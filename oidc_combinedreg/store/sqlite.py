@@ -28,6 +28,7 @@ Choices, and why:
 from __future__ import annotations
 
 import functools
+import hmac
 import itertools
 import json
 import os
@@ -137,6 +138,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_by_user_time ON audit (user_id, at)",
         "DELETE FROM sqlite_sequence WHERE name = 'audit'",
     ),
+    # Sessions keyed by the part of the id that stays for the session's life (see
+    # _split_sid), clustered by it: a lookup reads one B-tree instead of an index and the table,
+    # and a rotation (a new secret) updates its row in place, where a new key moved it in the
+    # key index (two pages of a verify's commit, and the splits of random inserts).
+    (
+        """CREATE TABLE sessions_v3 (
+            sid TEXT PRIMARY KEY,
+            secret TEXT NOT NULL,
+            user_id TEXT,
+            data TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID""",
+        "INSERT INTO sessions_v3 (sid, secret, user_id, data, expires_at)"
+        " SELECT sid, '', user_id, data, expires_at FROM sessions",
+        "DROP TABLE sessions",
+        "ALTER TABLE sessions_v3 RENAME TO sessions",
+        "CREATE INDEX sessions_by_user ON sessions (user_id)",
+        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+    ),
 )
 
 # DELETE/INSERT ... RETURNING arrived in SQLite 3.35; older libraries take a short write lock.
@@ -156,17 +176,21 @@ _AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
 _ADVANCE = (
     "UPDATE methods SET counter = ?, last_used_at = ? WHERE id = ? AND user_id = ? AND counter < ?"
 )
-_SAVE_SESSION = (
-    "INSERT OR REPLACE INTO sessions (sid, user_id, data, expires_at) VALUES (?, ?, ?, ?)"
-)
-# An existing row is updated in place (a rotation moves it to its new id in the same statement).
-# SQLite rewrites the index entries of every column a SET names, changed or not: the common
-# save (same user, expiry already within a minute, at most 1% of the TTL, of the new one) names
-# neither, and leaves both indexes alone (two pages of a verify's nine). Otherwise the full one.
+# A new session. A row with the same key and another secret is the same session rotated by a
+# parallel request since this one loaded it: the stale copy is dropped, never written over it.
+_SAVE_SESSION = """
+    INSERT INTO sessions (sid, secret, user_id, data, expires_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (sid) DO NOTHING"""
+# An existing row is updated in place, its secret replaced by a rotation's. SQLite rewrites the
+# index entries of every column a SET names, changed or not: the common save (same user, expiry
+# already within a minute, at most 1% of the TTL, of the new one) names neither, and leaves both
+# indexes alone. Otherwise the full one.
 _UPDATE_SESSION_DATA = """
-    UPDATE sessions SET sid = ?, data = ?
-    WHERE sid = ? AND user_id IS ? AND expires_at BETWEEN ? AND ?"""
-_UPDATE_SESSION = "UPDATE sessions SET sid = ?, user_id = ?, data = ?, expires_at = ? WHERE sid = ?"
+    UPDATE sessions SET secret = ?, data = ?
+    WHERE sid = ? AND secret = ? AND user_id IS ? AND expires_at BETWEEN ? AND ?"""
+_UPDATE_SESSION = """
+    UPDATE sessions SET sid = ?, secret = ?, user_id = ?, data = ?, expires_at = ?
+    WHERE sid = ? AND secret = ?"""
 #: at most how many seconds a session's sliding expiry lags behind "now + ttl"
 _EXPIRY_SLACK = 60.0
 _GET_COUNT = "SELECT value FROM counters WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
@@ -198,6 +222,14 @@ def _delete_counters(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
     if keys:
         marks = ", ".join("?" * len(keys))
         conn.execute(f"DELETE FROM counters WHERE key IN ({marks})", list(keys))
+
+
+def _split_sid(sid: str) -> tuple[str, str]:
+    """A session id's key and secret: ``<key>.<secret>`` (``SessionManager`` keeps the key for
+    the session's life and draws a new secret at each rotation); an id without a dot is all key.
+    """
+    key, dot, secret = sid.rpartition(".")
+    return (key, secret) if dot else (sid, "")
 
 
 def _dumps(value: Mapping[str, Any]) -> str:
@@ -731,12 +763,15 @@ class SqliteStore:
     # -- sessions -----------------------------------------------------------------------------
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
+        key, secret = _split_sid(sid)
         with self._connection() as conn:
             row = conn.execute(
-                "SELECT data FROM sessions WHERE sid = ? AND expires_at > ?",
-                (sid, self._clock.now()),
+                "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?",
+                (key, self._clock.now()),
             ).fetchone()
-        return None if row is None else dict(json.loads(row["data"]))
+        if row is None or not hmac.compare_digest(str(row["secret"]), secret):
+            return None
+        return dict(json.loads(row["data"]))
 
     def save_session(
         self,
@@ -749,21 +784,28 @@ class SqliteStore:
     ) -> None:
         expires_at = self._clock.now() + ttl
         text = _dumps(data)
-        params = (sid, user_id, text, expires_at)
-        old = replaces or sid
+        key, secret = _split_sid(sid)
+        old_key, old_secret = _split_sid(replaces or sid)
         slack = min(_EXPIRY_SLACK, ttl / 100)
-        quick = (sid, text, old, user_id, expires_at - slack, expires_at)
+        params = (key, secret, user_id, text, expires_at)
         with self._writing() as conn:
             if (
-                conn.execute(_UPDATE_SESSION_DATA, quick).rowcount == 0
-                and conn.execute(_UPDATE_SESSION, (*params, old)).rowcount == 0
+                (
+                    key != old_key
+                    or conn.execute(
+                        _UPDATE_SESSION_DATA,
+                        (secret, text, key, old_secret, user_id, expires_at - slack, expires_at),
+                    ).rowcount
+                    == 0
+                )
+                and conn.execute(_UPDATE_SESSION, (*params, old_key, old_secret)).rowcount == 0
             ):
                 conn.execute(_SAVE_SESSION, params)
         self._written()
 
     def delete_session(self, sid: str) -> None:
         with self._writing() as conn:
-            conn.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+            conn.execute("DELETE FROM sessions WHERE sid = ? AND secret = ?", _split_sid(sid))
 
     def delete_user_sessions(self, user_id: str) -> int:
         now = self._clock.now()

@@ -33,6 +33,11 @@ def request_cookies(environ: dict[str, Any]) -> Mapping[str, str]:
     return cookies
 
 
+def _new_sid(key: str) -> str:
+    """An id for the session ``key``: 256 random bits make it unguessable on their own."""
+    return f"{key}.{secrets.token_urlsafe(32)}"
+
+
 class Session:
     """A loaded session. ``data`` is a plain JSON-safe dict; call ``SessionManager.save`` after changes."""
 
@@ -84,11 +89,16 @@ class SessionManager:
         return None if data is None else Session(sid, data)
 
     def create(self, data: dict[str, Any]) -> Session:
-        return Session(secrets.token_urlsafe(32), data, is_new=True)
+        return Session(_new_sid(secrets.token_urlsafe(16)), data, is_new=True)
 
     def rotate(self, session: Session) -> Session:
-        """Same data under a new id (after password, MFA, step-up: no session fixation)."""
-        fresh = Session(secrets.token_urlsafe(32), session.data, is_new=True)
+        """Same data under a new id (after password, MFA, step-up: no session fixation).
+
+        The id is ``<key>.<secret>``: the key stays, the secret is new, so the old id no longer
+        opens the session (what rotation is for) while a store can keep the session's row where
+        it is (SQLite updates it in place instead of moving it in its key index)."""
+        key = (session.replaced_sid or session.sid).rpartition(".")[0]
+        fresh = Session(_new_sid(key or secrets.token_urlsafe(16)), session.data, is_new=True)
         fresh.replaced_sid = session.replaced_sid or session.sid
         return fresh
 

@@ -221,6 +221,28 @@ def test_a_version_1_file_keeps_its_counters_and_audit_through_migration_2(
     assert ids == [1, 2, 3, 4], "the ids carried over and keep growing"
 
 
+def test_a_version_2_file_keeps_its_sessions_through_migration_3(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions saved before migration 3 (ids without a key part) still open, rotate and end."""
+    clock = FrozenClock(T0)
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:2])
+        SqliteStore(path, clock=clock).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.executemany(
+            "INSERT INTO sessions (sid, user_id, data, expires_at) VALUES (?, ?, ?, ?)",
+            [("oldA", "alice", '{"n":1}', T0 + 60), ("oldB", "alice", '{"n":2}', T0 + 60)],
+        )
+    new = SqliteStore(path, clock=clock)
+    assert new.schema_version() == len(sqlite.MIGRATIONS)
+    assert new.load_session("oldA") == {"n": 1} and new.load_session("oldB") == {"n": 2}
+    new.save_session("k.s", {"n": 3}, user_id="alice", ttl=60, replaces="oldA")
+    assert new.load_session("oldA") is None and new.load_session("k.s") == {"n": 3}
+    assert new.delete_user_sessions("alice") == 2
+    new.close()
+
+
 def test_a_file_from_a_newer_release_is_refused(path: str) -> None:
     SqliteStore(path, clock=FrozenClock(T0)).close()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
@@ -436,25 +458,43 @@ def test_a_transaction_holds_the_writer_lock_until_it_ends(path: str, clock: Fro
     db.close()
 
 
-def stored_expiry(path: str, sid: str) -> float:
+def stored_expiry(path: str, key: str) -> float:
     with closing(sqlite3.connect(path)) as conn:
-        return float(
-            conn.execute("SELECT expires_at FROM sessions WHERE sid = ?", (sid,)).fetchone()[0]
-        )
+        row = conn.execute("SELECT expires_at FROM sessions WHERE sid = ?", (key,)).fetchone()
+        return float(row[0])
 
 
 def test_a_session_saved_again_within_a_minute_keeps_its_expiry_row(
     path: str, db: SqliteStore, clock: FrozenClock
 ) -> None:
     """Sliding expiry refreshed at most once a minute: each move rewrites two index pages."""
-    db.save_session("s1", {"step": 1}, user_id="alice", ttl=3600)
+    db.save_session("k1.first", {"step": 1}, user_id="alice", ttl=3600)
     clock.advance(20)
-    db.save_session("s2", {"step": 2}, user_id="alice", ttl=3600, replaces="s1")  # a rotation
-    assert stored_expiry(path, "s2") == T0 + 3600, "within the minute: left where it was"
-    assert db.load_session("s1") is None and db.load_session("s2") == {"step": 2}
+    db.save_session("k1.second", {"step": 2}, user_id="alice", ttl=3600, replaces="k1.first")
+    assert stored_expiry(path, "k1") == T0 + 3600, "within the minute: left where it was"
+    assert db.load_session("k1.first") is None and db.load_session("k1.second") == {"step": 2}
     clock.advance(100)
-    db.save_session("s2", {"step": 3}, user_id="alice", ttl=3600)
-    assert stored_expiry(path, "s2") == T0 + 120 + 3600, "older than a minute: moved"
-    assert db.load_session("s2") == {"step": 3}
-    db.save_session("s2", {"step": 4}, user_id="alice", ttl=60)
-    assert stored_expiry(path, "s2") == T0 + 120 + 60, "a shorter TTL always moves it"
+    db.save_session("k1.second", {"step": 3}, user_id="alice", ttl=3600)
+    assert stored_expiry(path, "k1") == T0 + 120 + 3600, "older than a minute: moved"
+    assert db.load_session("k1.second") == {"step": 3}
+    db.save_session("k1.second", {"step": 4}, user_id="alice", ttl=60)
+    assert stored_expiry(path, "k1") == T0 + 120 + 60, "a shorter TTL always moves it"
+
+
+def test_a_rotated_session_keeps_its_row_and_only_the_new_id_opens_it(
+    path: str, db: SqliteStore
+) -> None:
+    db.save_session("k1.first", {"step": 1}, user_id="alice", ttl=3600)
+    db.save_session("k1.second", {"step": 2}, user_id="alice", ttl=3600, replaces="k1.first")
+    assert raw_rows(path, "sessions") == 1
+    assert db.load_session("k1.second") == {"step": 2}
+    for wrong in ("k1.first", "k1.", "k1", "k1.secondx", "x.second"):
+        assert db.load_session(wrong) is None, wrong
+    db.delete_session("k1.first")  # the old id deletes nothing either
+    assert db.load_session("k1.second") == {"step": 2}
+    # A request that loaded the session before the rotation saves its stale copy: dropped.
+    db.save_session("k1.first", {"step": "stale"}, user_id="alice", ttl=3600)
+    assert db.load_session("k1.second") == {"step": 2}
+    assert db.load_session("k1.first") is None
+    db.delete_session("k1.second")
+    assert raw_rows(path, "sessions") == 0
