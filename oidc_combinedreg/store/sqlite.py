@@ -790,16 +790,13 @@ class SqliteStore:
         params = (key, secret, user_id, text, expires_at)
         with self._writing() as conn:
             if (
-                (
-                    key != old_key
-                    or conn.execute(
-                        _UPDATE_SESSION_DATA,
-                        (secret, text, key, old_secret, user_id, expires_at - slack, expires_at),
-                    ).rowcount
-                    == 0
-                )
-                and conn.execute(_UPDATE_SESSION, (*params, old_key, old_secret)).rowcount == 0
-            ):
+                key != old_key
+                or conn.execute(
+                    _UPDATE_SESSION_DATA,
+                    (secret, text, key, old_secret, user_id, expires_at - slack, expires_at),
+                ).rowcount
+                == 0
+            ) and conn.execute(_UPDATE_SESSION, (*params, old_key, old_secret)).rowcount == 0:
                 conn.execute(_SAVE_SESSION, params)
         self._written()
 
