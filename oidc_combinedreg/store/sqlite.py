@@ -769,7 +769,9 @@ class SqliteStore:
                 "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?",
                 (key, self._clock.now()),
             ).fetchone()
-        if row is None or not hmac.compare_digest(str(row["secret"]), secret):
+        # Bytes: compare_digest refuses str with characters beyond ASCII, and a cookie may
+        # hold anything.
+        if row is None or not hmac.compare_digest(str(row["secret"]).encode(), secret.encode()):
             return None
         return dict(json.loads(row["data"]))
 

@@ -159,3 +159,21 @@ def test_the_same_code_from_ten_sessions_at_once_succeeds_once(browser: Browser)
     for t in threads:
         t.join()
     assert sorted(statuses) == [303] + [400] * 9
+
+
+def test_a_forged_session_id_with_a_live_key_opens_nothing(browser: Browser) -> None:
+    """Ids are ``<key>.<secret>``: the key of a live session with any other secret (a guess,
+    characters beyond ASCII, none) is no session at all, never an error. (The id from before a
+    rotation is one of these: tests/store/test_sqlite.py rotates one.)"""
+    name = browser.reg.sessions.cookie_name
+    browser.login("alice")
+    live = browser.client.get_cookie(name)
+    assert live is not None
+    key = live.value.rpartition(".")[0]
+    assert len(key) >= 16
+    for forged in (f"{key}.{'x' * 43}", f"{key}.{'é' * 30}", f"{key}.", key):
+        browser.client.set_cookie(name, forged)
+        r = browser.get_json("/security-info/")
+        assert r.status_code in (401, 403), (forged, r.status_code)
+    browser.client.set_cookie(name, live.value)
+    assert browser.get_json("/security-info/").status_code not in (401, 403), "the real one does"
