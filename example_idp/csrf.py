@@ -40,7 +40,8 @@ def csrf_ok() -> bool:
         return False
     cookie = request.cookies.get(COOKIE_NAME, "")
     sent = request.form.get(FIELD_NAME, "")
-    return bool(cookie and sent) and hmac.compare_digest(_sign(cookie), sent)
+    # Bytes: compare_digest raises on str with characters beyond ASCII, and a form holds anything.
+    return bool(cookie and sent) and hmac.compare_digest(_sign(cookie).encode(), sent.encode())
 
 
 def init_csrf(app: Flask, *, secure: bool) -> None:

@@ -127,7 +127,7 @@ def _verified_claims(
 def callback() -> ResponseReturnValue:
     flow = _load().get("flow")
     if not isinstance(flow, dict) or not hmac.compare_digest(
-        str(flow.get("state", "")), request.args.get("state", "")
+        str(flow.get("state", "")).encode(), request.args.get("state", "").encode()
     ):
         return _save(redirect("/demo?error=state+mismatch+or+expired"), {})
     if "error" in request.args:

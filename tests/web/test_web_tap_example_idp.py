@@ -63,3 +63,15 @@ def test_a_pass_signs_in_once_and_a_wrong_one_does_not(idp: FlaskClient) -> None
         "wrong_code",
         None,
     ]  # newest first: failed, used, failed, issued
+
+
+def test_forged_csrf_and_state_values_beyond_ascii_are_refused_not_errors(
+    idp: FlaskClient,
+) -> None:
+    """hmac.compare_digest raises on str with characters beyond ASCII: the example IdP compares
+    bytes, so such a value is a refusal (SECURITY.md case 51), never a 500."""
+    _form(idp)  # the CSRF cookie
+    r = idp.post("/login", data={"csrf_token": "é" * 64, "username": "alice", "password": "x"})
+    assert r.status_code in (400, 403)
+    r = idp.get("/demo/callback?state=%C3%A9&code=x")
+    assert r.status_code in (302, 303, 400)
