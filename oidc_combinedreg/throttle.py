@@ -72,7 +72,9 @@ class Throttle:
             self.attempt(user_id, ip)
             return Attempt(self, user_id, ip, counted=True, clears=self.cleared_by_success(user_id))
         consecutive, window, by_ip = self._keys(user_id, ip)
-        counts = self._store.counters(read=[consecutive, window] + ([by_ip] if ip else []))
+        counts = self._store.counters(
+            read=[consecutive, window] + ([by_ip] if ip is not None else [])
+        )
         try:
             self._refuse(counts[0] + 1, counts[1] + 1, counts[2] if ip is not None else None)
         except RateLimited:
@@ -94,9 +96,16 @@ class Throttle:
         if by_ip is not None and by_ip >= cfg.ip_failures_per_window:
             raise RateLimited(retry_after=cfg.window, scope="ip")
 
-    def failed(self, user_id: str, ip: str | None) -> None:
+    def failed(self, user_id: str, ip: str | None, *, attempt_counted: bool = True) -> None:
+        """Count a failure against the IP; against the account too when its attempt was only
+        read, not counted (:meth:`begin` inside a serialized transaction)."""
+        consecutive, window, by_ip = self._keys(user_id, ip)
+        ttl = self._config.window
+        incr = [] if attempt_counted else [(consecutive, None), (window, ttl)]
         if ip is not None:
-            self._store.counters(incr=[(self._keys(user_id, ip)[2], self._config.window)])
+            incr.append((by_ip, ttl))
+        if incr:
+            self._store.counters(incr=incr)
 
     def succeeded(self, user_id: str) -> None:
         self._store.counters(reset=self.cleared_by_success(user_id))
@@ -123,11 +132,4 @@ class Attempt:
 
     def failed(self) -> None:
         """Count the failure: against the IP, and against the account unless already counted."""
-        throttle, user_id, ip = self._throttle, self._user_id, self._ip
-        if self._counted:
-            throttle.failed(user_id, ip)
-            return
-        consecutive, window, by_ip = throttle._keys(user_id, ip)
-        ttl = throttle._config.window
-        incr = [(consecutive, None), (window, ttl)] + ([(by_ip, ttl)] if ip is not None else [])
-        throttle._store.counters(incr=incr)
+        self._throttle.failed(self._user_id, self._ip, attempt_counted=self._counted)
