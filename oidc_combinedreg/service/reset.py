@@ -53,7 +53,7 @@ from ..policy.reset import (
     usable_methods,
 )
 from ..store.base import MethodRecord
-from ..throttle import Throttle
+from ..throttle import Attempt, Throttle
 from .base import ServiceContext
 from .email import EmailService
 from .hardware_oath import HardwareOathService
@@ -163,7 +163,12 @@ class _CountedByTheFlow(Throttle):
     def attempt(self, user_id: str, ip: str | None) -> None:
         return None
 
-    def failed(self, user_id: str, ip: str | None) -> None:
+    def begin(self, user_id: str, ip: str | None) -> Attempt:
+        # Counted (by nobody) and clearing nothing: the sign-in's counters neither refuse a
+        # reset code nor are cleared by one.
+        return Attempt(self, user_id, ip, counted=True, clears=[])
+
+    def failed(self, user_id: str, ip: str | None, *, attempt_counted: bool = True) -> None:
         return None
 
     def succeeded(self, user_id: str) -> None:

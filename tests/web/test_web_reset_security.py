@@ -186,6 +186,26 @@ def test_throttled_per_account_and_ip_without_locking_sign_in(env: ResetEnv) -> 
     assert flow.verify(code="000000").status_code == 400  # the window passed: no lockout
 
 
+def test_an_app_code_resets_past_the_sign_in_limits_and_leaves_their_counts(
+    env: ResetEnv,
+) -> None:
+    """The sign-in's failure counts neither refuse a reset code nor are cleared by one (case
+    49): the reset flow throttles itself, under its own keys."""
+    secret = add_totp(env.reg, "alice")
+    env.browser.clock.advance(30)
+    signin_failures = [("fail:user:alice:window", 300.0), ("fail:user:alice:consecutive", None)]
+    for _ in range(20):  # past the window's limit, short of the lockout
+        env.store.counters(incr=signin_failures)
+    before = env.store.counters(read=["fail:user:alice:consecutive", "fail:user:alice:window"])
+    flow = Reset(env.browser)
+    flow.start("alice")
+    flow.choose("app_code")
+    flow.verify(code=pyotp.TOTP(secret).at(env.browser.clock.now()))
+    assert flow.page(RESET + "/password")["page"] == "reset_password"
+    after = env.store.counters(read=["fail:user:alice:consecutive", "fail:user:alice:window"])
+    assert after == before == [20, 20]
+
+
 def test_many_accounts_from_one_ip_are_throttled(env: ResetEnv) -> None:
     codes = []
     for i in range(52):
