@@ -337,10 +337,13 @@ class CombinedRegistration:
         step = self.decide(ctx, session, user, cont)
         if step.kind is StepKind.DONE:
             self.flow.pop_continuation(session, cid)
-            self.sessions.save(session)
+            if not self.sessions.save(session):
+                # Ended (signed out everywhere, revoked) since it was loaded: no code for it.
+                return self._host_without_result(environ, start_response)
             environ[RESULT_KEY] = self.flow.result(session)
             return self._host_without_result(environ, start_response, cleared=True)
-        self.sessions.save(session)
+        if not self.sessions.save(session):
+            return self._host_without_result(environ, start_response)
         location = self.web.url("signin", c=cid)
         headers = [
             ("Location", location),

@@ -164,7 +164,8 @@ class Store(Protocol):
         user_id: str | None,
         ttl: float,
         replaces: str | None = None,
-    ) -> None:
+        create: bool = True,
+    ) -> bool:
         """Store ``data`` under ``sid`` for ``ttl`` seconds (replacing what ``sid`` held).
 
         ``replaces`` names the id this session was rotated from (after password, MFA, step-up):
@@ -173,6 +174,12 @@ class Store(Protocol):
         in the same round trip, after the save. Either way, once the call returns the old id
         loads nothing; if it raises, the old id may still load, but it never holds the new data.
         ``replaces == sid`` deletes nothing.
+
+        ``create=False`` saves a session that was loaded from the store: only while the one it
+        updates (``replaces``, else ``sid``) is still live. A session ended meanwhile (signed
+        out everywhere, revoked at a password reset, expired) stays ended: the call writes
+        nothing and returns False. Otherwise it returns True. (On a Redis Cluster the check is
+        a round trip before the save, not atomic with it.)
         """
         ...
 

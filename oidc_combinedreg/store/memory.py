@@ -196,13 +196,19 @@ class MemoryStore:
         user_id: str | None,
         ttl: float,
         replaces: str | None = None,
-    ) -> None:
+        create: bool = True,
+    ) -> bool:
         entry = (_copy(data), user_id, self._clock.now() + ttl)
         with self._lock:
             self._check_open()
+            if not create:
+                current = self._sessions.get(replaces or sid)
+                if current is None or not self._live(current[2]):
+                    return False
             self._sessions[sid] = entry
             if replaces is not None and replaces != sid:
                 self._sessions.pop(replaces, None)
+        return True
 
     def delete_session(self, sid: str) -> None:
         with self._lock:

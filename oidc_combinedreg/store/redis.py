@@ -580,20 +580,33 @@ class RedisStore:
         user_id: str | None,
         ttl: float,
         replaces: str | None = None,
-    ) -> None:
+        create: bool = True,
+    ) -> bool:
         now = self._clock.now()
         expires_at, ttl_ms, payload = repr(now + ttl), _ms(ttl), _dumps(data)
         replaced = None if replaces is None or replaces == sid else self._keys.session(replaces)
         if not self._cluster:
-            # One script: the index entry, the session and the old id's deletion together.
+            # One script: the liveness check, the index entry, the session and the old id's
+            # deletion together.
             index = [] if user_id is None else [self._keys.user(user_id, "sessions")]
-            self._run(
-                "SAVE_SESSION_ONE_SERVER",
-                [self._keys.session(sid), *index, *([replaced] if replaced else [])],
-                [payload, expires_at, ttl_ms, sid, repr(now), user_id or "",
-                 "1" if replaced else "0"],
-            )  # fmt: skip
-            return
+            return bool(
+                self._run(
+                    "SAVE_SESSION_ONE_SERVER",
+                    [self._keys.session(sid), *index, *([replaced] if replaced else [])],
+                    [
+                        payload,
+                        expires_at,
+                        ttl_ms,
+                        sid,
+                        repr(now),
+                        user_id or "",
+                        "1" if replaced else "0",
+                        "0" if create else "1",
+                    ],
+                )  # fmt: skip
+            )
+        if not create and self.load_session(replaces or sid) is None:
+            return False  # another slot: checked one round trip before the save
         if user_id is not None:
             # The index first: a session is never live without being reachable by "sign out
             # everywhere"; an index entry without its session is skipped and pruned later.
@@ -611,6 +624,7 @@ class RedisStore:
             if replaced:
                 pipe.delete(replaced)
             pipe.execute()
+        return True
 
     def delete_session(self, sid: str) -> None:
         with self._guard():

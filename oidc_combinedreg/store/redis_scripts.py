@@ -268,12 +268,20 @@ return 1
 #: One server (standalone or Sentinel) only, since its keys are in different slots: a session's
 #: whole save in one script. KEYS: session hash, then the user's session index if ARGV[6] is a
 #: user, then the replaced session if ARGV[7] is '1'. ARGV: data JSON, expires_at, ttl in ms,
-#: sid, now, user ('' for none), '1' or '0'.
+#: sid, now, user ('' for none), '1' or '0', then '1' if the session it updates (the replaced
+#: one, else the session itself) must still be live: 0 and nothing written if it is not.
 SAVE_SESSION_ONE_SERVER = (
     _WRITES
     + _SESSION_LIB
     + """
 local user, replaced = ARGV[6], 2
+if user ~= '' then replaced = 3 end
+if ARGV[8] == '1' then
+  local current = KEYS[1]
+  if ARGV[7] == '1' then current = KEYS[replaced] end
+  local ends = redis.call('HGET', current, 'e')
+  if not ends or tonumber(ends) <= tonumber(ARGV[5]) then return 0 end
+end
 if user ~= '' then
   index_session(KEYS[2], ARGV[5], ARGV[4], ARGV[2], ARGV[3])
   replaced = 3

@@ -190,7 +190,7 @@ _UPDATE_SESSION_DATA = """
     WHERE sid = ? AND secret = ? AND user_id IS ? AND expires_at BETWEEN ? AND ?"""
 _UPDATE_SESSION = """
     UPDATE sessions SET sid = ?, secret = ?, user_id = ?, data = ?, expires_at = ?
-    WHERE sid = ? AND secret = ?"""
+    WHERE sid = ? AND secret = ? AND expires_at > ?"""
 #: at most how many seconds a session's sliding expiry lags behind "now + ttl"
 _EXPIRY_SLACK = 60.0
 _GET_COUNT = "SELECT value FROM counters WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)"
@@ -783,13 +783,17 @@ class SqliteStore:
         user_id: str | None,
         ttl: float,
         replaces: str | None = None,
-    ) -> None:
-        expires_at = self._clock.now() + ttl
+        create: bool = True,
+    ) -> bool:
+        now = self._clock.now()
+        expires_at = now + ttl
         text = _dumps(data)
         key, secret = _split_sid(sid)
         old_key, old_secret = _split_sid(replaces or sid)
         slack = min(_EXPIRY_SLACK, ttl / 100)
         params = (key, secret, user_id, text, expires_at)
+        # Saving a loaded session needs it live; a new one may take over an expired row.
+        live_after = now if not create else float("-inf")
         with self._writing() as conn:
             if (
                 key != old_key
@@ -798,9 +802,14 @@ class SqliteStore:
                     (secret, text, key, old_secret, user_id, expires_at - slack, expires_at),
                 ).rowcount
                 == 0
-            ) and conn.execute(_UPDATE_SESSION, (*params, old_key, old_secret)).rowcount == 0:
+            ) and conn.execute(
+                _UPDATE_SESSION, (*params, old_key, old_secret, live_after)
+            ).rowcount == 0:
+                if not create:
+                    return False  # ended meanwhile (signed out, revoked, expired): stays ended
                 conn.execute(_SAVE_SESSION, params)
         self._written()
+        return True
 
     def delete_session(self, sid: str) -> None:
         with self._writing() as conn:

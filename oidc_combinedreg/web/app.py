@@ -15,7 +15,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
-from ..exceptions import StoreUnavailable
+from ..exceptions import AccessDenied, StoreUnavailable
 from . import cookie_check, device_api
 from .admin_api import AdminApi
 from .branding import brand_css, content_security_policy
@@ -241,12 +241,16 @@ class WebApp:
     def _respond(self, ctx: RequestContext, result: Page | Redirect) -> Reply:
         if ctx.session is not None and (ctx.session_dirty or ctx.session.modified):
             try:
-                self.reg.sessions.save(ctx.session)
+                saved = self.reg.sessions.save(ctx.session)
             except StoreUnavailable as exc:
                 log.error("store unavailable while saving a session: %s", exc)
                 result, ctx.session = error_page(exc), None
             else:
-                ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+                if saved:
+                    ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+                else:  # ended while this request ran: what it did is not for a live session
+                    result, ctx.session = error_page(AccessDenied("the session has ended")), None
+                    ctx.cookies.append(self.reg.sessions.clear_cookie_header())
         elif ctx.session is not None and ctx.session_saved:
             ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
         own: tuple[tuple[str, str], ...]

@@ -83,7 +83,8 @@ def resume(web: WebApp, ctx: RequestContext) -> Redirect | None:
     url = web.reg.flow.pop_continuation(session, ctx.cid)
     if url is None:
         return None
-    web.reg.sessions.save(session)
+    if not web.reg.sessions.save(session):
+        return None  # ended meanwhile
     return Redirect(url)
 
 

@@ -49,6 +49,8 @@ class Session:
         self.replaced_sid: str | None = None
         #: changed in a way that must be saved even if no view marked it
         self.modified = is_new
+        #: in the store (loaded, or saved since): a save only updates it while it is live
+        self.stored = not is_new
 
     @property
     def user_id(self) -> str | None:
@@ -100,19 +102,28 @@ class SessionManager:
         key = (session.replaced_sid or session.sid).rpartition(".")[0]
         fresh = Session(_new_sid(key or secrets.token_urlsafe(16)), session.data, is_new=True)
         fresh.replaced_sid = session.replaced_sid or session.sid
+        fresh.stored = session.stored
         return fresh
 
-    def save(self, session: Session) -> None:
-        """Store the session; a rotated one deletes the id it replaces in the same call."""
-        self.store.save_session(
+    def save(self, session: Session) -> bool:
+        """Store the session; a rotated one deletes the id it replaces in the same call.
+
+        False when a session that was in the store has ended meanwhile (signed out everywhere,
+        revoked at a password reset, expired): it stays ended, and nothing is written. A request
+        that was running when the sessions were ended cannot bring its own back."""
+        saved = self.store.save_session(
             session.sid,
             session.data,
             user_id=session.user_id,
             ttl=self.config.session_ttl,
             replaces=session.replaced_sid,
+            create=not session.stored,
         )
-        session.replaced_sid = None
-        session.modified = False
+        if saved:
+            session.replaced_sid = None
+            session.modified = False
+            session.stored = True
+        return saved
 
     def delete(self, session: Session) -> None:
         self.store.delete_session(session.sid)

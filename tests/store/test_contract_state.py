@@ -65,6 +65,34 @@ def test_saving_a_session_again_replaces_data_and_ttl(store: Store, clock: Froze
     assert store.delete_user_sessions("alice") == 1
 
 
+def test_a_loaded_session_ended_meanwhile_stays_ended(store: Store, clock: FrozenClock) -> None:
+    """``create=False`` (the save of a session that was loaded): only while it is live. A
+    request that was running when the user signed out everywhere cannot bring it back."""
+    store.save_session("k1.a", {"n": 1}, user_id="alice", ttl=60)
+    assert store.save_session("k1.a", {"n": 2}, user_id="alice", ttl=60, create=False)
+    assert store.load_session("k1.a") == {"n": 2}
+    assert store.delete_user_sessions("alice") == 1
+    assert not store.save_session("k1.a", {"n": 3}, user_id="alice", ttl=60, create=False)
+    assert store.load_session("k1.a") is None
+    # Nor through a rotation of it.
+    assert not store.save_session(
+        "k1.b", {"n": 4}, user_id="alice", ttl=60, replaces="k1.a", create=False
+    )
+    assert store.load_session("k1.b") is None
+    assert store.delete_user_sessions("alice") == 0, "nothing was written"
+    # Nor once it expired.
+    store.save_session("k2.a", {"n": 5}, user_id="alice", ttl=10)
+    clock.advance(11)
+    assert not store.save_session("k2.a", {"n": 6}, user_id="alice", ttl=10, create=False)
+    assert store.load_session("k2.a") is None
+    # A live one rotates.
+    store.save_session("k3.a", {"n": 7}, user_id="alice", ttl=60)
+    assert store.save_session(
+        "k3.b", {"n": 8}, user_id="alice", ttl=60, replaces="k3.a", create=False
+    )
+    assert store.load_session("k3.a") is None and store.load_session("k3.b") == {"n": 8}
+
+
 def test_delete_session_and_unknown_session(store: Store) -> None:
     store.save_session("s1", {}, user_id="alice", ttl=60)
     store.delete_session("s1")

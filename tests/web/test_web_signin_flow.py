@@ -177,3 +177,25 @@ def test_a_forged_session_id_with_a_live_key_opens_nothing(browser: Browser) -> 
         assert r.status_code in (401, 403), (forged, r.status_code)
     browser.client.set_cookie(name, live.value)
     assert browser.get_json("/security-info/").status_code not in (401, 403), "the real one does"
+
+
+def test_a_request_running_while_the_user_signs_out_everywhere_cannot_revive_its_session(
+    browser: Browser,
+) -> None:
+    """The request loaded the session before "sign out everywhere" (or a password reset's
+    revocation) ran in another tab: its save, or its rotation, is refused and writes nothing."""
+    name = browser.reg.sessions.cookie_name
+    browser.login("alice")
+    cookie = browser.client.get_cookie(name)
+    assert cookie is not None
+    environ = {"HTTP_COOKIE": f"{name}={cookie.value}"}
+    in_flight = browser.reg.sessions.load(environ)
+    assert in_flight is not None
+    assert browser.reg.store.delete_user_sessions("alice") == 1
+    in_flight.data["late"] = True
+    assert not browser.reg.sessions.save(in_flight)
+    assert not browser.reg.sessions.save(browser.reg.sessions.rotate(in_flight))
+    assert browser.reg.sessions.load(environ) is None
+    assert browser.reg.store.delete_user_sessions("alice") == 0
+    r = browser.get(location(browser.authorize()))
+    assert code_from(r) is None, "and /authorize gives no code for it"

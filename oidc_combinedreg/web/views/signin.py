@@ -145,7 +145,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
                 new, list(amr), ctx.now,
                 phishing_resistant=METHOD_RULES[chosen.kind].phishing_resistant,
             )  # fmt: skip
-            web.reg.sessions.save(new)
+            if not web.reg.sessions.save(new):
+                raise AccessDenied("the session has ended")  # signed out meanwhile
         ctx.session, ctx.session_saved = new, True
     except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
         code = ctx.form("code")
