@@ -175,39 +175,44 @@ class SecurityInfo:
 
         Raises :class:`~oidc_combinedreg.policy.compliance.ReplaceFirst` when the delete would
         leave the user out of compliance with a policy that applies to them.
+
+        The check and the delete are one transaction where the store serializes one (SQLite,
+        the memory store): of two parallel deletes that each leave the other method enough,
+        the second sees the first's and is refused. On Redis they are separate calls.
         """
-        record = self.store.get_method(user_id, method_id)
-        if record is None or not METHOD_RULES[record.kind].deletable:
-            return False
-        shortfalls = self.delete_shortfalls(user_id, method_id)
-        if shortfalls:
-            raise ReplaceFirst(shortfalls)
-        old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
-        notice = prepare_notice(
-            self.notifier,
-            user_id,
-            Change.DELETED,
-            record.kind,
-            ip=ip,
-            method_id=method_id,
-            detail=record.label,
-            old_email=old_email if isinstance(old_email, str) else None,
-        )
-        deleted = self.store.delete_method(
-            user_id,
-            method_id,
-            events=[
-                self.event(
-                    "method.deleted",
-                    user_id,
-                    "success",
-                    ip=ip,
-                    kind=record.kind.value,
-                    method_id=method_id,
-                ),
-                *notice.events,
-            ],
-        )
+        with self.store.transaction():
+            record = self.store.get_method(user_id, method_id)
+            if record is None or not METHOD_RULES[record.kind].deletable:
+                return False
+            shortfalls = self.delete_shortfalls(user_id, method_id)
+            if shortfalls:
+                raise ReplaceFirst(shortfalls)
+            old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
+            notice = prepare_notice(
+                self.notifier,
+                user_id,
+                Change.DELETED,
+                record.kind,
+                ip=ip,
+                method_id=method_id,
+                detail=record.label,
+                old_email=old_email if isinstance(old_email, str) else None,
+            )
+            deleted = self.store.delete_method(
+                user_id,
+                method_id,
+                events=[
+                    self.event(
+                        "method.deleted",
+                        user_id,
+                        "success",
+                        ip=ip,
+                        kind=record.kind.value,
+                        method_id=method_id,
+                    ),
+                    *notice.events,
+                ],
+            )
         if deleted:
             notice.send()
         return deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -183,6 +184,44 @@ def test_the_service_refuses_the_same_delete_whoever_calls_it(browser: Browser) 
         browser.reg.info.delete_method("alice", app.id, ip="127.0.0.1")
     assert refused.value.shortfalls == (Shortfall.MFA,)
     assert browser.reg.store.list_methods("alice") == [app]
+
+
+def test_two_parallel_deletes_cannot_both_pass_replace_before_remove(browser: Browser) -> None:
+    """Each delete alone is allowed (the other MFA method stays); together they would leave
+    none. The check and the delete are one SQLite transaction, so exactly one goes through."""
+    from oidc_combinedreg.policy.compliance import ReplaceFirst
+
+    enrolled(browser)
+    add_record(browser, "alice", MethodKind.MOBILE_PHONE, phone="+14255550167")
+    methods = browser.reg.store.list_methods("alice")
+    assert len(methods) == 2
+
+    def race() -> list[object]:
+        barrier, outcomes = threading.Barrier(2), [object(), object()]
+
+        def run(i: int) -> None:
+            barrier.wait()
+            try:
+                outcomes[i] = browser.reg.info.delete_method("alice", methods[i].id, ip=None)
+            except ReplaceFirst as exc:
+                outcomes[i] = exc
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return outcomes
+
+    for _ in range(5):  # the race is won by either; each round starts from two methods again
+        outcomes = race()
+        assert sorted(type(o).__name__ for o in outcomes) == ["ReplaceFirst", "bool"], outcomes
+        assert sum(o is True for o in outcomes) == 1
+        assert isinstance(next(o for o in outcomes if o is not True), ReplaceFirst)
+        [left] = browser.reg.store.list_methods("alice")
+        gone = next(m for m in methods if m.id != left.id)
+        browser.reg.store.add_method(gone, limit=5)
+        methods = browser.reg.store.list_methods("alice")
 
 
 def test_too_few_reset_methods_is_refused_with_what_to_add(
