@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .render import Page, Redirect
+from .session import request_cookies
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -36,8 +37,7 @@ PROBE_KEY = "probe"
 
 def sends_session_cookie(cookie_name: str, environ: WSGIEnvironment) -> bool:
     """Does the request carry the middleware's cookie at all (valid, expired or garbled)?"""
-    header: str = environ.get("HTTP_COOKIE", "")
-    return any(part.strip().startswith(cookie_name + "=") for part in header.split(";"))
+    return cookie_name in request_cookies(environ)
 
 
 def _is_navigation(environ: WSGIEnvironment) -> bool:
