@@ -14,7 +14,7 @@ from typing import Any
 import pyotp
 
 from ..exceptions import ChallengeExpired, CodeReused, VerificationFailed
-from .codes import parse_code
+from .codes import hotp, parse_code
 from .kinds import METHOD_RULES, MethodKind
 
 __all__ = ["TotpMethod", "TotpSetup"]
@@ -98,16 +98,3 @@ def secret_bytes(secret: str) -> bytes:
     """The key of a base32 secret, padded as authenticator apps leave it out: what pyotp's
     ``byte_secret`` returns, without building a ``TOTP`` (whose constructor decodes it too)."""
     return base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
-
-
-def hotp(key: bytes, counter: int, digits: int = DIGITS) -> str:
-    """RFC 4226 HOTP (TOTP's code for a time step), what ``pyotp.OTP.generate_otp`` computes.
-
-    By hand because pyotp builds a Python ``hmac.HMAC`` object and decodes the base32 secret
-    again for every code, and a check tries up to three: that was a tenth of an MFA verify's
-    CPU. ``hmac.digest`` is one call into OpenSSL. The tests check both agree (RFC 6238
-    vectors and pyotp)."""
-    mac = hmac.digest(key, counter.to_bytes(8, "big"), "sha1")
-    offset = mac[-1] & 0x0F
-    number = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-    return str(number % 10**digits).zfill(digits)

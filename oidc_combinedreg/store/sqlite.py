@@ -794,17 +794,13 @@ class SqliteStore:
         params = (key, secret, user_id, text, expires_at)
         # Saving a loaded session needs it live; a new one may take over an expired row.
         live_after = now if not create else float("-inf")
+        quick = (secret, text, key, old_secret, user_id, expires_at - slack, expires_at)
         with self._writing() as conn:
-            if (
-                key != old_key
-                or conn.execute(
-                    _UPDATE_SESSION_DATA,
-                    (secret, text, key, old_secret, user_id, expires_at - slack, expires_at),
-                ).rowcount
-                == 0
-            ) and conn.execute(
-                _UPDATE_SESSION, (*params, old_key, old_secret, live_after)
-            ).rowcount == 0:
+            updated = key == old_key and conn.execute(_UPDATE_SESSION_DATA, quick).rowcount == 1
+            if not updated:
+                full = (*params, old_key, old_secret, live_after)
+                updated = conn.execute(_UPDATE_SESSION, full).rowcount == 1
+            if not updated:
                 if not create:
                     return False  # ended meanwhile (signed out, revoked, expired): stays ended
                 conn.execute(_SAVE_SESSION, params)

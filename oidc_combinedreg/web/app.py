@@ -251,8 +251,6 @@ class WebApp:
                 else:  # ended while this request ran: what it did is not for a live session
                     result, ctx.session = error_page(AccessDenied("the session has ended")), None
                     ctx.cookies.append(self.reg.sessions.clear_cookie_header())
-        elif ctx.session is not None and ctx.session_saved:
-            ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
         own: tuple[tuple[str, str], ...]
         if isinstance(result, Redirect):
             status, own = 303, (("Location", result.location),)

@@ -59,8 +59,6 @@ class RequestContext:
     cookies: list[str] = field(default_factory=list)
     #: the session must be saved (and its cookie set) before responding
     session_dirty: bool = False
-    #: the view saved the session itself (inside its transaction): its cookie is still to be set
-    session_saved: bool = False
     _body: dict[str, Any] | None = None
 
     @cached_property

@@ -44,7 +44,6 @@ class Session:
     def __init__(self, sid: str, data: dict[str, Any], *, is_new: bool = False) -> None:
         self.sid = sid
         self.data = data
-        self.is_new = is_new
         #: the id the browser still holds, to delete once a rotated session is saved
         self.replaced_sid: str | None = None
         #: changed in a way that must be saved even if no view marked it

@@ -14,7 +14,8 @@ from oidc_combinedreg.exceptions import (
     InvalidInput,
     VerificationFailed,
 )
-from oidc_combinedreg.methods.totp import TotpMethod, hotp, secret_bytes
+from oidc_combinedreg.methods.codes import hotp
+from oidc_combinedreg.methods.totp import TotpMethod, secret_bytes
 
 # RFC 6238 appendix B, SHA-1 rows: the seed is ASCII "12345678901234567890".
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"

@@ -147,7 +147,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             )  # fmt: skip
             if not web.reg.sessions.save(new):
                 raise AccessDenied("the session has ended")  # signed out meanwhile
-        ctx.session, ctx.session_saved = new, True
+        ctx.session = new
+        ctx.cookies.append(web.reg.sessions.set_cookie_header(new))
     except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
         code = ctx.form("code")
         session.data["mfa_state"] = state
