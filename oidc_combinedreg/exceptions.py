@@ -69,6 +69,12 @@ class StoreUnavailable(CombinedRegError):
     """The store cannot be reached or refused a write. Callers fail closed."""
 
 
+class MethodsChanged(CombinedRegError):
+    """A change made on a condition about the user's methods (``Store.delete_method(if_methods=
+    ...)``) found them changed meanwhile: another request added or deleted one. Nothing was
+    written; the caller checks again."""
+
+
 class MethodError(CombinedRegError):
     """A method could not be registered or used."""
 

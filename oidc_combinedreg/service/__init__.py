@@ -20,6 +20,7 @@ from ..crypto import CodeHasher, SecretBox
 from ..delivery.base import Delivery
 from ..delivery.config import build_delivery
 from ..directory import Directory
+from ..exceptions import MethodsChanged, StoreUnavailable
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..notify import Change, Notifier, prepare_notice
 from ..policy.compliance import ReplaceFirst, Shortfall, UserFacts, delete_shortfalls
@@ -36,6 +37,10 @@ from .totp import TotpService
 from .webauthn import WebAuthnService
 
 __all__ = ["MfaVerifier", "SecurityInfo", "ServiceContext"]
+
+
+#: checks a delete makes before giving up when every try finds the methods changed meanwhile
+_DELETE_TRIES = 5
 
 
 class SecurityInfo:
@@ -162,13 +167,21 @@ class SecurityInfo:
 
     # -- generic changes ----------------------------------------------------------------------
 
-    def delete_shortfalls(self, user_id: str, method_id: str) -> tuple[Shortfall, ...]:
-        """What deleting this method would break (replace before remove); empty: allowed."""
+    def delete_shortfalls(
+        self, user_id: str, method_id: str, stored: list[MethodRecord] | None = None
+    ) -> tuple[Shortfall, ...]:
+        """What deleting this method would break (replace before remove); empty: allowed.
+        ``stored``: the user's stored methods, if the caller has just read them."""
         user = self.ctx.directory.get_user(user_id) if self.ctx.directory else None
         facts = UserFacts(user_id=user_id)
         if user is not None:
             facts = UserFacts(user_id=user_id, groups=user.groups, per_user_mfa=user.per_user_mfa)
-        return delete_shortfalls(self.methods(user_id), method_id, facts, self.config.policies)
+        if stored is None:
+            methods = self.methods(user_id)
+        else:
+            office = self.office_phone.directory_record(user_id)
+            methods = [*stored, *([office] if office else [])]
+        return delete_shortfalls(methods, method_id, facts, self.config.policies)
 
     def delete_method(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         """Delete one of the user's methods; False if it is not theirs or not deletable.
@@ -176,15 +189,28 @@ class SecurityInfo:
         Raises :class:`~oidc_combinedreg.policy.compliance.ReplaceFirst` when the delete would
         leave the user out of compliance with a policy that applies to them.
 
-        The check and the delete are one transaction where the store serializes one (SQLite,
-        the memory store): of two parallel deletes that each leave the other method enough,
-        the second sees the first's and is refused. On Redis they are separate calls.
+        Of two parallel deletes that each leave the other method enough, one goes through and
+        the other is refused: the delete happens only if the user's methods are still the ones
+        the check read (``if_methods``, atomic in the store), else the check runs again. Where
+        the store serializes a transaction (SQLite, the memory store) the second check already
+        sees the first delete; on Redis the store's compare does it.
         """
+        for _ in range(_DELETE_TRIES):
+            try:
+                return self._delete_if_allowed(user_id, method_id, ip=ip)
+            except MethodsChanged:
+                continue  # another change came between the check and the delete: check again
+        raise StoreUnavailable(
+            f"the methods of {user_id!r} kept changing during a delete; try again"
+        )
+
+    def _delete_if_allowed(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         with self.store.transaction():
-            record = self.store.get_method(user_id, method_id)
+            stored = self.store.list_methods(user_id)
+            record = next((m for m in stored if m.id == method_id), None)
             if record is None or not METHOD_RULES[record.kind].deletable:
                 return False
-            shortfalls = self.delete_shortfalls(user_id, method_id)
+            shortfalls = self.delete_shortfalls(user_id, method_id, stored)
             if shortfalls:
                 raise ReplaceFirst(shortfalls)
             old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
@@ -212,6 +238,7 @@ class SecurityInfo:
                     ),
                     *notice.events,
                 ],
+                if_methods=[m.id for m in stored],
             )
         if deleted:
             notice.send()

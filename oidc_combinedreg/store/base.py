@@ -20,7 +20,7 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -116,9 +116,18 @@ class Store(Protocol):
         ...
 
     def delete_method(
-        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+        self,
+        user_id: str,
+        method_id: str,
+        *,
+        events: Sequence[AuditEvent] = (),
+        if_methods: Collection[str] | None = None,
     ) -> bool:
-        """Delete one method of ``user_id``; False if there was none."""
+        """Delete one method of ``user_id``; False if there was none.
+
+        ``if_methods``: only if the user's methods are exactly these ids when the delete runs,
+        atomically with it; otherwise :class:`~oidc_combinedreg.exceptions.MethodsChanged` and
+        nothing is deleted (a check made on the methods read before still holds)."""
         ...
 
     def advance_counter(

@@ -11,12 +11,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from oidc_combinedreg.clock import Clock
-from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
+from oidc_combinedreg.exceptions import (
+    InvalidInput,
+    LimitReached,
+    MethodsChanged,
+    StoreUnavailable,
+)
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
 
 __all__ = ["MemoryStore"]
@@ -126,10 +131,19 @@ class MemoryStore:
         return True
 
     def delete_method(
-        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+        self,
+        user_id: str,
+        method_id: str,
+        *,
+        events: Sequence[AuditEvent] = (),
+        if_methods: Collection[str] | None = None,
     ) -> bool:
         copies = [_copy_event(event) for event in events]
         with self._lock:
+            if if_methods is not None:
+                ids = {m.id for m in self._methods.values() if m.user_id == user_id}
+                if ids != set(if_methods):
+                    raise MethodsChanged(f"the methods of {user_id!r} changed")
             if self.get_method(user_id, method_id) is None:
                 return False
             del self._methods[method_id]

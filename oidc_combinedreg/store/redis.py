@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
@@ -70,7 +70,12 @@ from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.crypto import random_id
-from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
+from oidc_combinedreg.exceptions import (
+    InvalidInput,
+    LimitReached,
+    MethodsChanged,
+    StoreUnavailable,
+)
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
@@ -494,11 +499,20 @@ class RedisStore:
         return bool(updated == 1)
 
     def delete_method(
-        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+        self,
+        user_id: str,
+        method_id: str,
+        *,
+        events: Sequence[AuditEvent] = (),
+        if_methods: Collection[str] | None = None,
     ) -> bool:
+        # Method ids are URL-safe base64 (no space): sorted and joined, one argument to compare.
+        expected = "" if if_methods is None else " ".join(["ids", *sorted(if_methods)])
         deleted = self._change(
-            "DELETE_METHOD", user_id, [self._keys.methods(user_id)], [method_id], events
+            "DELETE_METHOD", user_id, [self._keys.methods(user_id)], [method_id, expected], events
         )
+        if deleted == -1:
+            raise MethodsChanged(f"the methods of {user_id!r} changed")
         if deleted is None:
             return False
         lookup = _method_from_value(user_id, method_id, deleted)[0].lookup

@@ -127,16 +127,24 @@ return 1
 """
 )
 
-#: KEYS: methods hash, audit target. ARGV: id, then the audit args.
-#: Returns false (no such method) or the deleted value, whose lookup the caller then releases.
+#: KEYS: methods hash, audit target. ARGV: id, the expected method ids ('' for any: else 'ids'
+#: and the sorted ids, space-separated), then the audit args. Returns -1 (the methods are not
+#: the expected ones), false (no such method) or the deleted value, whose lookup the caller
+#: then releases.
 DELETE_METHOD = (
     _WRITES
     + AUDIT_LIB
     + """
+if ARGV[2] ~= '' then
+  local ids = redis.call('HKEYS', KEYS[1])
+  table.sort(ids)
+  table.insert(ids, 1, 'ids')
+  if table.concat(ids, ' ') ~= ARGV[2] then return -1 end
+end
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
-audit(KEYS[2], 2)
+audit(KEYS[2], 3)
 return v
 """
 )

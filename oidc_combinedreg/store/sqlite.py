@@ -35,13 +35,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.config.model import SqliteSynchronous
-from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
+from oidc_combinedreg.exceptions import (
+    InvalidInput,
+    LimitReached,
+    MethodsChanged,
+    StoreUnavailable,
+)
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
 from oidc_combinedreg.store.sqlite_lock import WriterLock
@@ -713,10 +718,19 @@ class SqliteStore:
         return True
 
     def delete_method(
-        self, user_id: str, method_id: str, *, events: Sequence[AuditEvent] = ()
+        self,
+        user_id: str,
+        method_id: str,
+        *,
+        events: Sequence[AuditEvent] = (),
+        if_methods: Collection[str] | None = None,
     ) -> bool:
         audit = [_audit_params(event) for event in events]
         with self._transaction() as conn:
+            if if_methods is not None:
+                rows = conn.execute("SELECT id FROM methods WHERE user_id = ?", (user_id,))
+                if {row["id"] for row in rows} != set(if_methods):
+                    raise MethodsChanged(f"the methods of {user_id!r} changed")
             cur = conn.execute(
                 "DELETE FROM methods WHERE id = ? AND user_id = ?", (method_id, user_id)
             )

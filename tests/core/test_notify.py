@@ -4,14 +4,17 @@ cases 17 and 55)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from codes_env import Env, make_env
 
+from oidc_combinedreg.crypto import random_id
 from oidc_combinedreg.delivery.base import Channel
-from oidc_combinedreg.exceptions import LimitReached
+from oidc_combinedreg.exceptions import LimitReached, MethodsChanged, StoreUnavailable
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.notify import RESET_FLAG
+from oidc_combinedreg.store import MethodRecord
 
 
 @pytest.fixture
@@ -68,6 +71,46 @@ def test_deleting_notifies_too(env: Env) -> None:
     assert env.info.delete_method("alice", method_id, ip="203.0.113.1")
     [(to, text)] = _notices(env)
     assert "was removed" in text and "203.0.113.1" in text
+
+
+def test_a_delete_whose_methods_changed_after_its_check_checks_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another request adds a method between the compliance check and the delete: the store
+    refuses the delete (``if_methods``), the service checks again and deletes, notifying once."""
+    method_id = _add_phone(env)
+    real, calls = env.store.delete_method, []
+
+    def racing_delete(*args: Any, **kwargs: Any) -> bool:
+        calls.append(kwargs["if_methods"])
+        if len(calls) == 1:
+            other = MethodRecord(id=random_id(), user_id="alice", kind=MethodKind.TOTP,
+                                 label="App", created_at=env.clock.now())  # fmt: skip
+            env.store.add_method(other, limit=5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(env.store, "delete_method", racing_delete)
+    env.sender.clear()
+    assert env.info.delete_method("alice", method_id, ip=None)
+    assert [len(seen) for seen in calls] == [1, 2]
+    assert [m.kind for m in env.store.list_methods("alice")] == [MethodKind.TOTP]
+    assert len([t for _, t in _notices(env) if "was removed" in t]) == 1
+
+
+def test_a_delete_whose_methods_keep_changing_gives_up_with_a_clear_error(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    method_id = _add_phone(env)
+    monkeypatch.setattr(env.store, "delete_method", _always_changed)
+    env.sender.clear()
+    with pytest.raises(StoreUnavailable, match="kept changing"):
+        env.info.delete_method("alice", method_id, ip=None)
+    assert [m.id for m in env.store.list_methods("alice")] == [method_id]
+    assert _notices(env) == []
+
+
+def _always_changed(*args: Any, **kwargs: Any) -> bool:
+    raise MethodsChanged("changed again")
 
 
 def test_a_change_that_is_rolled_back_queues_and_sends_nothing(env: Env) -> None:

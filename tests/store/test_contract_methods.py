@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from store_helpers import T0, event, method, race
 
-from oidc_combinedreg.exceptions import InvalidInput, LimitReached
+from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store import MethodRecord, Store
 
@@ -179,6 +179,33 @@ def test_delete_removes_once_and_audits_once(store: Store) -> None:
     assert store.delete_method("alice", record.id, events=[event("method.deleted")]) is False
     assert store.list_methods("alice") == []
     assert [e.event for e in store.list_audit()] == ["method.deleted"]
+
+
+def test_a_delete_on_condition_happens_only_if_the_methods_are_the_ones_named(
+    store: Store,
+) -> None:
+    """``if_methods``: the check a delete was allowed by (replace before remove) read these
+    methods; if another request added or deleted one since, nothing is deleted."""
+    first, second = method(), method(kind=MethodKind.EMAIL)
+    store.add_method(first, limit=5)
+    store.add_method(second, limit=5)
+    seen = [first.id, second.id]
+    store.add_method(method(user_id="bob"), limit=5)  # another user's methods do not count
+    later = method(kind=MethodKind.MOBILE_PHONE)
+    store.add_method(later, limit=5)  # added after the check
+    with pytest.raises(MethodsChanged):
+        store.delete_method("alice", first.id, events=[event("method.deleted")], if_methods=seen)
+    with pytest.raises(MethodsChanged):  # nor is a list with more ids than stored
+        store.delete_method("alice", first.id, if_methods=[*seen, later.id, "other"])
+    assert {m.id for m in store.list_methods("alice")} == {*seen, later.id}
+    assert store.list_audit() == []
+    now = [later.id, *seen]  # in any order
+    assert store.delete_method("alice", first.id, events=[event("method.deleted")],
+                               if_methods=now) is True  # fmt: skip
+    assert {m.id for m in store.list_methods("alice")} == {second.id, later.id}
+    assert [e.event for e in store.list_audit()] == ["method.deleted"]
+    with pytest.raises(MethodsChanged):  # the one deleted is gone from the methods now
+        store.delete_method("alice", second.id, if_methods=now)
 
 
 def test_a_deleted_methods_lookup_can_be_registered_again(store: Store) -> None:
