@@ -1,7 +1,7 @@
 """The MFA verify request alone: a TOTP code posted through gunicorn (2 workers), against a bare
 Flask "ok" view served the same way, measured in the same run.
 
-    python benchmarks/mfa_verify.py [--seconds 3] [--rounds 3] [--stores sqlite,redis]
+    python benchmarks/mfa_verify.py [--seconds 3] [--rounds 5] [--stores sqlite,redis]
                                     [--workers sync,gthread]
 
 Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
@@ -138,7 +138,10 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
             for target in targets:
                 stack.enter_context(target.server)
             for c in levels:
-                run_wrk(bare.url + "/ok", connections=c, seconds=1, workdir=tmp)  # warm up
+                # Warm up every server alike (a worker's first requests load and compile code).
+                warm = run_wrk(bare.url + "/ok", connections=c, seconds=1, workdir=tmp)
+                for target in targets:
+                    target.measure(c, 1, warm.rps, tmp)
                 ratios: dict[str, list[float]] = {t.store: [] for t in targets}
                 for _ in range(rounds):
                     base = run_wrk(bare.url + "/ok", connections=c, seconds=seconds, workdir=tmp)
@@ -162,7 +165,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--stores", default="sqlite,redis")
     parser.add_argument("--workers", default="sync,gthread", help="gunicorn worker classes")
-    parser.add_argument("--rounds", type=int, default=3, help="bare/verify rounds per level")
+    parser.add_argument("--rounds", type=int, default=5, help="bare/verify rounds per level")
     args = parser.parse_args()
     require_wrk()
     stores = args.stores.split(",")
