@@ -804,7 +804,8 @@ def _sentinel_master(url: str, service: str, timeouts: dict[str, Any]) -> redis.
         host, _, port = node.rpartition(":")
         nodes.append((host.strip("[]"), int(port or 26379)))
     db = int(parts.path.strip("/") or 0)
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    # redis-py before 8 leaves Sentinel untyped, 8 types it: the ignore must hold for both.
+    sentinels = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         nodes,
         sentinel_kwargs={k: timeouts[k] for k in ("socket_timeout", "socket_connect_timeout")},
         **timeouts,
@@ -812,7 +813,7 @@ def _sentinel_master(url: str, service: str, timeouts: dict[str, Any]) -> redis.
     tls: dict[str, Any] = (
         {"connection_class": SentinelManagedSSLConnection} if parts.scheme == "rediss" else {}
     )
-    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call, unused-ignore]
         service,
         db=db,
         username=unquote(username) or None,
