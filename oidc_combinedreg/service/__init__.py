@@ -117,10 +117,13 @@ class SecurityInfo:
             kinds.add(MethodKind.EMAIL)
         return frozenset(kinds)
 
-    def methods(self, user_id: str) -> list[MethodRecord]:
-        """Stored methods, plus the Directory's office phone as a read-only synthetic record."""
+    def methods(self, user_id: str, stored: list[MethodRecord] | None = None) -> list[MethodRecord]:
+        """Stored methods, plus the Directory's office phone as a read-only synthetic record.
+        ``stored``: the user's stored methods, if the caller has just read them."""
         office = self.office_phone.directory_record(user_id)
-        return [*self.store.list_methods(user_id), *([office] if office else [])]
+        if stored is None:
+            stored = self.store.list_methods(user_id)
+        return [*stored, *([office] if office else [])]
 
     def mfa_methods(self, user_id: str) -> list[MethodRecord]:
         return [m for m in self.methods(user_id) if METHOD_RULES[m.kind].mfa]
@@ -176,12 +179,9 @@ class SecurityInfo:
         facts = UserFacts(user_id=user_id)
         if user is not None:
             facts = UserFacts(user_id=user_id, groups=user.groups, per_user_mfa=user.per_user_mfa)
-        if stored is None:
-            methods = self.methods(user_id)
-        else:
-            office = self.office_phone.directory_record(user_id)
-            methods = [*stored, *([office] if office else [])]
-        return delete_shortfalls(methods, method_id, facts, self.config.policies)
+        return delete_shortfalls(
+            self.methods(user_id, stored), method_id, facts, self.config.policies
+        )
 
     def delete_method(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         """Delete one of the user's methods; False if it is not theirs or not deletable.

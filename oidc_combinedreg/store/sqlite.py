@@ -168,7 +168,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _MAX_IDLE = 16
 _PURGE_EVERY = 64
-#: writes between two checkpoints (an MFA verify makes 3 writes of about 5 pages each)
+#: writes between two checkpoints (an MFA verify commits one write of about 6 pages)
 _CHECKPOINT_EVERY = 200
 #: WAL frames a checkpoint may leave to its last step, which holds the writer lock
 _CHECKPOINT_TAIL = 256
