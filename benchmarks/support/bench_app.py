@@ -3,7 +3,9 @@
 ``app``: oidc_combinedreg mounted on a tiny host (a login form, a toy authorization endpoint) with
 a directory where every ``u<digits>`` user exists with password ``pw-u<digits>``; the config is the
 TOML file named by ``BENCH_CONFIG``. ``bare``: a Flask app whose only view answers "ok", the
-baseline a verify request is compared with.
+baseline a verify request is compared with. ``redis_floor``: the same view after as many round
+trips to the Redis at ``BENCH_REDIS_URL`` as a verify makes there, nothing else: what any view
+that keeps its state in that Redis pays before its own work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import redis
 from flask import Flask
 
 from oidc_combinedreg import CombinedRegistration, DirectoryUser, PerUserMfa, load_config
@@ -120,6 +123,27 @@ def _bare() -> Flask:
 
 
 bare = _bare()
+
+#: round trips of an MFA verify on one Redis server (tests/web/test_web_redis_round_trips.py)
+VERIFY_ROUND_TRIPS = 5
+
+
+def _redis_floor() -> Flask:
+    flask_app = Flask("redis_floor")
+    url = os.environ.get("BENCH_REDIS_URL")
+    client = redis.Redis.from_url(url) if url else None
+
+    @flask_app.get("/ok")
+    def ok() -> str:
+        assert client is not None, "BENCH_REDIS_URL is not set"
+        for _ in range(VERIFY_ROUND_TRIPS):
+            client.hget("bench:floor", "x")  # one at a time, as the verify's depend on each other
+        return "ok"
+
+    return flask_app
+
+
+redis_floor = _redis_floor()
 _config = os.environ.get("BENCH_CONFIG")
 #: None when imported by the benchmark process itself, for its helpers
 app: Any = make_app(_config) if _config else None

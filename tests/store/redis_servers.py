@@ -14,10 +14,12 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
 
 __all__ = [
+    "CountingPool",
     "RedisCluster3",
     "RedisSentinel",
     "RedisServer",
@@ -160,6 +162,23 @@ class RedisCluster3:
     def flush(self) -> None:
         for node in self.nodes:
             node.flush()
+
+
+class CountingPool(redis.ConnectionPool):
+    """A pool whose connections record every write to the socket in :attr:`sent`: one entry per
+    round trip (a single command, or a whole pipeline), named by its first command."""
+
+    def __init__(self, port: int) -> None:
+        sent: list[bytes] = []
+
+        class Counting(redis.Connection):
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                packed = command if isinstance(command, bytes) else b"".join(command)
+                sent.append(packed.split(b"\r\n")[2].upper())
+                super().send_packed_command(command, check_health)
+
+        super().__init__(port=port, connection_class=Counting)
+        self.sent = sent
 
 
 def wait_until(

@@ -4,12 +4,11 @@ audit retention, the cluster outbox."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 import redis
 from redis.crc import key_slot
-from redis_servers import RedisCluster3, RedisServer
+from redis_servers import CountingPool, RedisCluster3, RedisServer
 from store_helpers import T0, event, method
 
 from oidc_combinedreg.clock import FrozenClock
@@ -230,15 +229,8 @@ def counted(
     redis_server.flush()
     for name in lua.__all__:
         raw.script_load(getattr(lua, name))
-    sent: list[bytes] = []
-
-    class Counting(redis.Connection):
-        def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-            packed = command if isinstance(command, bytes) else b"".join(command)
-            sent.append(packed.split(b"\r\n")[2].upper())
-            super().send_packed_command(command, check_health)
-
-    pool = redis.ConnectionPool(port=redis_server.port, connection_class=Counting)
+    pool = CountingPool(redis_server.port)
+    sent = pool.sent
     store = RedisStore(redis.Redis(connection_pool=pool), clock=clock)
     store.list_methods("nobody")  # connects (the handshake is not counted)
     sent.clear()
