@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
 import pytest
 import redis
 from plain_wsgi_host import DictDirectory, make_app
@@ -58,16 +57,7 @@ def test_an_mfa_verify_makes_five_round_trips(
     counted_browser: tuple[Browser, list[bytes]],
 ) -> None:
     browser, sent = counted_browser
-    browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
-    secret = browser.register_totp(wizard)
-    browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
-    browser.clock.advance(120)
-    browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
-    page = browser.get_json(mfa_url).get_json()
-    form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
-            "code": pyotp.TOTP(secret).at(browser.clock.now())}  # fmt: skip
+    mfa_url, form = browser.at_mfa_with_totp()
 
     sent.clear()
     r = browser.post(mfa_url, data=form)

@@ -81,16 +81,7 @@ def test_a_session_that_cannot_be_saved_leaves_the_code_unused(
     """The code check and the session it upgrades commit together (one SQLite transaction): a
     store failure while saving the session rolls the check back too, so the user's code is
     neither used up nor counted as a failure, and the same code works once the store is back."""
-    browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
-    secret = browser.register_totp(wizard)
-    browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
-    browser.clock.advance(120)
-    browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
-    page = browser.get_json(mfa_url).get_json()
-    form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
-            "code": pyotp.TOTP(secret).at(browser.clock.now())}  # fmt: skip
+    mfa_url, form = browser.at_mfa_with_totp()
     store = browser.reg.store
     audit_before = len(store.list_audit(limit=1000))
 
@@ -101,7 +92,7 @@ def test_a_session_that_cannot_be_saved_leaves_the_code_unused(
         patch.setattr(store, "save_session", broken)
         r = browser.post_json(mfa_url, form)
     assert r.status_code == 503
-    method = store.get_method("alice", page["method"]["id"])
+    method = store.get_method("alice", form["method_id"])
     assert method is not None and method.counter < int(browser.clock.now()) // 30, "step unused"
     assert len(store.list_audit(limit=1000)) == audit_before, "no success event without it"
     assert store.counters(read=["fail:user:alice:consecutive"]) == [0]

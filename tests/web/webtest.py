@@ -98,6 +98,21 @@ class Browser:
         self.post_json(wizard_url, {"action": "next", "csrf_token": token})  # -> next or summary
         return str(secret)
 
+    def at_mfa_with_totp(self, user: str = "alice") -> tuple[str, dict[str, str]]:
+        """Register an authenticator app in a first sign-in, then sign in again two minutes
+        later up to the MFA step: (its URL, the form that verifies the app's current code)."""
+        self.login(user)
+        wizard = location(self.get(location(self.authorize())))
+        secret = self.register_totp(wizard)
+        self.post_json(wizard, {"action": "finish", "csrf_token": self.csrf(wizard)})
+        self.clock.advance(120)
+        self.login(user)
+        mfa_url = location(self.get(location(self.authorize())))
+        page = self.get_json(mfa_url).get_json()
+        form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
+                "code": pyotp.TOTP(secret).at(self.clock.now())}  # fmt: skip
+        return mfa_url, form
+
 
 def location(response: TestResponse) -> str:
     return response.headers.get("Location", "")
