@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749 import InvalidRequestError  # type: ignore[import-untyped]
@@ -41,9 +42,21 @@ def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
     return page, error.status_code or 400
 
 
+def _request_url() -> str:
+    """This authorization request as a GET URL: a POSTed one's body fields after its query's
+    (OIDC Core 3.1.2.1 gives both methods the same meaning; the middleware does the same)."""
+    if request.method != "POST":
+        return request.full_path
+    fields = urlencode(list(request.form.items(multi=True)))
+    query = request.query_string.decode("latin-1")
+    return f"{request.path}?{'&'.join(part for part in (query, fields) if part)}"
+
+
 def _request_key() -> str:
-    """Names this authorization request in the host session (the middleware replays it unchanged)."""
-    return hashlib.sha256(request.query_string).hexdigest()[:32]
+    """Names this authorization request in the host session, by its parameters: the same for
+    a POST and the GET it comes back as after the login (the middleware replays it unchanged)."""
+    params = urlencode(list(request.values.items(multi=True)))
+    return hashlib.sha256(params.encode()).hexdigest()[:32]
 
 
 def _max_age(data: dict[str, Any], client_metadata: dict[str, Any]) -> int | None:
@@ -73,7 +86,7 @@ def _needs_password(signed_in: SignedIn | None, prompts: list[str], max_age: int
     return max_age == 0 or elapsed > max_age
 
 
-@bp.get("/authorize")
+@bp.route("/authorize", methods=["GET", "POST"])
 def authorize() -> ResponseReturnValue:
     server = current_idp().server
     signed_in = current_sign_in()
@@ -94,10 +107,10 @@ def authorize() -> ResponseReturnValue:
     if _needs_password(signed_in, prompts, max_age):
         session[LOGIN_FOR] = _request_key()
         session.pop(REAUTHENTICATED, None)
-        return redirect(url_for("login.login", next=request.full_path))
+        return redirect(url_for("login.login", next=_request_url()))
     session.pop(LOGIN_FOR, None)
     session.pop(REAUTHENTICATED, None)
-    # acr_values need nothing here: the middleware reads them from this request's query itself.
+    # acr_values need nothing here: the middleware reads them from this request itself.
     response: ResponseReturnValue = server.create_authorization_response(
         grant=grant, grant_user=signed_in
     )

@@ -5,7 +5,8 @@ Three kinds of request:
 * paths under ``web.prefix`` are the middleware's own pages (wizard, MFA, manage mode);
 * ``web.authorize_path`` is guarded: a sign-in with MFA or registration pending never reaches the
   host's authorization endpoint; the /authorize URL is kept server side and the browser comes back
-  to it when the steps are done. If the host issues a code anyway for a request the middleware did
+  to it when the steps are done (a POSTed request, by its GET equivalent:
+  web/authorize_request.py). If the host issues a code anyway for a request the middleware did
   not clear, the middleware replaces that response (a host that forgets a check is still safe);
 * everything else passes straight through to the host, untouched (status, headers, body, streaming
   and ``wsgi.file_wrapper`` responses), at the cost of one prefix check and one closure.
@@ -19,6 +20,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException
 
 from .admin.service import AdminService
 from .clock import Clock, SystemClock
@@ -43,6 +46,7 @@ from .signin import SignInResult
 from .store.base import Store
 from .web import cookie_check
 from .web.app import WebApp
+from .web.authorize_request import authorization_query
 from .web.flow import Flow
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
@@ -310,14 +314,19 @@ class CombinedRegistration:
 
     def _guard(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            return self._guard_inner(environ, start_response)
+            query = authorization_query(environ)
+        except HTTPException as exc:  # a POSTed body too large to decide on, or cut off
+            return self.web.error_response(environ, start_response, exc)
+        try:
+            return self._guard_inner(environ, start_response, query)
         except StoreUnavailable:
             # Fail closed: no store, no authorization code.
             return self.web.error_response(environ, start_response, StoreUnavailable())
 
     def _guard_inner(
-        self, environ: WSGIEnvironment, start_response: StartResponse
+        self, environ: WSGIEnvironment, start_response: StartResponse, query: str
     ) -> Iterable[bytes]:
+        """``query``: the authorization request's parameters, also a POSTed request's."""
         environ.pop(RESULT_KEY, None)
         session = self.sessions.load(environ)
         if session is None:
@@ -331,7 +340,6 @@ class CombinedRegistration:
             return self._host_without_result(environ, start_response)
         ctx = self.web.context_for(environ)
         ctx.session, ctx.user = session, user
-        query = environ.get("QUERY_STRING", "")
         cid = self.flow.add_continuation(session, environ.get("PATH_INFO", ""), query, ctx.now)
         cont = self.flow.continuation(session, cid)
         step = self.decide(ctx, session, user, cont)

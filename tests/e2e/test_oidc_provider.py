@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -251,6 +251,32 @@ def test_reauthentication_is_forced_for_a_signed_in_user(rp: Rp, extra: dict[str
     query = _callback(rp.submit_login(page))  # once the password is given: no loop
     tokens = rp.exchange(query, state, verifier)
     assert tokens["id_token"]["sub"] == USER
+
+
+def post_authorization_request(rp: Rp, **extra: str) -> tuple[requests.Response, str, str | None]:
+    """The RP's authorization request form-serialized in a POST body (OIDC Core 3.1.2.1), as an
+    auto-submitting form sends it: (the IdP's answer, followed, state, verifier)."""
+    url, state, verifier = rp.authorize_url(**extra)
+    endpoint, _, query = url.partition("?")
+    response = rp.browser.post(endpoint, data=parse_qsl(query), allow_redirects=False)
+    assert response.status_code in (302, 303), response.text[:300]
+    return rp.follow(urljoin(endpoint, response.headers["Location"])), state, verifier
+
+
+def test_an_authorization_request_by_post_signs_in_and_gets_tokens(rp: Rp) -> None:
+    page, state, verifier = post_authorization_request(rp)
+    # The login form, then back to the request as a GET with every parameter of the POST.
+    tokens = rp.exchange(_callback(rp.submit_login(page)), state, verifier)
+    assert tokens["id_token"]["sub"] == USER
+    assert tokens["id_token"]["nonce"] == rp.nonces[state]
+
+
+def test_prompt_login_by_post_asks_for_the_password_once(rp: Rp) -> None:
+    rp.sign_in()
+    page, state, verifier = post_authorization_request(rp, prompt="login")
+    assert 'name="password"' in page.text  # although a session exists
+    query = _callback(rp.submit_login(page))  # the GET it comes back as is the same request
+    assert rp.exchange(query, state, verifier)["id_token"]["sub"] == USER
 
 
 def test_prompt_none_with_an_expired_max_age_answers_login_required(rp: Rp) -> None:
