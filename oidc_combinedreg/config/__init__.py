@@ -267,11 +267,29 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         admin=read_admin(root),
     )
     root.done()
-    if root.errors():
-        return None, root.problems
-    return config, root.problems + lint_ca(config.conditional_access) + _registration_warnings(
-        config
-    )
+    problems = root.problems + _questions_conflict(config)
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return config, problems + lint_ca(config.conditional_access) + _registration_warnings(config)
+
+
+def _questions_conflict(config: Config) -> list[ConfigProblem]:
+    """Questions a user writes are asked at a reset only after another method proved the user
+    (policy/reset.py): they would show that the account exists. So where one method is enough,
+    they cannot also be the only one."""
+    sspr = config.policies.sspr
+    if not (config.questions.allow_custom and sspr.allow_questions_alone):
+        return []
+    if sspr.methods_required != 1:
+        return []
+    return [
+        ConfigProblem(
+            "policies.sspr.allow_questions_alone",
+            "expected false while methods.questions.allow_custom is true and methods_required is "
+            "1: a question a user wrote would show that the account exists, so questions are "
+            "asked only after another method, and can never be the only one",
+        )
+    ]
 
 
 def _registration_warnings(config: Config) -> list[ConfigProblem]:

@@ -11,7 +11,10 @@ Pure decisions, no I/O (the service in ``service/reset.py`` gathers the facts). 
 * "N of M": at least ``methods_required`` distinct channels passed;
 * a user who has any MFA-capable method must pass at least one MFA-capable method: an email code
   (or answers) alone must not reset the password of an MFA user (SECURITY.md case 47);
-* security questions are never the only method a reset rests on, unless ``allow_questions_alone``.
+* security questions are never the only method a reset rests on, unless ``allow_questions_alone``;
+* where users may write their own questions, questions are never asked before another method
+  proved the user: a question of the user's own would show that the account exists (a decoy can
+  only imitate the predefined ones).
 """
 
 from __future__ import annotations
@@ -219,14 +222,18 @@ def next_choices(
     *,
     required: int,
     has_mfa: bool,
+    custom_questions: bool = False,
 ) -> tuple[ResetChoice, ...]:
-    """What the chooser offers after some methods passed (only proven users get here).
+    """What the chooser offers now: before any method passed, the first list (the same for
+    every account); after, what is left for this proven user.
 
     A choice already passed is gone; when one more channel completes the count but the user still
-    owes an MFA-capable method, only MFA-capable choices remain.
+    owes an MFA-capable method, only MFA-capable choices remain. With ``custom_questions`` (users
+    may write their own), questions are not in the first list.
     """
     if not passed:
-        return tuple(offered)  # the first list never depends on the account
+        # Never depends on the account.
+        return tuple(c for c in offered if not (custom_questions and c is ResetChoice.QUESTIONS))
     left = [c for c in offered if c not in passed_choices]
     owes_mfa = has_mfa and not any(p.mfa for p in passed)
     if owes_mfa and len({p.channel for p in passed}) >= required - 1:

@@ -310,15 +310,16 @@ class ResetService:
     def choices(self, flow: ResetFlow) -> tuple[ResetChoice, ...]:
         """What the chooser lists now: the same first list for everyone."""
         offered = offered_choices(self.config.policies, self._deliverable_choices())
-        if not flow.passed:
-            return offered
         left = next_choices(
             offered,
             flow.passed_choices,
             flow.passed,
             required=self.config.policies.sspr.methods_required,
             has_mfa=flow.has_mfa,
+            custom_questions=self.config.questions.allow_custom,
         )
+        if not flow.passed:
+            return left
         # Past the first method the user is proven: list only what can still work for them.
         return tuple(c for c in left if self._candidates(flow, c))
 

@@ -223,3 +223,16 @@ def test_workers_starting_together_generate_one_key(tmp_path: Path) -> None:
         w.join()
     assert len(keys) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["keys"]  # no temporary file left behind
+
+
+def test_questions_users_write_cannot_be_the_only_reset_method() -> None:
+    """They are asked only after another method (they would show that an account exists)."""
+    own = {"questions": {"allow_custom": True}}
+    alone = {"allow_questions_alone": True}
+    found = problems(minimal(methods=own, policies={"sspr": alone}))
+    assert len(found) == 1 and found[0].startswith("policies.sspr.allow_questions_alone:")
+    assert "methods.questions.allow_custom" in found[0]
+    # Either one alone is fine, and so are both where a reset needs two methods anyway.
+    parse_config(minimal(methods=own))
+    parse_config(minimal(policies={"sspr": alone}))
+    parse_config(minimal(methods=own, policies={"sspr": {**alone, "methods_required": 2}}))

@@ -156,3 +156,18 @@ def test_after_email_an_mfa_user_is_offered_only_mfa_methods() -> None:
     assert left and all(c not in left for c in (ResetChoice.EMAIL, ResetChoice.QUESTIONS))
     left = next_choices(offered, [ResetChoice.EMAIL], [p(K.EMAIL)], required=2, has_mfa=False)
     assert ResetChoice.QUESTIONS in left and ResetChoice.EMAIL not in left
+
+
+def test_questions_users_write_come_only_after_another_method() -> None:
+    """A question of the user's own would show that the account exists: never in the first list
+    (which is the same for every account), offered once another method proved the user."""
+    offered = offered_choices(policies(2), ALL_CHOICES)
+    assert ResetChoice.QUESTIONS in offered
+    first = next_choices(offered, [], [], required=2, has_mfa=False, custom_questions=True)
+    assert ResetChoice.QUESTIONS not in first and ResetChoice.EMAIL in first
+    assert next_choices(offered, [], [], required=2, has_mfa=False) == offered
+    later = next_choices(
+        offered, [ResetChoice.EMAIL], [p(K.EMAIL)], required=2, has_mfa=False,
+        custom_questions=True,
+    )  # fmt: skip
+    assert ResetChoice.QUESTIONS in later

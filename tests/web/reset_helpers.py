@@ -51,6 +51,7 @@ def make_env(
     required: int = 1,
     sspr: dict[str, Any] | None = None,
     groups: dict[str, frozenset[str]] | None = None,
+    questions: dict[str, Any] | None = None,
 ) -> ResetEnv:
     # set_password changes the example host's module-level users: give each test its own.
     monkeypatch.setattr(plain_wsgi_host, "USERS", dict(plain_wsgi_host.USERS))
@@ -63,6 +64,8 @@ def make_env(
         **(sspr or {}),
     }
     data["policies"]["methods"] = {"security_questions": {"enabled": True}}
+    if questions is not None:
+        data["methods"] = {"questions": questions}
     store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
     calls: list[str] = []
     reg, host = make_app(

@@ -10,10 +10,20 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from reset_helpers import RESET, Reset, ResetEnv, add_email, add_questions, add_totp, make_env
+from reset_helpers import (
+    ANSWERS,
+    RESET,
+    Reset,
+    ResetEnv,
+    add_email,
+    add_questions,
+    add_totp,
+    make_env,
+)
 from webtest import location
 
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.methods.questions import DEFAULT_QUESTIONS, QuestionAnswer
 from oidc_combinedreg.notify import RESET_FLAG
 from oidc_combinedreg.policy.reset import PASSWORD_RESET_REQUIRED
 
@@ -86,6 +96,38 @@ def test_unknown_accounts_get_stable_pseudo_random_questions(
         flow.start("ghost")
         asked.append(tuple(flow.choose("questions")["questions"]))
     assert len(set(asked)) == 1 and len(asked[0]) == 3  # 3 to register, 3 to answer: always the set
+
+
+def test_questions_users_wrote_are_asked_only_after_another_method(
+    tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question of the user's own would show that the account exists (a decoy imitates only
+    the predefined ones): the first chooser, the same for every account, has no questions, and
+    choosing them is refused until another method proved the user."""
+    env = make_env(tmp_path, clock, monkeypatch, required=2, questions={"allow_custom": True})
+    add_email(env.reg, "alice")
+    own = QuestionAnswer(question="The name of my first ferret?", answer="sir wiggles", custom=True)
+    pairs = [own, *(QuestionAnswer(question=q, answer=a)
+                    for q, a in zip(DEFAULT_QUESTIONS, ANSWERS[1:], strict=False))]  # fmt: skip
+    env.reg.info.questions.register("alice", pairs, ip=None)
+    answer_to = {p.question: p.answer for p in pairs}
+
+    flow = Reset(env.browser)
+    first = flow.start("alice")
+    assert "questions" not in first["choices"] and "email" in first["choices"]
+    assert Reset(env.new_browser()).start("ghost")["choices"] == first["choices"]
+    r = flow.post("method", action="choose", choice="questions")
+    assert r.status_code == 400
+    assert own.question not in r.get_data(as_text=True)
+
+    flow.choose("email")
+    code = env.sender.last_code(to="alice.private@example.test")
+    assert flow.verify(code=code).status_code == 303
+    assert "questions" in flow.page(f"{RESET}/method")["choices"]
+    asked = flow.choose("questions")["questions"]
+    assert own.question in asked
+    r = flow.verify(answers=[answer_to[q] for q in asked])
+    assert r.status_code == 303 and location(r) == f"{RESET}/password"
 
 
 def test_naming_an_account_takes_the_same_time_class_known_or_unknown(env: ResetEnv) -> None:
