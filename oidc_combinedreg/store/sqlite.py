@@ -50,119 +50,9 @@ from oidc_combinedreg.exceptions import (
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
 from oidc_combinedreg.store.sqlite_lock import WriterLock
+from oidc_combinedreg.store.sqlite_schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
-
-_AUDIT_COLUMNS_V1 = "at, event, user_id, outcome, ip, correlation_id, detail"
-#: Numbered schema migrations; migration N is ``MIGRATIONS[N - 1]``. Append only, never edit.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE methods (
-            id TEXT PRIMARY KEY,
-            user_id TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            label TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            data TEXT NOT NULL,
-            secret BLOB NOT NULL,
-            counter INTEGER NOT NULL DEFAULT 0,
-            last_used_at REAL,
-            lookup TEXT UNIQUE
-        )""",
-        "CREATE INDEX methods_by_user_kind ON methods (user_id, kind)",
-        """CREATE TABLE user_state (
-            user_id TEXT PRIMARY KEY,
-            default_method_id TEXT,
-            skips_used INTEGER NOT NULL DEFAULT 0,
-            snoozed_until REAL,
-            confirmed_at REAL,
-            reregister INTEGER NOT NULL DEFAULT 0,
-            extra TEXT NOT NULL DEFAULT '{}'
-        )""",
-        """CREATE TABLE sessions (
-            sid TEXT PRIMARY KEY,
-            user_id TEXT,
-            data TEXT NOT NULL,
-            expires_at REAL NOT NULL
-        )""",
-        "CREATE INDEX sessions_by_user ON sessions (user_id)",
-        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
-        """CREATE TABLE challenges (
-            key TEXT PRIMARY KEY,
-            data TEXT NOT NULL,
-            expires_at REAL NOT NULL
-        )""",
-        "CREATE INDEX challenges_by_expiry ON challenges (expires_at)",
-        """CREATE TABLE counters (
-            key TEXT PRIMARY KEY,
-            value INTEGER NOT NULL,
-            expires_at REAL
-        )""",
-        "CREATE INDEX counters_by_expiry ON counters (expires_at)",
-        """CREATE TABLE audit (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at REAL NOT NULL,
-            event TEXT NOT NULL,
-            user_id TEXT,
-            outcome TEXT NOT NULL,
-            ip TEXT,
-            correlation_id TEXT,
-            detail TEXT NOT NULL
-        )""",
-        "CREATE INDEX audit_by_time ON audit (at)",
-        "CREATE INDEX audit_by_user_time ON audit (user_id, at)",
-    ),
-    # Fewer pages written per commit (each costs a WAL frame): counters clustered by their key
-    # (no separate key index), only windowed ones in the expiry index; audit ids without
-    # AUTOINCREMENT (no sqlite_sequence write per event; ids still grow, since only the oldest
-    # events are ever purged). An MFA verify wrote 21 pages before, 15 after (docs/storage.md).
-    (
-        """CREATE TABLE counters_v2 (
-            key TEXT PRIMARY KEY,
-            value INTEGER NOT NULL,
-            expires_at REAL
-        ) WITHOUT ROWID""",
-        "INSERT INTO counters_v2 (key, value, expires_at) SELECT key, value, expires_at FROM counters",
-        "DROP TABLE counters",
-        "ALTER TABLE counters_v2 RENAME TO counters",
-        "CREATE INDEX counters_by_expiry ON counters (expires_at) WHERE expires_at IS NOT NULL",
-        """CREATE TABLE audit_v2 (
-            id INTEGER PRIMARY KEY,
-            at REAL NOT NULL,
-            event TEXT NOT NULL,
-            user_id TEXT,
-            outcome TEXT NOT NULL,
-            ip TEXT,
-            correlation_id TEXT,
-            detail TEXT NOT NULL
-        )""",
-        f"INSERT INTO audit_v2 (id, {_AUDIT_COLUMNS_V1}) SELECT id, {_AUDIT_COLUMNS_V1} FROM audit",
-        "DROP TABLE audit",
-        "ALTER TABLE audit_v2 RENAME TO audit",
-        "CREATE INDEX audit_by_time ON audit (at)",
-        "CREATE INDEX audit_by_user_time ON audit (user_id, at)",
-        "DELETE FROM sqlite_sequence WHERE name = 'audit'",
-    ),
-    # Sessions keyed by the part of the id that stays for the session's life (see
-    # _split_sid), clustered by it: a lookup reads one B-tree instead of an index and the table,
-    # and a rotation (a new secret) updates its row in place, where a new key moved it in the
-    # key index (two pages of a verify's commit, and the splits of random inserts).
-    (
-        """CREATE TABLE sessions_v3 (
-            sid TEXT PRIMARY KEY,
-            secret TEXT NOT NULL,
-            user_id TEXT,
-            data TEXT NOT NULL,
-            expires_at REAL NOT NULL
-        ) WITHOUT ROWID""",
-        "INSERT INTO sessions_v3 (sid, secret, user_id, data, expires_at)"
-        " SELECT sid, '', user_id, data, expires_at FROM sessions",
-        "DROP TABLE sessions",
-        "ALTER TABLE sessions_v3 RENAME TO sessions",
-        "CREATE INDEX sessions_by_user ON sessions (user_id)",
-        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
-    ),
-)
 
 # DELETE/INSERT ... RETURNING arrived in SQLite 3.35; older libraries take a short write lock.
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
@@ -301,34 +191,6 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
         pass  # the connection is unusable; it is closed when returned
 
 
-def _schema_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
-    if exists is None:
-        return 0
-    return int(conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0])
-
-
-def _migrate(conn: sqlite3.Connection, path: str, now: float) -> None:
-    """Bring the file to ``len(MIGRATIONS)``; concurrent openers serialize on the write lock."""
-    target = len(MIGRATIONS)
-    version = _schema_version(conn)
-    if version > target:
-        raise StoreUnavailable(
-            f"{path}: schema version {version} is newer than this oidc_combinedreg knows ({target})"
-        )
-    if version == target:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, at REAL)")
-    for number in range(_schema_version(conn) + 1, target + 1):
-        for statement in MIGRATIONS[number - 1]:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version (version, at) VALUES (?, ?)", (number, now))
-    conn.execute("COMMIT")
-
-
 class SqliteStore:
     """The :class:`~oidc_combinedreg.store.base.Store` on one SQLite file.
 
@@ -379,7 +241,7 @@ class SqliteStore:
             try:
                 with self._connection() as conn:
                     conn.execute("PRAGMA journal_mode = WAL")
-                    _migrate(conn, path, now)
+                    migrate(conn, path, now)
                     # The file SQLite opened (a "file:" URI resolved): the lock file sits next to it.
                     main = conn.execute("PRAGMA database_list").fetchone()["file"]
                 self._writer = WriterLock(f"{main}-writer" if main else None)
@@ -649,7 +511,7 @@ class SqliteStore:
     def schema_version(self) -> int:
         """The migration number the file is at."""
         with self._connection() as conn:
-            return _schema_version(conn)
+            return schema_version(conn)
 
     def close(self) -> None:
         with self._lock:

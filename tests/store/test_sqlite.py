@@ -15,7 +15,7 @@ from store_helpers import T0, add_totps_in_process, event, method, race
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import StoreUnavailable
-from oidc_combinedreg.store import SqliteStore, sqlite
+from oidc_combinedreg.store import SqliteStore, sqlite_schema
 
 
 @pytest.fixture
@@ -159,7 +159,7 @@ def test_an_in_memory_database_is_refused(path: str) -> None:
 def test_a_new_file_is_created_in_wal_mode_at_the_latest_version(
     path: str, db: SqliteStore
 ) -> None:
-    assert db.schema_version() == len(sqlite.MIGRATIONS)
+    assert db.schema_version() == len(sqlite_schema.MIGRATIONS)
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -167,7 +167,7 @@ def test_a_new_file_is_created_in_wal_mode_at_the_latest_version(
 def test_an_empty_existing_file_is_migrated(path: str) -> None:
     Path(path).touch()
     store = SqliteStore(path, clock=FrozenClock(T0))
-    assert store.schema_version() == len(sqlite.MIGRATIONS)
+    assert store.schema_version() == len(sqlite_schema.MIGRATIONS)
     store.close()
 
 
@@ -178,9 +178,9 @@ def test_an_old_file_is_migrated_and_keeps_its_data(
     record = method(label="from v1")
     old.add_method(record, limit=5)
     old.close()
-    latest = len(sqlite.MIGRATIONS)
+    latest = len(sqlite_schema.MIGRATIONS)
     migration = ("ALTER TABLE methods ADD COLUMN note TEXT", "CREATE TABLE extra (x TEXT)")
-    monkeypatch.setattr(sqlite, "MIGRATIONS", (*sqlite.MIGRATIONS, migration))
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", (*sqlite_schema.MIGRATIONS, migration))
     new = SqliteStore(path, clock=FrozenClock(T0))
     assert new.schema_version() == latest + 1
     assert new.list_methods("alice") == [record]
@@ -197,7 +197,7 @@ def test_a_version_1_file_keeps_its_counters_and_audit_through_migration_2(
 ) -> None:
     clock = FrozenClock(T0)
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:1])
+        patch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
         old = SqliteStore(path, clock=clock)
         old.counters(incr=[("durable", None), ("windowed", 60.0), ("windowed", 60.0)])
         events = [event("method.added", at=T0 + i, detail={"i": i}) for i in range(3)]
@@ -205,7 +205,7 @@ def test_a_version_1_file_keeps_its_counters_and_audit_through_migration_2(
             old.append_audit(e)
         old.close()
     new = SqliteStore(path, clock=clock)
-    assert new.schema_version() == len(sqlite.MIGRATIONS)
+    assert new.schema_version() == len(sqlite_schema.MIGRATIONS)
     assert new.counters(read=["durable", "windowed"]) == [1, 2]
     clock.advance(60)
     assert new.counters(read=["durable", "windowed"]) == [1, 0], "the window still ends"
@@ -227,7 +227,7 @@ def test_a_version_2_file_keeps_its_sessions_through_migration_3(
     """Sessions saved before migration 3 (ids without a key part) still open, rotate and end."""
     clock = FrozenClock(T0)
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite, "MIGRATIONS", sqlite.MIGRATIONS[:2])
+        patch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:2])
         SqliteStore(path, clock=clock).close()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.executemany(
@@ -235,7 +235,7 @@ def test_a_version_2_file_keeps_its_sessions_through_migration_3(
             [("oldA", "alice", '{"n":1}', T0 + 60), ("oldB", "alice", '{"n":2}', T0 + 60)],
         )
     new = SqliteStore(path, clock=clock)
-    assert new.schema_version() == len(sqlite.MIGRATIONS)
+    assert new.schema_version() == len(sqlite_schema.MIGRATIONS)
     assert new.load_session("oldA") == {"n": 1} and new.load_session("oldB") == {"n": 2}
     new.save_session("k.s", {"n": 3}, user_id="alice", ttl=60, replaces="oldA")
     assert new.load_session("oldA") is None and new.load_session("k.s") == {"n": 3}
@@ -259,7 +259,7 @@ def test_workers_opening_a_fresh_file_together_migrate_it_once(path: str) -> Non
         s.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
-    assert versions == list(range(1, len(sqlite.MIGRATIONS) + 1)), "each migration ran once"
+    assert versions == list(range(1, len(sqlite_schema.MIGRATIONS) + 1)), "each migration ran once"
 
 
 # -- expiry housekeeping --------------------------------------------------------------------------
