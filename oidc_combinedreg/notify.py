@@ -33,7 +33,7 @@ from .directory import Directory
 from .methods.kinds import MethodKind
 from .store.base import AuditEvent, Store
 
-__all__ = ["Change", "Notifier", "PendingNotice", "prepare_notice"]
+__all__ = ["Change", "Notifier", "PendingNotice", "prepare_notice", "withdraw_notice"]
 
 log = logging.getLogger("oidc_combinedreg.notify")
 
@@ -93,6 +93,21 @@ def prepare_notice(
     return notifier.prepare(
         user_id, change, kind, ip=ip, method_id=method_id, detail=detail, old_email=old_email
     )
+
+
+def withdraw_notice(notice: PendingNotice, *, at: float, reason: str) -> list[AuditEvent]:
+    """Events that close ``notice``'s queued entries unsent (``notify.skipped``): write them with
+    the undo of its change, so the outbox never sends a notice for a change that was taken back."""
+    return [
+        AuditEvent(
+            at=at,
+            event="notify.skipped",
+            user_id=queued.user_id,
+            outcome="info",
+            detail={"outbox_id": queued.detail.get("outbox_id"), "reason": reason},
+        )
+        for queued in notice.events
+    ]
 
 
 def _token_key(token: str) -> str:

@@ -104,16 +104,12 @@ class AdminService:
         record = self.store.get_method(user_id, method_id)
         if record is None or not METHOD_RULES[record.kind].deletable:
             return False
-        event = self.info.event(
-            "method.deleted",
-            user_id,
-            "success",
-            ip=ip,
-            kind=record.kind.value,
-            method_id=method_id,
-            actor=actor,
-        )
-        return self.store.delete_method(user_id, method_id, events=[event])
+        # The owner is told, as for their own deletes ("This wasn't me" then flags the account).
+        events, notice = self.info.deletion(record, ip=ip, actor=actor)
+        deleted = self.store.delete_method(user_id, method_id, events=events)
+        if deleted:
+            notice.send()
+        return deleted
 
     def require_reregistration(self, user_id: str, *, actor: str, ip: str | None) -> list[str]:
         """Remove the user's MFA methods and run the wizard at their next sign-in.

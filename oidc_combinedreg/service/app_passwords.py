@@ -17,6 +17,7 @@ from ..directory import DirectoryUser
 from ..exceptions import AccessDenied, RateLimited
 from ..methods.app_passwords import AppPasswordMethod, AppPasswordSetup, fingerprint
 from ..methods.kinds import METHOD_RULES, MethodKind
+from ..notify import Change, prepare_notice
 from ..store.base import MethodRecord
 from .base import ServiceContext
 
@@ -56,7 +57,12 @@ class AppPasswordService:
         event = self.ctx.event(
             "method.added", user.id, "success", ip=ip, kind=self.kind.value, method_id=method_id
         )
-        self.ctx.store.add_method(record, limit=self.limit, events=[event])
+        notice = prepare_notice(
+            self.ctx.notifier, user.id, Change.ADDED, self.kind, ip=ip, method_id=method_id,
+            detail=setup.name,
+        )  # fmt: skip
+        self.ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
+        notice.send()
         return setup, record
 
     # -- the host's check ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..methods.token_import import (
     parse_csv,
     parse_pskc,
 )
+from ..notify import Change, PendingNotice, prepare_notice, withdraw_notice
 from ..store.base import MethodRecord
 from .base import CodeVerifier, ServiceContext, secret_context
 
@@ -95,17 +96,26 @@ class HardwareOathService(CodeVerifier):
         problems = [p for t in tokens if (p := self._problem(t, default_user)) is not None]
         if problems:
             return ImportResult(problems=tuple(problems))
-        added: list[MethodRecord] = []
+        added: list[tuple[MethodRecord, PendingNotice]] = []
         for token in tokens:
             try:
                 added.append(self._add(token, default_user, actor))
             except (LimitReached, InvalidInput) as exc:
                 # A concurrent import took a serial (or filled the user) after our checks:
-                # undo what this import stored, so it stays all or nothing.
-                for record in added:
-                    self.ctx.store.delete_method(record.user_id, record.id)
+                # undo what this import stored, so it stays all or nothing (and its owners'
+                # notices are withdrawn with it: the tokens never were theirs).
+                now = self.ctx.clock.now()
+                for record, notice in added:
+                    self.ctx.store.delete_method(
+                        record.user_id,
+                        record.id,
+                        events=withdraw_notice(notice, at=now, reason="import undone"),
+                    )
                 problem = ImportProblem(source=token.source, message=f"not stored: {exc}")
                 return ImportResult(problems=(problem,))
+        # Each owner learns that a token now signs in as them (it works before its activation).
+        for _, notice in added:
+            notice.send()
         return ImportResult(imported=tuple(t.serial for t in tokens))
 
     def _problem(self, token: ImportedToken, default_user: str | None) -> ImportProblem | None:
@@ -122,7 +132,9 @@ class HardwareOathService(CodeVerifier):
             return ImportProblem(source=token.source, message=message)
         return None
 
-    def _add(self, token: ImportedToken, default_user: str | None, actor: str) -> MethodRecord:
+    def _add(
+        self, token: ImportedToken, default_user: str | None, actor: str
+    ) -> tuple[MethodRecord, PendingNotice]:
         ctx = self.ctx
         user_id = token.user or default_user
         assert user_id is not None
@@ -154,8 +166,14 @@ class HardwareOathService(CodeVerifier):
             serial=token.serial,
             actor=actor,
         )
-        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=[event])
-        return record
+        notice = prepare_notice(
+            ctx.notifier, user_id, Change.ADDED, self.kind, ip=None, method_id=method_id,
+            detail=token.serial,
+        )  # fmt: skip
+        ctx.store.add_method(
+            record, limit=METHOD_RULES[self.kind].per_user, events=[event, *notice.events]
+        )
+        return record, notice
 
     # -- the user's tokens --------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from ..methods.push import (
     verify_signature,
 )
 from ..methods.totp import TotpMethod
+from ..notify import Change, prepare_notice
 from ..store.base import MethodRecord
 from .base import ServiceContext, secret_context
 
@@ -173,12 +174,16 @@ class PushService:
         event = ctx.event(
             "method.added", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
         )
+        notice = prepare_notice(
+            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id, detail=name
+        )
         try:
-            ctx.store.add_method(record, limit=self.limit, events=[event])
+            ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
         except (LimitReached, InvalidInput) as exc:
             reason = "limit" if isinstance(exc, LimitReached) else "key already registered"
             ctx.audit("method.add_failed", user_id, "failure", ip=ip, kind="push", reason=reason)
             raise
+        notice.send()
         ctx.store.put_challenge(
             f"push:enrolled:{challenge['pending_id']}",
             {"user_id": user_id, "method_id": method_id},

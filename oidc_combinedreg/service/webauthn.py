@@ -33,6 +33,7 @@ from ..methods.webauthn import (
     decode_b64,
     new_user_handle,
 )
+from ..notify import Change, prepare_notice
 from ..store.base import MethodRecord
 from .base import ServiceContext
 
@@ -143,12 +144,17 @@ class WebAuthnService:
             aaguid=cred.aaguid,
             backup_eligible=cred.backup_eligible,
         )
+        notice = prepare_notice(
+            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id,
+            detail=record.label,
+        )  # fmt: skip
         try:
-            ctx.store.add_method(record, limit=self.limit, events=[event])
+            ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
         except InvalidInput as exc:
             # The store's unique lookup: this credential id is already registered (to anyone).
             self._audit_failure("method.add_failed", user_id, VerificationFailed("duplicate"), ip)
             raise InvalidInput("credential", "This security key is already registered.") from exc
+        notice.send()
         return record
 
     def rename(self, user_id: str, method_id: str, label: object, *, ip: str | None) -> bool:
@@ -159,7 +165,14 @@ class WebAuthnService:
         event = self.ctx.event(
             "method.renamed", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
         )
-        return self.ctx.store.update_method(new, events=[event])
+        notice = prepare_notice(
+            self.ctx.notifier, user_id, Change.CHANGED, self.kind, ip=ip, method_id=method_id,
+            detail=new.label,
+        )  # fmt: skip
+        renamed = self.ctx.store.update_method(new, events=[event, *notice.events])
+        if renamed:
+            notice.send()
+        return renamed
 
     # -- verification (MfaVerifier) -----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from admin_helpers import (
     fast_taps,
     sign_in_and_register_totp,
 )
-from webtest import Browser, location
+from webtest import Browser, location, notices
 
 from oidc_combinedreg.directory import PerUserMfa
 
@@ -135,12 +135,17 @@ def test_delete_a_method_is_audited_with_actor_and_ip(browser: Browser) -> None:
     assert browser.reg.store.list_methods("alice") == []
     deleted = browser.reg.store.list_audit(event_prefix="method.deleted")[0]
     assert (deleted.user_id, deleted.ip, deleted.detail["actor"]) == ("alice", "192.0.2.44", "ops")
+    # The owner is told, as for a delete of their own.
+    assert notices(browser.reg.store, "alice")[-1] == ("deleted", "totp", "Authenticator app")
+    [told] = browser.reg.store.list_audit(user_id="alice", event_prefix="notify.queued", limit=1)
+    assert told.ip == "192.0.2.44"
 
 
 def test_require_reregistration_runs_the_wizard_at_the_next_sign_in(browser: Browser) -> None:
     sign_in_and_register_totp(browser)
     r = api(browser, "POST", "/users/alice/reregister")
     assert r.status_code == 200 and len(r.get_json()["removed"]) == 1
+    assert notices(browser.reg.store, "alice")[-1][:2] == ("deleted", "totp")
     assert api(browser, "GET", "/users/alice/methods").get_json()["reregister"] is True
     browser.clock.advance(60)
     browser.login("alice")

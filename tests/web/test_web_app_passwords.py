@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from webtest import Browser, location
+from webtest import Browser, location, notices
 
 from oidc_combinedreg.crypto import fast_hasher_for_tests
 from oidc_combinedreg.directory import PerUserMfa
@@ -52,6 +52,7 @@ def _app_passwords(browser: Browser) -> list[str]:
 def test_create_once_then_check_from_a_legacy_client(enforced: Browser) -> None:
     password = _create(enforced)
     [stored] = enforced.reg.store.list_methods("alice")[1:]
+    assert notices(enforced.reg.store, "alice")[-1] == ("added", "app_password", "Mail")
     assert password.replace(" ", "").encode() not in stored.secret  # only the Argon2 hash
     assert stored.secret.startswith(b"$argon2id$")
     # Shown exactly once: the next visit goes back to the overview.

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pyotp
+import pytest
 from click.testing import CliRunner
-from webtest import Browser, code_from, location
+from webtest import Browser, code_from, location, notices
 
 from oidc_combinedreg.cli import main
 from oidc_combinedreg.crypto import generate_key
+from oidc_combinedreg.exceptions import InvalidInput
 from oidc_combinedreg.methods.hardware_oath import OathKind, OathParams, code_at
+from oidc_combinedreg.store.base import MethodRecord
 
 HEADER = "upn,serial number,secret key,time interval,manufacturer,model\n"
 SECRET = bytes(range(20))
@@ -81,6 +85,39 @@ def test_import_is_all_or_nothing_and_refuses_a_serial_of_another_user(browser: 
         "line 3: serial HW9 is already assigned to another user"
     ]
     assert tokens(browser) == []  # HW1 was not stored either
+    assert notices(browser.reg.store, "alice") == []
+
+
+def test_an_imported_token_is_told_to_its_owner(browser: Browser) -> None:
+    """It signs in as them before its activation: the owner learns of it like of any method."""
+    assert browser.reg.info.hardware_oath.import_file(
+        csv_text=HEADER + f"alice,HW1,{B32},30,Acme,K1\n"
+    ).ok
+    assert notices(browser.reg.store, "alice") == [("added", "hardware_oath", "HW1")]
+
+
+def test_an_import_undone_withdraws_its_notices(
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another import takes HW2 between the checks and the writes: HW1 is taken back, and the
+    notice queued with it is closed unsent (flush() would otherwise send it later)."""
+    store = browser.reg.store
+    add = store.add_method
+
+    def another_import_got_there_first(record: MethodRecord, **kw: Any) -> None:
+        if record.data.get("serial") == "HW2":
+            raise InvalidInput("lookup", "already registered")
+        add(record, **kw)
+
+    monkeypatch.setattr(store, "add_method", another_import_got_there_first)
+    result = browser.reg.info.hardware_oath.import_file(
+        csv_text=HEADER + f"alice,HW1,{B32},30,Acme,K1\nalice,HW2,{B32},30,Acme,K1\n"
+    )
+    assert not result.ok and tokens(browser) == []
+    assert notices(store, "alice") == [("added", "hardware_oath", "HW1")]
+    skipped = store.list_audit(user_id="alice", event_prefix="notify.skipped")
+    assert [e.detail["reason"] for e in skipped] == ["import undone"]
+    assert browser.reg.info.notifier.pending() == []
 
 
 def test_unknown_user_is_reported(browser: Browser) -> None:

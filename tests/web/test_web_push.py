@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from webtest import Browser, code_from, location
+from webtest import Browser, code_from, location, notices
 from werkzeug.test import Client
 
 from oidc_combinedreg.device import Device, DeviceError
@@ -86,6 +86,7 @@ def test_enrollment_adds_a_device_with_its_key_encrypted_and_a_totp_seed(browser
     assert device.state.totp_secret.encode() not in record.secret
     audit = browser.reg.store.list_audit(user_id="alice", event_prefix="method.added")
     assert [e.detail["kind"] for e in audit] == ["push"]
+    assert notices(browser.reg.store, "alice") == [("added", "push", "Phone")]
 
 
 def test_the_qr_code_is_the_same_across_reloads_and_works_once(browser: Browser) -> None:

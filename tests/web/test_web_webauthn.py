@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from webtest import Browser, code_from, location
+from webtest import Browser, code_from, location, notices
 
 from oidc_combinedreg.exceptions import ChallengeExpired, LimitReached
 from oidc_combinedreg.methods.kinds import MethodKind
@@ -64,9 +64,11 @@ def test_register_a_key_then_pass_mfa_with_it(browser: Browser) -> None:
     assert location(r) == "/security-info/?done=added"
     [key] = _keys(browser)
     assert key.label == "Blue key" and key.lookup and key.counter == 0
-    assert [e.event for e in browser.reg.store.list_audit(user_id="alice", limit=1)] == [
-        "method.added"
-    ]
+    store = browser.reg.store
+    [added] = store.list_audit(user_id="alice", event_prefix="method.", limit=1)
+    assert added.event == "method.added" and added.detail["method_id"] == key.id
+    [queued] = store.list_audit(user_id="alice", event_prefix="notify.queued", limit=1)
+    assert queued.detail["kind"] == "webauthn" and queued.detail["change"] == "added"
     browser.clock.advance(60)
     _, r, _, _ = _mfa_with_key(browser, auth)
     assert r.status_code == 303
@@ -159,6 +161,11 @@ def test_rename_and_delete(browser: Browser) -> None:
     r = browser.post_json(f"/security-info/methods/{key.id}/delete", {"csrf_token": token})
     assert location(r) == "/security-info/?done=deleted"
     assert _keys(browser) == []
+    assert notices(browser.reg.store, "alice")[-3:] == [
+        ("added", "webauthn", "Blue key"),
+        ("changed", "webauthn", "Backup key"),  # the refused empty name told nobody
+        ("deleted", "webauthn", "Backup key"),
+    ]
 
 
 def test_renaming_another_users_key_is_refused(make_browser: Callable[..., Browser]) -> None:

@@ -17,6 +17,7 @@ from werkzeug.test import Client, TestResponse
 from oidc_combinedreg import CombinedRegistration
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import generate_key
+from oidc_combinedreg.store.base import Store
 
 T0 = 1_700_000_000.0
 
@@ -112,6 +113,13 @@ class Browser:
         form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
                 "code": pyotp.TOTP(secret).at(self.clock.now())}  # fmt: skip
         return mfa_url, form
+
+
+def notices(store: Store, user_id: str) -> list[tuple[str, str, str]]:
+    """The "security info changed" notices queued for a user, oldest first: (change, kind,
+    detail). Queued with the change itself (SECURITY.md case 17), sent or not."""
+    queued = store.list_audit(user_id=user_id, event_prefix="notify.queued", limit=1000)
+    return [(e.detail["change"], e.detail["kind"], e.detail["detail"]) for e in reversed(queued)]
 
 
 def location(response: TestResponse) -> str:
