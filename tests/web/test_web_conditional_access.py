@@ -170,3 +170,30 @@ def test_a_grant_requiring_mfa_for_registration_stops_a_password_only_first_regi
     assert r.status_code == 403
     assert r.get_json()["reason"] == "registration_requires_mfa"
     assert browser.reg.store.list_methods("alice") == []
+
+
+def test_entering_the_wizard_evaluates_the_applications_policies_once(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """A report-only policy on every application is audited at each evaluation: the wizard's
+    first request decides and plans from one evaluation, so the audit log has one entry for it
+    (it had two), after the one of /authorize."""
+    trial = {
+        "name": "Trial: MFA everywhere",
+        "state": "report-only",
+        "assignments": {"include_users": ["all"]},
+        "target": {"applications": ["all"]},
+        "grant": {"require": ["mfa"]},
+    }
+    browser = make_browser(conditional_access=[trial])
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    assert wizard.startswith("/security-info/wizard")
+    store = browser.reg.store
+    before = len(store.list_audit(event_prefix="ca.evaluated"))
+
+    assert browser.get_json(wizard).get_json()["page"] == "totp_intro"
+
+    evaluated = store.list_audit(event_prefix="ca.evaluated")
+    assert len(evaluated) == before + 1
+    assert evaluated[0].detail["target"] == "application demo"

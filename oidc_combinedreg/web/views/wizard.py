@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from ...exceptions import AccessDenied, ChallengeExpired
 from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.planner import plan_registration
-from ...policy.signin import RegistrationNeed, StepKind, registration_needs, skips_left
+from ...policy.signin import (
+    RegistrationNeed,
+    SignInFacts,
+    StepKind,
+    registration_needs,
+    skips_left,
+)
 from ..render import Page, Redirect
 from ..steps import HANDLERS, registrable
 from .common import METHOD_NAMES, describe_method
@@ -29,10 +35,8 @@ __all__ = ["wizard"]
 _ACTIONS = {"next", "back", "verify", "choose", "finish", "looks_good", "skip", "start", "send"}
 
 
-def _new_wizard(web: WebApp, ctx: RequestContext, cid: str) -> dict[str, Any]:
-    session, user = ctx.require_session()
-    cont = web.reg.flow.continuation(session, cid)
-    facts = web.reg.sign_in_facts(ctx, session, user, cont)
+def _new_wizard(web: WebApp, ctx: RequestContext, cid: str, facts: SignInFacts) -> dict[str, Any]:
+    _, user = ctx.require_session()
     needs = registration_needs(facts, web.config.policies)
     plan = plan_registration(
         needs=needs,
@@ -130,9 +134,11 @@ def _enter(web: WebApp, ctx: RequestContext) -> dict[str, Any] | Redirect:
     wiz = session.data.get("wizard")
     if not isinstance(wiz, dict) or wiz.get("cid") != cid:
         # No forced browsing: the wizard runs only when the sign-in really needs registration.
-        if web.reg.decide(ctx, session, user, cont).kind is not StepKind.REGISTER:
+        # One evaluation (Conditional Access included) serves the check and the plan.
+        facts = web.reg.sign_in_facts(ctx, session, user, cont)
+        if web.reg.flow.next_step(facts).kind is not StepKind.REGISTER:
             return Redirect(web.url("signin", c=cid))
-        wiz = _new_wizard(web, ctx, cid)
+        wiz = _new_wizard(web, ctx, cid, facts)
         web.reg.info.audit(
             "registration.started", user.id, "info", ip=ctx.ip, needs=wiz["needs"], plan=wiz["plan"]
         )
