@@ -66,7 +66,13 @@ class ServiceContext:
         self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
 
     def check_code(
-        self, user_id: str, record: MethodRecord, match: Callable[[float], int], *, ip: str | None
+        self,
+        user_id: str,
+        record: MethodRecord,
+        match: Callable[[float], int],
+        *,
+        ip: str | None,
+        events: tuple[str, str] = ("mfa.succeeded", "mfa.failed"),
     ) -> int:
         """The MFA check of a one-time code (authenticator app, hardware token, the push app's
         offline code): throttled, replay-proof, audited. Returns the counter or time step used.
@@ -82,6 +88,7 @@ class ServiceContext:
         success event and clears the throttle's counters, all or nothing. A failure is counted
         against the account and the IP, and audited. A caller may hold the transaction open
         to commit more with the success (the MFA page saves the upgraded session in it).
+        ``events`` names the success and the failure in the audit log (a resync is no MFA).
         """
         kind = record.kind.value
         now = self.clock.now()
@@ -91,9 +98,8 @@ class ServiceContext:
             matched = match(now)
         except Exception as exc:  # noqa: BLE001 - raised below, once the attempt is counted
             refused = exc
-        success = self.event(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=kind, method_id=record.id
-        )
+        succeeded, failed = events
+        success = self.event(succeeded, user_id, "success", ip=ip, kind=kind, method_id=record.id)
         # One write transaction on SQLite (one commit, one turn of the writer lock, and no
         # counter row written for a clean success); on Redis each call is atomic on its own.
         with self.store.transaction():
@@ -110,7 +116,7 @@ class ServiceContext:
             except (VerificationFailed, CodeReused) as exc:
                 attempt.failed()
                 reason = "replay" if isinstance(exc, CodeReused) else "code"
-                self.audit("mfa.failed", user_id, "failure", ip=ip, kind=kind, reason=reason)
+                self.audit(failed, user_id, "failure", ip=ip, kind=kind, reason=reason)
                 raise
         return matched
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..config.hardware_oath import HardwareOathConfig
-from ..exceptions import CodeReused, InvalidInput, LimitReached, VerificationFailed
+from ..exceptions import InvalidInput, LimitReached
 from ..methods.hardware_oath import HardwareOathMethod, OathParams
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.token_import import (
@@ -191,22 +191,17 @@ class HardwareOathService(CodeVerifier):
     def resync(
         self, user_id: str, method_id: str, first: object, second: object, *, ip: str | None
     ) -> None:
-        """HOTP: two consecutive codes ahead of the window move the counter past them."""
-        ctx = self.ctx
+        """HOTP: two consecutive codes ahead of the window move the counter past them; checked
+        like any code (throttled, replay-proof, the counter and its audit event one write)."""
         record = self._own(user_id, method_id)
-        ctx.throttle.attempt(user_id, ip)
-        secret = ctx.box.decrypt(record.secret, context=secret_context(user_id, record.id))
-        params = OathParams.from_dict(record.data)
-        try:
-            counter = self.method.resync(secret, params, first, second, counter=record.counter)
-            if not ctx.store.advance_counter(user_id, record.id, counter, ctx.clock.now()):
-                raise CodeReused("these codes were already used")
-        except (VerificationFailed, CodeReused):
-            ctx.throttle.failed(user_id, ip)
-            ctx.audit("method.resync_failed", user_id, "failure", ip=ip, method_id=record.id)
-            raise
-        ctx.throttle.succeeded(user_id)
-        ctx.audit("method.resynced", user_id, "success", ip=ip, method_id=record.id)
+        box, params = self.ctx.box, OathParams.from_dict(record.data)
+
+        def match(now: float) -> int:
+            secret = box.decrypt(record.secret, context=secret_context(user_id, record.id))
+            return self.method.resync(secret, params, first, second, counter=record.counter)
+
+        events = ("method.resynced", "method.resync_failed")
+        self.ctx.check_code(user_id, record, match, ip=ip, events=events)
 
     def _own(self, user_id: str, method_id: str) -> MethodRecord:
         record = self.ctx.store.get_method(user_id, method_id)

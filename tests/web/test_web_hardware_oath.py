@@ -166,6 +166,17 @@ def test_hotp_resync_with_two_codes_on_the_manage_page(browser: Browser) -> None
     assert ok.status_code == 200 and ok.get_json()["notice"]
     (record,) = tokens(browser)
     assert record.counter == 52
+    store = browser.reg.store
+    trail = store.list_audit(user_id="alice", event_prefix="method.resync")
+    assert [(e.event, e.detail.get("reason")) for e in trail] == [
+        ("method.resynced", None),
+        ("method.resync_failed", "code"),
+    ]
+    assert store.counters(read=["fail:user:alice:consecutive"]) == [0]  # cleared by the success
+    again = browser.post_json(
+        add, body | {"code": code_at(RFC_SECRET, hotp, 50), "code2": code_at(RFC_SECRET, hotp, 51)}
+    )
+    assert again.status_code == 400 and tokens(browser)[0].counter == 52  # no way back
 
 
 def test_user_without_a_token_is_told_to_ask_the_admin(browser: Browser) -> None:
