@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["authorization_query"]
 
 _FORM = "application/x-www-form-urlencoded"
+#: what RFC 3986 allows in a query besides letters and digits, and "%" of the escapes
+_QUERY_SAFE = "-._~!$&'()*+,;=:@/?%"
 
 
 def authorization_query(environ: WSGIEnvironment) -> str:
@@ -45,6 +48,8 @@ def authorization_query(environ: WSGIEnvironment) -> str:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("wsgi.input_terminated", None)
-    # WSGI strings are bytes decoded as latin-1 (PEP 3333), the query string's too.
-    fields = body.decode("latin-1")
+    # A request line cannot hold a raw space, CR or LF, but a body can: escape every byte that
+    # may not stand in a query as it is (the URL is sent back in a Location header), and keep
+    # the rest, "%XX" escapes included, so the fields decode to the same values.
+    fields = quote(body, safe=_QUERY_SAFE)
     return f"{query}&{fields}" if query and fields else query or fields

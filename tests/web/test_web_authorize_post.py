@@ -91,3 +91,27 @@ def test_a_posted_body_too_large_to_read_is_refused(browser: Browser) -> None:
 
     assert r.status_code == 413
     assert browser.host.codes == {}
+
+
+def test_a_body_with_raw_control_bytes_comes_back_escaped(browser: Browser) -> None:
+    """A form body is not a request line: raw CR, LF, spaces and high bytes may be in it. The
+    URL it comes back as is sent in a Location header, so they are escaped there, and the host
+    reads the same values."""
+    secret = registered(browser)
+    browser.login("alice")
+    body = b"client_id=demo&state=a b\r\nSet-Cookie: evil=1&note=caf\xe9&x=%41"
+
+    r = browser.post("/authorize", data=body, content_type="application/x-www-form-urlencoded")
+
+    mfa = location(browser.get(location(r)))
+    page = browser.get_json(mfa).get_json()
+    r = browser.post(mfa, data={"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
+                                "code": pyotp.TOTP(secret).at(browser.clock.now())})  # fmt: skip
+    back = browser.get(location(r))
+    url = back.headers["Location"]
+    assert not any(c in url for c in " \r\n") and url.isascii()
+    assert parse_qsl(urlsplit(url).query, encoding="latin-1") == [
+        ("client_id", "demo"), ("state", "a b\r\nSet-Cookie: evil=1"), ("note", "caf\xe9"),
+        ("x", "A"),
+    ]  # fmt: skip
+    assert "evil" not in str(back.headers.get("Set-Cookie"))
