@@ -82,8 +82,8 @@ class Host:
     def login(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         next_url = query.get("next", ["/"])[0]
-        if not next_url.startswith("/authorize"):
-            next_url = "/"  # never redirect anywhere a query parameter says
+        if not next_url.startswith("/authorize") or not next_url.isprintable() or " " in next_url:
+            next_url = "/"  # never redirect anywhere a query parameter says, nor add a header
         if environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             form = parse_qs(environ["wsgi.input"].read(min(size, 4096)).decode())
