@@ -4,6 +4,9 @@ Flask "ok" view served the same way, measured in the same run.
     python benchmarks/mfa_verify.py [--seconds 3] [--rounds 5] [--stores sqlite,redis]
                                     [--workers sync,gthread]
 
+``--stores sqlite,redis,redis-unix`` also measures the same Redis through its Unix socket (a
+Redis on the same host as the IdP).
+
 Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
 request per process at a time, no keep-alive: what docs/deploy.md recommends behind a proxy) and
 ``gthread`` (4 threads per process, keep-alive).
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -56,6 +60,8 @@ from oidc_combinedreg.store.base import MethodRecord  # noqa: E402
 from oidc_combinedreg.web.flow import Flow  # noqa: E402
 
 SUPPORT = str(ROOT / "benchmarks" / "support")
+#: the Redis server's Unix socket (a short path: at most 104 bytes)
+UNIX_SOCKET = Path(tempfile.gettempdir()) / f"bench-redis-{os.getpid()}.sock"
 #: gunicorn options of each worker class measured (both sides get the same)
 WORKER_CLASSES = {
     "sync": ("--worker-class", "sync"),
@@ -106,7 +112,10 @@ class VerifyTarget:
         self.store = store
         self.folder = tmp / f"verify-{workers}-{store}"
         self.folder.mkdir()
-        config = write_config(self.folder, store=store, redis_url=redis_url)
+        # "redis-unix": the same Redis through its Unix socket (a Redis on the same host).
+        backend = "redis" if store.startswith("redis") else store
+        url = f"unix://{UNIX_SOCKET}" if store == "redis-unix" else redis_url
+        config = write_config(self.folder, store=backend, redis_url=url)
         self.reg = make_app(config)  # the same store and key as the workers, to prepare users
         self.server = Gunicorn("bench_app:app", directory=self.folder, workers=2,
                                extra=WORKER_CLASSES[workers], pythonpath=[SUPPORT],
@@ -198,7 +207,7 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--stores", default="sqlite,redis")
+    parser.add_argument("--stores", default="sqlite,redis", help="also: redis-unix")
     parser.add_argument("--workers", default="sync,gthread", help="gunicorn worker classes")
     parser.add_argument("--rounds", type=int, default=5, help="bare/verify rounds per level")
     args = parser.parse_args()
@@ -207,9 +216,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-mfa-") as name:
         tmp = Path(name)
         redis = None
-        if "redis" in stores:
+        if any(store.startswith("redis") for store in stores):
             require_redis()
-            redis = RedisServer(tmp / "redis").start()
+            socket = ("--unixsocket", str(UNIX_SOCKET), "--unixsocketperm", "700")
+            redis = RedisServer(tmp / "redis", extra=socket).start()
         try:
             for workers in args.workers.split(","):
                 url = redis.url if redis else ""

@@ -3,7 +3,10 @@ audit retention, the cluster outbox."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,10 +15,13 @@ from redis_servers import CountingPool, RedisCluster3, RedisServer
 from store_helpers import T0, event, method
 
 from oidc_combinedreg.clock import FrozenClock
-from oidc_combinedreg.exceptions import InvalidInput, LimitReached
+from oidc_combinedreg.config import parse_config
+from oidc_combinedreg.crypto import generate_key
+from oidc_combinedreg.exceptions import InvalidInput, LimitReached, StoreUnavailable
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store import MethodRecord, UserState
 from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store.factory import open_store
 from oidc_combinedreg.store.redis import RedisStore
 
 
@@ -410,3 +416,36 @@ def test_events_of_a_change_on_a_cluster_reach_the_stream_once(on_cluster: Redis
     )
     assert [e.event for e in on_cluster.list_audit()] == ["method.added", "left.behind"]
     assert client.exists("creg:{u:alice}:outbox") == 0
+
+
+# -- a Redis on the same host, by its Unix socket ---------------------------------------------------
+
+
+def test_a_unix_socket_url_opens_the_store_through_the_config(clock: FrozenClock) -> None:
+    """``[storage.redis] url = "unix:///path"``: a Redis on the same host, about a fifth cheaper
+    per round trip here than loopback TCP (docs/deploy.md); the timeouts apply the same."""
+    folder = Path(tempfile.mkdtemp(prefix="rs"))  # a socket's path must stay short (104 bytes)
+    sock = folder / "redis.sock"
+    server = RedisServer(folder, extra=("--unixsocket", str(sock), "--unixsocketperm", "700"))
+    server.start()
+    try:
+        config = parse_config({
+            "secrets": {"encryption_keys": [generate_key()]},
+            "storage": {"backend": "redis", "redis": {"url": f"unix://{sock}"}},
+        })  # fmt: skip
+        store = open_store(config.storage, clock=clock)
+        try:
+            record = method()
+            store.add_method(record, limit=5, events=[event()])
+            assert store.list_methods("alice") == [record]
+            assert [e.event for e in store.list_audit()] == ["method.added"]
+        finally:
+            store.close()
+        server.kill()
+        store = open_store(config.storage, clock=clock)
+        with pytest.raises(StoreUnavailable):
+            store.list_methods("alice")  # fails closed, at once: no server on the socket
+        store.close()
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
