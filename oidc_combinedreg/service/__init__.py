@@ -22,7 +22,7 @@ from ..delivery.config import build_delivery
 from ..directory import Directory
 from ..exceptions import MethodsChanged, StoreUnavailable
 from ..methods.kinds import METHOD_RULES, MethodKind
-from ..notify import Change, Notifier, PendingNotice, prepare_notice
+from ..notify import Change, Notifier, PendingNotice
 from ..policy.compliance import ReplaceFirst, Shortfall, UserFacts, delete_shortfalls
 from ..store.base import AuditEvent, MethodRecord, Store, UserState
 from ..throttle import Throttle
@@ -227,26 +227,14 @@ class SecurityInfo:
         """What a delete of ``record`` writes with it (its ``method.deleted`` event, with
         ``detail``, and the owner's notice), and the notice to send once it is done."""
         old_email = record.data.get("email") if record.kind is MethodKind.EMAIL else None
-        notice = prepare_notice(
-            self.notifier,
-            record.user_id,
-            Change.DELETED,
-            record.kind,
-            ip=ip,
-            method_id=record.id,
-            detail=record.label,
-            old_email=old_email if isinstance(old_email, str) else None,
-        )
-        event = self.event(
+        return self.ctx.method_change(
             "method.deleted",
-            record.user_id,
-            "success",
+            Change.DELETED,
+            record,
             ip=ip,
-            kind=record.kind.value,
-            method_id=record.id,
+            old_email=old_email if isinstance(old_email, str) else None,
             **detail,
         )
-        return [event, *notice.events], notice
 
     def set_default(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         record = self.store.get_method(user_id, method_id)

@@ -17,7 +17,7 @@ from ..directory import DirectoryUser
 from ..exceptions import AccessDenied, RateLimited
 from ..methods.app_passwords import AppPasswordMethod, AppPasswordSetup, fingerprint
 from ..methods.kinds import METHOD_RULES, MethodKind
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext
 
@@ -54,14 +54,8 @@ class AppPasswordService:
             data={"fp": fingerprint(setup.password)},
             secret=self.hasher.hash(setup.password).encode(),
         )
-        event = self.ctx.event(
-            "method.added", user.id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        notice = prepare_notice(
-            self.ctx.notifier, user.id, Change.ADDED, self.kind, ip=ip, method_id=method_id,
-            detail=setup.name,
-        )  # fmt: skip
-        self.ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
+        events, notice = self.ctx.method_change("method.added", Change.ADDED, record, ip=ip)
+        self.ctx.store.add_method(record, limit=self.limit, events=events)
         notice.send()
         return setup, record
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..clock import Clock
 from ..config.model import Config
@@ -17,11 +17,9 @@ from ..crypto import CodeHasher, SecretBox, bind_context
 from ..directory import Directory, DirectoryUser
 from ..exceptions import AccessDenied, CodeReused, LimitReached, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
+from ..notify import Change, Notifier, PendingNotice, prepare_notice
 from ..store.base import AuditEvent, MethodRecord, Store
 from ..throttle import Throttle
-
-if TYPE_CHECKING:
-    from ..notify import Notifier
 
 __all__ = ["MfaVerifier", "ServiceContext", "secret_context"]
 
@@ -64,6 +62,42 @@ class ServiceContext:
         self, event: str, user_id: str | None, outcome: str, *, ip: str | None = None, **detail: Any
     ) -> None:
         self.store.append_audit(self.event(event, user_id, outcome, ip=ip, **detail))
+
+    def method_change(
+        self,
+        name: str,
+        change: Change,
+        record: MethodRecord,
+        *,
+        ip: str | None,
+        detail: str | None = None,
+        old_email: str | None = None,
+        **extra: Any,
+    ) -> tuple[list[AuditEvent], PendingNotice]:
+        """What a change of ``record`` writes with it: its audit event ``name`` (kind, method id
+        and ``extra``) and its owner's "security info changed" notice (SECURITY.md case 17),
+        which shows ``detail`` (the record's label unless given). Write the events in the same
+        store call as the change; send the notice once it is stored."""
+        notice = prepare_notice(
+            self.notifier,
+            record.user_id,
+            change,
+            record.kind,
+            ip=ip,
+            method_id=record.id,
+            detail=record.label if detail is None else detail,
+            old_email=old_email,
+        )
+        event = self.event(
+            name,
+            record.user_id,
+            "success",
+            ip=ip,
+            kind=record.kind.value,
+            method_id=record.id,
+            **extra,
+        )
+        return [event, *notice.events], notice
 
     def check_code(
         self,

@@ -19,7 +19,7 @@ from ..exceptions import AccessDenied, ChallengeExpired
 from ..methods.email import mask_email, parse_email
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.otp_codes import CodeChallenge, Purpose
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext
 from .otp_codes import CodeSender
@@ -148,21 +148,8 @@ class EmailService:
             data={"email": email},
             last_used_at=now,
         )
-        notice = prepare_notice(
-            ctx.notifier,
-            user_id,
-            Change.ADDED,
-            self.kind,
-            ip=ip,
-            method_id=record.id,
-            detail=record.label,
-        )
-        event = ctx.event(
-            "method.added", user_id, "success", ip=ip, kind=self.kind.value, method_id=record.id
-        )
-        ctx.store.add_method(
-            record, limit=METHOD_RULES[self.kind].per_user, events=[event, *notice.events]
-        )
+        events, notice = ctx.method_change("method.added", Change.ADDED, record, ip=ip)
+        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=events)
         notice.send()
         return record
 
@@ -174,20 +161,10 @@ class EmailService:
         old_email = str(old.data.get("email", ""))
         record = replace(old, label=mask_email(email), data={**old.data, "email": email})
         # The old address hears about the change too: it is the one an attacker would replace.
-        notice = prepare_notice(
-            ctx.notifier,
-            user_id,
-            Change.CHANGED,
-            self.kind,
-            ip=ip,
-            method_id=method_id,
-            detail=record.label,
-            old_email=old_email or None,
+        events, notice = ctx.method_change(
+            "method.changed", Change.CHANGED, record, ip=ip, old_email=old_email or None
         )
-        event = ctx.event(
-            "method.changed", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        if not ctx.store.update_method(record, events=[event, *notice.events]):
+        if not ctx.store.update_method(record, events=events):
             raise ChallengeExpired("the email method was deleted meanwhile")
         notice.send()
         return record

@@ -22,7 +22,7 @@ from ..methods.token_import import (
     parse_csv,
     parse_pskc,
 )
-from ..notify import Change, PendingNotice, prepare_notice, withdraw_notice
+from ..notify import Change, PendingNotice, withdraw_notice
 from ..store.base import MethodRecord
 from .base import CodeVerifier, ServiceContext, secret_context
 
@@ -157,22 +157,11 @@ class HardwareOathService(CodeVerifier):
             counter=token.counter,
             lookup=lookup_for(token.serial),
         )
-        event = ctx.event(
-            "method.imported",
-            user_id,
-            "success",
-            kind=self.kind.value,
-            method_id=method_id,
-            serial=token.serial,
-            actor=actor,
-        )
-        notice = prepare_notice(
-            ctx.notifier, user_id, Change.ADDED, self.kind, ip=None, method_id=method_id,
-            detail=token.serial,
+        events, notice = ctx.method_change(
+            "method.imported", Change.ADDED, record, ip=None, detail=token.serial,
+            serial=token.serial, actor=actor,
         )  # fmt: skip
-        ctx.store.add_method(
-            record, limit=METHOD_RULES[self.kind].per_user, events=[event, *notice.events]
-        )
+        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=events)
         return record, notice
 
     # -- the user's tokens --------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ..exceptions import AccessDenied, ChallengeExpired, InvalidInput
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.otp_codes import CodeChallenge, Purpose
 from ..methods.phone import PhoneChannel, amr_for, channels_for, mask_phone, parse_phone
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext
 from .otp_codes import CodeSender
@@ -242,31 +242,10 @@ class PhoneService:
             data={"phone": phone, "verified_by": channel},
             last_used_at=now,
         )
-        notice = prepare_notice(
-            ctx.notifier,
-            user_id,
-            Change.ADDED,
-            self.kind,
-            ip=ip,
-            method_id=record.id,
-            detail=record.label,
+        events, notice = ctx.method_change(
+            "method.added", Change.ADDED, record, ip=ip, channel=channel
         )
-        ctx.store.add_method(
-            record,
-            limit=METHOD_RULES[self.kind].per_user,
-            events=[
-                ctx.event(
-                    "method.added",
-                    user_id,
-                    "success",
-                    ip=ip,
-                    kind=self.kind.value,
-                    method_id=record.id,
-                    channel=channel,
-                ),
-                *notice.events,
-            ],
-        )
+        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=events)
         notice.send()
         return record
 
@@ -280,19 +259,8 @@ class PhoneService:
         record = replace(
             old, label=mask_phone(phone), data={**old.data, "phone": phone, "verified_by": channel}
         )
-        notice = prepare_notice(
-            ctx.notifier,
-            user_id,
-            Change.CHANGED,
-            self.kind,
-            ip=ip,
-            method_id=method_id,
-            detail=record.label,
-        )
-        event = ctx.event(
-            "method.changed", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        if not ctx.store.update_method(record, events=[event, *notice.events]):
+        events, notice = ctx.method_change("method.changed", Change.CHANGED, record, ip=ip)
+        if not ctx.store.update_method(record, events=events):
             raise ChallengeExpired("the phone method was deleted meanwhile")
         notice.send()
         return record

@@ -43,7 +43,7 @@ from ..methods.push import (
     verify_signature,
 )
 from ..methods.totp import TotpMethod
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext, secret_context
 
@@ -171,14 +171,9 @@ class PushService:
             ),
             lookup=f"push:{device_id}",
         )
-        event = ctx.event(
-            "method.added", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        notice = prepare_notice(
-            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id, detail=name
-        )
+        events, notice = ctx.method_change("method.added", Change.ADDED, record, ip=ip)
         try:
-            ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
+            ctx.store.add_method(record, limit=self.limit, events=events)
         except (LimitReached, InvalidInput) as exc:
             reason = "limit" if isinstance(exc, LimitReached) else "key already registered"
             ctx.audit("method.add_failed", user_id, "failure", ip=ip, kind="push", reason=reason)

@@ -23,7 +23,7 @@ from ..exceptions import (
 )
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.questions import QuestionAnswer, check_answer_set, normalize_answer
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext, secret_context
 
@@ -78,15 +78,8 @@ class QuestionsService:
                 json.dumps(hashes).encode(), context=secret_context(user_id, method_id)
             ),
         )
-        notice = prepare_notice(
-            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id
-        )
-        event = ctx.event(
-            "method.added", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        ctx.store.add_method(
-            record, limit=METHOD_RULES[self.kind].per_user, events=[event, *notice.events]
-        )
+        events, notice = ctx.method_change("method.added", Change.ADDED, record, ip=ip)
+        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=events)
         notice.send()
         return record
 

@@ -9,7 +9,7 @@ from typing import Any
 from ..exceptions import ChallengeExpired, VerificationFailed
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.totp import TotpMethod, TotpSetup
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import CodeVerifier, ServiceContext, secret_context
 
@@ -75,19 +75,8 @@ class TotpService(CodeVerifier):
             counter=step,
             last_used_at=now,
         )
-        notice = prepare_notice(
-            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id, detail=label
-        )
-        ctx.store.add_method(
-            record,
-            limit=METHOD_RULES[self.kind].per_user,
-            events=[
-                ctx.event(
-                    "method.added", user_id, "success", ip=ip, kind="totp", method_id=method_id
-                ),
-                *notice.events,
-            ],
-        )
+        events, notice = ctx.method_change("method.added", Change.ADDED, record, ip=ip)
+        ctx.store.add_method(record, limit=METHOD_RULES[self.kind].per_user, events=events)
         notice.send()
         return record
 

@@ -33,7 +33,7 @@ from ..methods.webauthn import (
     decode_b64,
     new_user_handle,
 )
-from ..notify import Change, prepare_notice
+from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext
 
@@ -134,22 +134,12 @@ class WebAuthnService:
             counter=cred.counter,
             lookup=b64(cred.credential_id),
         )
-        event = ctx.event(
-            "method.added",
-            user_id,
-            "success",
-            ip=ip,
-            kind=self.kind.value,
-            method_id=method_id,
-            aaguid=cred.aaguid,
-            backup_eligible=cred.backup_eligible,
-        )
-        notice = prepare_notice(
-            ctx.notifier, user_id, Change.ADDED, self.kind, ip=ip, method_id=method_id,
-            detail=record.label,
+        events, notice = ctx.method_change(
+            "method.added", Change.ADDED, record, ip=ip,
+            aaguid=cred.aaguid, backup_eligible=cred.backup_eligible,
         )  # fmt: skip
         try:
-            ctx.store.add_method(record, limit=self.limit, events=[event, *notice.events])
+            ctx.store.add_method(record, limit=self.limit, events=events)
         except InvalidInput as exc:
             # The store's unique lookup: this credential id is already registered (to anyone).
             self._audit_failure("method.add_failed", user_id, VerificationFailed("duplicate"), ip)
@@ -162,14 +152,8 @@ class WebAuthnService:
         if record is None or record.kind is not self.kind:
             return False
         new = replace(record, label=clean_label(label))
-        event = self.ctx.event(
-            "method.renamed", user_id, "success", ip=ip, kind=self.kind.value, method_id=method_id
-        )
-        notice = prepare_notice(
-            self.ctx.notifier, user_id, Change.CHANGED, self.kind, ip=ip, method_id=method_id,
-            detail=new.label,
-        )  # fmt: skip
-        renamed = self.ctx.store.update_method(new, events=[event, *notice.events])
+        events, notice = self.ctx.method_change("method.renamed", Change.CHANGED, new, ip=ip)
+        renamed = self.ctx.store.update_method(new, events=events)
         if renamed:
             notice.send()
         return renamed
