@@ -42,21 +42,21 @@ def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
     return page, error.status_code or 400
 
 
-def _request_url() -> str:
-    """This authorization request as a GET URL: a POSTed one's body fields after its query's
+def _request_params() -> str:
+    """This authorization request's parameters as a query: the URL's, then a POSTed form's
     (OIDC Core 3.1.2.1 gives both methods the same meaning; the middleware does the same)."""
-    if request.method != "POST":
-        return request.full_path
-    fields = urlencode(list(request.form.items(multi=True)))
-    query = request.query_string.decode("latin-1")
-    return f"{request.path}?{'&'.join(part for part in (query, fields) if part)}"
+    return urlencode(list(request.values.items(multi=True)))
+
+
+def _request_url() -> str:
+    """This authorization request as a GET URL (what the login page comes back to)."""
+    return request.full_path if request.method != "POST" else f"{request.path}?{_request_params()}"
 
 
 def _request_key() -> str:
     """Names this authorization request in the host session, by its parameters: the same for
     a POST and the GET it comes back as after the login (the middleware replays it unchanged)."""
-    params = urlencode(list(request.values.items(multi=True)))
-    return hashlib.sha256(params.encode()).hexdigest()[:32]
+    return hashlib.sha256(_request_params().encode()).hexdigest()[:32]
 
 
 def _max_age(data: dict[str, Any], client_metadata: dict[str, Any]) -> int | None:
