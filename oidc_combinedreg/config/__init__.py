@@ -322,14 +322,33 @@ def parse_config(data: Mapping[str, Any], *, base_dir: str | Path = ".") -> Conf
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
             [ConfigProblem("", f"cannot read {str(path)!r}: {exc.strerror}")]
         ) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # TOML files are UTF-8 (TOML 1.0, "Spec"); name where the first other byte is.
+        line = raw.count(b"\n", 0, exc.start) + 1
+        where = f"line {line}, byte {exc.start} (0x{raw[exc.start]:02x})"
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "", f"{path.name}: expected UTF-8 text, found another encoding at {where}"
+                )
+            ]
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([ConfigProblem("", f"{path.name}: not valid TOML: {exc}")]) from exc
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; no config is that deep.
+        raise ConfigError(
+            [ConfigProblem("", f"{path.name}: nested too deeply (arrays or inline tables)")]
+        ) from None
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
