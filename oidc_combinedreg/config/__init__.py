@@ -95,8 +95,7 @@ def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
         else None
     )
     r.done()
-    if path != ":memory:" and not os.path.isabs(path):
-        path = str(base_dir / path)
+    path = _sqlite_path(sq, path, base_dir)
     return StorageConfig(
         backend=backend,
         sqlite_path=path,
@@ -104,6 +103,23 @@ def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
         sqlite_synchronous=synchronous,
         redis=redis,
     )
+
+
+def _sqlite_path(r: Reader, path: str, base_dir: Path) -> str:
+    """The path relative to the config file's folder; a ``file:`` URI stays a URI."""
+    from ..store.factory import sqlite_path_problem
+
+    if path.startswith("file:"):
+        # SQLite URIs: "file:name" and "file:/abs" (also "file:///abs"); only the path moves.
+        rest = path[len("file:") :]
+        if rest and not rest.startswith("/"):
+            path = f"file:{base_dir / rest}"
+    elif path and path != ":memory:" and not os.path.isabs(path):
+        path = str(base_dir / path)
+    problem = sqlite_path_problem(path)
+    if problem is not None and path:  # an empty path is already reported
+        r.error("path", problem)
+    return path
 
 
 def _read_redis(r: Reader) -> RedisConfig:

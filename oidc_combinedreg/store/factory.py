@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 from ..clock import Clock
 from ..config.model import StorageConfig
+from ..exceptions import ConfigError, ConfigProblem
 from .base import Store
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "sqlite_path_problem"]
+
+_TRUE = ("1", "yes", "true", "on")
+
+
+def sqlite_path_problem(path: str) -> str | None:
+    """Why the middleware cannot run on this ``[storage.sqlite] path`` (None: it can).
+
+    One rule for ``check-config`` and for the start, so that a path the check passes opens. The
+    middleware writes on every sign-in (sessions, counters, used codes): a read-only ``file:``
+    URI (``mode=ro``, ``immutable=1``) would start and then answer 503 to everyone, and an
+    in-memory database would be a different empty one per pooled connection. ``SqliteStore``
+    itself still opens ``mode=ro`` for a reporting copy (docs/storage.md).
+    """
+    memory = "expected a database file (an in-memory database is empty on every connection)"
+    if path in ("", ":memory:"):
+        return memory
+    if not path.startswith("file:"):
+        return None
+    query = parse_qs(urlsplit(path).query)  # SQLite's URI parameters (sqlite.org/uri.html)
+    mode = query.get("mode", [""])[-1].lower()
+    if mode == "memory":
+        return memory
+    if mode == "ro" or query.get("immutable", ["0"])[-1].lower() in _TRUE:
+        return (
+            f"expected a database the IdP can write, got {path!r}: mode=ro and immutable=1 "
+            "are for a reporting copy opened with SqliteStore directly"
+        )
+    return None
 
 
 def open_store(config: StorageConfig, *, clock: Clock) -> Store:
@@ -29,6 +60,9 @@ def open_store(config: StorageConfig, *, clock: Clock) -> Store:
         )
     from .sqlite import SqliteStore
 
+    problem = sqlite_path_problem(config.sqlite_path)
+    if problem is not None:
+        raise ConfigError([ConfigProblem("storage.sqlite.path", problem)])
     return SqliteStore(
         config.sqlite_path,
         clock=clock,

@@ -46,3 +46,55 @@ def test_deep_nesting_below_the_limit_is_read_normally(tmp_path: Path) -> None:
     path = tmp_path / "nested.toml"
     path.write_text(f'[secrets]\nencryption_keys = ["{KEY}"]\n[general]\nx = [[[[1]]]]\n')
     assert [str(p) for p in check_config(path)][0] == "general.x: unknown key"
+
+
+# -- [storage.sqlite] path: one rule for check-config and start -----------------------------------
+
+
+def storage_config(tmp_path: Path, sqlite_path: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[secrets]\nencryption_keys = ["{KEY}"]\n[storage.sqlite]\npath = "{sqlite_path}"\n'
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["file:{dir}/store.db?mode=ro", "file:{dir}/store.db?immutable=1", "file:store.db?mode=ro"],
+)
+def test_a_read_only_sqlite_uri_is_refused_by_check_config_and_at_start(
+    tmp_path: Path, uri: str
+) -> None:
+    from oidc_combinedreg.clock import SystemClock
+    from oidc_combinedreg.config.model import StorageConfig
+    from oidc_combinedreg.store.factory import open_store
+
+    path = storage_config(tmp_path, uri.format(dir=tmp_path))
+    code, output = run_check(path)
+    assert code == 1
+    assert "error: storage.sqlite.path: expected a database the IdP can write" in output
+    with pytest.raises(ConfigError, match="storage.sqlite.path: expected a database the IdP"):
+        load_config(path)
+    # The same rule where a config built in code opens the store.
+    with pytest.raises(ConfigError, match="storage.sqlite.path: expected a database the IdP"):
+        open_store(StorageConfig(sqlite_path=uri.format(dir=tmp_path)), clock=SystemClock())
+    assert not (tmp_path / "store.db").exists()
+
+
+def test_an_in_memory_sqlite_path_is_refused_by_check_config(tmp_path: Path) -> None:
+    code, output = run_check(storage_config(tmp_path, ":memory:"))
+    assert code == 1
+    assert "error: storage.sqlite.path: expected a database file" in output
+
+
+def test_a_relative_file_uri_is_resolved_next_to_the_config(tmp_path: Path) -> None:
+    from oidc_combinedreg.clock import SystemClock
+    from oidc_combinedreg.store.factory import open_store
+
+    config = load_config(storage_config(tmp_path, "file:store.db?cache=private"))
+    assert config.storage.sqlite_path == f"file:{tmp_path}/store.db?cache=private"
+    store = open_store(config.storage, clock=SystemClock())
+    store.close()  # type: ignore[attr-defined]
+    assert (tmp_path / "store.db").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("file:")] == []
