@@ -152,6 +152,7 @@ def _register_views(app: Flask) -> None:
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable) -> ResponseReturnValue:
         # The middleware's store is down while the IdP tells it about a sign-in: fail closed, and
-        # say so clearly (its own pages answer 503 the same way).
+        # say so clearly, as its own pages do (503, and when to try again: web/errors.py).
         text = "The security service is unavailable. Nothing was changed; try again in a minute."
-        return render_template("example_idp/error.html", error="unavailable", text=text), 503
+        page = render_template("example_idp/error.html", error="unavailable", text=text)
+        return page, 503, {"Retry-After": "30"}
