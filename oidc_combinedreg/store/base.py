@@ -14,6 +14,11 @@ Rules every backend keeps:
   the call as a whole need not be (on a Redis Cluster its keys live in different slots).
 * Calls that take ``events`` write them in the same transaction (SQLite) or script (Redis) as
   the change, and only if the change happened.
+* A *reported* method (``report_methods``: "This wasn't me") is out of use: ``list_methods``,
+  ``get_method``, ``find_method_by_lookup``, the per-kind limit, ``update_method``,
+  ``advance_counter`` and ``delete_method``'s ``if_methods`` see only methods in use, so every
+  caller (MFA, password reset, app passwords, the wizard) leaves it out without knowing about it.
+  ``list_reported_methods`` shows it; ``delete_method`` deletes it; ``restore_method`` takes it back.
 * Anything ephemeral (sessions, challenges, windowed counters) expires by the store's clock.
 * Any failure to reach the backend raises :class:`~oidc_combinedreg.exceptions.StoreUnavailable`.
 """
@@ -50,6 +55,8 @@ class MethodRecord:
     last_used_at: float | None = None
     #: a value unique across all users (WebAuthn credential id, token serial) or None
     lookup: str | None = None
+    #: when "This wasn't me" suspended it (only on records of ``list_reported_methods``)
+    reported_at: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,15 +97,48 @@ class Store(Protocol):
 
     # -- methods ------------------------------------------------------------------------------
     def list_methods(self, user_id: str) -> list[MethodRecord]:
-        """All methods of ``user_id``, oldest first."""
+        """All methods of ``user_id`` in use (not reported), oldest first."""
         ...
 
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
-        """The method ``method_id`` if it belongs to ``user_id`` (never another user's)."""
+        """The method ``method_id`` if it belongs to ``user_id`` (never another user's) and is
+        in use (a reported method is None here)."""
         ...
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
-        """The method whose globally unique ``lookup`` value is this, whoever owns it."""
+        """The method in use whose globally unique ``lookup`` value is this, whoever owns it.
+        (A reported method keeps its value taken, but is not found here.)"""
+        ...
+
+    def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
+        """The methods of ``user_id`` that :meth:`report_methods` suspended, oldest first, with
+        ``reported_at`` set."""
+        ...
+
+    def report_methods(
+        self,
+        state: UserState,
+        method_ids: Collection[str],
+        *,
+        at: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> int:
+        """ "This wasn't me", as one write: suspend those of ``method_ids`` that are methods in
+        use of ``state.user_id`` (``reported_at = at``; ids that are gone or another user's are
+        skipped), end every session of the user, store ``state`` and write ``events``. Returns
+        how many live sessions ended.
+
+        One transaction (SQLite) or script (one Redis server). On a Redis Cluster the sessions
+        live in other slots: the methods, the state and the events are one script, and the
+        sessions are ended right after it, in the same call."""
+        ...
+
+    def restore_method(
+        self, user_id: str, method_id: str, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        """Take a reported method of ``user_id`` back into use, with ``events``; False if the
+        user has no such reported method. ``LimitReached`` (nothing changed) when the user has
+        ``limit`` methods of its kind in use meanwhile."""
         ...
 
     def add_method(
@@ -112,7 +152,8 @@ class Store(Protocol):
         ...
 
     def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
-        """Replace label, data and secret of an existing method; False if it no longer exists."""
+        """Replace label, data and secret of a method in use; False if it no longer exists (or
+        was reported)."""
         ...
 
     def delete_method(
@@ -123,9 +164,9 @@ class Store(Protocol):
         events: Sequence[AuditEvent] = (),
         if_methods: Collection[str] | None = None,
     ) -> bool:
-        """Delete one method of ``user_id``; False if there was none.
+        """Delete one method of ``user_id`` (in use or reported); False if there was none.
 
-        ``if_methods``: only if the user's methods are exactly these ids when the delete runs,
+        ``if_methods``: only if the user's methods in use are exactly these ids when it runs,
         atomically with it; otherwise :class:`~oidc_combinedreg.exceptions.MethodsChanged` and
         nothing is deleted (a check made on the methods read before still holds)."""
         ...
@@ -140,7 +181,9 @@ class Store(Protocol):
         events: Sequence[AuditEvent] = (),
         reset: Sequence[str] = (),
     ) -> bool:
-        """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter.
+        """Set the counter to ``value`` and ``last_used_at`` iff ``value`` > stored counter
+        (and the method is in use: a reported method's code never passes, even one checked
+        just before the report).
 
         Returns whether it did. ``events`` (the ``mfa.succeeded`` of the code that used this
         step) are written in the same transaction, and only when the counter moved: a replayed

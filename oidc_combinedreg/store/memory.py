@@ -85,7 +85,7 @@ class MemoryStore:
     def list_methods(self, user_id: str) -> list[MethodRecord]:
         with self._lock:
             self._check_open()
-            mine = [m for m in self._methods.values() if m.user_id == user_id]
+            mine = [m for m in self._in_use() if m.user_id == user_id]
         # sorted() is stable: insertion order on equal created_at, like the SQLite rowid tiebreak
         return [_copy_method(m) for m in sorted(mine, key=lambda m: m.created_at)]
 
@@ -93,13 +93,62 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             record = self._methods.get(method_id)
-        return _copy_method(record) if record is not None and record.user_id == user_id else None
+        if record is None or record.user_id != user_id or record.reported_at is not None:
+            return None
+        return _copy_method(record)
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         with self._lock:
             self._check_open()
             found = next((m for m in self._methods.values() if m.lookup == lookup), None)
-        return None if found is None else _copy_method(found)
+        return None if found is None or found.reported_at is not None else _copy_method(found)
+
+    def _in_use(self) -> list[MethodRecord]:
+        return [m for m in self._methods.values() if m.reported_at is None]
+
+    def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
+        with self._lock:
+            self._check_open()
+            mine = [
+                m
+                for m in self._methods.values()
+                if m.user_id == user_id and m.reported_at is not None
+            ]
+        return [_copy_method(m) for m in sorted(mine, key=lambda m: m.created_at)]
+
+    def report_methods(
+        self,
+        state: UserState,
+        method_ids: Collection[str],
+        *,
+        at: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> int:
+        with self._lock:  # re-entrant: one atomic change
+            self._check_open()
+            for method_id in method_ids:
+                current = self.get_method(state.user_id, method_id)
+                if current is not None:
+                    self._methods[method_id] = dataclasses.replace(current, reported_at=at)
+            live = self.delete_user_sessions(state.user_id)
+            self.put_user_state(state, events=events)
+        return live
+
+    def restore_method(
+        self, user_id: str, method_id: str, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        copies = [_copy_event(event) for event in events]
+        with self._lock:
+            self._check_open()
+            record = self._methods.get(method_id)
+            if record is None or record.user_id != user_id or record.reported_at is None:
+                return False
+            mine = [m for m in self._in_use() if m.user_id == user_id]
+            if sum(m.kind == record.kind for m in mine) >= limit:
+                raise LimitReached(str(record.kind), limit)
+            self._methods[method_id] = dataclasses.replace(record, reported_at=None)
+            self._audit.extend(copies)
+        return True
 
     def add_method(
         self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
@@ -108,10 +157,11 @@ class MemoryStore:
         copies = [_copy_event(event) for event in events]
         with self._lock:
             self._check_open()
-            mine = [m for m in self._methods.values() if m.user_id == record.user_id]
+            mine = [m for m in self._in_use() if m.user_id == record.user_id]
             if sum(m.kind == record.kind for m in mine) >= limit:
                 raise LimitReached(str(record.kind), limit)
-            if record.lookup is not None and self.find_method_by_lookup(record.lookup):
+            taken = any(m.lookup == record.lookup for m in self._methods.values())
+            if record.lookup is not None and taken:
                 raise InvalidInput("lookup", "already registered")
             if record.id in self._methods:
                 raise InvalidInput("id", "a method with this id exists")
@@ -141,10 +191,11 @@ class MemoryStore:
         copies = [_copy_event(event) for event in events]
         with self._lock:
             if if_methods is not None:
-                ids = {m.id for m in self._methods.values() if m.user_id == user_id}
+                ids = {m.id for m in self._in_use() if m.user_id == user_id}
                 if ids != set(if_methods):
                     raise MethodsChanged(f"the methods of {user_id!r} changed")
-            if self.get_method(user_id, method_id) is None:
+            found = self._methods.get(method_id)
+            if found is None or found.user_id != user_id:
                 return False
             del self._methods[method_id]
             self._audit.extend(copies)

@@ -56,7 +56,7 @@ import json
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, cast
 from urllib.parse import unquote, urlsplit
 
@@ -100,6 +100,11 @@ AUDIT_CLOCK_SKEW = 3600.0
 _CHUNK = 1000
 #: the ``part`` of the key of a user's methods hash
 _METHODS = "registered"
+#: the ``part`` of the key of a user's reported methods ("This wasn't me"): field = method id,
+#: value = ``<reported_at>|<the value it had in the methods hash>``
+_REPORTED = "reported"
+#: times a report reads the user's session index again when a session came or went meanwhile
+_REPORT_TRIES = 5
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 
 
@@ -125,6 +130,10 @@ class RedisKeys:
     def methods(self, user_id: str) -> str:
         """The user's methods: one hash, field = method id (see the module docstring)."""
         return self.user(user_id, _METHODS)
+
+    def reported(self, user_id: str) -> str:
+        """The user's reported methods: one hash, field = method id (see ``_REPORTED``)."""
+        return self.user(user_id, _REPORTED)
 
     def user_pattern(self, part: str) -> tuple[str, str]:
         """The text before and after the user id in ``user(..., part)`` keys (for SCAN)."""
@@ -442,6 +451,61 @@ class RedisStore:
         found = self.get_method(owner.decode(), method_id.decode())
         return found if found is not None and found.lookup == lookup else None
 
+    def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
+        with self._guard():
+            values = cast("dict[bytes, bytes]", self._client.hgetall(self._keys.reported(user_id)))
+        found = []
+        for method_id, raw in values.items():
+            at, _, value = raw.partition(b"|")
+            record, seq = _method_from_value(user_id, method_id.decode(), value)
+            found.append((replace(record, reported_at=float(at)), seq))
+        found.sort(key=lambda pair: (pair[0].created_at, pair[1]))
+        return [record for record, _ in found]
+
+    def report_methods(
+        self,
+        state: UserState,
+        method_ids: Collection[str],
+        *,
+        at: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> int:
+        user_id, ids = state.user_id, list(method_ids)
+        index = self._keys.user(user_id, "sessions")
+        keys = [self._keys.methods(user_id), self._keys.reported(user_id),
+                self._keys.user(user_id, "state"), index]  # fmt: skip
+        prefix = self._keys.session("")
+        args = [user_id, _state_json(state), repr(float(at))]
+        for _ in range(_REPORT_TRIES):
+            now = repr(self._clock.now())
+            if self._cluster:
+                # The sessions are in other slots: ended right after the user's script.
+                self._change("REPORT_METHODS", user_id, keys,
+                             [*args, now, "0", prefix, str(len(ids)), *ids], events)  # fmt: skip
+                return self.delete_user_sessions(user_id)
+            with self._guard():
+                sids = cast("list[bytes]", self._client.zrange(index, 0, -1))
+            sessions = [self._keys.session(sid.decode()) for sid in sids]
+            (live, *_) = self._change(
+                "REPORT_METHODS", user_id, keys, [*args, now, "1", prefix, str(len(ids)), *ids],
+                events, extra_keys=sessions,
+            )  # fmt: skip
+            if int(live) >= 0:
+                return int(live)
+        raise StoreUnavailable(f"the sessions of {user_id!r} kept changing during a report")
+
+    def restore_method(
+        self, user_id: str, method_id: str, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        keys = [self._keys.methods(user_id), self._keys.reported(user_id)]
+        outcome = self._change("RESTORE_METHOD", user_id, keys, [method_id, str(limit)], events)
+        if outcome == b"limit":
+            with self._guard():
+                raw = cast("bytes | None", self._client.hget(keys[1], method_id))
+            kind = raw.partition(b"|")[2].partition(b"|")[0].decode() if raw else "method"
+            raise LimitReached(kind, limit)
+        return bool(outcome == 1)
+
     def add_method(
         self, record: MethodRecord, *, limit: int, events: Sequence[AuditEvent] = ()
     ) -> None:
@@ -476,7 +540,10 @@ class RedisStore:
                 return
             raise InvalidInput("lookup", "already registered")
         with self._guard():
-            held = self._client.hexists(self._keys.methods(owner.decode()), method_id.decode())
+            # A reported method keeps its value: it may be restored.
+            held = self._client.hexists(
+                self._keys.methods(owner.decode()), method_id.decode()
+            ) or self._client.hexists(self._keys.reported(owner.decode()), method_id.decode())
         young = self._clock.now() - float(claimed_at) < self._grace
         if held or young:
             raise InvalidInput("lookup", "already registered")
@@ -508,9 +575,8 @@ class RedisStore:
     ) -> bool:
         # Method ids are URL-safe base64 (no space): sorted and joined, one argument to compare.
         expected = "" if if_methods is None else " ".join(["ids", *sorted(if_methods)])
-        deleted = self._change(
-            "DELETE_METHOD", user_id, [self._keys.methods(user_id)], [method_id, expected], events
-        )
+        keys = [self._keys.methods(user_id), self._keys.reported(user_id)]
+        deleted = self._change("DELETE_METHOD", user_id, keys, [method_id, expected], events)
         if deleted == -1:
             raise MethodsChanged(f"the methods of {user_id!r} changed")
         if deleted is None:

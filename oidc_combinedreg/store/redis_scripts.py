@@ -31,6 +31,8 @@ __all__ = [
     "INCR",
     "INDEX_SESSION",
     "PUT_USER_STATE",
+    "REPORT_METHODS",
+    "RESTORE_METHOD",
     "SAVE_SESSION",
     "SAVE_SESSION_ONE_SERVER",
     "UPDATE_METHOD",
@@ -127,10 +129,11 @@ return 1
 """
 )
 
-#: KEYS: methods hash, audit target. ARGV: id, the expected method ids ('' for any: else 'ids'
-#: and the sorted ids, space-separated), then the audit args. Returns -1 (the methods are not
-#: the expected ones), false (no such method) or the deleted value, whose lookup the caller
-#: then releases.
+#: KEYS: methods hash, reported hash, audit target. ARGV: id, the expected method ids ('' for
+#: any: else 'ids' and the sorted ids in use, space-separated), then the audit args. Deletes a
+#: method in use or a reported one. Returns -1 (the methods are not the expected ones), false
+#: (no such method) or the deleted value (as stored in the methods hash), whose lookup the
+#: caller then releases.
 DELETE_METHOD = (
     _WRITES
     + AUDIT_LIB
@@ -142,10 +145,86 @@ if ARGV[2] ~= '' then
   if table.concat(ids, ' ') ~= ARGV[2] then return -1 end
 end
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-audit(KEYS[2], 3)
+if v then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  v = redis.call('HGET', KEYS[2], ARGV[1])
+  if not v then return false end
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  v = string.sub(v, string.find(v, '|', 1, true) + 1)
+end
+audit(KEYS[3], 3)
 return v
+"""
+)
+
+#: "This wasn't me" (store/base.py ``report_methods``). A reported method moves from the methods
+#: hash to the reported hash as ``<reported_at>|<its value>``, so every script and read of
+#: methods in use leaves it out. KEYS: methods hash, reported hash, state key, the user's
+#: session index, audit target, then (one server: ARGV[5] is '1') every session hash the index
+#: held when the caller read it. ARGV: user, state JSON, reported_at, now, '1' or '0', the
+#: session key prefix, n ids, the n ids, then the audit args. Returns {-1} when the index holds
+#: other sessions than the KEYS named (read it again), else {live sessions ended}. With '0'
+#: (a cluster: the sessions are in other slots) no session is touched: the caller ends them.
+REPORT_METHODS = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+local here, n = ARGV[5] == '1', tonumber(ARGV[7])
+if here then
+  local sids = redis.call('ZRANGE', KEYS[4], 0, -1)
+  if #sids ~= #KEYS - 5 then return {-1} end
+  local named = {}
+  for i = 6, #KEYS do named[KEYS[i]] = true end
+  for _, sid in ipairs(sids) do
+    if not named[ARGV[6] .. sid] then return {-1} end
+  end
+end
+for i = 1, n do
+  local id = ARGV[7 + i]
+  local v = redis.call('HGET', KEYS[1], id)
+  if v then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HSET', KEYS[2], id, ARGV[3] .. '|' .. v)
+  end
+end
+redis.call('SET', KEYS[3], ARGV[2])
+local live = 0
+if here then
+  for i = 6, #KEYS do
+    local held = redis.call('HMGET', KEYS[i], 'u', 'e')
+    if held[1] == ARGV[1] then
+      redis.call('DEL', KEYS[i])
+      if tonumber(held[2]) > tonumber(ARGV[4]) then live = live + 1 end
+    end
+  end
+  redis.call('DEL', KEYS[4])
+end
+audit(KEYS[5], 8 + n)
+return {live}
+"""
+)
+
+#: KEYS: methods hash, reported hash, audit target. ARGV: id, limit, then the audit args. Moves
+#: a reported method back into the methods hash unless its kind is at the limit there. Returns
+#: 1, 0 (no such reported method) or 'limit'.
+RESTORE_METHOD = (
+    _WRITES
+    + AUDIT_LIB
+    + """
+local r = redis.call('HGET', KEYS[2], ARGV[1])
+if not r then return 0 end
+local v = string.sub(r, string.find(r, '|', 1, true) + 1)
+local prefix = string.sub(v, 1, string.find(v, '|', 1, true))
+local count = 0
+for _, other in ipairs(redis.call('HVALS', KEYS[1])) do
+  if string.sub(other, 1, #prefix) == prefix then count = count + 1 end
+end
+if count >= tonumber(ARGV[2]) then return 'limit' end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], v)
+audit(KEYS[3], 3)
+return 1
 """
 )
 

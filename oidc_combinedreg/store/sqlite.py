@@ -70,12 +70,15 @@ _WAL_SIZE_LIMIT = 32 * 1024 * 1024
 _INHERITED: list[sqlite3.Connection] = []
 
 _METHOD_COLUMNS = (
-    "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup"
+    "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup, reported_at"
 )
-_INSERT_METHOD = f"INSERT INTO methods ({_METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_METHOD = f"INSERT INTO methods ({_METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: a method in use: not suspended by "This wasn't me" (store/base.py)
+_IN_USE = "reported_at IS NULL"
 _AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
 _ADVANCE = (
-    "UPDATE methods SET counter = ?, last_used_at = ? WHERE id = ? AND user_id = ? AND counter < ?"
+    "UPDATE methods SET counter = ?, last_used_at = ?"
+    f" WHERE id = ? AND user_id = ? AND counter < ? AND {_IN_USE}"
 )
 # A new session. A row with the same key and another secret is the same session rotated by a
 # parallel request since this one loaded it: the stale copy is dropped, never written over it.
@@ -140,7 +143,7 @@ def _dumps(value: Mapping[str, Any]) -> str:
 def _method_params(record: MethodRecord) -> tuple[Any, ...]:
     r = record
     return (r.id, r.user_id, str(r.kind), r.label, r.created_at, _dumps(r.data), r.secret,
-            r.counter, r.last_used_at, r.lookup)  # fmt: skip
+            r.counter, r.last_used_at, r.lookup, r.reported_at)  # fmt: skip
 
 
 def _method_from_row(row: sqlite3.Row) -> MethodRecord:
@@ -155,6 +158,7 @@ def _method_from_row(row: sqlite3.Row) -> MethodRecord:
         counter=row["counter"],
         last_used_at=row["last_used_at"],
         lookup=row["lookup"],
+        reported_at=row["reported_at"],
     )
 
 
@@ -526,16 +530,67 @@ class SqliteStore:
     def list_methods(self, user_id: str) -> list[MethodRecord]:
         with self._connection() as conn:
             rows = conn.execute(
-                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE user_id = ?"
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE user_id = ? AND {_IN_USE}"
                 " ORDER BY created_at, rowid",
                 (user_id,),
             ).fetchall()
         return [_method_from_row(row) for row in rows]
 
+    def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE user_id = ? AND NOT {_IN_USE}"
+                " ORDER BY created_at, rowid",
+                (user_id,),
+            ).fetchall()
+        return [_method_from_row(row) for row in rows]
+
+    def report_methods(
+        self,
+        state: UserState,
+        method_ids: Collection[str],
+        *,
+        at: float,
+        events: Sequence[AuditEvent] = (),
+    ) -> int:
+        ids = list(method_ids)
+        with self.transaction():  # one commit: the suspension, the sessions, state and events
+            if ids:
+                with self._transaction() as conn:
+                    conn.execute(
+                        f"UPDATE methods SET reported_at = ? WHERE user_id = ? AND {_IN_USE}"
+                        f" AND id IN ({', '.join('?' * len(ids))})",
+                        [at, state.user_id, *ids],
+                    )
+            live = self.delete_user_sessions(state.user_id)
+            self.put_user_state(state, events=events)
+        return live
+
+    def restore_method(
+        self, user_id: str, method_id: str, *, limit: int, events: Sequence[AuditEvent] = ()
+    ) -> bool:
+        audit = [_audit_params(event) for event in events]
+        with self._transaction() as conn:
+            row = conn.execute(
+                f"SELECT kind FROM methods WHERE id = ? AND user_id = ? AND NOT {_IN_USE}",
+                (method_id, user_id),
+            ).fetchone()
+            if row is None:
+                return False
+            (count,) = conn.execute(
+                f"SELECT count(*) FROM methods WHERE user_id = ? AND kind = ? AND {_IN_USE}",
+                (user_id, row["kind"]),
+            ).fetchone()
+            if count >= limit:
+                raise LimitReached(str(row["kind"]), limit)
+            conn.execute("UPDATE methods SET reported_at = NULL WHERE id = ?", (method_id,))
+            _insert_audit(conn, audit)
+        return True
+
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
         with self._connection() as conn:
             row = conn.execute(
-                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE id = ? AND user_id = ?",
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE id = ? AND user_id = ? AND {_IN_USE}",
                 (method_id, user_id),
             ).fetchone()
         return None if row is None else _method_from_row(row)
@@ -543,7 +598,7 @@ class SqliteStore:
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         with self._connection() as conn:
             row = conn.execute(
-                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE lookup = ?", (lookup,)
+                f"SELECT {_METHOD_COLUMNS} FROM methods WHERE lookup = ? AND {_IN_USE}", (lookup,)
             ).fetchone()
         return None if row is None else _method_from_row(row)
 
@@ -554,7 +609,7 @@ class SqliteStore:
         audit = [_audit_params(event) for event in events]
         with self._transaction() as conn:
             (count,) = conn.execute(
-                "SELECT count(*) FROM methods WHERE user_id = ? AND kind = ?",
+                f"SELECT count(*) FROM methods WHERE user_id = ? AND kind = ? AND {_IN_USE}",
                 (record.user_id, str(record.kind)),
             ).fetchone()
             if count >= limit:
@@ -571,7 +626,8 @@ class SqliteStore:
         data, audit = _dumps(record.data), [_audit_params(event) for event in events]
         with self._transaction() as conn:
             cur = conn.execute(
-                "UPDATE methods SET label = ?, data = ?, secret = ? WHERE id = ? AND user_id = ?",
+                "UPDATE methods SET label = ?, data = ?, secret = ?"
+                f" WHERE id = ? AND user_id = ? AND {_IN_USE}",
                 (record.label, data, record.secret, record.id, record.user_id),
             )
             if cur.rowcount == 0:
@@ -590,7 +646,9 @@ class SqliteStore:
         audit = [_audit_params(event) for event in events]
         with self._transaction() as conn:
             if if_methods is not None:
-                rows = conn.execute("SELECT id FROM methods WHERE user_id = ?", (user_id,))
+                rows = conn.execute(
+                    f"SELECT id FROM methods WHERE user_id = ? AND {_IN_USE}", (user_id,)
+                )
                 if {row["id"] for row in rows} != set(if_methods):
                     raise MethodsChanged(f"the methods of {user_id!r} changed")
             cur = conn.execute(

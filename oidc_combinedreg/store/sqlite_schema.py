@@ -122,6 +122,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_by_user ON sessions (user_id)",
         "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
     ),
+    # "This wasn't me" suspends the reported methods (SECURITY.md case 59): set, the method is
+    # out of use (every read of methods in use says ``reported_at IS NULL``) until deleted or
+    # restored. NULL for every existing row: nothing was reported before.
+    ("ALTER TABLE methods ADD COLUMN reported_at REAL",),
 )
 
 
