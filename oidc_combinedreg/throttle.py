@@ -1,21 +1,31 @@
 """Failed-attempt throttling for codes, per account and per client IP, on the store's atomic counters.
 
-Three counters (SECURITY.md cases 27, 49):
+:class:`Throttle` guards MFA codes, which only a caller who passed the password reaches. Three
+counters (SECURITY.md cases 27, 49):
 * consecutive failures per account, durable, reset only by a success: at most ``max_consecutive_failures``
-  (NIST SP 800-63B's 100), after which codes are refused until an admin or a success elsewhere resets it;
+  (NIST SP 800-63B's 100), after which codes are refused until a success elsewhere (a Temporary
+  Access Pass) or an admin (``combinedreg unlock``, the admin API, the dashboard) clears it;
 * failures per account within a window: a short cool-down that slows guessing long before that;
 * failures per client IP within a window: one attacker cannot spread guesses over many accounts.
 Every attempt is counted before its code can be accepted, so parallel guesses cannot exceed the
 limit (a code may be computed before; it is accepted, or refused, only after the count).
+
+:class:`WindowedThrottle` guards entry points that anyone who knows a user name reaches (the
+Temporary Access Pass sign-in, app passwords): only windowed counters, never the durable one, so
+an anonymous caller cannot lock the owner out beyond a window (SECURITY.md case 57). The secrets
+there are long and random (80 bits and more), so a window bounds guessing far enough.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from .config.model import ThrottleConfig
 from .exceptions import RateLimited
 from .store.base import Store
 
-__all__ = ["Attempt", "Throttle"]
+__all__ = ["Attempt", "LockState", "Throttle", "WindowedThrottle"]
 
 
 class Throttle:
@@ -110,6 +120,22 @@ class Throttle:
     def succeeded(self, user_id: str) -> None:
         self._store.counters(reset=self.cleared_by_success(user_id))
 
+    def lock_state(self, user_id: str) -> LockState:
+        """What an admin sees: the account's failure counts and whether codes are refused."""
+        consecutive, window, _ = self._keys(user_id, None)
+        counts = self._store.counters(read=[consecutive, window])
+        cfg = self._config
+        return LockState(
+            consecutive_failures=counts[0],
+            max_consecutive_failures=cfg.max_consecutive_failures,
+            window_failures=counts[1],
+            failures_per_window=cfg.failures_per_window,
+        )
+
+    def unlock_keys(self, user_id: str) -> list[str]:
+        """The counters an admin's unlock clears (the IP counters are not the account's)."""
+        return self.cleared_by_success(user_id)
+
     def cleared_by_success(self, user_id: str) -> list[str]:
         """The counters a success clears, for a store call that does it with the success itself
         (``Store.advance_counter(reset=...)``) instead of :meth:`succeeded`."""
@@ -133,3 +159,107 @@ class Attempt:
     def failed(self) -> None:
         """Count the failure: against the IP, and against the account unless already counted."""
         self._throttle.failed(self._user_id, self._ip, attempt_counted=self._counted)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockState:
+    """An account's code-failure counters, for admins (API, CLI, dashboard, report)."""
+
+    consecutive_failures: int
+    max_consecutive_failures: int
+    window_failures: int
+    failures_per_window: int
+
+    @property
+    def locked(self) -> bool:
+        """Codes are refused until a success or an admin clears the durable counter."""
+        return self.consecutive_failures >= self.max_consecutive_failures
+
+    @property
+    def cooling_down(self) -> bool:
+        """Codes are refused until the window ends."""
+        return self.window_failures >= self.failures_per_window
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "locked": self.locked,
+            "cooling_down": self.cooling_down,
+            "consecutive_failures": self.consecutive_failures,
+            "max_consecutive_failures": self.max_consecutive_failures,
+            "window_failures": self.window_failures,
+            "failures_per_window": self.failures_per_window,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WindowLimits:
+    """The windowed limits of one anonymous entry point."""
+
+    #: failures per account from one client IP: one caller blocks only itself
+    per_account_ip: int
+    #: failures per account from all addresses: bounds guessing spread over many addresses
+    per_account: int
+    #: failures per client IP over all accounts
+    per_ip: int
+    #: seconds
+    window: int
+
+
+class WindowedThrottle:
+    """Windowed failure limits for an entry point anyone can reach; nothing durable.
+
+    The per-account limit counts per (account, client IP) pair first: a single caller that
+    keeps failing is refused alone, and its refused tries do not count against the account, so
+    the owner, from another address, is not blocked. Only many addresses together reach the
+    account-wide limit, and only for a window. Keys live under ``fail:<name>:`` apart from the
+    MFA codes' counters.
+    """
+
+    def __init__(self, store: Store, name: str, limits: WindowLimits) -> None:
+        self._store = store
+        self._name = name
+        self.limits = limits
+
+    def _keys(self, subject: str, ip: str | None) -> tuple[str, str, str]:
+        account = f"fail:{self._name}:{subject}"
+        # The IP is the last part: it may hold ":" (IPv6), the subject's keys end before it.
+        return (
+            f"{account}:window",
+            f"{account}:from:{ip or '-'}",
+            f"fail:{self._name}-ip:{ip or '-'}",
+        )
+
+    def attempt(self, subject: str, ip: str | None) -> None:
+        """Count an attempt before its secret is checked; raise :class:`RateLimited` if over a limit."""
+        account, pair, by_ip = self._keys(subject, ip)
+        lim = self.limits
+        # Refused without counting first: a caller over its own limit cannot push the account's.
+        pair_count, ip_count = self._store.counters(read=[pair, by_ip])
+        if pair_count >= lim.per_account_ip:
+            raise RateLimited(retry_after=lim.window, scope=f"{self._name}-user-ip")
+        if ip is not None and ip_count >= lim.per_ip:
+            raise RateLimited(retry_after=lim.window, scope=f"{self._name}-ip")
+        account_count, pair_count = self._store.counters(
+            incr=[(account, lim.window), (pair, lim.window)]
+        )
+        if pair_count > lim.per_account_ip:
+            raise RateLimited(retry_after=lim.window, scope=f"{self._name}-user-ip")
+        if account_count > lim.per_account:
+            raise RateLimited(retry_after=lim.window, scope=f"{self._name}-user")
+
+    def failed(self, subject: str, ip: str | None) -> None:
+        """Count a failure against the client IP (the account's were counted by the attempt)."""
+        if ip is not None:
+            self._store.counters(incr=[(self._keys(subject, ip)[2], self.limits.window)])
+
+    def succeeded(self, subject: str, ip: str | None) -> None:
+        account, pair, _ = self._keys(subject, ip)
+        self._store.counters(reset=[account, pair])
+
+    def account_failures(self, subject: str) -> int:
+        """Attempts on the account in the current window, for admins."""
+        return self._store.get_count(self._keys(subject, None)[0])
+
+    def unlock_keys(self, subject: str) -> list[str]:
+        """The account-wide counter (pair counters end with their window)."""
+        return [self._keys(subject, None)[0]]

@@ -13,6 +13,10 @@ user = "admin"                        # optional: the admin the token acts for (
 default_lifetime_minutes = 60
 max_lifetime_minutes = 43200          # 30 days
 one_time_default = true
+failures_per_window = 10              # wrong passes per account from one client IP
+account_failures_per_window = 100     # ... per account from all addresses
+ip_failures_per_window = 50           # ... per client IP over all accounts
+window = 300                          # seconds; nothing about a pass is counted longer
 ```
 
 An absent table is valid: no token, so the admin API answers 401 to everything (it is off).
@@ -48,6 +52,11 @@ class TapConfig:
     default_lifetime_minutes: int = 60
     max_lifetime_minutes: int = TAP_MAX_MINUTES
     one_time_default: bool = True
+    #: windowed failure limits of the TAP sign-in (never the MFA codes' durable counter)
+    failures_per_window: int = 10
+    account_failures_per_window: int = 100
+    ip_failures_per_window: int = 50
+    window: int = 300
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -91,9 +100,21 @@ def _read_tap(r: Reader) -> TapConfig:
             max=TAP_MAX_MINUTES,
         ),
         one_time_default=r.boolean("one_time_default", base.one_time_default),
+        failures_per_window=r.integer(
+            "failures_per_window", base.failures_per_window, min=1, max=1000
+        ),
+        account_failures_per_window=r.integer(
+            "account_failures_per_window", base.account_failures_per_window, min=1, max=100000
+        ),
+        ip_failures_per_window=r.integer(
+            "ip_failures_per_window", base.ip_failures_per_window, min=1, max=100000
+        ),
+        window=r.integer("window", base.window, min=10, max=3600),
     )
     if cfg.default_lifetime_minutes > cfg.max_lifetime_minutes:
         r.error("default_lifetime_minutes", "expected at most max_lifetime_minutes")
+    if cfg.account_failures_per_window < cfg.failures_per_window:
+        r.error("account_failures_per_window", "expected at least failures_per_window")
     r.done()
     return cfg
 

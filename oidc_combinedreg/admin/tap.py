@@ -26,6 +26,7 @@ from ..crypto import SecretHasher, random_id
 from ..directory import DirectoryUser
 from ..exceptions import InvalidInput, RateLimited, VerificationFailed
 from ..service.base import ServiceContext
+from ..throttle import WindowedThrottle, WindowLimits
 from .config import TAP_MIN_MINUTES, TapConfig
 
 __all__ = [
@@ -111,6 +112,18 @@ class TapService:
         self.config = config
         #: Argon2id; tests swap in ``fast_hasher_for_tests()``
         self.hasher = hasher or SecretHasher()
+        #: the TAP page asks for no password: its failures count on windowed counters of their
+        #: own, never the MFA codes' durable one (SECURITY.md case 57)
+        self.throttle = WindowedThrottle(
+            ctx.store,
+            "tap",
+            WindowLimits(
+                per_account_ip=config.failures_per_window,
+                per_account=config.account_failures_per_window,
+                per_ip=config.ip_failures_per_window,
+                window=config.window,
+            ),
+        )
 
     # -- admin side ---------------------------------------------------------------------------
 
@@ -197,15 +210,23 @@ class TapService:
         Raises ``RateLimited`` (counted before the check, as for every code) or
         ``VerificationFailed(reason)`` with reason ``none``, ``revoked``, ``used``,
         ``expired`` or ``wrong_code``. Every outcome is audited (never the code).
+
+        Counted on the pass's own windowed counters (:attr:`throttle`). A success also clears
+        the MFA codes' counters: the admin's pass is the owner's way back in.
         """
         ctx = self.ctx
-        ctx.throttle.attempt(user_id, ip)
+        try:
+            self.throttle.attempt(user_id, ip)
+        except RateLimited as exc:
+            ctx.audit("tap.failed", user_id, "blocked", ip=ip, reason="throttled", scope=exc.scope)
+            raise
         try:
             tap_id = self._check(user_id, normalize_code(code)[:64])
         except VerificationFailed as exc:
-            ctx.throttle.failed(user_id, ip)
+            self.throttle.failed(user_id, ip)
             ctx.audit("tap.failed", user_id, "failure", ip=ip, reason=exc.reason)
             raise
+        self.throttle.succeeded(user_id, ip)
         ctx.throttle.succeeded(user_id)
         ctx.audit("tap.used", user_id, "success", ip=ip, tap_id=tap_id)
         return tap_id

@@ -11,10 +11,12 @@ from oidc_combinedreg import parse_config
 from oidc_combinedreg.admin.config import TapConfig
 from oidc_combinedreg.admin.tap import TapService, normalize_code
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.config.model import ThrottleConfig
 from oidc_combinedreg.crypto import fast_hasher_for_tests, generate_key
 from oidc_combinedreg.exceptions import InvalidInput, RateLimited, VerificationFailed
 from oidc_combinedreg.service import SecurityInfo
 from oidc_combinedreg.store import MemoryStore, SqliteStore, Store
+from oidc_combinedreg.throttle import Throttle
 
 IP = "192.0.2.10"
 
@@ -216,3 +218,47 @@ def _race(services: list[TapService], code: str, *, ip: str) -> list[str]:
     for t in threads:
         t.join()
     return results
+
+
+# -- SECURITY.md case 57: the TAP page is open to anyone who knows a user name ----------------
+
+
+def _sign_in_throttle(store: Store) -> Throttle:
+    return Throttle(store, ThrottleConfig())
+
+
+def test_wrong_passes_never_move_the_sign_in_counters(taps: TapService, store: MemoryStore) -> None:
+    """120 wrong passes for alice (who has none), from 12 addresses: her MFA codes are not locked."""
+    for n in range(120):
+        with pytest.raises((VerificationFailed, RateLimited)):
+            taps.verify("alice", "AAAA-AAAA-AAAA-AAAA", ip=f"198.51.100.{n // 10}")
+    assert store.get_count("fail:user:alice:consecutive") == 0
+    assert store.get_count("fail:user:alice:window") == 0
+    _sign_in_throttle(store).check("alice", "192.0.2.99")  # raises nothing
+
+
+def test_wrong_passes_from_one_address_do_not_block_the_owner_elsewhere(
+    taps: TapService, store: MemoryStore
+) -> None:
+    tap = taps.issue("alice", minutes=60, one_time=True, actor="ops")
+    for _ in range(30):
+        with pytest.raises((VerificationFailed, RateLimited)):
+            taps.verify("alice", "AAAA-AAAA-AAAA-AAAA", ip="203.0.113.66")
+    with pytest.raises(RateLimited):
+        taps.verify("alice", tap.code, ip="203.0.113.66")  # that address is done for the window
+    assert taps.verify("alice", tap.code, ip=IP)  # the owner's own address is not
+
+
+def test_many_addresses_hit_the_account_wide_limit_for_a_window_only(
+    taps: TapService, store: MemoryStore, clock: FrozenClock
+) -> None:
+    tap = taps.issue("alice", minutes=120, one_time=True, actor="ops")
+    limit = TapConfig().account_failures_per_window
+    for n in range(limit):
+        with pytest.raises(VerificationFailed):
+            taps.verify("alice", "AAAA-AAAA-AAAA-AAAA", ip=f"198.51.{n // 5}.1")
+    with pytest.raises(RateLimited):
+        taps.verify("alice", tap.code, ip=IP)
+    assert _reasons(store)[0] == "throttled"
+    clock.advance(TapConfig().window)
+    assert taps.verify("alice", tap.code, ip=IP)
