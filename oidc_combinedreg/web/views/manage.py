@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from ...exceptions import AccessDenied
 from ...methods.kinds import METHOD_RULES, MethodKind
-from ...policy.compliance import ReplaceFirst, UserFacts, kinds_that_fix
+from ...policy.compliance import (
+    ReplaceFirst,
+    Shortfall,
+    UserFacts,
+    delete_shortfalls,
+    kinds_that_fix,
+)
 from ...store.base import MethodRecord
 from ..render import Page, Redirect
 from ..steps import HANDLERS, StepHandler, registrable
@@ -109,13 +115,34 @@ def _stored(web: WebApp, user_id: str, method_id: str) -> MethodRecord:
     return record
 
 
-def _describe(web: WebApp, record: MethodRecord, default_id: str | None) -> dict[str, Any]:
+def _describe(
+    web: WebApp,
+    record: MethodRecord,
+    default_id: str | None,
+    refused: tuple[Shortfall, ...] = (),
+) -> dict[str, Any]:
+    """One method of the list. ``refused``: what deleting it would break (the policy's answer,
+    :func:`~oidc_combinedreg.policy.compliance.delete_shortfalls`); then it is not offered for
+    deletion: the link goes to the delete page, which says what to add first (replace first)."""
     data = describe_method(record, default_id)
     data["change_url"] = _change_url(web, record)
-    data["delete_url"] = (
-        web.url("delete", method_id=record.id) if METHOD_RULES[record.kind].deletable else None
-    )
+    kind_allows = METHOD_RULES[record.kind].deletable
+    data["deletable"] = kind_allows and not refused
+    data["delete_refused"] = [str(s) for s in refused] if kind_allows else []
+    url = web.url("delete", method_id=record.id) if kind_allows else None
+    data["delete_url"] = url if data["deletable"] else None
+    data["replace_first_url"] = url if refused and kind_allows else None
     return data
+
+
+def _refusals(
+    web: WebApp, user: DirectoryUser, methods: list[MethodRecord]
+) -> dict[str, tuple[Shortfall, ...]]:
+    """What deleting each method would break, by id: the service's own check (one policy
+    function, no store call), so the list never offers a delete that answers 409."""
+    facts = UserFacts(user_id=user.id, groups=user.groups, per_user_mfa=user.per_user_mfa)
+    policies = web.config.policies
+    return {m.id: delete_shortfalls(methods, m.id, facts, policies) for m in methods}
 
 
 def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[str, str]]:
@@ -159,13 +186,14 @@ def overview(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     default = web.reg.info.default_method(user.id, methods)
     default_id = default.id if default else None
     shown = [m for m in methods if _in_part(m.kind, part, web)]
+    refusals = _refusals(web, user, methods)
     sspr = web.config.policies.sspr
     return Page(
         "manage",
         {
             "mode": "legacy" if part != "all" else "combined",
             "part": part,
-            "methods": [_describe(web, m, default_id) for m in shown],
+            "methods": [_describe(web, m, default_id, refusals[m.id]) for m in shown],
             "default": describe_method(default, default_id) if default else None,
             "default_changeable": len(_default_choices(methods)) > 1,
             "addable": _addable(web, ctx, part),
@@ -282,17 +310,26 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     record = _stored(web, user.id, str(ctx.path_args["method_id"]))
     if not METHOD_RULES[record.kind].deletable:
         raise AccessDenied("this method can't be deleted")
-    default = web.reg.info.default_method(user.id, web.reg.info.methods(user.id))
+    methods = web.reg.info.methods(user.id)
+    default = web.reg.info.default_method(user.id, methods)
     data: dict[str, Any] = {
         "method": _describe(web, record, default.id if default else None),
         "refused": None,
     }
     if ctx.method != "POST":
+        # The page says at once what the delete would answer (replace first), not after a POST.
+        shortfalls = _refusals(web, user, methods)[record.id]
+        if shortfalls:
+            data["refused"] = _refusal(
+                web, user, record, ReplaceFirst(shortfalls), _addable(web, ctx)
+            )
+            data["method"] = _describe(web, record, default.id if default else None, shortfalls)
         return Page("manage_delete", data)
     try:
         deleted = web.reg.info.delete_method(user.id, record.id, ip=ctx.ip)
     except ReplaceFirst as exc:
         data["refused"] = _refusal(web, user, record, exc, _addable(web, ctx))
+        data["method"] = _describe(web, record, default.id if default else None, exc.shortfalls)
         return Page("manage_delete", {**data, "error": "replace_first"}, 409)
     if not deleted:
         raise AccessDenied("no such method for this user")
