@@ -111,6 +111,8 @@ def plan_registration(
     sspr_short = 0
     if registering and sspr.applies(groups):
         sspr_short = max(0, sspr.methods_required - len(have_channels))
+        if not sspr.allow_questions_alone and _questions_alone(have_sspr):
+            sspr_short = max(sspr_short, 1)  # questions alone never carry a reset
     steps: list[PlannedStep] = []
     missing: list[str] = []
     if need_mfa:

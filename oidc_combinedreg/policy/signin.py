@@ -121,7 +121,11 @@ def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[Regi
     sspr = policies.sspr
     if sspr.applies(facts.groups) and not snoozed:
         count = _sspr_method_count(facts.methods, sspr.methods)
-        if sspr.require_registration and count < sspr.methods_required:
+        # Questions alone never carry a reset (SECURITY.md case 36): the reset would refuse them.
+        questions_only = not sspr.allow_questions_alone and {
+            m.kind for m in facts.methods if m.kind in sspr.methods
+        } == {MethodKind.SECURITY_QUESTIONS}
+        if sspr.require_registration and (count < sspr.methods_required or questions_only):
             needs.append(RegistrationNeed.SSPR_REGISTRATION)
         elif count and sspr.reconfirm_days:
             # Never confirmed: the newest registration is when the user last looked at it.
