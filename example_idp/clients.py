@@ -8,10 +8,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list  # type: ignore[import-untyped]
 
 from .db import Database
+from .registration import is_loopback_ip_uri
 
 __all__ = ["SUPPORTED_SCOPES", "Client", "ClientStore", "hash_secret"]
 
@@ -51,10 +53,14 @@ class Client(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
     def get_client_id(self) -> str:
         return self.client_id
 
+    @property
+    def is_native(self) -> bool:
+        return self.client_metadata.get("application_type") == "native"
+
     def get_default_redirect_uri(self) -> str | None:
-        # Only an unambiguous default: with several registered URIs the request must name one.
-        uris = self.redirect_uris
-        return uris[0] if len(uris) == 1 else None
+        # None: OIDC Core 3.1.2.1 requires redirect_uri in every request, even with one registered
+        # URI; Authlib then refuses the request on a page (no redirect to a URI nobody named).
+        return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
         if not scope:
@@ -64,7 +70,16 @@ class Client(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
         return str(list_to_scope([s for s in scope_to_list(scope) if s in allowed]))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri in self.redirect_uris  # exact match, as OpenID Connect requires
+        if redirect_uri in self.redirect_uris:
+            return True  # exact match, as OpenID Connect requires
+        # RFC 8252 7.3: a native app's loopback IP redirect URI matches with any port (the app
+        # opens one when it needs it); everything else of the URI must be identical.
+        if not (self.is_native and is_loopback_ip_uri(redirect_uri)):
+            return False
+        asked = _without_port(redirect_uri)
+        return asked is not None and any(
+            _without_port(uri) == asked for uri in self.redirect_uris if is_loopback_ip_uri(uri)
+        )
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.secret_hash is None:
@@ -81,6 +96,14 @@ class Client(ClientMixin):  # type: ignore[misc]  # Authlib is untyped
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.client_metadata.get("grant_types", ["authorization_code"])
+
+
+def _without_port(uri: str) -> tuple[str, ...] | None:
+    """A loopback URI's parts but its port; None with user info (nothing to hide a host)."""
+    parts = urlsplit(uri)
+    if "@" in parts.netloc:
+        return None
+    return (parts.scheme, str(parts.hostname), parts.path, parts.query)
 
 
 class ClientStore:

@@ -185,15 +185,19 @@ class TokenStore:
 
 def user_claims(user: DirectoryUser, scope: str) -> UserInfo:
     """The claims about a user that a scope releases (ID token and userinfo alike)."""
-    info = UserInfo(
-        sub=user.id,
-        name=user.display_name or user.id,
-        preferred_username=user.id,
-        email=user.email,
+    claims = {
+        "sub": user.id,
+        "name": user.display_name or user.id,
+        "preferred_username": user.id,
+        "email": user.email,
         # Demo directory: addresses are set by the administrator, so they count as verified.
-        email_verified=user.email is not None,
-        phone_number=user.office_phone,
-    )
+        "email_verified": user.email is not None,
+        "phone_number": user.office_phone,
+    }
+    if user.email is None:
+        del claims["email_verified"]  # nothing to be verified
+    # OIDC Core 5.3.2: a claim without a value is omitted, not returned as null.
+    info = UserInfo({k: v for k, v in claims.items() if v is not None})
     return info.filter(scope)
 
 

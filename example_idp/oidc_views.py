@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749 import InvalidRequestError  # type: ignore[import-untyped]
 from authlib.oidc.core.errors import LoginRequiredError  # type: ignore[import-untyped]
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from joserfc import jwt
 
 from .csrf import csrf_ok
 from .grants import SignedIn, user_claims
@@ -33,10 +44,46 @@ def jwks() -> ResponseReturnValue:
     return jsonify(current_idp().server.signing_key.public_jwks)
 
 
-def _authorize_error(error: OAuth2Error) -> ResponseReturnValue:
-    if error.redirect_uri:  # the client and its redirect URI were checked: tell the client
-        response: ResponseReturnValue = current_idp().server.handle_error_response(None, error)
+#: OAuth 2.0 Multiple Response Types 2.1 and OAuth 2.0 Form Post Response Mode
+RESPONSE_MODES = ("query", "form_post")
+
+
+def _check_response_mode(data: Any, redirect_uri: str) -> None:
+    mode = data.get("response_mode")
+    if mode is not None and mode not in RESPONSE_MODES:
+        raise InvalidRequestError(f"'response_mode' must be one of {list(RESPONSE_MODES)}.")
+    if mode == "form_post" and urlsplit(redirect_uri).scheme not in ("http", "https"):
+        # A form posted to a javascript: URI would run in the IdP's origin.
+        raise InvalidRequestError("'form_post' needs an http(s) redirect_uri.")
+
+
+def _deliver(response: Response, mode: str | None) -> ResponseReturnValue:
+    """The authorization response (a redirect carrying the code or the error) as the client
+    asked: by query as Authlib made it, or as an auto-submitted form (Form Post Response Mode)."""
+    location = response.headers.get("Location")
+    if mode != "form_post" or response.status_code != 302 or not location:
         return response
+    parts = urlsplit(location)
+    action = parts._replace(query="").geturl()  # the redirect_uri, its own query kept as fields
+    page = make_response(
+        render_template(
+            "example_idp/form_post.html",
+            action=action,
+            fields=parse_qsl(parts.query, keep_blank_values=True),
+        )
+    )
+    # The code is in the page: not cached, and not leaked as a Referer from it.
+    page.headers["Cache-Control"] = "no-store"
+    page.headers["Referrer-Policy"] = "no-referrer"
+    return page
+
+
+def _authorize_error(error: OAuth2Error, mode: str | None = None) -> ResponseReturnValue:
+    if error.redirect_uri:  # the client and its redirect URI were checked: tell the client
+        if mode == "form_post" and urlsplit(error.redirect_uri).scheme not in ("http", "https"):
+            mode = None
+        response: Response = current_idp().server.handle_error_response(None, error)
+        return _deliver(response, mode)
     # Never redirect to an unchecked URI (open redirect): tell the user instead.
     page = render_template("example_idp/error.html", error=error.error, text=error.description)
     return page, error.status_code or 400
@@ -90,11 +137,14 @@ def _needs_password(signed_in: SignedIn | None, prompts: list[str], max_age: int
 def authorize() -> ResponseReturnValue:
     server = current_idp().server
     signed_in = current_sign_in()
+    mode = request.values.get("response_mode")
     try:
         grant = server.get_consent_grant(end_user=signed_in)
         data = grant.request.payload.data
         prompts = str(data.get("prompt") or "").split()
+        mode = data.get("response_mode")
         try:
+            _check_response_mode(data, grant.redirect_uri)
             max_age = _max_age(data, dict(grant.client.client_metadata))
             if _needs_password(signed_in, prompts, max_age) and "none" in prompts:
                 raise LoginRequiredError()
@@ -103,7 +153,7 @@ def authorize() -> ResponseReturnValue:
             error.state = grant.request.payload.state
             raise
     except OAuth2Error as error:
-        return _authorize_error(error)
+        return _authorize_error(error, mode if mode in RESPONSE_MODES else None)
     if _needs_password(signed_in, prompts, max_age):
         session[LOGIN_FOR] = _request_key()
         session.pop(REAUTHENTICATED, None)
@@ -111,10 +161,8 @@ def authorize() -> ResponseReturnValue:
     session.pop(LOGIN_FOR, None)
     session.pop(REAUTHENTICATED, None)
     # acr_values need nothing here: the middleware reads them from this request itself.
-    response: ResponseReturnValue = server.create_authorization_response(
-        grant=grant, grant_user=signed_in
-    )
-    return response
+    response: Response = server.create_authorization_response(grant=grant, grant_user=signed_in)
+    return _deliver(response, mode)
 
 
 @bp.post("/token")
@@ -156,11 +204,25 @@ def userinfo() -> ResponseReturnValue:
     user = idp.directory.get_user(token.user_id)
     if user is None or not user.enabled:
         return _bearer_error(401, "invalid_token", "The account is no longer available.")
-    return jsonify(dict(user_claims(user, token.scope))), 200, {"Cache-Control": "no-store"}
+    claims = dict(user_claims(user, token.scope))
+    client = idp.server.clients.get(token.client_id)
+    if client is None or not client.client_metadata.get("userinfo_signed_response_alg"):
+        return jsonify(claims), 200, {"Cache-Control": "no-store"}
+    # OIDC Core 5.3.2: a signed response is a JWT carrying iss and aud. Registration accepts
+    # only the one algorithm the IdP's key signs with (RS256).
+    key = idp.server.signing_key
+    claims.update(iss=idp.issuer, aud=client.client_id)
+    signed = jwt.encode({"alg": key.ALG, "kid": key.kid}, claims, key.private)
+    return signed, 200, {"Content-Type": "application/jwt", "Cache-Control": "no-store"}
 
 
 @bp.post("/register")
 def register() -> ResponseReturnValue:
+    if not isinstance(request.get_json(silent=True), dict):
+        # RFC 7591 3.1: the body is a JSON object. Answer in JSON, as every registration error.
+        body = {"error": "invalid_request",
+                "error_description": "The body must be a JSON object (application/json)."}  # fmt: skip
+        return jsonify(body), 400, {"Cache-Control": "no-store"}
     response: ResponseReturnValue = current_idp().server.create_endpoint_response(
         "client_registration"
     )
