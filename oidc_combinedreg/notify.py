@@ -4,7 +4,12 @@ Every add, change and delete of a method sends an email to every address the use
 registered email method and the directory's email, plus the old address when the email itself
 changed or was removed (SECURITY.md case 17). The email says what changed, when and from which IP,
 and carries a single-use "This wasn't me" link; confirming it on its page revokes the user's sessions,
-flags the account in the audit log and asks for a password reset at the next sign-in.
+flags the account in the audit log and asks for a password reset at the next sign-in, and suspends
+the method(s) the change added or changed (SECURITY.md case 59), all in one store write
+(``Store.report_methods``): an attacker's authenticator app stops counting for MFA, password reset
+and registration at once. A suspended ("reported") method stays listed as such for the user to
+delete or an admin to restore. A notice about a delete or a rename suspends nothing (nothing of the
+attacker's is left; a renamed key is still the user's), but its report ends the sessions all the same.
 
 The outbox rides on the audit log, so no change to the store protocol is needed: the caller writes a
 ``notify.queued`` event *in the same transaction as the change* (``events=[..., *notice.events]``),
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -33,7 +38,14 @@ from .directory import Directory
 from .methods.kinds import MethodKind
 from .store.base import AuditEvent, Store
 
-__all__ = ["Change", "Notifier", "PendingNotice", "prepare_notice", "withdraw_notice"]
+__all__ = [
+    "Change",
+    "NotMeReport",
+    "Notifier",
+    "PendingNotice",
+    "prepare_notice",
+    "withdraw_notice",
+]
 
 log = logging.getLogger("oidc_combinedreg.notify")
 
@@ -62,6 +74,19 @@ class Change(StrEnum):
     ADDED = "added"
     CHANGED = "changed"
     DELETED = "deleted"
+    #: an admin took a reported method back into use
+    RESTORED = "restored"
+
+
+@dataclass(frozen=True, slots=True)
+class NotMeReport:
+    """What confirming a "This wasn't me" link did."""
+
+    user_id: str
+    #: ids of the methods it suspended (were in use when it ran)
+    suspended: tuple[str, ...]
+    #: live sessions it ended
+    sessions_revoked: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +111,16 @@ def prepare_notice(
     method_id: str | None = None,
     detail: str = "",
     old_email: str | None = None,
+    suspend: Sequence[str] = (),
 ) -> PendingNotice:
-    """What every add/change/delete path calls (a no-op when no notifier is configured)."""
+    """What every add/change/delete path calls (a no-op when no notifier is configured).
+    ``suspend``: the method ids its "This wasn't me" link suspends."""
     if notifier is None:
         return PendingNotice()
     return notifier.prepare(
-        user_id, change, kind, ip=ip, method_id=method_id, detail=detail, old_email=old_email
-    )
+        user_id, change, kind, ip=ip, method_id=method_id, detail=detail, old_email=old_email,
+        suspend=suspend,
+    )  # fmt: skip
 
 
 def withdraw_notice(notice: PendingNotice, *, at: float, reason: str) -> list[AuditEvent]:
@@ -144,6 +172,7 @@ class Notifier:
         method_id: str | None = None,
         detail: str = "",
         old_email: str | None = None,
+        suspend: Sequence[str] = (),
     ) -> PendingNotice:
         info: dict[str, Any] = {
             "outbox_id": random_id(),
@@ -151,6 +180,7 @@ class Notifier:
             "kind": kind.value,
             "method_id": method_id,
             "detail": detail,
+            "suspend": list(suspend),
         }
         if old_email:
             info["old_email"] = old_email
@@ -243,7 +273,7 @@ class Notifier:
             ),
             at=event.at,
             ip=event.ip,
-            not_me_url=self._not_me_url(event.user_id, str(event.detail.get("outbox_id"))),
+            not_me_url=self._not_me_url(event),
             lang=lang,
         )
         return self._send_with_retries(message)
@@ -259,14 +289,18 @@ class Notifier:
                     return False
         return False
 
-    def _not_me_url(self, user_id: str, outbox_id: str) -> str | None:
+    def _not_me_url(self, event: AuditEvent) -> str | None:
         base = self.config.delivery.public_url
         if not base:
             return None
         token = random_id()
-        self.store.put_challenge(
-            _token_key(token), {"user_id": user_id, "outbox_id": outbox_id}, ttl=NOT_ME_TTL
-        )
+        # The token names the change's method(s): its report suspends exactly those.
+        data = {
+            "user_id": event.user_id,
+            "outbox_id": str(event.detail.get("outbox_id")),
+            "suspend": _suspend_ids(event.detail),
+        }
+        self.store.put_challenge(_token_key(token), data, ttl=NOT_ME_TTL)
         return f"{base}{self.config.web.prefix}/not-me/{token}"
 
     def _audit(self, name: str, queued: AuditEvent, outcome: str, **detail: Any) -> None:
@@ -305,32 +339,70 @@ class Notifier:
         return str(data["user_id"]) if data else None
 
     def not_me_confirm(self, token: str, *, ip: str | None) -> str | None:
-        """Use the link: revoke sessions, flag the account, require a password reset."""
+        """Use the link (see :meth:`not_me_report`); the user it belonged to, or None."""
+        report = self.not_me_report(token, ip=ip)
+        return None if report is None else report.user_id
+
+    def not_me_report(self, token: str, *, ip: str | None) -> NotMeReport | None:
+        """Use the link: in one store write, suspend the method(s) the change added or changed,
+        revoke every session, flag the account and require a password reset. None: unknown,
+        used or expired link."""
         data = self.store.take_challenge(_token_key(token)) if _plausible(token) else None
         if not data:
             return None
         user_id = str(data["user_id"])
-        revoked = self.store.delete_user_sessions(user_id)
+        wanted = self._reported_ids(user_id, data)
+        # Which of them are in use now (the rest were deleted meanwhile: nothing to suspend).
+        suspended = tuple(m for m in wanted if self.store.get_method(user_id, m) is not None)
+        now = self.clock.now()
         state = self.store.get_user_state(user_id)
-        extra = {**state.extra, RESET_FLAG: True, "flagged_at": self.clock.now()}
-        self.store.put_user_state(
-            replace(state, extra=extra),
-            events=[
-                AuditEvent(
-                    at=self.clock.now(),
-                    event="account.flagged",
-                    user_id=user_id,
-                    outcome="info",
-                    ip=ip,
-                    detail={
-                        "reason": "user reported a security-info change as not theirs",
-                        "outbox_id": data.get("outbox_id"),
-                        "sessions_revoked": revoked,
-                    },
-                )
-            ],
+        extra = {**state.extra, RESET_FLAG: True, "flagged_at": now}
+        flagged = AuditEvent(
+            at=now,
+            event="account.flagged",
+            user_id=user_id,
+            outcome="info",
+            ip=ip,
+            detail={
+                "reason": "user reported a security-info change as not theirs",
+                "outbox_id": data.get("outbox_id"),
+                "methods_suspended": list(suspended),
+            },
         )
-        return user_id
+        revoked = self.store.report_methods(
+            replace(state, extra=extra), wanted, at=now, events=[flagged]
+        )
+        return NotMeReport(user_id, suspended, revoked)
+
+    def _reported_ids(self, user_id: str, data: Mapping[str, Any]) -> list[str]:
+        """The method ids a link's report suspends. A link sent before links named them (an
+        upgrade within its 14 days) is matched to its queued notice in the audit log."""
+        if isinstance(data.get("suspend"), list):
+            return [str(m) for m in data["suspend"]]
+        outbox_id = data.get("outbox_id")
+        for queued in self.store.list_audit(
+            user_id=user_id,
+            event_prefix="notify.queued",
+            since=self.clock.now() - NOT_ME_TTL - 86400,
+            limit=10_000,
+        ):
+            if queued.detail.get("outbox_id") == outbox_id:
+                return _suspend_ids(queued.detail)
+        return []
+
+
+def _suspend_ids(detail: Mapping[str, Any]) -> list[str]:
+    """The methods a queued notice's report suspends: as named (``suspend``), or for a notice
+    queued before notices named them, the added or changed method (not a key's rename: the
+    only change of a security key)."""
+    if isinstance(detail.get("suspend"), list):
+        return [str(m) for m in detail["suspend"]]
+    method_id, change = detail.get("method_id"), detail.get("change")
+    if not isinstance(method_id, str) or change not in (Change.ADDED, Change.CHANGED):
+        return []
+    if change == Change.CHANGED and detail.get("kind") == MethodKind.WEBAUTHN:
+        return []
+    return [method_id]
 
 
 def _plausible(token: str) -> bool:

@@ -131,5 +131,6 @@ def change_sentence(change: str, method_name: str, detail: str, lang: str = "en"
         "added": _("%(method)s was added to your account."),
         "changed": _("%(method)s was changed on your account."),
         "deleted": _("%(method)s was removed from your account."),
+        "restored": _("%(method)s was restored to your account by your administrator."),
     }
     return sentences.get(change, sentences["changed"]) % {"method": name}

@@ -236,6 +236,48 @@ class SecurityInfo:
             **detail,
         )
 
+    # -- reported methods ("This wasn't me", SECURITY.md case 59) ---------------------------
+
+    def reported_methods(self, user_id: str) -> list[MethodRecord]:
+        """Methods suspended by the user's "This wasn't me": they count for nothing until the
+        user deletes them or an admin restores them."""
+        return self.store.list_reported_methods(user_id)
+
+    def delete_reported(
+        self, user_id: str, method_id: str, *, ip: str | None, **detail: Any
+    ) -> bool:
+        """Delete one of the user's reported methods (no replace-before-remove check: a
+        reported method counts for no policy already); False if there is no such one."""
+        record = next((m for m in self.reported_methods(user_id) if m.id == method_id), None)
+        if record is None:
+            return False
+        events, notice = self.deletion(record, ip=ip, reported=True, **detail)
+        deleted = self.store.delete_method(user_id, method_id, events=events)
+        if deleted:
+            notice.send()
+        return deleted
+
+    def restore_reported(
+        self, user_id: str, method_id: str, *, actor: str, ip: str | None
+    ) -> MethodRecord | None:
+        """An admin takes a reported method back into use (it was the user's after all): audited
+        (``method.restored``) and the user is told, with a "This wasn't me" link of its own.
+        None if the user has no such reported method; ``LimitReached`` when the user has
+        registered as many of its kind since (delete one first)."""
+        record = next((m for m in self.reported_methods(user_id) if m.id == method_id), None)
+        if record is None:
+            return None
+        restored = replace(record, reported_at=None)
+        events, notice = self.ctx.method_change(
+            "method.restored", Change.RESTORED, restored, ip=ip, actor=actor,
+            reported_at=record.reported_at,
+        )  # fmt: skip
+        limit = METHOD_RULES[record.kind].per_user
+        if not self.store.restore_method(user_id, method_id, limit=limit, events=events):
+            return None
+        notice.send()
+        return restored
+
     def set_default(self, user_id: str, method_id: str, *, ip: str | None) -> bool:
         record = self.store.get_method(user_id, method_id)
         if record is None or not METHOD_RULES[record.kind].mfa:

@@ -77,7 +77,11 @@ class ServiceContext:
         """What a change of ``record`` writes with it: its audit event ``name`` (kind, method id
         and ``extra``) and its owner's "security info changed" notice (SECURITY.md case 17),
         which shows ``detail`` (the record's label unless given). Write the events in the same
-        store call as the change; send the notice once it is stored."""
+        store call as the change; send the notice once it is stored.
+
+        The notice's "This wasn't me" suspends ``record`` (SECURITY.md case 59) unless the change
+        removed it or only renamed it (a renamed key is still the user's own key)."""
+        keeps = change is Change.DELETED or name == "method.renamed"
         notice = prepare_notice(
             self.notifier,
             record.user_id,
@@ -87,6 +91,7 @@ class ServiceContext:
             method_id=record.id,
             detail=record.label if detail is None else detail,
             old_email=old_email,
+            suspend=() if keeps else (record.id,),
         )
         event = self.event(
             name,

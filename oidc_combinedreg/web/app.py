@@ -18,9 +18,10 @@ from werkzeug.wrappers import Response
 from ..exceptions import AccessDenied, StoreUnavailable
 from . import cookie_check, device_api
 from .admin_api import AdminApi
-from .branding import brand_css, content_security_policy
+from .branding import brand_css
 from .context import RequestContext
 from .errors import error_page
+from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
 from .i18n import LANG_COOKIE, choose_language
 from .render import Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
@@ -36,20 +37,6 @@ __all__ = ["Reply", "WebApp"]
 log = logging.getLogger("oidc_combinedreg.web")
 
 _STATIC = Path(__file__).parent / "static"
-# No ``form-action``: Chromium applies it to every redirect after a form submission, and the last
-# step of a sign-in (MFA, the wizard's "Done") redirects through /authorize to the relying party's
-# own origin. Every form here posts to its own page; CSRF tokens guard the rest.
-_SECURITY_HEADERS = (
-    ("Cache-Control", "no-store"),
-    ("X-Frame-Options", "DENY"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'",
-    ),
-)
 
 _JSON = "application/json"
 _HTML = "text/html; charset=utf-8"
@@ -84,6 +71,7 @@ _VIEWS: dict[str, View] = {
     "manage": manage.overview,
     "add": manage.add,
     "delete": manage.delete,
+    "delete_reported": manage.delete_reported,
     "rename": webauthn_step.rename,
     "set_default": manage.set_default,
     "change": manage.change,
@@ -109,6 +97,7 @@ _URLS = Map(
         Rule("/wizard", endpoint="wizard"),
         Rule("/add/<kind>", endpoint="add"),
         Rule("/methods/<method_id>/delete", endpoint="delete"),
+        Rule("/methods/<method_id>/delete-reported", endpoint="delete_reported"),
         Rule("/methods/<method_id>/rename", endpoint="rename"),
         Rule("/methods/<method_id>/change", endpoint="change"),
         Rule("/default", endpoint="set_default"),
@@ -137,10 +126,9 @@ class WebApp:
         self.renderer = Renderer(reg.config.web.template_dirs)
         branding = reg.config.web.branding
         self._brand_css = brand_css(branding).encode()
-        self._headers = tuple(
-            (n, content_security_policy(branding) if n == "Content-Security-Policy" else v)
-            for n, v in _SECURITY_HEADERS
-        )
+        # The pages' header set (web/headers.py, the one the hosts' pages get too)
+        self._headers = tuple(page_headers(reg.config.web, https=False))
+        self._network = reg.config.conditional_access.network
         self.admin_api = AdminApi(reg)
         # Bound once: matching and building read the adapter and never change it (thread-safe).
         self._builder = self._router = _URLS.bind("localhost", script_name=self.prefix)
@@ -174,7 +162,7 @@ class WebApp:
         else:
             not_found = None
         if endpoint == "static":
-            return self._static(str(args["filename"]))(environ, start_response)
+            return self._static(str(args["filename"]), environ)(environ, start_response)
         try:
             ctx = self._context(environ)
         except StoreUnavailable as exc:
@@ -273,7 +261,21 @@ class WebApp:
         headers += [(n, v) for n, v in self._headers if n.lower() not in named]
         headers.append(("Vary", "Accept, Accept-Language, Cookie"))
         headers += [("Set-Cookie", cookie) for cookie in ctx.cookies]
+        if self.is_https(ctx.environ):
+            headers = with_https_headers(headers, self.config.web)
         return Reply(status, headers, body)
+
+    # -- https --------------------------------------------------------------------------------
+
+    def is_https(self, environ: WSGIEnvironment) -> bool:
+        """Came over https, directly or through a trusted TLS proxy (web/headers.py)."""
+        return request_is_https(environ, self._network)
+
+    def cookie_headers(self, environ: WSGIEnvironment, cookies: list[str]) -> list[tuple[str, str]]:
+        """``Set-Cookie`` headers for the middleware's cookies on a host response: ``Secure``
+        over https, whatever ``web.secure_cookies`` says (a demo on plain http turns it off)."""
+        https = self.is_https(environ)
+        return [("Set-Cookie", secure_cookie(c) if https else c) for c in cookies]
 
     def _common(self, ctx: RequestContext) -> dict[str, Any]:
         common: dict[str, Any] = {
@@ -291,7 +293,15 @@ class WebApp:
             common["csrf_token"] = ctx.session.csrf_token
         return common
 
-    def _static(self, filename: str) -> Response:
+    def _static(self, filename: str, environ: WSGIEnvironment) -> Response:
+        response = self._static_file(filename)
+        if self.is_https(environ) and self.config.web.hsts_max_age:
+            response.headers["Strict-Transport-Security"] = (
+                f"max-age={self.config.web.hsts_max_age}"
+            )
+        return response
+
+    def _static_file(self, filename: str) -> Response:
         if filename == "brand.css":  # generated from [web.branding]
             return Response(self._brand_css, mimetype="text/css")
         path = (_STATIC / filename).resolve()

@@ -43,6 +43,7 @@ __all__ = [
     "change",
     "change_handler",
     "delete",
+    "delete_reported",
     "overview",
     "set_default",
     "signout_everywhere",
@@ -197,6 +198,9 @@ def overview(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             "default": describe_method(default, default_id) if default else None,
             "default_changeable": len(_default_choices(methods)) > 1,
             "addable": _addable(web, ctx, part),
+            "reported": [
+                _describe_reported(web, m) for m in web.reg.info.reported_methods(user.id)
+            ],
             "sspr_required": sspr.methods_required if sspr.applies(user.groups) else 0,
             "notice": ctx.arg("done") or None,
             "return_to": _return_to(web, ctx),
@@ -333,6 +337,32 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("manage_delete", {**data, "error": "replace_first"}, 409)
     if not deleted:
         raise AccessDenied("no such method for this user")
+    return Redirect(web.url("manage", done="deleted"))
+
+
+def _describe_reported(web: WebApp, record: MethodRecord) -> dict[str, Any]:
+    """A method the user reported as not theirs ("This wasn't me"): out of use, to delete."""
+    data = describe_method(record, None)
+    data.update(
+        reported=True,
+        reported_at=int(record.reported_at or 0),
+        delete_url=web.url("delete_reported", method_id=record.id),
+    )
+    return data
+
+
+def delete_reported(web: WebApp, ctx: RequestContext) -> Page | Redirect:
+    """``POST /methods/<id>/delete-reported``: delete a method the user reported as not theirs
+    (SECURITY.md case 59). It counts for no policy already, so no replace-first check."""
+    if ctx.method != "POST":
+        return Redirect(web.url("manage"))
+    ctx.check_csrf()
+    blocked = _guard(web, ctx)
+    if blocked is not None:
+        return blocked
+    _, user = ctx.require_session()
+    if not web.reg.info.delete_reported(user.id, str(ctx.path_args["method_id"]), ip=ctx.ip):
+        raise AccessDenied("no such reported method for this user")
     return Redirect(web.url("manage", done="deleted"))
 
 
