@@ -33,6 +33,16 @@ class NoDirectory:
         raise NotImplementedError
 
 
+class NoAuthorization:
+    """The authorization endpoint contract; the pass-through benchmark never reaches it."""
+
+    def error_response(self, environ: Any, params: Any, error: str, description: str) -> Any:
+        raise NotImplementedError
+
+    def effective_params(self, environ: Any, params: Any) -> Any:
+        return params
+
+
 def make_host() -> Flask:
     app = Flask(__name__)
 
@@ -100,7 +110,9 @@ def main() -> None:
     # sides, so the difference is the middleware alone.
     host = make_host()
     bare = host.wsgi_app
-    wrapped_host = CombinedRegistration(host.wsgi_app, config=config, directory=NoDirectory())
+    wrapped_host = CombinedRegistration(
+        host.wsgi_app, config=config, directory=NoDirectory(), authorization=NoAuthorization()
+    )
     run(bare, 2000)
     run(wrapped_host, 2000)
     # Paired batches, alternating which side goes first, so drift in the machine's speed (other

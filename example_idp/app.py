@@ -10,6 +10,7 @@ from flask import Flask, render_template, session
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager  # type: ignore[import-untyped]
 
+from oidc_combinedreg import SecurityHeaders
 from oidc_combinedreg.clock import Clock, SystemClock
 from oidc_combinedreg.exceptions import StoreUnavailable
 
@@ -18,7 +19,7 @@ from .csrf import init_csrf
 from .db import Database
 from .directory import TomlDirectory
 from .grants import CodeStore, TokenStore
-from .host import AUTH_TIME_KEY, Idp, LoginUser, Registration, end_sign_in
+from .host import AUTH_TIME_KEY, AuthlibEndpoint, Idp, LoginUser, Registration, end_sign_in
 from .keys import SigningKey, new_secret_key, read_or_create
 from .oauth import IdpAuthorizationServer, provider_metadata
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
@@ -34,9 +35,14 @@ DEFAULT_ISSUER = "http://localhost:5000"
 
 
 def _mount_middleware(
-    app: Flask, combinedreg_config: Any, directory: TomlDirectory, clock: Clock
+    app: Flask,
+    combinedreg_config: Any,
+    directory: TomlDirectory,
+    clock: Clock,
+    server: IdpAuthorizationServer,
 ) -> Registration | None:
-    """The integration: four lines in any Flask host (plus the three calls in host.py)."""
+    """The integration: a few lines in any Flask host (plus the three calls and the
+    authorization endpoint's two in host.py)."""
     if combinedreg_config is None:
         return None
     from oidc_combinedreg import CombinedRegistration
@@ -48,6 +54,8 @@ def _mount_middleware(
         clock=clock,
         # After a self-service password reset, the IdP's own sessions of that user end too.
         on_password_reset=lambda user_id: directory.end_sessions(user_id, int(clock.now())),
+        # How the middleware answers a relying party itself (prompt=none, a cancelled sign-in).
+        authorization=AuthlibEndpoint(app, server),
     )
     app.wsgi_app = reg  # type: ignore[method-assign]
     app.extensions["combinedreg"] = reg
@@ -91,6 +99,7 @@ def create_app(
         SESSION_COOKIE_NAME="idp_session",
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_SECURE=secure,
         OAUTH2_TOKEN_EXPIRES_IN={"authorization_code": settings.access_token_lifetime},
     )
     db = Database(instance / "idp.sqlite3")
@@ -121,11 +130,15 @@ def create_app(
             db, clock, allowed=settings.login_failures_allowed, window=settings.login_window
         ),
         clock=clock,
-        registration=_mount_middleware(app, combinedreg_config, directory, clock),
+        registration=_mount_middleware(app, combinedreg_config, directory, clock, server),
     )
     _init_login(app, directory)
     init_csrf(app, secure=secure)
     _register_views(app)
+    # Outermost: the IdP's own pages (login, TAP login, home, sign-out) get the middleware's
+    # header set (no framing, no caching, nosniff, no referrer; one source, web/headers.py), and
+    # a response to an https request gets Secure on every cookie and HSTS, whatever the issuer.
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, combinedreg_config)  # type: ignore[method-assign]
     return app
 
 

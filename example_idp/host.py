@@ -1,13 +1,17 @@
-"""The IdP's runtime objects, and the three places where the host talks to oidc_combinedreg:
-after the password (``start_sign_in``), at the authorization endpoint (``current_sign_in``) and at
-logout (``end_sign_in``)."""
+"""The IdP's runtime objects, and the places where the host talks to oidc_combinedreg: after the
+password (``start_sign_in``), at the authorization endpoint (``current_sign_in``), at logout
+(``end_sign_in``), and the :class:`AuthlibEndpoint` through which the middleware answers a relying
+party itself (``prompt=none``, "Cancel sign-in", an unmet essential acr)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
-from flask import current_app, request, session
+from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
+from flask import Flask, current_app, request, session
 from flask_login import UserMixin, current_user, login_user, logout_user  # type: ignore[import-untyped]
 
 from oidc_combinedreg.clock import Clock
@@ -21,6 +25,7 @@ from .settings import IdpSettings
 from .throttle import LoginThrottle
 
 __all__ = [
+    "AuthlibEndpoint",
     "Idp",
     "LoginUser",
     "Registration",
@@ -120,3 +125,59 @@ def end_sign_in() -> None:
         idp.registration.sign_out(request.environ)
     logout_user()
     session.clear()
+
+
+class AuthlibEndpoint:
+    """The example IdP's side of ``oidc_combinedreg.authorization.AuthorizationEndpoint``."""
+
+    def __init__(self, app: Flask, server: IdpAuthorizationServer) -> None:
+        self.app = app
+        self.server = server
+
+    def error_response(
+        self, environ: dict[str, Any], params: Mapping[str, str], error: str, description: str
+    ) -> Any:
+        """The authorization endpoint's own error answer for the request ``params``: Authlib
+        validates the client and its redirect URI as at ``/authorize``; then the error goes to
+        that URI with ``state``; an invalid client or URI gets the error page, no redirect."""
+        from .oidc_views import _authorize_error
+
+        # The request as the authorization endpoint saw it (``environ`` may be the middleware's
+        # own POST, for a cancel): same host and scheme, the parameters from ``params`` only,
+        # with prompt=none so that Authlib, finding nobody signed in, refuses it with
+        # login_required at the redirect URI it validated (client, redirect URI, response type
+        # and scope first: a request invalid in any of those gets that error instead).
+        scheme = environ.get("wsgi.url_scheme", "http")
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
+        query = urlencode({**params, "prompt": "none"})
+        base = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}"
+        with self.app.test_request_context("/authorize", base_url=base, query_string=query):
+            try:
+                self.server.get_consent_grant(end_user=None)
+                answer = OAuth2Error(error="server_error", description="No redirect URI checked.")
+            except OAuth2Error as refused:
+                answer = refused
+                if refused.redirect_uri and refused.error == "login_required":
+                    answer.error, answer.description = error, description
+            response = self.app.make_response(_authorize_error(answer))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def effective_params(
+        self, environ: dict[str, Any], params: Mapping[str, str]
+    ) -> Mapping[str, str] | None:
+        """The request with the client's registered ``default_acr_values`` and
+        ``default_max_age`` (OIDC Registration 2) filled in where it has none; None for an
+        unknown client (the authorization endpoint refuses it)."""
+        client = self.server.clients.get(params.get("client_id"))
+        if client is None:
+            return None
+        effective = dict(params)
+        metadata = client.client_metadata
+        defaults = metadata.get("default_acr_values")
+        if not effective.get("acr_values") and isinstance(defaults, list) and defaults:
+            effective["acr_values"] = " ".join(str(v) for v in defaults)
+        default_max_age = metadata.get("default_max_age")
+        if "max_age" not in effective and isinstance(default_max_age, int):
+            effective["max_age"] = str(default_max_age)
+        return effective

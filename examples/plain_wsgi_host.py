@@ -1,7 +1,9 @@
 """A complete host IdP in plain WSGI (no framework), mounting oidc_combinedreg.
 
-It shows the whole host contract in about a hundred lines: the three calls (``password_verified``,
-``sign_in_result``, ``sign_out``) and a ``Directory``. Its "authorization endpoint" issues toy codes:
+It shows the whole host contract in about two hundred lines: the three calls
+(``password_verified``, ``sign_in_result``, ``sign_out``), a ``Directory`` and the
+``AuthorizationEndpoint`` (``error_response``, ``effective_params``) through which the middleware
+answers a relying party itself (``prompt=none``, "Cancel sign-in"). Its "authorization endpoint" issues toy codes:
 a real host does the OAuth parts with a library (see example_idp/ for Flask + Authlib).
 Run it: ``python examples/plain_wsgi_host.py`` and open http://localhost:8000/authorize?client_id=demo
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import html
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -21,9 +23,12 @@ from oidc_combinedreg import (
     DirectoryUser,
     PasswordRejected,
     PerUserMfa,
+    SecurityHeaders,
 )
 
 USERS = {"alice": "alice-password", "bob": "bob-password"}
+#: the toy host's registered clients and their one redirect URI each
+CLIENTS = {"demo": "https://rp.example.test/cb"}
 
 
 class DictDirectory:
@@ -60,8 +65,6 @@ class Host:
         self.sessions: dict[str, str] = {}  # host session id -> user id
         self.codes: dict[str, dict[str, Any]] = {}  # issued codes -> what the ID token would say
         self.reg: CombinedRegistration | None = None  # set once mounted (see make_app)
-        #: where the toy authorization endpoint sends codes (a real host checks the client's URIs)
-        self.redirect_uri = "https://rp.example.test/cb"
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -117,7 +120,13 @@ class Host:
         result = self.reg.sign_in_result(environ)  # (2) what the middleware cleared
         user = self._host_user(environ)
         params = _authorization_params(environ)
+        query = parse_qs(params)
         if result is None or user != result.user_id:
+            first = {name: values[0] for name, values in query.items()}
+            if "none" in first.get("prompt", "").split():  # OIDC Core 3.1.2.1: never a page
+                return self.error_response(environ, first, "login_required", "Not signed in.")(
+                    environ, start_response
+                )
             here = "/authorize?" + params  # after the login, by GET (a POST's body included)
             start_response("302 Found", [("Location", "/login?next=" + quote(here, safe=""))])
             return [b""]
@@ -128,14 +137,42 @@ class Host:
             "acr": result.acr,
             "auth_time": result.auth_time,
         }
-        query = parse_qs(params)
-        redirect_uri = self.redirect_uri
+        redirect_uri = CLIENTS.get(query.get("client_id", [""])[0])
+        if redirect_uri is None:
+            return _page(start_response, "400 Bad Request", "Unknown client.")
         state = query.get("state", [""])[0]
         start_response(
             "302 Found",
             [("Location", redirect_uri + "?" + urlencode({"code": code, "state": state}))],
         )
         return [b""]
+
+    # -- the AuthorizationEndpoint the middleware answers relying parties through ------------
+
+    def error_response(
+        self, environ: dict[str, Any], params: Mapping[str, str], error: str, description: str
+    ) -> Any:
+        """The error at the client's registered redirect URI, with ``state``; an unknown client
+        or redirect URI gets a page instead (never redirect to an unchecked URI)."""
+        registered = CLIENTS.get(params.get("client_id", ""))
+        if registered is None or params.get("redirect_uri", registered) != registered:
+            return lambda env, start: _page(start, "400 Bad Request", "Invalid client.")
+        answer = {"error": error, "error_description": description}
+        if "state" in params:
+            answer["state"] = params["state"]
+        location = registered + "?" + urlencode(answer)
+
+        def app(env: dict[str, Any], start: Any) -> Iterable[bytes]:
+            start("302 Found", [("Location", location), ("Cache-Control", "no-store")])
+            return [b""]
+
+        return app
+
+    def effective_params(
+        self, environ: dict[str, Any], params: Mapping[str, str]
+    ) -> Mapping[str, str] | None:
+        """No pushed requests, request objects or client defaults here: the request as sent."""
+        return params if params.get("client_id") in CLIENTS else None
 
     def logout(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         assert self.reg is not None
@@ -148,6 +185,11 @@ class Host:
             [("Content-Type", "text/plain"), ("Set-Cookie", "host_sid=; Path=/; Max-Age=0")],
         )
         return [b"signed out"]
+
+
+def _page(start_response: Any, status: str, text: str) -> Iterable[bytes]:
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+    return [text.encode()]
 
 
 def _authorization_params(environ: dict[str, Any]) -> str:
@@ -165,7 +207,12 @@ def make_app(
     config: Config, directory: DictDirectory, **kwargs: Any
 ) -> tuple[CombinedRegistration, Host]:
     host = Host()
-    reg = CombinedRegistration(host, config=config, directory=directory, **kwargs)
+    kwargs.setdefault("authorization", host)
+    # The host's own pages get the middleware's header set, and Secure cookies and HSTS over
+    # https (one source: oidc_combinedreg/web/headers.py).
+    reg = CombinedRegistration(
+        SecurityHeaders(host, config), config=config, directory=directory, **kwargs
+    )
     host.reg = reg
     return reg, host
 

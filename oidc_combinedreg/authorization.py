@@ -45,6 +45,7 @@ UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"
 #: RFC 6749 4.1.2.1, e.g. ``prompt=none`` together with another prompt value (OIDC Core 3.1.2.1)
 INVALID_REQUEST = "invalid_request"
 
+
 class AuthorizationEndpoint(Protocol):
     """Implemented by the host (``example_idp/host.py`` and ``examples/plain_wsgi_host.py``)."""
 
@@ -107,4 +108,3 @@ def require_endpoint(endpoint: Any) -> AuthorizationEndpoint:
         )
     checked: AuthorizationEndpoint = endpoint
     return checked
-

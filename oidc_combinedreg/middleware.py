@@ -12,7 +12,10 @@ Three kinds of request:
   and ``wsgi.file_wrapper`` responses), at the cost of one prefix check and one closure.
 
 The host calls :meth:`password_verified` after its password check, :meth:`sign_in_result` in its
-authorization endpoint (amr/acr/auth_time for the ID token) and :meth:`sign_out` at logout.
+authorization endpoint (amr/acr/auth_time for the ID token) and :meth:`sign_out` at logout, and
+gives an :class:`~.authorization.AuthorizationEndpoint` (``authorization=``) through which the
+guard answers a relying party itself: ``prompt=none`` never shows a page (OIDC Core 3.1.2.1), a
+cancelled sign-in and an unmet essential ``acr`` end at the RP with their error (docs/oidc.md).
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import HTTPException
 
 from .admin.service import AdminService
+from .authorization import (
+    INTERACTION_REQUIRED,
+    INVALID_REQUEST,
+    LOGIN_REQUIRED,
+    UNMET_AUTHENTICATION_REQUIREMENTS,
+    AuthorizationEndpoint,
+    require_endpoint,
+)
 from .clock import Clock, SystemClock
 from .conditional_access import (
     REGISTER_SECURITY_INFO,
@@ -47,11 +58,13 @@ from .store.base import Store
 from .web import cookie_check
 from .web.app import WebApp
 from .web.authorize_request import authorization_query
-from .web.flow import Flow
+from .web.flow import Flow, request_params
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .conditional_access import Decision
@@ -80,7 +93,10 @@ class CombinedRegistration:
         clock: Clock | None = None,
         delivery: Delivery | None = None,
         on_password_reset: Callable[[str], None] | None = None,
+        authorization: AuthorizationEndpoint | None = None,
     ) -> None:
+        # First: a host without it must not start (it would show pages under prompt=none).
+        self.authorization = require_endpoint(authorization)
         self.app = app
         self.config = config
         self.directory = directory
@@ -117,7 +133,7 @@ class CombinedRegistration:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             cookies = environ.get(_COOKIES_KEY)
             if cookies:
-                headers = [*headers, *(("Set-Cookie", c) for c in cookies)]
+                headers = [*headers, *self.web.cookie_headers(environ, cookies)]
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
@@ -313,23 +329,38 @@ class CombinedRegistration:
     # -- the authorization endpoint guard -----------------------------------------------------
 
     def _guard(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ.pop(RESULT_KEY, None)
         try:
             query = authorization_query(environ)
         except HTTPException as exc:  # a POSTed body too large to decide on, or cut off
             return self.web.error_response(environ, start_response, exc)
+        params = request_params(query)
         try:
-            return self._guard_inner(environ, start_response, query)
+            effective = self.authorization.effective_params(environ, params)  # effective parameters
+            if effective is None:  # the host refuses this request itself
+                return self._host_without_result(environ, start_response)
+            return self._guard_inner(environ, start_response, query, params, effective)
         except StoreUnavailable:
             # Fail closed: no store, no authorization code.
             return self.web.error_response(environ, start_response, StoreUnavailable())
 
     def _guard_inner(
-        self, environ: WSGIEnvironment, start_response: StartResponse, query: str
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        query: str,
+        params: Mapping[str, str],
+        effective: Mapping[str, str],
     ) -> Iterable[bytes]:
-        """``query``: the authorization request's parameters, also a POSTed request's."""
-        environ.pop(RESULT_KEY, None)
+        """``query``/``params``: the request as sent (a POST's body too); ``effective``: what it
+        means (the host's ``effective_params``), which the decision reads."""
+        prompts = effective.get("prompt", "").split()
+        silent = "none" in prompts  # OIDC Core 3.1.2.1: no page, whatever happens
+        if silent and len(prompts) > 1:
+            text = "prompt=none cannot be combined with another value."
+            return self.answer_rp(environ, start_response, params, INVALID_REQUEST, text)
         session = self.sessions.load(environ)
-        if session is None:
+        if session is None and not silent:
             # A browser without our cookie: set one and check it comes back (web/cookie_check.py).
             probe = cookie_check.probe(self, environ)
             if probe is not None:
@@ -337,10 +368,14 @@ class CombinedRegistration:
                 return [b"Checking that cookies work..."]
         user = self.directory.get_user(session.user_id) if session and session.user_id else None
         if session is None or user is None or not user.enabled:
+            if silent:  # nobody signed in here (or a cookie that did not come back)
+                text = "The user is not signed in."
+                return self.answer_rp(environ, start_response, params, LOGIN_REQUIRED, text)
             return self._host_without_result(environ, start_response)
         ctx = self.web.context_for(environ)
         ctx.session, ctx.user = session, user
-        cid = self.flow.add_continuation(session, environ.get("PATH_INFO", ""), query, ctx.now)
+        path = environ.get("PATH_INFO", "")
+        cid = self.flow.add_continuation(session, path, query, ctx.now, effective)
         cont = self.flow.continuation(session, cid)
         step = self.decide(ctx, session, user, cont)
         if step.kind is StepKind.DONE:
@@ -348,8 +383,17 @@ class CombinedRegistration:
             if not self.sessions.save(session):
                 # Ended (signed out everywhere, revoked) since it was loaded: no code for it.
                 return self._host_without_result(environ, start_response)
-            environ[RESULT_KEY] = self.flow.result(session)
+            environ[RESULT_KEY] = self.flow.result(session, cont)
             return self._host_without_result(environ, start_response, cleared=True)
+        error = _rp_error(step, silent=silent)
+        if error is not None:  # the RP hears it; the request does not wait for a page
+            self.flow.pop_continuation(session, cid)
+            if not self.sessions.save(session):
+                return self._host_without_result(environ, start_response)
+            self.info.audit(
+                "signin.answered", user.id, "info", ip=ctx.ip, error=error[0], step=str(step.kind)
+            )
+            return self.answer_rp(environ, start_response, params, *error)
         if not self.sessions.save(session):
             return self._host_without_result(environ, start_response)
         location = self.web.url("signin", c=cid)
@@ -361,17 +405,35 @@ class CombinedRegistration:
         start_response("303 See Other", headers)
         return [b"Continue: " + location.encode()]
 
-    def _host_without_result(
-        self, environ: WSGIEnvironment, start_response: StartResponse, *, cleared: bool = False
+    def answer_rp(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        params: Mapping[str, str],
+        error: str,
+        description: str,
     ) -> Iterable[bytes]:
-        """Pass /authorize to the host; unless cleared, refuse any response that issues a code."""
+        """The host's error response to the RP (its validated redirect URI, with ``state``)."""
+        app = self.authorization.error_response(environ, params, error, description)
+        return self._host_without_result(environ, start_response, app=app)
+
+    def _host_without_result(
+        self,
+        environ: WSGIEnvironment,
+        start_response: StartResponse,
+        *,
+        cleared: bool = False,
+        app: WSGIApplication | None = None,
+    ) -> Iterable[bytes]:
+        """Pass /authorize to the host (or ``app``, its error answer); unless cleared, refuse any
+        response that issues a code."""
         blocked = False
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal blocked
             cookies = environ.get(_COOKIES_KEY)
             if cookies:
-                headers = [*headers, *(("Set-Cookie", c) for c in cookies)]
+                headers = [*headers, *self.web.cookie_headers(environ, cookies)]
             if not cleared and status[:1] == "3":
                 location = next((v for k, v in headers if k.lower() == "location"), "")
                 if any(m in location for m in _GUARD_MARKERS):
@@ -388,10 +450,28 @@ class CombinedRegistration:
                     )
             return start_response(status, headers, exc_info)
 
-        body = self.app(environ, start)
+        body = (app or self.app)(environ, start)
         if cleared:
             return body
         return _GuardedBody(body, lambda: blocked)
+
+
+#: under prompt=none every pending step is an error for the RP (OIDC Core 3.1.2.6): the MFA step
+#: is authentication (login_required), every other page is interaction (interaction_required)
+_SILENT_ERRORS = {
+    StepKind.MFA: (LOGIN_REQUIRED, "The sign-in needs a second factor."),
+    StepKind.REGISTER: (INTERACTION_REQUIRED, "The user must register security info first."),
+    StepKind.BLOCKED: (INTERACTION_REQUIRED, "The sign-in needs the user's attention."),
+}
+
+
+def _rp_error(step: Step, *, silent: bool) -> tuple[str, str] | None:
+    """The error the RP gets instead of the page of ``step`` (None: show the page)."""
+    if step.kind is StepKind.BLOCKED and "acr_unmet" in step.reasons:
+        # OIDC Core 5.5.1.1: an essential acr not met is a failed authentication, prompt or not.
+        text = "None of the essential acr values can be met for this user."
+        return UNMET_AUTHENTICATION_REQUIREMENTS, text
+    return _SILENT_ERRORS.get(step.kind) if silent else None
 
 
 class _GuardedBody:

@@ -56,6 +56,13 @@ class BenchHost:
     def __init__(self) -> None:
         self.reg: CombinedRegistration | None = None
 
+    # The authorization endpoint contract (docs/integration.md): the benchmarks send no prompt=none.
+    def error_response(self, environ: Any, params: Any, error: str, description: str) -> Any:
+        raise NotImplementedError
+
+    def effective_params(self, environ: Any, params: Any) -> Any:
+        return params
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         assert self.reg is not None
@@ -88,7 +95,9 @@ class BenchHost:
 
 def make_app(config_path: str | os.PathLike[str]) -> CombinedRegistration:
     host = BenchHost()
-    reg = CombinedRegistration(host, config=load_config(config_path), directory=BenchDirectory())
+    reg = CombinedRegistration(
+        host, config=load_config(config_path), directory=BenchDirectory(), authorization=host
+    )
     host.reg = reg
     return reg
 

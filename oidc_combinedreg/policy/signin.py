@@ -15,6 +15,7 @@ from enum import StrEnum
 from ..directory import PerUserMfa
 from ..methods.kinds import METHOD_RULES, MethodKind, channel_family
 from ..store.base import MethodRecord, UserState
+from .acr import AcrDemand, AcrLevel
 from .config import PolicyConfig
 from .reset import PASSWORD_RESET_REQUIRED
 
@@ -55,14 +56,18 @@ class SignInFacts:
     methods: Sequence[MethodRecord]
     state: UserState
     now: float
-    #: MFA done in this sign-in (and, with max_age, recent enough)
+    #: MFA done in this sign-in
     mfa_done: bool
+    #: the MFA done was with a phishing-resistant method (WebAuthn)
+    phr_done: bool = False
     #: Conditional Access blocks this sign-in
     ca_blocked: bool = False
     #: Conditional Access grants access only with MFA
     ca_requires_mfa: bool = False
-    #: the relying party asked for an MFA acr (acr_values)
-    acr_requires_mfa: bool = False
+    #: what the relying party's acr request demands (policy/acr.py)
+    acr: AcrDemand = AcrDemand()
+    #: the request's max_age has passed since the last factor: a fresh factor is needed
+    reauthenticate: bool = False
     #: the wizard already ran (and was completed or postponed) in this sign-in
     registration_handled: bool = False
 
@@ -93,7 +98,7 @@ def mfa_required(facts: SignInFacts, policies: PolicyConfig) -> bool:
         enforced_registration
         or facts.per_user_mfa in (PerUserMfa.ENABLED, PerUserMfa.ENFORCED)
         or facts.ca_requires_mfa
-        or facts.acr_requires_mfa
+        or facts.acr.level >= AcrLevel.MFA
     )
 
 
@@ -116,7 +121,7 @@ def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[Regi
             needs.append(RegistrationNeed.MFA_REGISTRATION_ENFORCED)
         if facts.per_user_mfa is PerUserMfa.ENFORCED:
             needs.append(RegistrationNeed.PER_USER_MFA_ENFORCED)
-        if facts.ca_requires_mfa or facts.acr_requires_mfa:
+        if facts.ca_requires_mfa or facts.acr.register:
             needs.append(RegistrationNeed.CONDITIONAL_ACCESS_MFA)
     sspr = policies.sspr
     if sspr.applies(facts.groups) and not snoozed:
@@ -169,13 +174,27 @@ def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:
     if facts.state.extra.get(PASSWORD_RESET_REQUIRED):
         # "This wasn't me" flagged the account: the password may be known to someone else.
         return Step(kind=StepKind.BLOCKED, reasons=(PASSWORD_RESET_REQUIRED,))
-    if not facts.mfa_done and _has_mfa_method(facts.methods) and mfa_required(facts, policies):
+    if facts.acr.unmet:
+        # An essential acr (OIDC Core 5.5.1.1) this user cannot reach: a failed authentication.
+        return Step(kind=StepKind.BLOCKED, reasons=("acr_unmet",))
+    has_mfa = _has_mfa_method(facts.methods)
+    if has_mfa and not facts.mfa_done and mfa_required(facts, policies):
         return Step(kind=StepKind.MFA, reasons=("mfa_required",))
+    if (
+        facts.acr.level is AcrLevel.PHISHING_RESISTANT
+        and not facts.phr_done
+        and any(METHOD_RULES[m.kind].phishing_resistant for m in facts.methods)
+    ):
+        return Step(kind=StepKind.MFA, reasons=("phishing_resistant",))
+    if facts.reauthenticate and has_mfa:
+        # max_age passed: a fresh second factor re-authenticates the user (auth_time moves to
+        # it); without a method, the host asks for the password again (docs/oidc.md).
+        return Step(kind=StepKind.MFA, reasons=("max_age",))
     if not facts.registration_handled:
         needs = registration_needs(facts, policies)
         if needs:
             return Step(kind=StepKind.REGISTER, reasons=tuple(n.value for n in needs))
-    if (facts.ca_requires_mfa or facts.acr_requires_mfa) and not facts.mfa_done:
+    if (facts.ca_requires_mfa or facts.acr.level >= AcrLevel.MFA) and not facts.mfa_done:
         # Required MFA that the user cannot give (no method, and registration was not possible).
         return Step(kind=StepKind.BLOCKED, reasons=("mfa_required_no_method",))
     return Step(kind=StepKind.DONE)

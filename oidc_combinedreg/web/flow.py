@@ -2,33 +2,69 @@
 
 Session keys (all server side):
 ``uid`` user id, ``pwd_at`` password time, ``mfa_at`` MFA time, ``amr`` RFC 8176 values so far,
-``conts`` continuations {id: {url, client_id, acr_mfa}}, ``reg_done`` registration handled in this
+``conts`` continuations {id: {url, client_id, acr, essential, max_age, at}} (the request's decision
+parameters, policy/acr.py), ``reg_done`` registration handled in this
 sign-in, ``wizard`` the wizard's progress, ``pending`` pending method setups.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from ..config.model import Config
 from ..directory import DirectoryUser
+from ..methods.kinds import METHOD_RULES
+from ..policy.acr import AcrLevel, AcrRequest, acr_demand, parse_acr_request
 from ..policy.signin import SignInFacts, Step, next_step
 from ..service import SecurityInfo
 from ..signin import SignInResult
 from .session import Session
 
-__all__ = ["MAX_CONTINUATIONS", "Flow"]
+__all__ = ["MAX_CONTINUATIONS", "Flow", "auth_time", "request_params"]
 
 #: continuations kept per session (several tabs may each be in an /authorize request)
 MAX_CONTINUATIONS = 5
+
+
+def request_params(query: str) -> dict[str, str]:
+    """An authorization request's parameters, the first value of each (OAuth 2.0 parameters
+    may not repeat: RFC 6749 3.1; the host refuses a request that repeats one)."""
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=False):
+        params.setdefault(name, value)
+    return params
+
+
+def _max_age(params: Mapping[str, str]) -> int | None:
+    """OIDC Core 3.1.2.1 ``max_age``; not a whole number: None (the host refuses it itself)."""
+    raw = params.get("max_age", "").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 10 else None
+
+
+def auth_time(data: Mapping[str, Any]) -> int | None:
+    """When the user last actively authenticated: the later of the password and the last MFA
+    (docs/oidc.md, "auth_time"). The ID token's ``auth_time``; ``max_age`` counts from it."""
+    pwd_at, mfa_at = data.get("pwd_at"), data.get("mfa_at")
+    if not isinstance(pwd_at, int):
+        return None
+    return max(pwd_at, mfa_at) if isinstance(mfa_at, int) else pwd_at
 
 
 class Flow:
     def __init__(self, config: Config, info: SecurityInfo) -> None:
         self.config = config
         self.info = info
+        acr = config.acr
+        #: this deployment's acr values and the level each stands for
+        self.acr_levels = {
+            acr.password: AcrLevel.PASSWORD,
+            acr.mfa: AcrLevel.MFA,
+            acr.phishing_resistant: AcrLevel.PHISHING_RESISTANT,
+        }
+        self._acr_by_level = {level: value for value, level in self.acr_levels.items()}
 
     # -- sign-in state ------------------------------------------------------------------------
 
@@ -61,43 +97,65 @@ class Flow:
         session.data["amr"] = current
         session.data["mfa_at"] = int(now)
 
-    def result(self, session: Session) -> SignInResult | None:
+    @staticmethod
+    def level(session: Session) -> AcrLevel:
+        """The level this sign-in reached."""
+        if "mfa" not in (session.data.get("amr") or []):
+            return AcrLevel.PASSWORD
+        return AcrLevel.PHISHING_RESISTANT if session.data.get("phr") else AcrLevel.MFA
+
+    def result(
+        self, session: Session, cont: Mapping[str, Any] | None = None
+    ) -> SignInResult | None:
+        """The cleared sign-in for the request ``cont``. Its ``acr``: the strongest class reached
+        among those the request named (a stronger class satisfies a weaker one), else the
+        strongest reached (docs/oidc.md)."""
         uid = session.user_id
-        pwd_at = session.data.get("pwd_at")
-        if uid is None or not isinstance(pwd_at, int):
+        when = auth_time(session.data)
+        if uid is None or when is None:
             return None
         amr = tuple(a for a in session.data.get("amr", ["pwd"]) if isinstance(a, str))
-        acr = self.config.acr
-        if session.data.get("phr") and "mfa" in amr:
-            acr_value = acr.phishing_resistant
-        elif "mfa" in amr:
-            acr_value = acr.mfa
-        else:
-            acr_value = acr.password
+        reached = self.level(session)
+        named = [self.acr_levels[v] for v in (cont or {}).get("acr", []) if v in self.acr_levels]
+        within = [level for level in named if level <= reached]
         mfa_at = session.data.get("mfa_at")
+        pwd_at = session.data.get("pwd_at")
         return SignInResult(
             user_id=uid,
             amr=amr,
-            acr=acr_value,
-            auth_time=pwd_at,
+            acr=self._acr_by_level[max(within) if within else reached],
+            auth_time=when,
+            password_time=pwd_at if isinstance(pwd_at, int) else when,
             mfa_time=mfa_at if isinstance(mfa_at, int) else None,
         )
 
     # -- continuations (server side: no redirect target ever comes from the request) ----------
 
-    def add_continuation(self, session: Session, path: str, query: str, now: float) -> str:
+    def add_continuation(
+        self,
+        session: Session,
+        path: str,
+        query: str,
+        now: float,
+        params: Mapping[str, str] | None = None,
+    ) -> str:
+        """Keep the request ``path?query`` to come back to; ``params``: what it means (the
+        host's effective parameters; default: the query's own)."""
         conts: dict[str, Any] = session.data.setdefault("conts", {})
         while len(conts) >= MAX_CONTINUATIONS:
             oldest = min(conts, key=lambda k: conts[k].get("at", 0))
             del conts[oldest]
-        params = parse_qs(query, keep_blank_values=False)
-        acr_values = " ".join(params.get("acr_values", [])).split()
-        acr = self.config.acr
+        if params is None:
+            params = request_params(query)
+        wanted = parse_acr_request(params)
         cid = secrets.token_urlsafe(12)
         conts[cid] = {
             "url": path + ("?" + query if query else ""),
-            "client_id": (params.get("client_id") or [""])[0][:200],
-            "acr_mfa": any(v in (acr.mfa, acr.phishing_resistant) for v in acr_values),
+            "client_id": params.get("client_id", "")[:200],
+            # bounded: a request names a handful of classes, not thousands
+            "acr": [v[:200] for v in wanted.values[:10]],
+            "essential": wanted.essential,
+            "max_age": _max_age(params),
             "at": int(now),
         }
         return cid
@@ -127,6 +185,21 @@ class Flow:
         ca_requires_mfa: bool = False,
     ) -> SignInFacts:
         methods = self.info.methods(user.id)
+        cont = cont or {}
+        reached = self.level(session)
+        reachable = max(reached, _method_level(methods))
+        policies = self.config.policies
+        demand = acr_demand(
+            AcrRequest(
+                values=tuple(str(v) for v in cont.get("acr") or ()),
+                essential=bool(cont.get("essential")),
+            ),
+            self.acr_levels,
+            reachable=reachable,
+            may_register=policies.mfa_registration.audience.contains(user.id, user.groups),
+        )
+        max_age = cont.get("max_age")
+        when = auth_time(session.data)
         return SignInFacts(
             user_id=user.id,
             groups=user.groups,
@@ -135,11 +208,27 @@ class Flow:
             state=self.info.state(user.id),
             now=now,
             mfa_done=session.data.get("mfa_at") is not None,
+            phr_done=reached is AcrLevel.PHISHING_RESISTANT,
             ca_blocked=ca_blocked,
             ca_requires_mfa=ca_requires_mfa,
-            acr_requires_mfa=bool(cont and cont.get("acr_mfa")),
+            acr=demand,
+            # max_age=0 is prompt=login's twin: the host asks for the password (docs/oidc.md)
+            reauthenticate=bool(
+                isinstance(max_age, int)
+                and max_age > 0
+                and when is not None
+                and now - when > max_age
+            ),  # fmt: skip
             registration_handled=bool(session.data.get("reg_done")),
         )
 
     def next_step(self, facts: SignInFacts) -> Step:
         return next_step(facts, self.config.policies)
+
+
+def _method_level(methods: Any) -> AcrLevel:
+    """The highest level the user's registered methods can reach."""
+    rules = [METHOD_RULES[m.kind] for m in methods]
+    if any(r.mfa and r.phishing_resistant for r in rules):
+        return AcrLevel.PHISHING_RESISTANT
+    return AcrLevel.MFA if any(r.mfa for r in rules) else AcrLevel.PASSWORD

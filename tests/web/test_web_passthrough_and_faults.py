@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plain_wsgi_host import DictDirectory, make_app  # noqa: I001
+from plain_wsgi_host import DictDirectory, Host, make_app  # noqa: I001
 from webtest import T0, Browser, base_config, location
 from werkzeug.test import Client
 
@@ -51,6 +51,7 @@ def wrapped(tmp_path: Path) -> CombinedRegistration:
         config=config,
         directory=DictDirectory(),
         store=SqliteStore(str(tmp_path / "s.db"), clock=FrozenClock(T0)),
+        authorization=Host(),
     )
 
 

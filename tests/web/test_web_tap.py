@@ -58,7 +58,12 @@ def make_tap_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..
         stores.append(store)
         host = Host()
         reg = CombinedRegistration(
-            TapHost(host), config=config, directory=DictDirectory(), store=store, clock=clock
+            TapHost(host),
+            config=config,
+            directory=DictDirectory(),
+            store=store,
+            clock=clock,
+            authorization=host,
         )
         host.reg = reg
         return fast_taps(Browser(reg, host, clock))
