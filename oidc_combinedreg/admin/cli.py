@@ -1,4 +1,4 @@
-"""``combinedreg report | tap | admin-token``: the admin tasks from a shell.
+"""``combinedreg report | tap | unlock | admin-token``: the admin tasks from a shell.
 
 The CLI opens the store the config names and has no Directory (the host owns it), so reports
 evaluate group-scoped policies without groups (their rows say ``in_directory: no``) and a TAP can
@@ -142,6 +142,35 @@ def tap_revoke_command(config_file: str, user: str) -> None:
         sys.exit(1)
 
 
+@click.command("unlock")
+@_CONFIG
+@click.option("--user", required=True, help="user id")
+@click.option("--status", "status_only", is_flag=True, help="only show the counters")
+def unlock_command(config_file: str, user: str, status_only: bool) -> None:
+    """Clear USER's failure counters (the MFA codes' lock; audited), or show them (--status)."""
+    from .service import UnknownUser
+
+    with _service(config_file) as admin:
+        try:
+            state = (
+                admin.lock_state(user)
+                if status_only
+                else admin.unlock(user, actor=_actor(), ip=None)
+            )
+        except UnknownUser as exc:
+            raise click.UsageError(f"the store knows no user {user!r}") from exc
+    locked = "locked" if state["locked"] else "not locked"
+    counts = (
+        f"{state['consecutive_failures']} of {state['max_consecutive_failures']} consecutive "
+        f"failures, {state['tap_failures']} wrong passes in the window, "
+        f"{state['reset_attempts_today']} reset attempts today"
+    )
+    if status_only:
+        click.echo(f"{user}: {locked} ({counts})")
+    else:
+        click.echo(f"{user}: unlocked; it was {locked} ({counts})")
+
+
 @click.command("admin-token")
 @click.option("--name", default="admin", show_default=True, help="shown in the audit log")
 @click.option("--user", default=None, help="the admin user the token acts for")
@@ -161,4 +190,5 @@ def register_admin_commands(main: click.Group) -> None:
     """Add the admin commands to the ``combinedreg`` group."""
     main.add_command(report_command)
     main.add_command(tap_group)
+    main.add_command(unlock_command)
     main.add_command(admin_token_command)

@@ -122,6 +122,29 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
                 "one_time": _BOOL,
             },
         },
+        "LockState": _object(
+            {
+                "user_id": _STR,
+                "locked": {
+                    "type": "boolean",
+                    "description": "MFA codes refused until a success or an unlock",
+                },
+                "cooling_down": {
+                    "type": "boolean",
+                    "description": "MFA codes refused until the window ends",
+                },
+                "consecutive_failures": _INT,
+                "max_consecutive_failures": _INT,
+                "window_failures": _INT,
+                "failures_per_window": _INT,
+                "tap_failures": {
+                    "type": "integer",
+                    "description": "wrong Temporary Access Passes in the window, all addresses",
+                },
+                "reset_attempts_today": _INT,
+            }
+        ),
+        "Unlocked": _object({"user_id": _STR, "was_locked": _BOOL, "before": _ref("LockState")}),
         "PerUserMfaRequest": _object(
             {"state": {"type": "string", "enum": ["disabled", "enabled", "enforced"]}}
         ),
@@ -157,6 +180,7 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
                 "sspr_capable": _BOOL,
                 "default_method": _nullable(_STR),
                 "methods": {"type": "array", "items": _STR},
+                "locked": _BOOL,
             }
         ),
         "Activity": activity,
@@ -255,6 +279,25 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_object({"revoked": _INT}), "Sessions ended"),
                     **_errors(),
+                },
+            },
+        },
+        "/users/{user_id}/lock": {
+            "parameters": [_USER],
+            "get": {
+                "operationId": "getLock",
+                "summary": "The account's failure counters and whether its MFA codes are locked",
+                "responses": {"200": _json(_ref("LockState"), "The counters"), **_errors(404)},
+            },
+        },
+        "/users/{user_id}/unlock": {
+            "parameters": [_USER],
+            "post": {
+                "operationId": "unlock",
+                "summary": "Clear the account's failure counters (audited admin.unlocked)",
+                "responses": {
+                    "200": _json(_ref("Unlocked"), "Cleared; the counters before"),
+                    **_errors(404),
                 },
             },
         },

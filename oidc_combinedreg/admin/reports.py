@@ -108,6 +108,7 @@ REGISTRATION_COLUMNS = (
     "sspr_capable",
     "default_method",
     "methods",
+    "locked",
 )
 
 
@@ -125,6 +126,8 @@ class RegistrationRow:
     default_method: str | None
     #: the kinds registered, most secure first, each once
     methods: tuple[str, ...]
+    #: MFA codes refused until a success or an admin's unlock (the durable failure counter)
+    locked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +139,7 @@ class RegistrationRow:
             "sspr_capable": self.sspr_capable,
             "default_method": self.default_method,
             "methods": list(self.methods),
+            "locked": self.locked,
         }
 
 
@@ -161,6 +165,8 @@ def registration_row(
     methods: Sequence[MethodRecord],
     state: UserState,
     policies: PolicyConfig,
+    *,
+    locked: bool = False,
 ) -> RegistrationRow:
     """One user's registration details.
 
@@ -185,6 +191,7 @@ def registration_row(
         sspr_capable=registered and enabled and policies.sspr.applies(groups),
         default_method=_default_kind(methods, state),
         methods=tuple(k.value for k in sorted(kinds, key=lambda k: METHOD_RULES[k].rank)),
+        locked=locked,
     )
 
 

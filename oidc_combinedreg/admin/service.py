@@ -18,6 +18,7 @@ from ..directory import Directory, DirectoryUser, PerUserMfa
 from ..exceptions import CombinedRegError, InvalidInput
 from ..methods.kinds import METHOD_RULES
 from ..service import SecurityInfo
+from ..service.reset import reset_account_keys, reset_day_key
 from ..store.base import MethodRecord
 from . import reports
 from .config import AdminConfig
@@ -143,6 +144,51 @@ class AdminService:
         )
         return removed
 
+    # -- lockouts (SECURITY.md case 57: every durable lock has an audited admin unlock) -------
+
+    def lock_state(self, user_id: str) -> dict[str, Any]:
+        """The account's failure counters: the MFA codes' durable lock and window, the
+        Temporary Access Pass's window and the password reset's daily attempts."""
+        self._require_known(user_id)
+        return self._lock_json(user_id)
+
+    def _lock_json(self, user_id: str) -> dict[str, Any]:
+        return {
+            "user_id": user_id,
+            **self.info.ctx.throttle.lock_state(user_id).to_json(),
+            "tap_failures": self.tap.throttle.account_failures(user_id),
+            "reset_attempts_today": self.store.get_count(reset_day_key(user_id)),
+        }
+
+    def is_locked(self, user_id: str) -> bool:
+        return self.info.ctx.throttle.lock_state(user_id).locked
+
+    def locked_accounts(self) -> list[dict[str, Any]]:
+        """Every account the store knows whose MFA codes are locked, with its counters."""
+        return [self._lock_json(uid) for uid in self.store.list_user_ids() if self.is_locked(uid)]
+
+    def unlock(self, user_id: str, *, actor: str, ip: str | None) -> dict[str, Any]:
+        """Clear the account's failure counters (audited ``admin.unlocked``); returns the state
+        before. The client-IP counters stay: they are not the account's."""
+        self._require_known(user_id)
+        before = self._lock_json(user_id)
+        keys = [
+            *self.info.ctx.throttle.unlock_keys(user_id),
+            *self.tap.throttle.unlock_keys(user_id),
+            *reset_account_keys(user_id),
+        ]
+        self.store.counters(reset=keys)
+        self.info.audit(
+            "admin.unlocked",
+            user_id,
+            "success",
+            ip=ip,
+            actor=actor,
+            was_locked=before["locked"],
+            consecutive_failures=before["consecutive_failures"],
+        )
+        return before
+
     def revoke_sessions(self, user_id: str, *, actor: str, ip: str | None) -> int:
         """End every middleware session of the user (their MFA sign-ins); returns how many."""
         count = self.store.delete_user_sessions(user_id)
@@ -249,6 +295,7 @@ class AdminService:
                 self.store.list_methods(uid),
                 self.store.get_user_state(uid),
                 policies,
+                locked=self.is_locked(uid),
             )
             for uid in ids
         ]

@@ -65,7 +65,14 @@ from .totp import TotpService
 if TYPE_CHECKING:
     from . import SecurityInfo
 
-__all__ = ["FLOW_TTL", "ResetFlow", "ResetService", "ResetStep"]
+__all__ = [
+    "FLOW_TTL",
+    "ResetFlow",
+    "ResetService",
+    "ResetStep",
+    "reset_account_keys",
+    "reset_day_key",
+]
 
 log = logging.getLogger("oidc_combinedreg.reset")
 
@@ -173,6 +180,21 @@ class _CountedByTheFlow(Throttle):
 
     def succeeded(self, user_id: str) -> None:
         return None
+
+
+def _counter_key(scope: str, subject: str) -> str:
+    return f"reset:{scope}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
+
+
+def reset_day_key(account: str) -> str:
+    """The counter of an account's reset attempts today (decision 13's daily cap)."""
+    return _counter_key("day:acct", account.casefold())
+
+
+def reset_account_keys(account: str) -> list[str]:
+    """The account's reset counters, which an admin's unlock clears."""
+    subject = account.casefold()
+    return [_counter_key(scope, subject) for scope in ("start:acct", "try:acct", "day:acct")]
 
 
 def _token_key(token: str) -> str:
@@ -549,9 +571,8 @@ class ResetService:
         """Count one attempt on each ``(scope, subject, limit[, ttl])``; windowed, never durable."""
         window = self.config.throttle.window
         for scope, subject, limit, *ttl in limits:
-            digest = hashlib.sha256(str(subject).encode()).hexdigest()[:32]
             seconds = ttl[0] if ttl else window
-            if self.store.incr(f"reset:{scope}:{digest}", ttl=seconds) > limit:
+            if self.store.incr(_counter_key(scope, str(subject)), ttl=seconds) > limit:
                 raise RateLimited(retry_after=int(seconds), scope=f"reset-{scope}")
 
     def _record(self, flow: ResetFlow, method_id: str) -> MethodRecord | None:

@@ -158,6 +158,15 @@ def revoke_sessions(api: AdminApi, call: Call) -> Result:
     return 200, {"revoked": count}
 
 
+def get_lock(api: AdminApi, call: Call) -> Result:
+    return 200, api.service.lock_state(call.args["user_id"])
+
+
+def unlock(api: AdminApi, call: Call) -> Result:
+    before = api.service.unlock(call.args["user_id"], actor=call.actor, ip=call.ip)
+    return 200, {"user_id": before["user_id"], "was_locked": before["locked"], "before": before}
+
+
 def set_per_user_mfa(api: AdminApi, call: Call) -> Result:
     body = _body(call, required=True)
     raw = body.get("state")
@@ -247,6 +256,8 @@ _HANDLERS: dict[str, Handler] = {
     "reregister": reregister,
     "revoke_sessions": revoke_sessions,
     "set_per_user_mfa": set_per_user_mfa,
+    "get_lock": get_lock,
+    "unlock": unlock,
     "get_tap": get_tap,
     "issue_tap": issue_tap,
     "revoke_tap": revoke_tap,
@@ -264,6 +275,8 @@ _URLS = Map(
         Rule("/users/<user_id>/reregister", endpoint="reregister", methods=["POST"]),
         Rule("/users/<user_id>/sessions/revoke", endpoint="revoke_sessions", methods=["POST"]),
         Rule("/users/<user_id>/per-user-mfa", endpoint="set_per_user_mfa", methods=["PUT"]),
+        Rule("/users/<user_id>/lock", endpoint="get_lock", methods=["GET"]),
+        Rule("/users/<user_id>/unlock", endpoint="unlock", methods=["POST"]),
         Rule("/users/<user_id>/tap", endpoint="get_tap", methods=["GET"]),
         Rule("/users/<user_id>/tap", endpoint="issue_tap", methods=["POST"]),
         Rule("/users/<user_id>/tap", endpoint="revoke_tap", methods=["DELETE"]),

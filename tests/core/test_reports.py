@@ -271,6 +271,7 @@ def test_render_as_table_csv_and_json() -> None:
         "mobile_phone",
         "totp",
         "mobile_phone",
+        "no",
     ]
     parsed = list(csv.DictReader(io.StringIO(render(data, REGISTRATION_COLUMNS, "csv"))))
     assert len(parsed) == 7 and parsed[1]["user_id"] == "bob" and parsed[1]["mfa_capable"] == "no"

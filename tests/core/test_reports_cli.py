@@ -1,4 +1,4 @@
-"""``combinedreg report | tap | admin-token`` over a seeded SQLite store, in table, CSV and JSON."""
+"""``combinedreg report | tap | unlock | admin-token`` over a seeded SQLite store, in table, CSV and JSON."""
 
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def test_registration_report_as_table(config_file: Path) -> None:
         "sspr_capable",
         "default_method",
         "methods",
+        "locked",
     ]
     assert lines[2].split() == [
         "alice",
@@ -96,8 +97,9 @@ def test_registration_report_as_table(config_file: Path) -> None:
         "totp",
         "totp",
         "email",
+        "no",
     ]
-    assert lines[3].split() == ["bob", "bob", "no", "no", "yes", "yes", "email"]
+    assert lines[3].split() == ["bob", "bob", "no", "no", "yes", "yes", "email", "no"]
 
 
 def test_registration_report_as_csv_and_json(config_file: Path) -> None:
@@ -129,6 +131,7 @@ def test_registration_report_as_csv_and_json(config_file: Path) -> None:
             "sspr_capable": True,
             "default_method": None,
             "methods": ["email"],
+            "locked": False,
         }
     ]
 
@@ -209,6 +212,35 @@ def test_tap_issue_prints_the_pass_once_and_stores_only_a_hash(config_file: Path
     finally:
         store.close()
     assert "revoked" in run("tap", "revoke", "--config", str(config_file), "--user", "carol")
+
+
+def test_unlock_shows_and_clears_a_locked_account_audited(config_file: Path) -> None:
+    """SECURITY.md case 57: every durable lock has an audited admin unlock, here from a shell."""
+    path = load_config(config_file).storage.sqlite_path
+    store = SqliteStore(path, clock=SystemClock())
+    try:
+        for _ in range(100):  # [throttle] max_consecutive_failures: wrong MFA codes in a row
+            store.incr("fail:user:alice:consecutive", ttl=None)
+    finally:
+        store.close()
+    status = run("unlock", "--config", str(config_file), "--user", "alice", "--status")
+    assert status.startswith("alice: locked (100 of 100 consecutive failures")
+    table = run("report", "registration", "--config", str(config_file)).splitlines()
+    assert table[2].split()[-1] == "yes" and table[3].split()[-1] == "no"
+    out = run("unlock", "--config", str(config_file), "--user", "alice")
+    assert out.startswith("alice: unlocked; it was locked")
+    assert run("unlock", "--config", str(config_file), "--user", "alice", "--status").startswith(
+        "alice: not locked (0 of 100"
+    )
+    store = SqliteStore(path, clock=SystemClock())
+    try:
+        event = store.list_audit(event_prefix="admin.unlocked")[0]
+    finally:
+        store.close()
+    assert event.user_id == "alice" and str(event.detail["actor"]).startswith("cli")
+    assert event.detail["was_locked"] is True and event.detail["consecutive_failures"] == 100
+    result = CliRunner().invoke(main, ["unlock", "--config", str(config_file), "--user", "nobody"])
+    assert result.exit_code == 2 and "no user 'nobody'" in result.output
 
 
 def test_admin_token_prints_a_token_and_its_config_lines() -> None:

@@ -1,8 +1,9 @@
 """``<prefix>/admin/``: the admin dashboard (browser session, admin group, fresh MFA).
 
 The usage summary of the last 7, 30 or 90 days as inline SVG charts (methods registered by kind,
-activity by outcome) with the same figures as tables, and the latest audit events. Read-only:
-changes go through the admin API or the CLI.
+activity by outcome) with the same figures as tables, the accounts whose MFA codes are locked
+(each with an "Unlock" button: a POST with the CSRF token, audited ``admin.unlocked``), and the
+latest audit events. Every other change goes through the admin API or the CLI.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ...admin.auth import is_admin
-from ...exceptions import AccessDenied
+from ...admin.service import UnknownUser
+from ...exceptions import AccessDenied, InvalidInput
 from ..render import Page, Redirect
 from .admin_charts import bar_chart
 from .common import METHOD_NAMES
@@ -38,6 +40,13 @@ def dashboard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     gate = require_fresh_mfa(web, ctx, back="admin")
     if gate is not None:
         return gate
+    if ctx.method == "POST":
+        ctx.check_csrf()
+        try:
+            web.reg.admin.unlock(ctx.form("user_id")[:200], actor=user.id, ip=ctx.ip)
+        except UnknownUser:
+            raise InvalidInput("user_id", "unknown user") from None
+        return Redirect(web.url("admin_dashboard"))
     days = _period(ctx)
     summary = web.reg.admin.usage(since=ctx.now - days * 86400, until=None).to_json()
     events = web.reg.admin.audit(limit=LATEST_EVENTS)
@@ -48,6 +57,7 @@ def dashboard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             "periods": list(PERIODS),
             "summary": summary,
             "events": events,
+            "locked": web.reg.admin.locked_accounts(),
             "_charts": _charts(summary),
         },
     )
