@@ -23,7 +23,7 @@ from .context import RequestContext
 from .errors import error_page
 from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
 from .i18n import LANG_COOKIE, choose_language
-from .render import Page, Redirect, Renderer, wants_json
+from .render import HostAnswer, Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
 from .views import admin_dashboard, manage, not_me, reset, signin, wizard
 
@@ -61,12 +61,13 @@ class Reply:
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
 
 
-View = Callable[["WebApp", RequestContext], "Page | Redirect"]
+View = Callable[["WebApp", RequestContext], "Page | Redirect | HostAnswer"]
 
 _VIEWS: dict[str, View] = {
     "admin_dashboard": admin_dashboard.dashboard,
     "signin": signin.dispatch,
     "mfa": signin.mfa,
+    "cancel": signin.cancel,
     "wizard": wizard.wizard,
     "manage": manage.overview,
     "add": manage.add,
@@ -94,6 +95,7 @@ _URLS = Map(
         Rule("/", endpoint="manage"),
         Rule("/signin", endpoint="signin"),
         Rule("/mfa", endpoint="mfa"),
+        Rule("/signin/cancel", endpoint="cancel"),
         Rule("/wizard", endpoint="wizard"),
         Rule("/add/<kind>", endpoint="add"),
         Rule("/methods/<method_id>/delete", endpoint="delete"),
@@ -226,7 +228,7 @@ class WebApp:
 
     # -- responses ----------------------------------------------------------------------------
 
-    def _respond(self, ctx: RequestContext, result: Page | Redirect) -> Reply:
+    def _respond(self, ctx: RequestContext, result: Page | Redirect | HostAnswer) -> Reply:
         if ctx.session is not None and (ctx.session_dirty or ctx.session.modified):
             try:
                 saved = self.reg.sessions.save(ctx.session)
@@ -240,6 +242,8 @@ class WebApp:
                     result, ctx.session = error_page(AccessDenied("the session has ended")), None
                     ctx.cookies.append(self.reg.sessions.clear_cookie_header())
         own: tuple[tuple[str, str], ...]
+        if isinstance(result, HostAnswer):
+            return self._host_answer(ctx, result)
         if isinstance(result, Redirect):
             status, own = 303, (("Location", result.location),)
             if ctx.json:
@@ -276,6 +280,34 @@ class WebApp:
         over https, whatever ``web.secure_cookies`` says (a demo on plain http turns it off)."""
         https = self.is_https(environ)
         return [("Set-Cookie", secure_cookie(c) if https else c) for c in cookies]
+
+    def _host_answer(self, ctx: RequestContext, answer: HostAnswer) -> Reply:
+        """The host's response, read whole (an error redirect or a small form_post page) so that
+        the page's cookies go with it; in the JSON twin a redirect is ``{"redirect": ...}``."""
+        started: list[Any] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            started[:] = [status, headers]
+            return lambda data: None
+
+        chunks = answer.app(ctx.environ, start)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, headers = int(str(started[0]).split(" ", 1)[0]), list(started[1])
+        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        location = next((v for n, v in headers if n.lower() == "location"), None)
+        if ctx.json and location is not None:
+            body = json.dumps({"redirect": location}, separators=(",", ":")).encode()
+            headers = [("Location", location), ("Content-Type", _JSON)]
+            status = 303
+        if not any(n.lower() == "cache-control" for n, _ in headers):
+            headers.append(("Cache-Control", "no-store"))
+        headers += [("Set-Cookie", cookie) for cookie in ctx.cookies]
+        return Reply(status, headers, body)
 
     def _common(self, ctx: RequestContext) -> dict[str, Any]:
         common: dict[str, Any] = {

@@ -22,7 +22,7 @@ from .i18n import (
     using_language,
 )
 
-__all__ = ["Page", "Redirect", "Renderer", "isolate", "wants_json"]
+__all__ = ["HostAnswer", "Page", "Redirect", "Renderer", "isolate", "wants_json"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _csrf: ContextVar[str] = ContextVar("combinedreg_csrf", default="")
@@ -51,6 +51,14 @@ class Redirect:
     """A 303 to a URL the server built (never a URL taken from the request)."""
 
     location: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostAnswer:
+    """The host's own response (a WSGI application: its error answer to a relying party, from
+    ``AuthorizationEndpoint.error_response``), sent on with the page's cookies."""
+
+    app: Any
 
 
 def wants_json(accept: str | None) -> bool:

@@ -1,9 +1,12 @@
-"""The sign-in steps after the password: the dispatcher that decides, and the MFA challenge."""
+"""The sign-in steps after the password: the dispatcher that decides, the MFA challenge, and
+"Cancel sign-in" (back to the relying party with ``access_denied``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from ...authorization import ACCESS_DENIED
 from ...exceptions import (
     AccessDenied,
     ChallengeExpired,
@@ -15,15 +18,16 @@ from ...methods.kinds import METHOD_RULES
 from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
 from ...store.base import MethodRecord
+from ..flow import request_params
 from ..i18n import N_
-from ..render import Page, Redirect
+from ..render import HostAnswer, Page, Redirect
 from .common import describe_method
 
 if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["dispatch", "mfa", "require_fresh_mfa"]
+__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa"]
 
 
 def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
@@ -47,6 +51,32 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Redirect(web.url("reset"))
     return Page(
         "blocked", {"reason": reason, "correlation_id": session.data.get("ca_correlation")}, 403
+    )
+
+
+def cancel(web: WebApp, ctx: RequestContext) -> HostAnswer | Redirect:
+    """``POST /signin/cancel?c=ID`` (the MFA step's and the wizard's "Cancel sign-in"): the
+    pending sign-in ends (this browser's middleware session, every continuation in it), and the
+    relying party of the request ``ID`` gets ``access_denied`` with its ``state`` through the
+    host's validated error response (RFC 6749 4.1.2.1). Signing in again, as anyone, starts at
+    the host's login page."""
+    session, user = ctx.require_session()
+    if ctx.method != "POST":
+        return Redirect(web.url("signin", c=ctx.cid))
+    ctx.check_csrf()
+    cont = web.reg.flow.continuation(session, ctx.cid)
+    if cont is None:
+        raise ChallengeExpired("unknown continuation")
+    params = request_params(urlsplit(str(cont["url"])).query)
+    web.reg.sessions.delete(session)
+    web.reg.info.audit(
+        "signin.cancelled", user.id, "info", ip=ctx.ip, client_id=str(cont.get("client_id", ""))
+    )
+    ctx.session = None
+    ctx.cookies.append(web.reg.sessions.clear_cookie_header())
+    text = "The user cancelled the sign-in."
+    return HostAnswer(
+        web.reg.authorization.error_response(ctx.environ, params, ACCESS_DENIED, text)
     )
 
 
@@ -117,6 +147,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             "challenge": state.get("page", {}),
             "errors": {},
             "values": {},
+            # inside a sign-in (not the manage pages' gate): a way out, back to the app
+            "cancel_url": web.url("cancel", c=ctx.cid) if ctx.cid else None,
             **data,
         }, status)  # fmt: skip
 

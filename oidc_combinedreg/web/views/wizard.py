@@ -166,7 +166,13 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             action = ""
     if action == "skip":
         return _skip(web, ctx, wiz)
-    common = {"skips_left": _skips(web, ctx, wiz), "legacy": wiz["legacy"], "needs": wiz["needs"]}
+    common = {
+        "skips_left": _skips(web, ctx, wiz),
+        "legacy": wiz["legacy"],
+        "needs": wiz["needs"],
+        # a way out of the sign-in, back to the app with access_denied (signin.cancel)
+        "cancel_url": web.url("cancel", c=wiz["cid"]),
+    }
     if wiz.get("unsatisfiable"):
         return Page("wizard_unsatisfiable", {"missing": wiz["missing"], **common}, 409)
     plan: list[str] = wiz["plan"]
