@@ -30,6 +30,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "No bearer token, or a wrong one",
         403: "The token's user is not in the admin group, or Conditional Access blocked",
         404: "No such user, method or pass",
+        409: "Conflicts with the user's methods (as many of that kind: delete one first)",
         422: "The request was understood but refused (import problems)",
         429: "Too many requests",
         501: "Not supported by this deployment",
@@ -68,6 +69,10 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
             "deletable": _BOOL,
             "created_at": _TIME,
             "last_used_at": _nullable(_TIME),
+            "reported_at": {
+                **_nullable(_TIME),
+                "description": "set: reported as not the user's (This wasn't me): out of use",
+            },
         }
     )
     tap_status = _object(
@@ -96,6 +101,7 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
             {
                 "user_id": _STR,
                 "methods": {"type": "array", "items": _ref("Method")},
+                "reported": {"type": "array", "items": _ref("Method")},
                 "default_method_id": _nullable(_STR),
                 "reregister": _BOOL,
                 "tap": _nullable(_ref("TapStatus")),
@@ -256,6 +262,18 @@ def _paths() -> dict[str, Any]:
                 "operationId": "deleteMethod",
                 "summary": "Delete one method (audited, the user is notified by the method's flow)",
                 "responses": {**no_content, **_errors(404)},
+            },
+        },
+        "/users/{user_id}/methods/{method_id}/restore": {
+            "parameters": [_USER, _METHOD],
+            "post": {
+                "operationId": "restoreMethod",
+                "summary": "Take a method the user reported as not theirs back into use"
+                " (audited method.restored; the user is notified)",
+                "responses": {
+                    "200": _json(_ref("Method"), "Restored"),
+                    **_errors(404, 409),
+                },
             },
         },
         "/users/{user_id}/reregister": {

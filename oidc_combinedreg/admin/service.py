@@ -56,6 +56,8 @@ def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, A
         "deletable": rules.deletable,
         "created_at": int(record.created_at),
         "last_used_at": int(record.last_used_at) if record.last_used_at else None,
+        # set: the user reported it ("This wasn't me"); out of use until restored or deleted
+        "reported_at": None if record.reported_at is None else int(record.reported_at),
     }
 
 
@@ -95,15 +97,19 @@ class AdminService:
         return {
             "user_id": user_id,
             "methods": [describe_method(m, default_id) for m in methods],
+            "reported": [describe_method(m, None) for m in self.info.reported_methods(user_id)],
             "default_method_id": default_id,
             "reregister": state.reregister,
             "tap": tap.to_json() if tap else None,
         }
 
     def delete_method(self, user_id: str, method_id: str, *, actor: str, ip: str | None) -> bool:
-        """Delete one method; False if the user has no such deletable method."""
+        """Delete one method (in use or reported); False if the user has no such deletable
+        method."""
         record = self.store.get_method(user_id, method_id)
-        if record is None or not METHOD_RULES[record.kind].deletable:
+        if record is None:
+            return self.info.delete_reported(user_id, method_id, ip=ip, actor=actor)
+        if not METHOD_RULES[record.kind].deletable:
             return False
         # The owner is told, as for their own deletes ("This wasn't me" then flags the account).
         events, notice = self.info.deletion(record, ip=ip, actor=actor)
@@ -111,6 +117,16 @@ class AdminService:
         if deleted:
             notice.send()
         return deleted
+
+    def restore_method(
+        self, user_id: str, method_id: str, *, actor: str, ip: str | None
+    ) -> dict[str, Any] | None:
+        """Take a method the user reported ("This wasn't me") back into use: audited
+        (``method.restored``) and the user is told. None: no such reported method;
+        ``LimitReached``: the user registered as many of its kind since."""
+        self._require_known(user_id)
+        record = self.info.restore_reported(user_id, method_id, actor=actor, ip=ip)
+        return None if record is None else describe_method(record, None)
 
     def require_reregistration(self, user_id: str, *, actor: str, ip: str | None) -> list[str]:
         """Remove the user's MFA methods and run the wizard at their next sign-in.

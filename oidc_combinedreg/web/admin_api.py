@@ -28,7 +28,7 @@ from ..admin.reports import parse_iso
 from ..admin.service import NotSupported, UnknownUser
 from ..conditional_access import REGISTER_SECURITY_INFO, Outcome, SignInContext
 from ..directory import PerUserMfa
-from ..exceptions import AccessDenied, InvalidInput, RateLimited, StoreUnavailable
+from ..exceptions import AccessDenied, InvalidInput, LimitReached, RateLimited, StoreUnavailable
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -148,6 +148,20 @@ def delete_method(api: AdminApi, call: Call) -> Result:
     return 204, None
 
 
+def restore_method(api: AdminApi, call: Call) -> Result:
+    """A method the user reported as not theirs ("This wasn't me") back into use."""
+    try:
+        restored = api.service.restore_method(
+            call.args["user_id"], call.args["method_id"], actor=call.actor, ip=call.ip
+        )
+    except LimitReached as exc:
+        message = "the user has as many methods of this kind: delete one first"
+        raise ApiError(409, "limit_reached", message) from exc
+    if restored is None:
+        raise ApiError(404, "not_found", "no such reported method for this user")
+    return 200, restored
+
+
 def reregister(api: AdminApi, call: Call) -> Result:
     removed = api.service.require_reregistration(call.args["user_id"], actor=call.actor, ip=call.ip)
     return 200, {"removed": removed}
@@ -253,6 +267,7 @@ def audit_log(api: AdminApi, call: Call) -> Result:
 _HANDLERS: dict[str, Handler] = {
     "list_methods": list_methods,
     "delete_method": delete_method,
+    "restore_method": restore_method,
     "reregister": reregister,
     "revoke_sessions": revoke_sessions,
     "set_per_user_mfa": set_per_user_mfa,
@@ -272,6 +287,11 @@ _URLS = Map(
         Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
         Rule("/users/<user_id>/methods", endpoint="list_methods", methods=["GET"]),
         Rule("/users/<user_id>/methods/<method_id>", endpoint="delete_method", methods=["DELETE"]),
+        Rule(
+            "/users/<user_id>/methods/<method_id>/restore",
+            endpoint="restore_method",
+            methods=["POST"],
+        ),
         Rule("/users/<user_id>/reregister", endpoint="reregister", methods=["POST"]),
         Rule("/users/<user_id>/sessions/revoke", endpoint="revoke_sessions", methods=["POST"]),
         Rule("/users/<user_id>/per-user-mfa", endpoint="set_per_user_mfa", methods=["PUT"]),
