@@ -19,6 +19,7 @@ from .config.model import Config
 from .directory import Directory, DirectoryUser, PasswordRejected, PerUserMfa
 from .exceptions import ConfigError
 from .signin import SignInResult
+from .web.headers import SecurityHeaders, security_headers
 
 if TYPE_CHECKING:
     from .middleware import RESULT_KEY, CombinedRegistration
@@ -43,10 +44,12 @@ __all__ = [
     "DirectoryUser",
     "PasswordRejected",
     "PerUserMfa",
+    "SecurityHeaders",
     "SignInResult",
     "check_config",
     "load_config",
     "parse_config",
+    "security_headers",
 ]
 
 __version__ = "0.1.0"

@@ -63,6 +63,8 @@ def _read_web(r: Reader, env: Environment, base_dir: Path) -> WebConfig:
         ),
         template_dirs=_read_template_dirs(r, base_dir),
         branding=read_branding(r.section("branding")),
+        # A year (RFC 6797 6.1.1), what browsers' preload lists ask; up to two.
+        hsts_max_age=r.integer("hsts_max_age", base.hsts_max_age, min=0, max=63_072_000),
     )
     if cfg.authorize_path.startswith(cfg.prefix + "/"):
         r.error("authorize_path", "expected a path outside the middleware's prefix")

@@ -74,6 +74,8 @@ class WebConfig:
     template_dirs: tuple[str, ...] = ()
     #: the host's logo and colour
     branding: BrandingConfig = field(default_factory=BrandingConfig)
+    #: ``Strict-Transport-Security: max-age`` sent on responses to https requests (0: none)
+    hsts_max_age: int = 31_536_000
 
     @property
     def cookie_name(self) -> str:

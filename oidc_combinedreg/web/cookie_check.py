@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .headers import with_https_headers
 from .render import Page, Redirect
 from .session import request_cookies
 
@@ -70,6 +71,8 @@ def probe(
         ("Cache-Control", "no-store"),
         ("Content-Type", "text/plain; charset=utf-8"),
     ]
+    if reg.web.is_https(environ):  # the first cookie of a sign-in: Secure over https too
+        headers = with_https_headers(headers, reg.config.web)
     return "303 See Other", headers
 
 
