@@ -1,15 +1,21 @@
-""""This wasn't me" suspends what the reported change added or changed (SECURITY.md case 59):
+""" "This wasn't me" suspends what the reported change added or changed (SECURITY.md case 59):
 in the same store write that ends the sessions; a delete or a rename suspends nothing."""
 
 from __future__ import annotations
 
 import re
+import secrets
+from dataclasses import replace
 
 import pytest
 from codes_env import Env, make_env
 
+from oidc_combinedreg.crypto import fast_hasher_for_tests
+from oidc_combinedreg.directory import PerUserMfa
 from oidc_combinedreg.exceptions import LimitReached
+from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.notify import RESET_FLAG, _token_key
+from oidc_combinedreg.store import MethodRecord, UserState
 
 
 @pytest.fixture
@@ -131,3 +137,54 @@ def test_the_user_deletes_a_reported_method(env: Env) -> None:
     [deleted] = env.store.list_audit(event_prefix="method.deleted")
     assert deleted.detail["reported"] is True
     assert env.info.delete_reported("alice", phone, ip=None) is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookup"),
+    [
+        (MethodKind.TOTP, None),
+        (MethodKind.PUSH, "push:device-1"),
+        (MethodKind.MOBILE_PHONE, None),
+        (MethodKind.HARDWARE_OATH, "oath:serial-1"),
+        (MethodKind.WEBAUTHN, "cred-1"),
+    ],
+)
+def test_a_reported_method_of_any_kind_is_out_of_mfa_reset_and_the_default(
+    env: Env, kind: MethodKind, lookup: str | None
+) -> None:
+    record = MethodRecord(
+        id=secrets.token_urlsafe(12),
+        user_id="alice",
+        kind=kind,
+        label="attacker",
+        created_at=env.clock.now(),
+        data={"phone": "+14155550199"} if kind is MethodKind.MOBILE_PHONE else {},
+        lookup=lookup,
+    )
+    env.store.add_method(record, limit=10)
+    env.store.put_user_state(UserState(user_id="alice", default_method_id=record.id))
+    assert env.info.mfa_method("alice", record.id) is not None  # before: usable
+    env.store.report_methods(env.store.get_user_state("alice"), [record.id], at=env.clock.now())
+    assert env.info.mfa_method("alice", record.id) is None
+    assert record.id not in [m.id for m in env.info.mfa_methods("alice")]
+    assert env.info.default_method("alice", env.info.methods("alice")) is None
+    assert env.info.set_default("alice", record.id, ip=None) is False
+    if lookup is not None:
+        assert env.store.find_method_by_lookup(lookup) is None
+    # password reset's facts and the wizard's counts read the same methods in use
+    assert env.info.methods("alice") == []
+
+
+def test_a_reported_app_password_no_longer_signs_in(env: Env) -> None:
+    env.directory.users["alice"] = replace(
+        env.directory.users["alice"], per_user_mfa=PerUserMfa.ENFORCED
+    )
+    service = env.info.app_passwords
+    service.hasher = fast_hasher_for_tests()
+    user = env.directory.users["alice"]
+    setup, record = service.register(user, "mail client", ip=None)
+    assert service.check("alice", setup.password, ip=None) is True
+    [token] = _tokens(env)
+    assert env.info.notifier.not_me_confirm(token, ip=None) == "alice"
+    assert service.check("alice", setup.password, ip=None) is False
+    assert [m.id for m in env.info.reported_methods("alice")] == [record.id]

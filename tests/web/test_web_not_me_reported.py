@@ -1,4 +1,4 @@
-""""This wasn't me" through the WSGI stack (SECURITY.md case 59): the authenticator app an attacker
+""" "This wasn't me" through the WSGI stack (SECURITY.md case 59): the authenticator app an attacker
 added stops working at once (password reset and MFA), the manage page shows it as reported with a
 delete button, and an admin can restore it (audited, the user is told)."""
 
@@ -113,9 +113,7 @@ def test_an_attacker_added_app_passes_neither_the_forced_reset_nor_mfa(
     r = browser.post_json(mfa_url, {**form, "code": _code(attackers, browser)})
     assert r.status_code in (400, 403), r.get_data(as_text=True)
     own_id = page["method"]["id"]
-    r = browser.post_json(
-        mfa_url, {**form, "method_id": own_id, "code": _code(own, browser)}
-    )
+    r = browser.post_json(mfa_url, {**form, "method_id": own_id, "code": _code(own, browser)})
     assert r.status_code == 303, r.get_data(as_text=True)  # on with the sign-in
     assert browser.reg.store.get_method("alice", own_id) is not None
 
