@@ -6,6 +6,12 @@ challenge atomically on success); expiring (10 minutes by default; email codes f
 at most 24 hours). A resend is allowed after a cool-down, replaces the old code (same challenge id,
 so the old code stops working) and keeps the failure count. Send quotas per user, destination and
 client IP per hour are counted by the service on the store's atomic counters, with the keys made here.
+
+Each purpose spends its own budget (SECURITY.md case 58): a password reset is started by anyone who
+types a user name, so its sends count on ``send:reset:...`` keys and never use up the owner's MFA
+sends; registering a number (maybe someone else's) counts on a destination key of its own too. Per
+destination and hour, calls and texts of all flows together are thus bounded by the sum of the three
+budgets (5 + 5 + 3 by default).
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ class CodePolicy:
     sends_per_ip: int = 30
     #: validity of an email code for a password reset (NIST: at most 24 hours)
     reset_email_ttl: int = 600
+    #: sends per hour of password reset flows (anonymous), per account, destination, client IP
+    reset_sends_per_user: int = 5
+    reset_sends_per_destination: int = 3
+    reset_sends_per_ip: int = 20
     window: int = 3600
 
 
@@ -69,6 +79,15 @@ def read_code_policy(r: Reader) -> CodePolicy:
         ),
         sends_per_ip=r.integer("sends_per_ip", base.sends_per_ip, min=1, max=100000),
         reset_email_ttl=r.integer("reset_email_ttl", base.reset_email_ttl, min=60, max=86400),
+        reset_sends_per_user=r.integer(
+            "reset_sends_per_user", base.reset_sends_per_user, min=1, max=100
+        ),
+        reset_sends_per_destination=r.integer(
+            "reset_sends_per_destination", base.reset_sends_per_destination, min=1, max=100
+        ),
+        reset_sends_per_ip=r.integer(
+            "reset_sends_per_ip", base.reset_sends_per_ip, min=1, max=100000
+        ),
     )
     r.done()
     return policy
@@ -186,12 +205,30 @@ def _digest(value: str) -> str:
 
 
 def send_quota_keys(
-    policy: CodePolicy, *, user_id: str, destination: str, ip: str | None
+    policy: CodePolicy, *, user_id: str, destination: str, ip: str | None, purpose: Purpose
 ) -> list[tuple[str, int, str]]:
-    """``(counter key, limit per window, scope)`` for each send quota that applies."""
+    """``(counter key, limit per window, scope)`` for each send quota that applies.
+
+    Sign-in (MFA) and registration are signed-in flows and share the user's and the IP's budget;
+    registration has a destination budget apart, since the number typed may be someone else's.
+    A password reset spends only budgets of its own (``reset-`` scopes)."""
+    dest = _digest(destination)
+    if purpose is Purpose.RESET:
+        keys = [
+            (f"send:reset:user:{user_id}", policy.reset_sends_per_user, "reset-send-user"),
+            (
+                f"send:reset:dest:{dest}",
+                policy.reset_sends_per_destination,
+                "reset-send-destination",
+            ),
+        ]
+        if ip is not None:
+            keys.append((f"send:reset:ip:{ip}", policy.reset_sends_per_ip, "reset-send-ip"))
+        return keys
+    dest_key = f"send:dest:{dest}" if purpose is Purpose.MFA else f"send:register:dest:{dest}"
     keys = [
         (f"send:user:{user_id}", policy.sends_per_user, "send-user"),
-        (f"send:dest:{_digest(destination)}", policy.sends_per_destination, "send-destination"),
+        (dest_key, policy.sends_per_destination, "send-destination"),
     ]
     if ip is not None:
         keys.append((f"send:ip:{ip}", policy.sends_per_ip, "send-ip"))

@@ -42,14 +42,31 @@ class CodeSender:
         data = self.ctx.store.peek_challenge(_key(challenge_id))
         return CodeChallenge.from_dict(data) if data else None
 
-    def _count_send(self, user_id: str, destination: str, ip: str | None, kind: str) -> None:
+    def _count_send(
+        self,
+        user_id: str,
+        destination: str,
+        ip: str | None,
+        kind: str,
+        purpose: Purpose,
+        channel: str,
+    ) -> None:
+        """Spend one send of each budget of this purpose; a refusal is audited (never the
+        destination in clear: bombing one number shows as refusals of its owner's sends)."""
         store = self.ctx.store
         for key, limit, scope in send_quota_keys(
-            self.policy, user_id=user_id, destination=destination, ip=ip
+            self.policy, user_id=user_id, destination=destination, ip=ip, purpose=purpose
         ):
             if store.incr(key, ttl=self.policy.window) > limit:
                 self.ctx.audit(
-                    "code.send_refused", user_id, "blocked", ip=ip, kind=kind, scope=scope
+                    "code.send_refused",
+                    user_id,
+                    "blocked",
+                    ip=ip,
+                    kind=kind,
+                    scope=scope,
+                    purpose=purpose.value,
+                    channel=channel,
                 )
                 raise RateLimited(retry_after=self.policy.window, scope=scope)
 
@@ -79,7 +96,7 @@ class CodeSender:
         if previous is not None and (wait := previous.resend_in(self.policy, now)):
             # Checked before the quotas, so clicking "send again" early does not use them up.
             raise RateLimited(retry_after=wait, scope="resend")
-        self._count_send(user_id, destination, ip, kind)
+        self._count_send(user_id, destination, ip, kind, purpose, channel)
         code, challenge = issue_code(
             policy=self.policy,
             hasher=ctx.codes,

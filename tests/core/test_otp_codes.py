@@ -267,3 +267,79 @@ def test_codes_never_reach_the_audit_log_or_the_store_in_clear(env: Env) -> None
     stored = json.dumps(env.store.peek_challenge(f"otp:{state['challenge']}"))
     audit = repr(env.store.list_audit(limit=1000))
     assert code not in stored and code not in audit
+
+
+# -- SECURITY.md case 58: anonymous reset sends have a budget of their own -------------------
+
+OFFICE = "+14155550199"
+
+
+def _office_call(env: Env, purpose: Purpose, ip: str) -> None:
+    record = env.info.office_phone.directory_record("alice")
+    assert record is not None
+    env.info.office_phone.send_code("alice", record, purpose, channel="voice", ip=ip)
+    env.clock.advance(61)
+
+
+def test_reset_calls_do_not_use_up_the_owners_mfa_calls() -> None:
+    """Five anonymous reset flows call alice's office phone; her own MFA call still goes out."""
+    env = make_env(office_phone=OFFICE)
+    reset_budget = CodePolicy().reset_sends_per_destination
+    for n in range(reset_budget):
+        _office_call(env, Purpose.RESET, ip=f"203.0.113.{n}")
+    with pytest.raises(RateLimited) as caught:
+        _office_call(env, Purpose.RESET, ip="203.0.113.99")
+    assert caught.value.scope == "reset-send-destination"
+    assert len(env.sender.calls) == reset_budget
+    refused = env.store.list_audit(event_prefix="code.send_refused")[0]
+    assert refused.user_id == "alice" and refused.detail["scope"] == "reset-send-destination"
+    assert refused.detail["purpose"] == "reset" and refused.detail["channel"] == "voice"
+    assert OFFICE not in repr(refused)
+    for _ in range(CodePolicy().sends_per_destination):  # the owner's own MFA budget is whole
+        _office_call(env, Purpose.MFA, ip="192.0.2.10")
+    assert len(env.sender.calls) == reset_budget + CodePolicy().sends_per_destination
+
+
+def test_calls_to_one_number_are_bounded_per_hour_across_flows() -> None:
+    """Reset, registration and MFA together place a bounded number of calls to one number."""
+    env = make_env(office_phone=OFFICE)
+    policy = CodePolicy()
+    placed = 0
+    for purpose in (Purpose.RESET, Purpose.MFA):
+        for n in range(20):
+            try:
+                _office_call(env, purpose, ip=f"198.51.100.{n}")
+                placed += 1
+            except RateLimited:
+                pass
+    assert placed == policy.reset_sends_per_destination + policy.sends_per_destination
+    env.clock.advance(3600)
+    _office_call(env, Purpose.RESET, ip="198.51.100.1")  # an hour later: a new budget
+
+
+def test_registering_someone_elses_number_does_not_use_up_their_mfa_sends() -> None:
+    """bob (signed in) types alice's office number into his registration five times."""
+    env = make_env(office_phone=OFFICE)
+    for _ in range(CodePolicy().sends_per_destination):
+        env.info.mobile_phone.register_begin(
+            "bob", number=OFFICE, region="US", channel="voice", ip="198.51.100.9"
+        )
+        env.clock.advance(61)
+    _office_call(env, Purpose.MFA, ip="192.0.2.10")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("reset_sends_per_destination", 0, "reset_sends_per_destination: expected an integer"),
+        ("reset_sends_per_user", "five", "reset_sends_per_user: expected an integer"),
+        ("reset_sends_per_ip", 10**9, "reset_sends_per_ip: expected an integer"),
+    ],
+)
+def test_reset_send_budgets_are_validated(key: str, value: object, message: str) -> None:
+    from oidc_combinedreg.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        make_env(delivery={"codes": {key: value}})
+    assert f"delivery.codes.{message}" in str(caught.value)
+    make_env(delivery={"codes": {key: 3}})  # a sound value is accepted
