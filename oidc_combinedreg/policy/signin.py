@@ -177,15 +177,15 @@ def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:
     if facts.acr.unmet:
         # An essential acr (OIDC Core 5.5.1.1) this user cannot reach: a failed authentication.
         return Step(kind=StepKind.BLOCKED, reasons=("acr_unmet",))
-    has_mfa = _has_mfa_method(facts.methods)
-    if has_mfa and not facts.mfa_done and mfa_required(facts, policies):
-        return Step(kind=StepKind.MFA, reasons=("mfa_required",))
     if (
         facts.acr.level is AcrLevel.PHISHING_RESISTANT
         and not facts.phr_done
         and any(METHOD_RULES[m.kind].phishing_resistant for m in facts.methods)
     ):
         return Step(kind=StepKind.MFA, reasons=("phishing_resistant",))
+    has_mfa = _has_mfa_method(facts.methods)
+    if has_mfa and not facts.mfa_done and mfa_required(facts, policies):
+        return Step(kind=StepKind.MFA, reasons=("mfa_required",))
     if facts.reauthenticate and has_mfa:
         # max_age passed: a fresh second factor re-authenticates the user (auth_time moves to
         # it); without a method, the host asks for the password again (docs/oidc.md).

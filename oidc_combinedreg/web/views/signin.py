@@ -43,7 +43,10 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         assert url is not None
         return Redirect(url)
     if step.kind is StepKind.MFA:
-        return Redirect(web.url("mfa", c=ctx.cid))
+        # The RP asked for phishing resistance: the page offers only such methods. (Only a
+        # narrowing: a code from another method leaves the sign-in at this step.)
+        only = "phr" if "phishing_resistant" in step.reasons else None
+        return Redirect(web.url("mfa", c=ctx.cid, only=only))
     if step.kind is StepKind.REGISTER:
         return Redirect(web.url("wizard", c=ctx.cid))
     reason = step.reasons[0] if step.reasons else "blocked"
@@ -80,11 +83,17 @@ def cancel(web: WebApp, ctx: RequestContext) -> HostAnswer | Redirect:
     )
 
 
-def _ordered_mfa_methods(web: WebApp, user_id: str, *, gate: bool = False) -> list[MethodRecord]:
+def _ordered_mfa_methods(
+    web: WebApp, user_id: str, *, gate: bool = False, phr: bool = False
+) -> list[MethodRecord]:
     """Default (or, with system-preferred MFA, the most secure) first; the manage pages' gate
-    always offers the user's own default first."""
+    always offers the user's own default first. ``phr``: phishing-resistant methods only."""
     methods = web.reg.info.mfa_methods(user_id)
-    usable = [m for m in methods if m.kind in web.reg.info.verifiers]
+    usable = [
+        m
+        for m in methods
+        if m.kind in web.reg.info.verifiers and (not phr or METHOD_RULES[m.kind].phishing_resistant)
+    ]
     if web.config.policies.system_preferred_mfa and not gate:
         return sorted(usable, key=lambda m: (METHOD_RULES[m.kind].rank, m.created_at))
     default = web.reg.info.default_method(user_id, methods)
@@ -118,13 +127,14 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if ctx.cid is not None and web.reg.flow.continuation(session, ctx.cid) is None:
         raise ChallengeExpired("unknown continuation")
     gate = ctx.cid is None
+    phr = ctx.arg("only") == "phr"
     # A POST names its method: one read, not the ordered list, which only a page needs.
     chosen = (
         web.reg.info.mfa_method(user.id, ctx.form("method_id")) if ctx.method == "POST" else None
     )
     methods: list[MethodRecord] | None = None
     if chosen is None:
-        methods = _ordered_mfa_methods(web, user.id, gate=gate)
+        methods = _ordered_mfa_methods(web, user.id, gate=gate, phr=phr)
         if not methods:
             return _after_mfa(web, ctx)
         wanted = ctx.form("method_id") if ctx.method == "POST" else (ctx.arg("method") or "")
@@ -136,7 +146,11 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         state = {"method_id": chosen.id}
 
     def page(status: int = 200, **data: Any) -> Page:
-        others = methods if methods is not None else _ordered_mfa_methods(web, user.id, gate=gate)
+        others = (
+            methods
+            if methods is not None
+            else _ordered_mfa_methods(web, user.id, gate=gate, phr=phr)
+        )
         return Page("mfa", {
             # where the gate returns afterwards (a name from _BACK, kept on "Sign in another way")
             "back": ctx.arg("back") if ctx.arg("back") in _BACK else None,
