@@ -31,6 +31,7 @@ import functools
 import hmac
 import itertools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -53,6 +54,8 @@ from oidc_combinedreg.store.sqlite_lock import WriterLock
 from oidc_combinedreg.store.sqlite_schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
+
+log = logging.getLogger("oidc_combinedreg.store")
 
 # DELETE/INSERT ... RETURNING arrived in SQLite 3.35; older libraries take a short write lock.
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
@@ -235,6 +238,9 @@ class SqliteStore:
         #: the process whose checkpoint thread is running (0: none)
         self._checkpointing = 0
         self._use_returning = _HAS_RETURNING
+        #: (path, st_dev, st_ino) of the database file this store opened (see _check_file)
+        self._file: tuple[str, int, int] | None = None
+        self._file_lost = False
         self._open_file(path, clock.now())
 
     def _open_file(self, path: str, now: float) -> None:
@@ -249,6 +255,9 @@ class SqliteStore:
                     # The file SQLite opened (a "file:" URI resolved): the lock file sits next to it.
                     main = conn.execute("PRAGMA database_list").fetchone()["file"]
                 self._writer = WriterLock(f"{main}-writer" if main else None)
+                if main:
+                    st = os.stat(main)
+                    self._file = (main, st.st_dev, st.st_ino)
                 return
             except StoreUnavailable as exc:
                 if "locked" not in str(exc) or time.monotonic() >= deadline:
@@ -257,6 +266,28 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({self._path!r})"
+
+    def _check_file(self) -> None:
+        """At the start of every write, under the writer lock: is the file at the path still
+        the one the connections have open? Deleted (``rm``) or replaced (a restore moved over
+        it), SQLite's open connections would go on writing into the unlinked file, and every
+        sign-in since would be gone at the next start. One ``stat`` per write transaction
+        (about a microsecond; reads are not checked): fail closed instead."""
+        if self._file is None:
+            return
+        main, dev, ino = self._file
+        try:
+            st = os.stat(main)
+        except OSError:
+            st = None
+        if st is None or st.st_ino != ino or st.st_dev != dev:
+            if not self._file_lost:  # once: the web layer logs each refused request
+                self._file_lost = True
+                log.error("SQLite database %s was deleted or replaced while open", main)
+            raise StoreUnavailable(
+                f"SQLite store {self._path}: the database file was deleted or replaced while "
+                "the store had it open; nothing was written (restart to open the file again)"
+            )
 
     # -- connections --------------------------------------------------------------------------
 
@@ -380,6 +411,7 @@ class SqliteStore:
         if not writer.acquire(timeout=self._busy_timeout):
             raise StoreUnavailable(f"SQLite store {self._path}: database is locked (writer lock)")
         try:
+            self._check_file()
             conn = self._checkout()
         except BaseException as exc:
             writer.release()
@@ -431,6 +463,7 @@ class SqliteStore:
         if not writer.acquire(timeout=self._busy_timeout):
             raise StoreUnavailable(f"SQLite store {self._path}: database is locked (writer lock)")
         try:
+            self._check_file()
             with self._connection() as conn:
                 yield conn
         finally:
