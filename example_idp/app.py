@@ -14,6 +14,7 @@ from oidc_combinedreg import SecurityHeaders
 from oidc_combinedreg.clock import Clock, SystemClock
 from oidc_combinedreg.exceptions import StoreUnavailable
 
+from .authz_requests import PushedRequests
 from .clients import ClientStore
 from .csrf import init_csrf
 from .db import Database
@@ -119,6 +120,7 @@ def create_app(
         clock=clock,
         id_token_lifetime=settings.id_token_lifetime,
         metadata=provider_metadata(issuer, _acr_values(combinedreg_config)),
+        pushed=PushedRequests(db, clock),
     )
     server.register_logout(end_sign_in, settings.open_registration)
     app.extensions["example_idp"] = Idp(

@@ -1,4 +1,5 @@
-"""Plain sqlite3 storage in the instance folder: clients, authorization codes, tokens, login throttle.
+"""Plain sqlite3 storage in the instance folder: clients, authorization codes, tokens, pushed
+authorization requests, login throttle.
 
 One short-lived connection per operation: the server is threaded (and gunicorn may run several
 workers), and sqlite in WAL mode handles that without a pool.
@@ -48,6 +49,14 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tokens_code ON tokens (code_hash);
+CREATE TABLE IF NOT EXISTS pushed_requests (
+    uri_hash TEXT PRIMARY KEY,        -- sha256 of the request_uri (RFC 9126): none usable if leaked
+    client_id TEXT NOT NULL,
+    params TEXT NOT NULL,             -- JSON: the request's parameters (a request object's claims)
+    expires_at INTEGER NOT NULL,      -- to be first used by then
+    started_at INTEGER,               -- first seen at /authorize: the login and MFA time from here
+    used INTEGER NOT NULL DEFAULT 0   -- spent when /authorize answered the client
+);
 CREATE TABLE IF NOT EXISTS login_failures (
     key TEXT NOT NULL,                -- "user:<name>" or "ip:<address>"
     at REAL NOT NULL

@@ -140,6 +140,7 @@ class AuthlibEndpoint:
         """The authorization endpoint's own error answer for the request ``params``: Authlib
         validates the client and its redirect URI as at ``/authorize``; then the error goes to
         that URI with ``state``; an invalid client or URI gets the error page, no redirect."""
+        from .authz_requests import RESPONSE_MODES
         from .oidc_views import _authorize_error
 
         # The request as the authorization endpoint saw it (``environ`` may be the middleware's
@@ -149,7 +150,10 @@ class AuthlibEndpoint:
         # and scope first: a request invalid in any of those gets that error instead).
         scheme = environ.get("wsgi.url_scheme", "http")
         host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "localhost")
-        query = urlencode({**params, "prompt": "none"})
+        # A pushed request (RFC 9126) or a request object (RFC 9101): its own parameters (H6).
+        resolved = self.server.effective_params(params) or params
+        self.server.spend_pushed(params)  # answered: a pushed request is done
+        query = urlencode({**resolved, "prompt": "none"})
         base = f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}"
         with self.app.test_request_context("/authorize", base_url=base, query_string=query):
             try:
@@ -159,25 +163,18 @@ class AuthlibEndpoint:
                 answer = refused
                 if refused.redirect_uri and refused.error == "login_required":
                     answer.error, answer.description = error, description
-            response = self.app.make_response(_authorize_error(answer))
+            mode = resolved.get("response_mode")  # form_post too (OAuth 2.0 Form Post)
+            response = self.app.make_response(
+                _authorize_error(answer, mode if mode in RESPONSE_MODES else None)
+            )
         response.headers["Cache-Control"] = "no-store"
         return response
 
     def effective_params(
         self, environ: dict[str, Any], params: Mapping[str, str]
     ) -> Mapping[str, str] | None:
-        """The request with the client's registered ``default_acr_values`` and
-        ``default_max_age`` (OIDC Registration 2) filled in where it has none; None for an
-        unknown client (the authorization endpoint refuses it)."""
-        client = self.server.clients.get(params.get("client_id"))
-        if client is None:
-            return None
-        effective = dict(params)
-        metadata = client.client_metadata
-        defaults = metadata.get("default_acr_values")
-        if not effective.get("acr_values") and isinstance(defaults, list) and defaults:
-            effective["acr_values"] = " ".join(str(v) for v in defaults)
-        default_max_age = metadata.get("default_max_age")
-        if "max_age" not in effective and isinstance(default_max_age, int):
-            effective["max_age"] = str(default_max_age)
-        return effective
+        """The request as /authorize will read it: a pushed request (RFC 9126) or a request
+        object (RFC 9101) resolved, the client's registered ``default_acr_values`` and
+        ``default_max_age`` (OIDC Registration 2) filled in where it has none; None for a
+        request /authorize refuses (unknown client, bad request object, spent request_uri)."""
+        return self.server.effective_params(params)

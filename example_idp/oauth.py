@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
+from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # type: ignore[import-untyped]
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest  # type: ignore[import-untyped]
 from flask import Flask
+from flask import request as flask_request
 from joserfc.jwk import KeySet
 
 from oidc_combinedreg.clock import Clock
 
+from .authz_requests import (
+    CLIENT_AUTH,
+    PUSH_LIFETIME,
+    REQUEST_OBJECT_ALGS,
+    REQUEST_URI_PREFIX,
+    PushedRequests,
+    RequestObjects,
+    as_strings,
+    check_response_mode,
+)
 from .clients import SUPPORTED_SCOPES, Client, ClientStore
 from .directory import TomlDirectory
 from .grants import CodeGrant, CodeStore, IdToken, S256Only, TokenStore
 from .keys import SigningKey
 from .registration import AUTH_METHODS, RegistrationEndpoint
 
-__all__ = ["REQUEST_OBJECT_ALGS", "IdpAuthorizationServer", "provider_metadata"]
-
-#: what a request object (RFC 9101) may be signed with: asymmetric only, never "none"
-REQUEST_OBJECT_ALGS = ["RS256", "PS256", "ES256"]
+__all__ = ["IdpAuthorizationServer", "provider_metadata"]
 
 
 def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any]:
@@ -63,12 +75,27 @@ def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any
             "phone_number",
         ],  # fmt: skip
         "claims_parameter_supported": False,
-        "request_parameter_supported": False,
+        # RFC 9101 by value; by reference only as a pushed request (RFC 9126), nothing fetched
+        "request_parameter_supported": True,
         "request_uri_parameter_supported": False,
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": False,
     }
     if acr_values:
         metadata["acr_values_supported"] = list(acr_values)
     return metadata
+
+
+def _asks_acr(claims: Any) -> bool:
+    """Whether a ``claims`` request names the ID token's acr (OIDC Core 5.5.1.1): then it, not the
+    client's default_acr_values, says what the RP wants."""
+    if isinstance(claims, str):
+        try:
+            claims = json.loads(claims)
+        except ValueError:
+            return False
+    id_token = claims.get("id_token") if isinstance(claims, dict) else None
+    return isinstance(id_token, dict) and "acr" in id_token
 
 
 class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Authlib is untyped
@@ -77,7 +104,7 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
     def __init__(
         self, app: Flask, *, issuer: str, clients: ClientStore, codes: CodeStore,
         tokens: TokenStore, directory: TomlDirectory, signing_key: SigningKey, clock: Clock,
-        id_token_lifetime: int, metadata: Mapping[str, Any],
+        id_token_lifetime: int, metadata: Mapping[str, Any], pushed: PushedRequests,
     ) -> None:  # fmt: skip
         super().__init__()
         self.issuer = issuer
@@ -89,8 +116,68 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         self.clock = clock
         self.id_token_lifetime = id_token_lifetime
         self.metadata = dict(metadata)
+        self.pushed = pushed
         self.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self)])
+        self.request_objects = RequestObjects(self)
+        self.register_extension(self.request_objects)
+
+    def resolve_request(self, params: Mapping[str, Any]) -> OAuth2Request:
+        """An authorization request with a pushed request or a request object resolved (the
+        parameters Authlib then works on). Raises OAuth2Error as /authorize would answer."""
+        request = OAuth2Request("GET", f"{self.issuer}/authorize")
+        request.payload = BasicOAuth2Payload(dict(params))
+        self.request_objects.parse_authorization_request(self, request)
+        return request
+
+    def effective_params(self, params: Mapping[str, str]) -> dict[str, str] | None:
+        """The parameters the middleware's guard decides on (host contract): the pushed request
+        or the request object's instead of the query's, and the client's registered defaults
+        where the request has none (OIDC Registration 2: default_acr_values, default_max_age).
+        None: /authorize will refuse this request. Leaves a pushed request unspent."""
+        try:
+            data = dict(self.resolve_request(params).payload.data)
+        except OAuth2Error:
+            return None
+        client = self.clients.get(data.get("client_id"))
+        if client is None:
+            return None
+        defaults = client.client_metadata
+        acr_values = defaults.get("default_acr_values")
+        if not data.get("acr_values") and not _asks_acr(data.get("claims")) and acr_values:
+            data["acr_values"] = " ".join(str(v) for v in acr_values)
+        max_age = defaults.get("default_max_age")
+        if data.get("max_age") in (None, "") and isinstance(max_age, (int, float)):
+            data["max_age"] = int(max_age)
+        return as_strings(data)
+
+    def spend_pushed(self, params: Mapping[str, str]) -> None:
+        """The request was answered: its pushed request_uri, if it has one, is used up."""
+        request_uri = params.get("request_uri", "")
+        if request_uri.startswith(REQUEST_URI_PREFIX):
+            self.pushed.spend(request_uri)
+
+    def push_request(self) -> tuple[str, int]:
+        """RFC 9126 2.1: authenticate the client as at the token endpoint, validate its request as
+        /authorize would (a request object in it verified), keep it: (request_uri, expires_in)."""
+        http = self.create_oauth2_request(None)
+        client = self.authenticate_client(http, AUTH_METHODS, endpoint="token")
+        form = flask_request.form
+        duplicated = [name for name in form if len(form.getlist(name)) > 1]
+        if duplicated:
+            raise InvalidRequestError(f"Parameters sent more than once: {duplicated}.")
+        params = {k: v for k, v in form.items() if k not in CLIENT_AUTH}
+        if "request_uri" in params:
+            raise InvalidRequestError("A pushed request cannot hold a 'request_uri'.")
+        if params.get("client_id") != client.client_id:
+            raise InvalidRequestError("'client_id' must be the authenticated client.")
+        request = OAuth2Request("POST", f"{self.issuer}/par")
+        request.payload = BasicOAuth2Payload(params)
+        grant = self.get_authorization_grant(request)  # a request object: verified, resolved
+        redirect_uri = grant.validate_authorization_request()
+        check_response_mode(grant.request.payload.data, redirect_uri)
+        request_uri = self.pushed.push(client.client_id, grant.request.payload.data)
+        return request_uri, PUSH_LIFETIME
 
     def register_logout(self, end_session: Callable[[], None], open_registration: bool) -> None:
         self.register_endpoint(LogoutEndpoint(end_session))

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749 import InvalidRequestError  # type: ignore[import-untyped]
+from authlib.oauth2.rfc9101.errors import InvalidRequestUriError  # type: ignore[import-untyped]
 from authlib.oidc.core.errors import LoginRequiredError  # type: ignore[import-untyped]
 from flask import (
     Blueprint,
@@ -24,6 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from joserfc import jwt
 
+from .authz_requests import REQUEST_URI_PREFIX, RESPONSE_MODES, check_response_mode
 from .csrf import csrf_ok
 from .grants import SignedIn, user_claims
 from .host import current_idp, current_sign_in
@@ -42,19 +44,6 @@ def discovery() -> ResponseReturnValue:
 @bp.get("/jwks.json")
 def jwks() -> ResponseReturnValue:
     return jsonify(current_idp().server.signing_key.public_jwks)
-
-
-#: OAuth 2.0 Multiple Response Types 2.1 and OAuth 2.0 Form Post Response Mode
-RESPONSE_MODES = ("query", "form_post")
-
-
-def _check_response_mode(data: Any, redirect_uri: str) -> None:
-    mode = data.get("response_mode")
-    if mode is not None and mode not in RESPONSE_MODES:
-        raise InvalidRequestError(f"'response_mode' must be one of {list(RESPONSE_MODES)}.")
-    if mode == "form_post" and urlsplit(redirect_uri).scheme not in ("http", "https"):
-        # A form posted to a javascript: URI would run in the IdP's origin.
-        raise InvalidRequestError("'form_post' needs an http(s) redirect_uri.")
 
 
 def _deliver(response: Response, mode: str | None) -> ResponseReturnValue:
@@ -138,13 +127,15 @@ def authorize() -> ResponseReturnValue:
     server = current_idp().server
     signed_in = current_sign_in()
     mode = request.values.get("response_mode")
+    pushed = request.values.get("request_uri", "")
+    pushed = pushed if pushed.startswith(REQUEST_URI_PREFIX) else ""
     try:
         grant = server.get_consent_grant(end_user=signed_in)
         data = grant.request.payload.data
         prompts = str(data.get("prompt") or "").split()
         mode = data.get("response_mode")
         try:
-            _check_response_mode(data, grant.redirect_uri)
+            check_response_mode(data, grant.redirect_uri)
             max_age = _max_age(data, dict(grant.client.client_metadata))
             if _needs_password(signed_in, prompts, max_age) and "none" in prompts:
                 raise LoginRequiredError()
@@ -153,16 +144,38 @@ def authorize() -> ResponseReturnValue:
             error.state = grant.request.payload.state
             raise
     except OAuth2Error as error:
+        if pushed:
+            server.pushed.spend(pushed)  # answered: the pushed request is done
         return _authorize_error(error, mode if mode in RESPONSE_MODES else None)
     if _needs_password(signed_in, prompts, max_age):
         session[LOGIN_FOR] = _request_key()
         session.pop(REAUTHENTICATED, None)
         return redirect(url_for("login.login", next=_request_url()))
+    if pushed and not server.pushed.spend(pushed):
+        # RFC 9126 4: one use. A parallel request (another tab) answered it first.
+        spent = InvalidRequestUriError(description="The request_uri was used already.",
+                                       state=grant.request.payload.state)  # fmt: skip
+        spent.redirect_uri = grant.redirect_uri
+        return _authorize_error(spent, mode)
     session.pop(LOGIN_FOR, None)
     session.pop(REAUTHENTICATED, None)
     # acr_values need nothing here: the middleware reads them from this request itself.
     response: Response = server.create_authorization_response(grant=grant, grant_user=signed_in)
     return _deliver(response, mode)
+
+
+@bp.post("/par")
+def pushed_authorization_request() -> ResponseReturnValue:
+    """RFC 9126: the client pushes its authorization request and gets a request_uri for it."""
+    server = current_idp().server
+    try:
+        request_uri, expires_in = server.push_request()
+    except OAuth2Error as error:
+        error.redirect_uri = None  # RFC 9126 2.3: errors are JSON to the client, never redirects
+        response: ResponseReturnValue = server.handle_error_response(None, error)
+        return response
+    body = {"request_uri": request_uri, "expires_in": expires_in}
+    return jsonify(body), 201, {"Cache-Control": "no-store"}
 
 
 @bp.post("/token")

@@ -16,15 +16,17 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from example_idp import create_app
+from oidc_combinedreg.clock import Clock
 
 EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
 REDIRECT_URI = "https://rp.example/cb"
 USER = "breakglass"  # excluded from every interrupt: a password sign-in is enough
 
 
-def make_idp(tmp_path: Path) -> FlaskClient:
+def make_idp(tmp_path: Path, clock: Clock | None = None) -> FlaskClient:
     config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
-    return create_app(instance_path=tmp_path / "instance", combinedreg_config=config).test_client()
+    app = create_app(instance_path=tmp_path / "instance", combinedreg_config=config, clock=clock)
+    return app.test_client()
 
 
 def register(client: FlaskClient, **metadata: Any) -> TestResponse:
