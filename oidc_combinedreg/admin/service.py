@@ -191,6 +191,7 @@ class AdminService:
         keys = [
             *self.info.ctx.throttle.unlock_keys(user_id),
             *self.tap.throttle.unlock_keys(user_id),
+            *self.info.app_passwords.throttle.unlock_keys(user_id),
             *reset_account_keys(user_id),
         ]
         self.store.counters(reset=keys)

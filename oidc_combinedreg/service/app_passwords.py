@@ -3,8 +3,11 @@
 Not an :class:`~oidc_combinedreg.service.base.MfaVerifier`: the MFA page, the wizard and password
 reset never list or accept app passwords (SECURITY.md case 37). The host checks one with
 :meth:`CombinedRegistration.check_app_password`, which lands in :meth:`AppPasswordService.check`.
-Failures count on a throttle key of their own (``app_password:<user>``), so guessing from a mail
-client cannot lock the user out of browser MFA; the per-IP counter is the shared one.
+The check is open to anyone who knows a user name (a mail client's login), so its failures count on
+windowed counters of their own (:class:`~oidc_combinedreg.throttle.WindowedThrottle`, ``[throttle]``
+limits): per account from one address, per account from all (ten times that), per address. Nothing
+durable: a guesser is refused for a window and cannot lock the owner out of their app passwords or
+of browser MFA (SECURITY.md case 57). An app password has 79 random bits: a window bounds guessing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ..methods.app_passwords import AppPasswordMethod, AppPasswordSetup, fingerp
 from ..methods.kinds import METHOD_RULES, MethodKind
 from ..notify import Change
 from ..store.base import MethodRecord
+from ..throttle import WindowedThrottle, WindowLimits
 from .base import ServiceContext
 
 __all__ = ["AppPasswordService"]
@@ -33,6 +37,17 @@ class AppPasswordService:
         self.hasher = hasher or SecretHasher()
         self.method = AppPasswordMethod()
         self.limit = METHOD_RULES[self.kind].per_user
+        cfg = ctx.config.throttle
+        self.throttle = WindowedThrottle(
+            ctx.store,
+            "app_password",
+            WindowLimits(
+                per_account_ip=cfg.failures_per_window,
+                per_account=cfg.failures_per_window * 10,
+                per_ip=cfg.ip_failures_per_window,
+                window=cfg.window,
+            ),
+        )
 
     def may_register(self, user: DirectoryUser) -> bool:
         return self.method.may_register(user.per_user_mfa)
@@ -79,15 +94,14 @@ class AppPasswordService:
         if user is None or not user.enabled or not self.may_register(user):
             self.hasher.verify("", str(password))  # same cost as a real check
             return self._fail(user_id, ip, "not_allowed")
-        throttle_id = f"app_password:{user_id}"
         try:
-            self.ctx.throttle.attempt(throttle_id, ip)
+            self.throttle.attempt(user_id, ip)
         except RateLimited:
             return self._fail(user_id, ip, "rate_limited")
         if not self._matches(user_id, password):
-            self.ctx.throttle.failed(throttle_id, ip)
+            self.throttle.failed(user_id, ip)
             return self._fail(user_id, ip, "password")
-        self.ctx.throttle.succeeded(throttle_id)
+        self.throttle.succeeded(user_id, ip)
         if ca is not None and not self._ca_allows(ca, user, ip, client_id):
             return self._fail(user_id, ip, "conditional_access")
         self.ctx.audit("app_password.succeeded", user_id, "success", ip=ip, client_id=client_id)

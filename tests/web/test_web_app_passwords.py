@@ -178,3 +178,21 @@ def test_without_a_client_address_conditional_access_fails_closed(enforced: Brow
 
 def test_unknown_user_is_false_not_an_error(enforced: Browser) -> None:
     assert enforced.reg.check_app_password("nobody", "abcd efgh jkmn pqrs", ip=IP) is False
+
+
+def test_anonymous_guessing_never_locks_the_owners_app_passwords_for_good(
+    enforced: Browser,
+) -> None:
+    """SECURITY.md case 57: the host's legacy-protocol check is open to anyone with a user name.
+    Wrong passwords over many windows (past NIST's 100 in a row) and from many addresses refuse
+    the guessers for a window, never alice from her own address, and move no durable counter."""
+    password = _create(enforced)
+    for window in range(12):
+        for n in range(10):
+            ip = f"203.0.113.{n + 1}"
+            assert enforced.reg.check_app_password("alice", "abcd efgh jkmn pqrs", ip=ip) is False
+        if window % 3 == 0:
+            assert enforced.reg.check_app_password("alice", password, ip=IP) is True
+        enforced.clock.advance(enforced.reg.config.throttle.window + 1)
+    assert enforced.reg.check_app_password("alice", password, ip=IP) is True
+    assert enforced.reg.store.get_count("fail:user:app_password:alice:consecutive") == 0
