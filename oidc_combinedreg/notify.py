@@ -372,6 +372,17 @@ class Notifier:
         revoked = self.store.report_methods(
             replace(state, extra=extra), wanted, at=now, events=[flagged]
         )
+        # How many ended is known once they have (as "sign out everywhere" logs it).
+        self.store.append_audit(
+            AuditEvent(
+                at=now,
+                event="session.revoked_all",
+                user_id=user_id,
+                outcome="success",
+                ip=ip,
+                detail={"count": revoked, "reason": "not_me"},
+            )
+        )
         return NotMeReport(user_id, suspended, revoked)
 
     def _reported_ids(self, user_id: str, data: Mapping[str, Any]) -> list[str]:

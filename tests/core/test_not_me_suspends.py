@@ -49,6 +49,8 @@ def test_reporting_an_added_phone_suspends_it_with_the_sessions(env: Env) -> Non
     assert env.store.get_user_state("alice").extra[RESET_FLAG] is True
     [flagged] = env.store.list_audit(event_prefix="account.flagged")
     assert flagged.detail["methods_suspended"] == [phone]
+    [revoked] = env.store.list_audit(event_prefix="session.revoked_all")
+    assert revoked.detail == {"count": 1, "reason": "not_me"}
 
 
 def test_a_changed_phone_is_suspended_with_its_new_number(env: Env) -> None:

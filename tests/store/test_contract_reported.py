@@ -4,6 +4,7 @@ user's sessions (SECURITY.md case 59); a reported method is out of use until del
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from store_helpers import T0, event, method, race
@@ -12,6 +13,7 @@ from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store import Store, UserState
+from oidc_combinedreg.store.redis import RedisStore
 
 FLAGGED = UserState(user_id="alice", extra={"password_reset_required": True})
 
@@ -160,3 +162,30 @@ def test_a_code_check_racing_a_report_never_succeeds_after_it(store: Store) -> N
     (reported,) = store.list_reported_methods("alice")
     assert store.advance_counter("alice", record.id, 1_000, T0) is False
     assert store.list_reported_methods("alice")[0].counter == reported.counter
+
+
+def test_redis_reads_the_session_index_again_when_it_changed_before_the_script(
+    store: Store,
+) -> None:
+    # One Redis server: the script gets the session keys the index held when read, and refuses
+    # a list the index no longer matches (a session saved in between), so none escapes the end.
+    if not isinstance(store, RedisStore) or store._cluster:
+        pytest.skip("the one-server script's check")
+    store.save_session("s1", {}, user_id="alice", ttl=60)
+    store.save_session("s2", {}, user_id="alice", ttl=60)
+    client = store._client
+    real = client.zrange
+    reads: list[int] = []
+
+    def stale_first(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        found = real(*args, **kwargs)
+        return found[:1] if len(reads) == 1 else found  # the first read misses s2
+
+    client.zrange = stale_first  # type: ignore[method-assign]
+    try:
+        assert _report(store) == 2
+    finally:
+        client.zrange = real  # type: ignore[method-assign]
+    assert len(reads) == 2
+    assert store.load_session("s1") is None and store.load_session("s2") is None
