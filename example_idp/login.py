@@ -60,7 +60,7 @@ def login() -> ResponseReturnValue:
         idp.throttle.failed(username, ip)
         error = "That user name and password don't match."
         return render_template("example_idp/login.html", next_url=next_url, error=error), 401
-    idp.throttle.succeeded(username)
+    idp.throttle.succeeded(username, ip)
     pending = session.get(LOGIN_FOR)
     start_sign_in(user)
     if isinstance(pending, str):
@@ -83,7 +83,8 @@ def login_tap() -> ResponseReturnValue:
         abort(400, "The sign-in form expired or came from another site. Reload it and retry.")
     username = request.form.get("username", "").strip()
     ip = request.remote_addr or "unknown"
-    wait = idp.throttle.retry_after(username, ip)
+    # Counters of its own: wrong passes never refuse the password (SECURITY.md case 57).
+    wait = idp.throttle.retry_after(username, ip, "tap")
     if wait:
         error = f"Too many failed sign-ins. Try again in {wait} seconds."
         return render_template(template, next_url=next_url, error=error), 429
@@ -93,10 +94,10 @@ def login_tap() -> ResponseReturnValue:
     if user is None or not idp.registration.verify_temporary_access_pass(
         request.environ, user.id, code
     ):
-        idp.throttle.failed(username, ip)
+        idp.throttle.failed(username, ip, "tap")
         error = "That Temporary Access Pass isn't valid. Ask your administrator for a new one."
         return render_template(template, next_url=next_url, error=error), 401
-    idp.throttle.succeeded(username)
+    idp.throttle.succeeded(username, ip, "tap")
     start_sign_in(user, tap_verified=True)
     return redirect(next_url)
 

@@ -33,7 +33,7 @@ class IdpSettings:
     code_lifetime: int = 300
     access_token_lifetime: int = 3600
     id_token_lifetime: int = 3600
-    #: failed logins per user name (and per client IP, times 10) within ``login_window`` seconds
+    #: failed logins per user name from one client IP (per name and per IP: times 10) per window
     login_failures_allowed: int = 5
     login_window: int = 300
     #: anyone may register a client at /register (what the OpenID Basic OP profile tests)

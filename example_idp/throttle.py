@@ -1,4 +1,16 @@
-"""A little throttle on failed logins: per user name, and (more loosely) per client IP."""
+"""A little throttle on failed logins of the example IdP's own pages (password, Temporary Access Pass).
+
+Anyone who knows a user name reaches these pages, so no limit may let a stranger lock the owner out
+(SECURITY.md case 57). Three windowed limits, nothing durable:
+
+* per user name *from one client IP* (``allowed``): a caller that keeps failing is refused alone;
+* per user name from all addresses (``allowed`` x 10): bounds guessing spread over many addresses,
+  for one window; a refused try does not count here, so one address cannot fill it;
+* per client IP over all names (``allowed`` x 10).
+
+Each page has its own counters (``kind``): wrong passes on the TAP page never refuse the password.
+Unknown user names are counted too: the throttle must not tell which accounts exist.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +21,7 @@ from .db import Database
 __all__ = ["LoginThrottle"]
 
 IP_FACTOR = 10
+USER_FACTOR = 10
 
 
 class LoginThrottle:
@@ -18,18 +31,20 @@ class LoginThrottle:
         self._allowed = allowed
         self._window = window
 
-    def _keys(self, username: str, ip: str) -> tuple[tuple[str, int], ...]:
-        # Unknown user names are counted too: the throttle must not tell which accounts exist.
-        return (f"user:{username.casefold()}", self._allowed), (
-            f"ip:{ip}",
-            self._allowed * IP_FACTOR,
+    def _keys(self, username: str, ip: str, kind: str) -> tuple[tuple[str, int], ...]:
+        name = username.casefold()
+        # An address holds no "|", so the first one ends it: no name makes another pair's key.
+        return (
+            (f"{kind}:from:{ip}|{name}", self._allowed),
+            (f"{kind}:user:{name}", self._allowed * USER_FACTOR),
+            (f"{kind}:ip:{ip}", self._allowed * IP_FACTOR),
         )
 
-    def retry_after(self, username: str, ip: str) -> int:
+    def retry_after(self, username: str, ip: str, kind: str = "password") -> int:
         """Seconds until another attempt is allowed; 0 when one is allowed now."""
         now = self._clock.now()
         wait = 0.0
-        for key, allowed in self._keys(username, ip):
+        for key, allowed in self._keys(username, ip, kind):
             rows = self._db.fetch_all(
                 "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
                 (key, now - self._window, allowed),
@@ -38,14 +53,14 @@ class LoginThrottle:
                 wait = max(wait, rows[-1]["at"] + self._window - now)
         return int(wait) + 1 if wait > 0 else 0
 
-    def failed(self, username: str, ip: str) -> None:
+    def failed(self, username: str, ip: str, kind: str = "password") -> None:
+        """Count a failed try (only tries :meth:`retry_after` let through reach this)."""
         now = self._clock.now()
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - self._window,))
-            for key, _ in self._keys(username, ip):
+            for key, _ in self._keys(username, ip, kind):
                 conn.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", (key, now))
 
-    def succeeded(self, username: str) -> None:
-        self._db.execute(
-            "DELETE FROM login_failures WHERE key = ?", (f"user:{username.casefold()}",)
-        )
+    def succeeded(self, username: str, ip: str, kind: str = "password") -> None:
+        pair, user, _ = (key for key, _ in self._keys(username, ip, kind))
+        self._db.execute("DELETE FROM login_failures WHERE key IN (?, ?)", (pair, user))

@@ -1,0 +1,70 @@
+"""The example IdP's own login pages (password, Temporary Access Pass) are open to anyone who knows
+a user name: their throttle must not let a stranger lock the owner out (SECURITY.md case 57)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from example_idp import create_app
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.crypto import fast_hasher_for_tests
+
+EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
+OWNER = "192.0.2.10"
+ATTACKER = "203.0.113.66"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def idp(tmp_path: Path, clock: FrozenClock) -> FlaskClient:
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
+    app = create_app(instance_path=tmp_path / "instance", combinedreg_config=config, clock=clock)
+    app.extensions["combinedreg"].admin.tap.hasher = fast_hasher_for_tests()
+    return app.test_client()
+
+
+def _post(idp: FlaskClient, path: str, ip: str, **fields: str) -> int:
+    """GET the form for its CSRF token, then POST it, both from ``ip``; the status code."""
+    html = idp.get(path, environ_base={"REMOTE_ADDR": ip}).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert token is not None
+    data = {"csrf_token": token.group(1), "next": "/", **fields}
+    return idp.post(path, data=data, environ_base={"REMOTE_ADDR": ip}).status_code
+
+
+def _password(idp: FlaskClient, ip: str, password: str, user: str = "alice") -> int:
+    return _post(idp, "/login", ip, username=user, password=password)
+
+
+def test_wrong_passwords_from_one_address_refuse_it_not_the_owner(idp: FlaskClient) -> None:
+    statuses = [_password(idp, ATTACKER, "wrong") for _ in range(8)]
+    assert statuses == [401] * 5 + [429] * 3
+    assert _password(idp, ATTACKER, "alice") == 429, "that address waits, even with the password"
+    assert _password(idp, OWNER, "alice") == 302, "the owner, elsewhere, signs in"
+
+
+def test_wrong_passes_do_not_refuse_the_password(idp: FlaskClient) -> None:
+    for _ in range(8):
+        _post(idp, "/login/tap", OWNER, username="alice", **{"pass": "AAAA-AAAA-AAAA-AAAA"})
+    assert _post(idp, "/login/tap", OWNER, username="alice", **{"pass": "AAAA"}) == 429
+    assert _password(idp, OWNER, "alice") == 302
+
+
+def test_many_addresses_together_refuse_a_name_for_one_window_only(
+    idp: FlaskClient, clock: FrozenClock
+) -> None:
+    for n in range(10):
+        for _ in range(5):
+            assert _password(idp, f"198.51.100.{n}", "wrong") == 401
+    assert _password(idp, OWNER, "alice") == 429
+    clock.advance(301)
+    assert _password(idp, OWNER, "alice") == 302
