@@ -16,6 +16,7 @@ from .model import (
     Config,
     Environment,
     GeneralConfig,
+    NoPersistence,
     RedisConfig,
     SecretsConfig,
     SqliteSynchronous,
@@ -84,7 +85,7 @@ def _read_template_dirs(r: Reader, base_dir: Path) -> tuple[str, ...]:
     return tuple(dirs)
 
 
-def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
+def _read_storage(r: Reader, base_dir: Path, env: Environment) -> StorageConfig:
     backend = r.string("backend", "sqlite", choices=("sqlite", "redis"))
     sq = r.section("sqlite")
     path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
@@ -92,7 +93,7 @@ def _read_storage(r: Reader, base_dir: Path) -> StorageConfig:
     synchronous = sq.choice("synchronous", SqliteSynchronous, SqliteSynchronous.NORMAL)
     sq.done()
     redis = (
-        _read_redis(r.section("redis", required=backend == "redis"))
+        _read_redis(r.section("redis", required=backend == "redis"), env)
         if (backend == "redis" or r.has("redis"))
         else None
     )
@@ -124,7 +125,7 @@ def _sqlite_path(r: Reader, path: str, base_dir: Path) -> str:
     return path
 
 
-def _read_redis(r: Reader) -> RedisConfig:
+def _read_redis(r: Reader, env: Environment) -> RedisConfig:
     url = r.string("url", MISSING, non_empty=True)
     if url and not url.startswith(("redis://", "rediss://", "unix://")):
         r.error("url", f"expected a redis://, rediss:// or unix:// URL, got {url!r}")
@@ -144,11 +145,19 @@ def _read_redis(r: Reader) -> RedisConfig:
             "audit_retention_days", base.audit_retention_days, min=1, max=36500
         ),
         audit_maxlen=r.integer("audit_maxlen", base.audit_maxlen, min=1000),
+        no_persistence=_no_persistence(r.boolean("allow_no_persistence", False), env),
     )
     if any(c in cfg.key_prefix for c in "{}"):
         r.error("key_prefix", "expected no '{' or '}' (they are Redis Cluster hash tags)")
     r.done()
     return cfg
+
+
+def _no_persistence(allowed: bool, env: Environment) -> NoPersistence:
+    # A Redis that forgets on restart: the operator's word, else refused in production only.
+    if allowed:
+        return NoPersistence.ALLOW
+    return NoPersistence.REFUSE if env is Environment.PRODUCTION else NoPersistence.WARN
 
 
 def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
@@ -269,7 +278,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     config = Config(
         general=general,
         web=_read_web(root.section("web"), env, base_dir),
-        storage=_read_storage(root.section("storage"), base_dir),
+        storage=_read_storage(root.section("storage"), base_dir, env),
         secrets=_read_secrets(root.section("secrets"), base_dir, env),
         acr=_read_acr(root.section("acr")),
         throttle=_read_throttle(root.section("throttle")),
@@ -382,5 +391,11 @@ def check_config(path: str | os.PathLike[str]) -> list[ConfigProblem]:
         data = _read_toml(p)
     except ConfigError as exc:
         return list(exc.problems)
-    _, problems = _parse(data, p.parent)
+    config, problems = _parse(data, p.parent)
+    if config is not None:
+        from ..clock import SystemClock
+        from ..store.factory import redis_problems
+
+        # The server itself, as the start will check it (docs/redis.md, "Persistence").
+        problems += redis_problems(config.storage, clock=SystemClock())
     return problems

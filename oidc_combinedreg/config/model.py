@@ -24,6 +24,7 @@ __all__ = [
     "Config",
     "Environment",
     "GeneralConfig",
+    "NoPersistence",
     "SecretsConfig",
     "SqliteSynchronous",
     "StorageConfig",
@@ -36,6 +37,17 @@ __all__ = [
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class NoPersistence(StrEnum):
+    """What a Redis without persistence means at start (store/redis_persistence.py)."""
+
+    #: production: the IdP does not start (check-config: an error)
+    REFUSE = "refuse"
+    #: development: a warning in the log and from check-config
+    WARN = "warn"
+    #: ``[storage.redis] allow_no_persistence = true``: the operator said it is intended
+    ALLOW = "allow"
 
 
 class SqliteSynchronous(StrEnum):
@@ -105,6 +117,8 @@ class RedisConfig:
     key_prefix: str = "creg"
     audit_retention_days: int = 400
     audit_maxlen: int = 2_000_000
+    #: a server without persistence: refused (production), a warning (development), or allowed
+    no_persistence: NoPersistence = NoPersistence.REFUSE
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from ..clock import Clock
@@ -9,7 +10,10 @@ from ..config.model import StorageConfig
 from ..exceptions import ConfigError, ConfigProblem
 from .base import Store
 
-__all__ = ["open_store", "sqlite_path_problem"]
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
+__all__ = ["open_store", "redis_problems", "sqlite_path_problem"]
 
 _TRUE = ("1", "yes", "true", "on")
 
@@ -40,24 +44,23 @@ def sqlite_path_problem(path: str) -> str | None:
     return None
 
 
-def open_store(config: StorageConfig, *, clock: Clock) -> Store:
+def open_store(config: StorageConfig, *, clock: Clock, check: bool = True) -> Store:
+    """The configured store. On Redis, ``check``: the server's persistence is checked first
+    (a :class:`ConfigError` in production for a server that forgets on restart, a warning in
+    development; store/redis_persistence.py); an unreachable server is checked at no cost
+    here and fails closed at the first request."""
     if config.backend == "redis":
-        # Imported here so a SQLite deployment never loads redis-py.
-        from .redis import RedisStore
+        store = _open_redis(config, clock)
+        if check:
+            from .redis_persistence import check_persistence
 
-        assert config.redis is not None  # the config reader requires [storage.redis]
-        r = config.redis
-        return RedisStore.from_url(
-            r.url,
-            clock=clock,
-            cluster=r.cluster,
-            sentinel=r.sentinel,
-            socket_timeout=r.socket_timeout,
-            connect_timeout=r.connect_timeout,
-            key_prefix=r.key_prefix,
-            audit_retention=r.audit_retention_days * 86400.0,
-            audit_maxlen=r.audit_maxlen,
-        )
+            assert config.redis is not None
+            try:
+                check_persistence(config.redis, store.client)
+            except BaseException:
+                store.close()
+                raise
+        return store
     from .sqlite import SqliteStore
 
     problem = sqlite_path_problem(config.sqlite_path)
@@ -68,4 +71,38 @@ def open_store(config: StorageConfig, *, clock: Clock) -> Store:
         clock=clock,
         busy_timeout=config.busy_timeout,
         synchronous=config.sqlite_synchronous,
+    )
+
+
+def redis_problems(config: StorageConfig, *, clock: Clock) -> list[ConfigProblem]:
+    """For ``check-config``: what the Redis server says about its persistence (nothing for
+    SQLite). An unreachable server is a warning: the check runs again at start."""
+    if config.backend != "redis" or config.redis is None:
+        return []
+    from .redis_persistence import persistence_problem
+
+    store = _open_redis(config, clock)
+    try:
+        problem = persistence_problem(config.redis, store.client)
+    finally:
+        store.close()
+    return [] if problem is None else [problem]
+
+
+def _open_redis(config: StorageConfig, clock: Clock) -> RedisStore:
+    # Imported here so a SQLite deployment never loads redis-py.
+    from .redis import RedisStore
+
+    assert config.redis is not None  # the config reader requires [storage.redis]
+    r = config.redis
+    return RedisStore.from_url(
+        r.url,
+        clock=clock,
+        cluster=r.cluster,
+        sentinel=r.sentinel,
+        socket_timeout=r.socket_timeout,
+        connect_timeout=r.connect_timeout,
+        key_prefix=r.key_prefix,
+        audit_retention=r.audit_retention_days * 86400.0,
+        audit_maxlen=r.audit_maxlen,
     )

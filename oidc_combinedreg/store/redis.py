@@ -337,6 +337,11 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore({type(self._client).__name__}, key_prefix={self._keys.prefix!r})"
 
+    @property
+    def client(self) -> RedisClient:
+        """The redis-py client (for checks of the server: store/redis_persistence.py)."""
+        return self._client
+
     # -- plumbing -----------------------------------------------------------------------------
 
     @contextmanager

@@ -431,7 +431,9 @@ def test_a_unix_socket_url_opens_the_store_through_the_config(clock: FrozenClock
     try:
         config = parse_config({
             "secrets": {"encryption_keys": [generate_key()]},
-            "storage": {"backend": "redis", "redis": {"url": f"unix://{sock}"}},
+            # A disposable server without persistence, said so (production would refuse it).
+            "storage": {"backend": "redis", "redis": {"url": f"unix://{sock}",
+                                                      "allow_no_persistence": True}},
         })  # fmt: skip
         store = open_store(config.storage, clock=clock)
         try:
