@@ -81,3 +81,22 @@ def test_errors_name_their_path(admin: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         parse(admin)
     assert any(str(p).startswith(message) for p in exc.value.problems), exc.value.problems
+
+
+def test_the_pass_pages_failure_limits_are_read_and_checked() -> None:
+    tap = parse(
+        {"tap": {"failures_per_window": 5, "account_failures_per_window": 40, "window": 600}}
+    ).tap
+    assert (tap.failures_per_window, tap.account_failures_per_window, tap.window) == (5, 40, 600)
+    assert tap.ip_failures_per_window == 50
+    for bad, path in (
+        ({"window": 5}, "admin.tap.window: expected an integer from 10 to 3600"),
+        ({"failures_per_window": 0}, "admin.tap.failures_per_window: expected an integer"),
+        (
+            {"failures_per_window": 20, "account_failures_per_window": 10},
+            "admin.tap.account_failures_per_window: expected at least failures_per_window",
+        ),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            parse({"tap": bad})
+        assert path in str(caught.value), caught.value

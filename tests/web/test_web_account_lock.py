@@ -3,6 +3,7 @@ admins see and clear an account's lock (API, dashboard, report), audited."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import test_web_tap
@@ -10,6 +11,9 @@ from admin_helpers import admin_section, api, fast_taps, sign_in_and_register_to
 from test_web_tap import issue, tap_login
 from webtest import Browser, code_from, location
 from werkzeug.test import TestResponse
+
+from oidc_combinedreg.exceptions import RateLimited, VerificationFailed
+from oidc_combinedreg.service.reset import reset_day_key
 
 #: test_web_tap's fixture (the host with a TAP form), shared under a name of its own
 tap_browsers = test_web_tap.make_tap_browser
@@ -135,3 +139,28 @@ def test_the_dashboard_lists_a_locked_account_and_unlocks_it(
     event = browser.reg.store.list_audit(event_prefix="admin.unlocked")[0]
     assert event.user_id == "alice" and event.detail["actor"] == "bob"
     assert admin.get_json(DASHBOARD).get_json()["locked"] == []
+
+
+def test_unlock_also_clears_the_pass_and_reset_counters_of_the_account(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """A stranger can fill the reset's daily cap (decision 13) and the TAP's account window; the
+    admin's unlock gives the owner both back at once."""
+    browser = fast_taps(make_browser(admin=admin_section()))
+    sign_in_and_register_totp(browser, "alice")
+    store = browser.reg.store
+    for _ in range(50):
+        store.incr(reset_day_key("alice"), ttl=86400)
+    taps = browser.reg.admin.tap
+    for n in range(12):
+        with contextlib.suppress(VerificationFailed, RateLimited):
+            taps.verify("alice", "AAAA-AAAA-AAAA-AAAA", ip=f"198.51.100.{n}")
+    state = api(browser, "GET", "/users/alice/lock").get_json()
+    assert (state["reset_attempts_today"], state["tap_failures"], state["locked"]) == (
+        50,
+        12,
+        False,
+    )
+    assert api(browser, "POST", "/users/alice/unlock").get_json()["before"] == state
+    after = api(browser, "GET", "/users/alice/lock").get_json()
+    assert (after["reset_attempts_today"], after["tap_failures"]) == (0, 0)
