@@ -165,8 +165,21 @@ class AdminService:
     def lock_state(self, user_id: str) -> dict[str, Any]:
         """The account's failure counters: the MFA codes' durable lock and window, the
         Temporary Access Pass's window and the password reset's daily attempts."""
-        self._require_known(user_id)
-        return self._lock_json(user_id)
+        state = self._lock_json(user_id)
+        self._require_known_or_counted(user_id, state)
+        return state
+
+    def _require_known_or_counted(self, user_id: str, state: dict[str, Any]) -> None:
+        # A user locked while registering a first method has no method yet, and the CLI has no
+        # Directory: counters of their own make them known enough to see and clear.
+        counted = (
+            "consecutive_failures",
+            "window_failures",
+            "tap_failures",
+            "reset_attempts_today",
+        )
+        if not any(state[k] for k in counted):
+            self._require_known(user_id)
 
     def _lock_json(self, user_id: str) -> dict[str, Any]:
         return {
@@ -186,8 +199,8 @@ class AdminService:
     def unlock(self, user_id: str, *, actor: str, ip: str | None) -> dict[str, Any]:
         """Clear the account's failure counters (audited ``admin.unlocked``); returns the state
         before. The client-IP counters stay: they are not the account's."""
-        self._require_known(user_id)
         before = self._lock_json(user_id)
+        self._require_known_or_counted(user_id, before)
         keys = [
             *self.info.ctx.throttle.unlock_keys(user_id),
             *self.tap.throttle.unlock_keys(user_id),

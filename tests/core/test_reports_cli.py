@@ -221,6 +221,8 @@ def test_unlock_shows_and_clears_a_locked_account_audited(config_file: Path) -> 
     try:
         for _ in range(100):  # [throttle] max_consecutive_failures: wrong MFA codes in a row
             store.incr("fail:user:alice:consecutive", ttl=None)
+        for _ in range(3):  # carol: wrong codes while registering a first method, none stored
+            store.incr("fail:user:carol:consecutive", ttl=None)
     finally:
         store.close()
     status = run("unlock", "--config", str(config_file), "--user", "alice", "--status")
@@ -239,6 +241,8 @@ def test_unlock_shows_and_clears_a_locked_account_audited(config_file: Path) -> 
         store.close()
     assert event.user_id == "alice" and str(event.detail["actor"]).startswith("cli")
     assert event.detail["was_locked"] is True and event.detail["consecutive_failures"] == 100
+    carol = run("unlock", "--config", str(config_file), "--user", "carol")
+    assert carol.startswith("carol: unlocked; it was not locked (3 of 100")
     result = CliRunner().invoke(main, ["unlock", "--config", str(config_file), "--user", "nobody"])
     assert result.exit_code == 2 and "no user 'nobody'" in result.output
 
