@@ -74,7 +74,9 @@ def provider_metadata(issuer: str, acr_values: tuple[str, ...]) -> dict[str, Any
             "email_verified",
             "phone_number",
         ],  # fmt: skip
-        "claims_parameter_supported": False,
+        # OIDC Core 5.5: the middleware honours an id_token acr request (essential, values);
+        # other requested claims are voluntary and released by scope (5.5.1: no error for them)
+        "claims_parameter_supported": True,
         # RFC 9101 by value; by reference only as a pushed request (RFC 9126), nothing fetched
         "request_parameter_supported": True,
         "request_uri_parameter_supported": False,

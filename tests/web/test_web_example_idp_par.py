@@ -68,6 +68,7 @@ def test_discovery_names_the_par_endpoint_and_request_objects(idp: FlaskClient) 
     assert meta["pushed_authorization_request_endpoint"] == f"{ISSUER}/par"
     assert meta["request_parameter_supported"] is True
     assert meta["request_uri_parameter_supported"] is False  # nothing is fetched from clients
+    assert meta["claims_parameter_supported"] is True  # the guard reads id_token.acr requests
 
 
 def test_a_pushed_request_signs_in_with_its_own_parameters(idp: FlaskClient) -> None:
@@ -249,3 +250,46 @@ def test_effective_params_resolve_pushed_and_signed_requests_and_defaults(
     assert plain["acr_values"] == MFA and plain["max_age"] == "600"  # the client's defaults
     assert server.effective_params({"client_id": reg["client_id"], "request": "x.y.z"}) is None
     assert server.effective_params({"client_id": "nobody"}) is None
+
+
+def test_a_signed_request_object_can_be_pushed(idp: FlaskClient) -> None:
+    """RFC 9126 3: the push carries the request object; its verified claims are the request."""
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    reg = registered(idp, jwks={"keys": [key.as_dict(private=False)]})
+    verifier, challenge = pkce()
+    claims = authorize_params(reg["client_id"], state="pushed-signed", code_challenge=challenge,
+                              code_challenge_method="S256")  # fmt: skip
+    response = push(idp, reg, client_id=reg["client_id"], request=_signed(key, claims))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    query = {"client_id": reg["client_id"], "request_uri": response.get_json()["request_uri"]}
+    url = "/authorize?" + urlencode(query)
+    login(idp, url)
+    result = callback(follow(idp, url))
+    assert result["state"] == "pushed-signed"
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+
+    forged = _signed(RSAKey.generate_key(2048, auto_kid=True), claims)
+    refused = push(idp, reg, client_id=reg["client_id"], request=forged)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "invalid_request_object"
+
+
+def test_a_client_that_requires_signed_requests_gets_no_plain_one(idp: FlaskClient) -> None:
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    reg = registered(idp, jwks={"keys": [key.as_dict(private=False)]},
+                     require_signed_request_object=True)  # fmt: skip
+    login(idp)
+    plain = follow(idp, "/authorize?" + urlencode(authorize_params(reg["client_id"])))
+    assert "code=" not in plain.headers.get("Location", "")
+    assert "invalid_request" in plain.get_data(as_text=True) + plain.headers.get("Location", "")
+    assert push(idp, reg, **authorize_params(reg["client_id"])).status_code == 400
+
+
+def test_a_request_uri_to_fetch_is_not_supported_not_ignored(idp: FlaskClient) -> None:
+    """The IdP fetches nothing on a client's word (SSRF): only its own pushed request_uris."""
+    reg = registered(idp)
+    login(idp)
+    params = authorize_params(reg["client_id"], request_uri="https://rp.example/request.jwt")
+    response = follow(idp, "/authorize?" + urlencode(params))
+    assert "code=" not in response.headers.get("Location", "")
+    answer = response.get_data(as_text=True) + response.headers.get("Location", "")
+    assert "request_uri_not_supported" in answer
