@@ -7,7 +7,9 @@ RP instead of a page (OpenID Connect Core 1.0, 3.1.2.6):
 
 * ``prompt=none`` when a step would need a page (``login_required``, ``interaction_required``);
 * the user cancels a pending sign-in (``access_denied``);
-* an essential ``acr`` the user cannot satisfy (``unmet_authentication_requirements``).
+* an essential ``acr`` the user cannot satisfy (``access_denied``: OIDC Core 5.5.1.1 calls it a
+  failed authentication; RP libraries such as oic 1.7 refuse the newer
+  ``unmet_authentication_requirements`` code as an unknown error).
 
 Only the host knows its clients and their registered redirect URIs, so only the host can build
 that error response; the middleware never redirects to a URI from the request. The host passes
@@ -28,7 +30,6 @@ __all__ = [
     "INTERACTION_REQUIRED",
     "INVALID_REQUEST",
     "LOGIN_REQUIRED",
-    "UNMET_AUTHENTICATION_REQUIREMENTS",
     "AuthorizationEndpoint",
     "require_endpoint",
 ]
@@ -37,11 +38,9 @@ __all__ = [
 LOGIN_REQUIRED = "login_required"
 #: OIDC Core 3.1.2.6: some other page is needed (the wizard, re-confirm, a block, a reset)
 INTERACTION_REQUIRED = "interaction_required"
-#: RFC 6749 4.1.2.1: the user (here: "Cancel sign-in") or the server denied the request
+#: RFC 6749 4.1.2.1: the user (here: "Cancel sign-in") or the server denied the request (here:
+#: an essential ``acr`` the user cannot satisfy, OIDC Core 5.5.1.1)
 ACCESS_DENIED = "access_denied"
-#: OpenID Connect Core Error Code unmet_authentication_requirements 1.0: an essential ``acr``
-#: (OIDC Core 5.5.1.1) the user cannot satisfy
-UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"
 #: RFC 6749 4.1.2.1, e.g. ``prompt=none`` together with another prompt value (OIDC Core 3.1.2.1)
 INVALID_REQUEST = "invalid_request"
 

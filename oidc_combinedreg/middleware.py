@@ -28,10 +28,10 @@ from werkzeug.exceptions import HTTPException
 
 from .admin.service import AdminService
 from .authorization import (
+    ACCESS_DENIED,
     INTERACTION_REQUIRED,
     INVALID_REQUEST,
     LOGIN_REQUIRED,
-    UNMET_AUTHENTICATION_REQUIREMENTS,
     AuthorizationEndpoint,
     require_endpoint,
 )
@@ -468,9 +468,10 @@ _SILENT_ERRORS = {
 def _rp_error(step: Step, *, silent: bool) -> tuple[str, str] | None:
     """The error the RP gets instead of the page of ``step`` (None: show the page)."""
     if step.kind is StepKind.BLOCKED and "acr_unmet" in step.reasons:
-        # OIDC Core 5.5.1.1: an essential acr not met is a failed authentication, prompt or not.
+        # OIDC Core 5.5.1.1: an essential acr not met is a failed authentication, prompt or not
+        # (access_denied: RP libraries refuse unmet_authentication_requirements as unknown).
         text = "None of the essential acr values can be met for this user."
-        return UNMET_AUTHENTICATION_REQUIREMENTS, text
+        return ACCESS_DENIED, text
     return _SILENT_ERRORS.get(step.kind) if silent else None
 
 

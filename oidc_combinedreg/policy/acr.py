@@ -7,7 +7,7 @@ OpenID Connect Core 1.0 gives an RP two ways to ask for an Authentication Contex
   reached the sign-in goes on and the ID token's ``acr`` says what was done (the RP decides).
 * ``claims`` with ``id_token.acr`` (5.5.1.1) ``essential: true`` and ``values``: the ``acr``
   returned MUST be one of them, else the sign-in is a failed authentication attempt
-  (``unmet_authentication_requirements``). A user with no MFA method who is inside the MFA
+  (the RP gets ``access_denied``). A user with no MFA method who is inside the MFA
   registration policy's audience registers one in the wizard first; a user the config keeps out
   of it (``exclude_groups``, e.g. a break-glass account) is never pushed there by an RP.
 
