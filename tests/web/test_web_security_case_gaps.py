@@ -1,6 +1,8 @@
 """SECURITY.md cases the suite covered only in part, through the WSGI stack (docs/security-cases.md
 names these as the tests for them):
 
+* 16: a first registration from a trusted address is allowed and told to the user, with the time
+  and the address;
 * 18: a pending authenticator-app secret is tied to the session that asked for it;
 * 22: a wizard "skip" is counted on the server: a replay from another session is refused;
 * 26: malformed codes at the MFA step are 400 pages (or 413), never a 500 and never a code;
@@ -18,10 +20,11 @@ from typing import Any
 import pyotp
 import pytest
 from reset_helpers import add_totp
+from test_web_conditional_access import TRUSTED, seeded  # noqa: F401  (fixture)
 from test_web_manage import enrolled
 from test_web_step_up import RP_DECIDES, follow
 from test_web_tap import issue, make_tap_browser, tap_login  # noqa: F401  (fixture)
-from webtest import Browser, code_from, location
+from webtest import Browser, code_from, location, notices
 
 COOKIE = "combinedreg"
 
@@ -43,6 +46,21 @@ def _to_app_setup(browser: Browser, wizard: str) -> tuple[str, str]:
     token = browser.csrf(wizard)
     browser.post_json(wizard, {"action": "next", "csrf_token": token})
     return str(browser.get_json(wizard).get_json()["secret"]), token
+
+
+# -- case 16 --------------------------------------------------------------------------------------
+
+
+def test_a_first_registration_from_a_trusted_address_is_allowed_and_told(
+    seeded: Callable[..., Browser],  # noqa: F811
+) -> None:
+    browser = seeded(forwarded=TRUSTED)  # behind the configured proxy, from the office
+    wizard = _wizard(browser)
+    browser.register_totp(wizard)
+    assert [m.kind.value for m in browser.reg.store.list_methods("alice")] == ["totp"]
+    assert notices(browser.reg.store, "alice") == [("added", "totp", "Authenticator app")]
+    [added] = browser.reg.store.list_audit(user_id="alice", event_prefix="method.added")
+    assert added.ip == TRUSTED and added.at == browser.clock.now()
 
 
 # -- case 18 --------------------------------------------------------------------------------------
