@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
@@ -74,10 +75,16 @@ def dave_totp(idp: IdpServer) -> str:
     return str(setup.secret)
 
 
+def rp_keys(folder: Path) -> tuple[Any, Any]:
+    """oic's keys for the RP (it writes the key pair to files: into ``folder``, not the cwd)."""
+    _, keyjar, kids = build_keyjar([{"type": "RSA", "use": ["sig"], "path": str(folder)}])
+    return keyjar, kids
+
+
 @pytest.fixture
-def rp(idp: IdpServer) -> Rp:
+def rp(idp: IdpServer, tmp_path: Path) -> Rp:
     client = Client(client_authn_method=CLIENT_AUTHN_METHOD)
-    jwks, keyjar, kids = build_keyjar([{"type": "RSA", "use": ["sig"]}])
+    keyjar, kids = rp_keys(tmp_path)
     client.keyjar = keyjar
     client.kid = kids
     client.provider_config(idp.url)
@@ -193,9 +200,10 @@ def test_a_signed_request_object_with_acr_values_gets_mfa(rp: Rp, dave_totp: str
     assert claims["acr"] == MFA and result["state"] == [state]
 
 
-def test_a_request_object_signed_with_another_key_is_refused(rp: Rp, dave_totp: str) -> None:
-    _, other_keys, _ = build_keyjar([{"type": "RSA", "use": ["sig"]}])
-    rp.client.keyjar = other_keys
+def test_a_request_object_signed_with_another_key_is_refused(
+    rp: Rp, dave_totp: str, tmp_path: Path
+) -> None:
+    rp.client.keyjar, _ = rp_keys(tmp_path / "other")
     args = {"client_id": rp.client.client_id, "response_type": "code", "scope": ["openid"],
             "redirect_uri": REDIRECT_URI, "state": "s", "nonce": "n"}  # fmt: skip
     request = rp.client.construct_AuthorizationRequest(
