@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .policy.signin import Step, StepKind
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
 
@@ -32,6 +34,7 @@ __all__ = [
     "LOGIN_REQUIRED",
     "AuthorizationEndpoint",
     "require_endpoint",
+    "rp_error",
 ]
 
 #: OIDC Core 3.1.2.6: authentication (here: the MFA step, or no signed-in user) needs a page
@@ -107,3 +110,22 @@ def require_endpoint(endpoint: Any) -> AuthorizationEndpoint:
         )
     checked: AuthorizationEndpoint = endpoint
     return checked
+
+
+#: under prompt=none every pending step is an error for the RP (OIDC Core 3.1.2.6): the MFA step
+#: is authentication (login_required), every other page is interaction (interaction_required)
+_SILENT_ERRORS = {
+    StepKind.MFA: (LOGIN_REQUIRED, "The sign-in needs a second factor."),
+    StepKind.REGISTER: (INTERACTION_REQUIRED, "The user must register security info first."),
+    StepKind.BLOCKED: (INTERACTION_REQUIRED, "The sign-in needs the user's attention."),
+}
+
+
+def rp_error(step: Step, *, silent: bool) -> tuple[str, str] | None:
+    """The error the RP gets instead of the page of ``step`` (None: show the page)."""
+    if step.kind is StepKind.BLOCKED and "acr_unmet" in step.reasons:
+        # OIDC Core 5.5.1.1: an essential acr not met is a failed authentication, prompt or not
+        # (access_denied: RP libraries refuse unmet_authentication_requirements as unknown).
+        text = "None of the essential acr values can be met for this user."
+        return ACCESS_DENIED, text
+    return _SILENT_ERRORS.get(step.kind) if silent else None

@@ -28,12 +28,11 @@ from werkzeug.exceptions import HTTPException
 
 from .admin.service import AdminService
 from .authorization import (
-    ACCESS_DENIED,
-    INTERACTION_REQUIRED,
     INVALID_REQUEST,
     LOGIN_REQUIRED,
     AuthorizationEndpoint,
     require_endpoint,
+    rp_error,
 )
 from .clock import Clock, SystemClock
 from .conditional_access import (
@@ -385,7 +384,7 @@ class CombinedRegistration:
                 return self._host_without_result(environ, start_response)
             environ[RESULT_KEY] = self.flow.result(session, cont)
             return self._host_without_result(environ, start_response, cleared=True)
-        error = _rp_error(step, silent=silent)
+        error = rp_error(step, silent=silent)
         if error is not None:  # the RP hears it; the request does not wait for a page
             self.flow.pop_continuation(session, cid)
             if not self.sessions.save(session):
@@ -454,25 +453,6 @@ class CombinedRegistration:
         if cleared:
             return body
         return _GuardedBody(body, lambda: blocked)
-
-
-#: under prompt=none every pending step is an error for the RP (OIDC Core 3.1.2.6): the MFA step
-#: is authentication (login_required), every other page is interaction (interaction_required)
-_SILENT_ERRORS = {
-    StepKind.MFA: (LOGIN_REQUIRED, "The sign-in needs a second factor."),
-    StepKind.REGISTER: (INTERACTION_REQUIRED, "The user must register security info first."),
-    StepKind.BLOCKED: (INTERACTION_REQUIRED, "The sign-in needs the user's attention."),
-}
-
-
-def _rp_error(step: Step, *, silent: bool) -> tuple[str, str] | None:
-    """The error the RP gets instead of the page of ``step`` (None: show the page)."""
-    if step.kind is StepKind.BLOCKED and "acr_unmet" in step.reasons:
-        # OIDC Core 5.5.1.1: an essential acr not met is a failed authentication, prompt or not
-        # (access_denied: RP libraries refuse unmet_authentication_requirements as unknown).
-        text = "None of the essential acr values can be met for this user."
-        return ACCESS_DENIED, text
-    return _SILENT_ERRORS.get(step.kind) if silent else None
 
 
 class _GuardedBody:
