@@ -293,3 +293,19 @@ def test_a_request_uri_to_fetch_is_not_supported_not_ignored(idp: FlaskClient) -
     assert "code=" not in response.headers.get("Location", "")
     answer = response.get_data(as_text=True) + response.headers.get("Location", "")
     assert "request_uri_not_supported" in answer
+
+
+def test_a_public_client_pushes_with_its_client_id_and_pkce(idp: FlaskClient) -> None:
+    """RFC 9126 2: a public client authenticates as at the token endpoint, by client_id only;
+    PKCE is required of it at the push as at /authorize."""
+    reg = registered(idp, token_endpoint_auth_method="none")
+    _, challenge = pkce()
+    params = authorize_params(reg["client_id"], code_challenge=challenge,
+                              code_challenge_method="S256")  # fmt: skip
+    assert idp.post("/par", data=params).status_code == 201
+    without_pkce = idp.post("/par", data=authorize_params(reg["client_id"]))
+    assert without_pkce.status_code == 400
+    assert without_pkce.get_json()["error"] == "invalid_request"
+    with_secret = idp.post("/par", data={**params, "client_secret": "guess"})
+    assert with_secret.status_code in (400, 401)
+    assert with_secret.get_json()["error"] == "invalid_client"
