@@ -65,6 +65,17 @@ class Host:
         self.sessions: dict[str, str] = {}  # host session id -> user id
         self.codes: dict[str, dict[str, Any]] = {}  # issued codes -> what the ID token would say
         self.reg: CombinedRegistration | None = None  # set once mounted (see make_app)
+        #: this host's registered clients (a real host checks its client registry)
+        self.clients = dict(CLIENTS)
+
+    @property
+    def redirect_uri(self) -> str:
+        """Where the client "demo" gets its codes and errors."""
+        return self.clients["demo"]
+
+    @redirect_uri.setter
+    def redirect_uri(self, uri: str) -> None:
+        self.clients["demo"] = uri
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -137,7 +148,7 @@ class Host:
             "acr": result.acr,
             "auth_time": result.auth_time,
         }
-        redirect_uri = CLIENTS.get(query.get("client_id", [""])[0])
+        redirect_uri = self.clients.get(query.get("client_id", [""])[0])
         if redirect_uri is None:
             return _page(start_response, "400 Bad Request", "Unknown client.")
         state = query.get("state", [""])[0]
@@ -154,7 +165,7 @@ class Host:
     ) -> Any:
         """The error at the client's registered redirect URI, with ``state``; an unknown client
         or redirect URI gets a page instead (never redirect to an unchecked URI)."""
-        registered = CLIENTS.get(params.get("client_id", ""))
+        registered = self.clients.get(params.get("client_id", ""))
         if registered is None or params.get("redirect_uri", registered) != registered:
             return lambda env, start: _page(start, "400 Bad Request", "Invalid client.")
         answer = {"error": error, "error_description": description}
@@ -172,7 +183,7 @@ class Host:
         self, environ: dict[str, Any], params: Mapping[str, str]
     ) -> Mapping[str, str] | None:
         """No pushed requests, request objects or client defaults here: the request as sent."""
-        return params if params.get("client_id") in CLIENTS else None
+        return params if params.get("client_id") in self.clients else None
 
     def logout(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         assert self.reg is not None
