@@ -8,9 +8,14 @@ never asked, so the user only learned at the reset, locked out, that they could 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from click.testing import CliRunner
 from test_planner import facts, policies, rec
 
+from oidc_combinedreg.cli import main
+from oidc_combinedreg.crypto import generate_key
 from oidc_combinedreg.methods.kinds import MethodKind as K
 from oidc_combinedreg.policy.planner import plan_registration
 from oidc_combinedreg.policy.signin import RegistrationNeed as N
@@ -54,3 +59,17 @@ def test_questions_with_another_reset_method_are_enough() -> None:
     pol = policies(enforced=False, sspr="all", sspr_methods=RESET_KINDS)
     f = facts(methods=[rec(K.SECURITY_QUESTIONS), rec(K.EMAIL)])
     assert list(registration_needs(f, pol)) == []
+
+
+def test_check_config_warns_when_questions_alone_may_reset(tmp_path: Path) -> None:
+    """The switch that restores the original product's behaviour is allowed, and named."""
+    path = tmp_path / "c.toml"
+    base = f'[secrets]\nencryption_keys = ["{generate_key()}"]\n'
+    path.write_text(base)
+    quiet = CliRunner().invoke(main, ["check-config", str(path)])
+    assert quiet.exit_code == 0 and "allow_questions_alone" not in quiet.output
+    path.write_text(base + "[policies.sspr]\nallow_questions_alone = true\n")
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: policies.sspr.allow_questions_alone: " in result.output
+    assert "security questions alone" in result.output
