@@ -46,20 +46,21 @@ def jwks() -> ResponseReturnValue:
     return jsonify(current_idp().server.signing_key.public_jwks)
 
 
-def _deliver(response: Response, mode: str | None) -> ResponseReturnValue:
+def _deliver(response: Response, mode: str | None, redirect_uri: str) -> ResponseReturnValue:
     """The authorization response (a redirect carrying the code or the error) as the client
-    asked: by query as Authlib made it, or as an auto-submitted form (Form Post Response Mode)."""
+    asked: by query as Authlib made it, or as an auto-submitted form (Form Post Response Mode)
+    posted to ``redirect_uri`` as it is, its own query included."""
     location = response.headers.get("Location")
     if mode != "form_post" or response.status_code != 302 or not location:
         return response
-    parts = urlsplit(location)
-    action = parts._replace(query="").geturl()  # the redirect_uri, its own query kept as fields
+    # Authlib appends the response's parameters to the redirect URI's own query: keep those in
+    # the form's action, post only the response's.
+    fields = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
+    if fields[: len(own)] == own:
+        fields = fields[len(own) :]
     page = make_response(
-        render_template(
-            "example_idp/form_post.html",
-            action=action,
-            fields=parse_qsl(parts.query, keep_blank_values=True),
-        )
+        render_template("example_idp/form_post.html", action=redirect_uri, fields=fields)
     )
     # The code is in the page: not cached, and not leaked as a Referer from it.
     page.headers["Cache-Control"] = "no-store"
@@ -72,7 +73,7 @@ def _authorize_error(error: OAuth2Error, mode: str | None = None) -> ResponseRet
         if mode == "form_post" and urlsplit(error.redirect_uri).scheme not in ("http", "https"):
             mode = None
         response: Response = current_idp().server.handle_error_response(None, error)
-        return _deliver(response, mode)
+        return _deliver(response, mode, error.redirect_uri)
     # Never redirect to an unchecked URI (open redirect): tell the user instead.
     page = render_template("example_idp/error.html", error=error.error, text=error.description)
     return page, error.status_code or 400
@@ -161,7 +162,7 @@ def authorize() -> ResponseReturnValue:
     session.pop(REAUTHENTICATED, None)
     # acr_values need nothing here: the middleware reads them from this request itself.
     response: Response = server.create_authorization_response(grant=grant, grant_user=signed_in)
-    return _deliver(response, mode)
+    return _deliver(response, mode, grant.redirect_uri)
 
 
 @bp.post("/par")

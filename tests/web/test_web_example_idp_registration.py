@@ -285,3 +285,15 @@ def test_form_post_to_an_apps_own_scheme_is_refused_by_query(idp: FlaskClient) -
     )
     assert response.status_code == 302
     assert response.headers["Location"].startswith("com.example.app:/cb?error=invalid_request")
+
+
+def test_form_post_keeps_the_redirect_uris_own_query_in_the_action(idp: FlaskClient) -> None:
+    """The form posts to the redirect_uri as registered (query and all); only the response's
+    parameters are fields (OAuth 2.0 Form Post Response Mode 2)."""
+    uri = "https://rp.example/cb?tenant=a&x=1"
+    reg = registered(idp, redirect_uris=[uri])
+    login(idp)
+    page = follow(idp, _authorize(idp, reg["client_id"], uri, response_mode="form_post"))
+    action, fields = _form(page.get_data(as_text=True))
+    assert action.replace("&amp;", "&") == uri
+    assert set(fields) == {"code", "state"}
