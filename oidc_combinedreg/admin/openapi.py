@@ -1,8 +1,10 @@
 """The OpenAPI 3.1 document of the admin API, built as data (served at ``<api>/openapi.json``).
 
 Written as Python rather than a static file so the server URL follows ``[web].prefix`` and the TAP
-bounds follow ``[admin.tap]``; the test suite runs schemathesis against it, so the document and the
-endpoints cannot drift apart silently.
+bounds follow ``[admin.tap]``. It is the one source of truth: the API's router is built from its
+paths and every request is checked against its parameters and bodies (``api_requests.py``), and
+the test suite fuzzes both with schemathesis (valid and invalid requests), so the document and the
+endpoints cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed request (bad parameter or body)",
         401: "No bearer token, or a wrong one",
         403: "The token's user is not in the admin group, or Conditional Access blocked",
-        404: "No such user, method or pass",
+        404: "No such user, method or pass (or a path that names no operation)",
+        413: "The request body is over 1 MiB",
         409: "Conflicts with the user's methods (as many of that kind: delete one first)",
         422: "The request was understood but refused (import problems)",
         429: "Too many requests",
@@ -119,6 +122,7 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
         ),
         "TapRequest": {
             "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "lifetime_minutes": {
                     "type": "integer",
@@ -151,11 +155,13 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
             }
         ),
         "Unlocked": _object({"user_id": _STR, "was_locked": _BOOL, "before": _ref("LockState")}),
-        "PerUserMfaRequest": _object(
-            {"state": {"type": "string", "enum": ["disabled", "enabled", "enforced"]}}
-        ),
+        "PerUserMfaRequest": {
+            **_object({"state": {"type": "string", "enum": ["disabled", "enabled", "enforced"]}}),
+            "additionalProperties": False,
+        },
         "TokenImportRequest": {
             "type": "object",
+            "additionalProperties": False,
             "properties": {
                 "format": {"type": "string", "enum": ["csv", "pskc"]},
                 "content": {
@@ -163,7 +169,7 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
                     "description": "the CSV text, or the PSKC document in base64",
                 },
                 "key": {"type": "string", "description": "PSKC pre-shared key, base64"},
-                "default_user": {"type": "string"},
+                "default_user": {"type": "string", "minLength": 1, "maxLength": 200},
             },
             "required": ["format", "content"],
         },
@@ -442,6 +448,19 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _with_routing_statuses(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every status the server answers before a handler runs, on every operation it can reach:
+    404 where a path parameter may name nothing (or hold a "/"), 413 where a body is read."""
+    for path, item in paths.items():
+        for key, op in item.items():
+            if key == "parameters":
+                continue
+            extra = ([404] if "{" in path else []) + ([413] if "requestBody" in op else [])
+            for code, response in _errors(*extra).items():
+                op["responses"].setdefault(code, response)
+    return paths
+
+
 def openapi_document(api_root: str, config: AdminConfig) -> dict[str, Any]:
     """The document for an API mounted at ``api_root`` (e.g. ``/security-info/admin/api``)."""
     return {
@@ -454,7 +473,7 @@ def openapi_document(api_root: str, config: AdminConfig) -> dict[str, Any]:
         },
         "servers": [{"url": api_root}],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _with_routing_statuses(_paths()),
         "components": {
             "schemas": _schemas(config.tap.max_lifetime_minutes),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -94,7 +94,10 @@ def iso(ts: float | None) -> str | None:
     """A store timestamp as ISO 8601 UTC (``2023-11-14T22:13:20Z``)."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: %Y drops the leading zeros of a year before 1000 on glibc.
+    return (
+        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
 # -- registration details -------------------------------------------------------------------------

@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from ..admin.api_requests import HTTP_METHODS, RequestSchema
 from ..admin.auth import AdminPrincipal, authenticate
 from ..admin.openapi import openapi_document
-from ..admin.reports import parse_iso
 from ..admin.service import NotSupported, UnknownUser
 from ..conditional_access import REGISTER_SECURITY_INFO, Outcome, SignInContext
 from ..directory import PerUserMfa
@@ -55,7 +55,10 @@ class Call:
     request: Request
     principal: AdminPrincipal
     ip: str | None
+    #: the path parameters, query parameters and JSON body, checked against the document
     args: dict[str, Any]
+    query: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
 
     @property
     def actor(self) -> str:
@@ -70,67 +73,6 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, message: str = "") -> None:
         self.status, self.error, self.message = status, error, message
         super().__init__(message or error)
-
-
-# -- request parsing ------------------------------------------------------------------------------
-
-
-def _body(call: Call, *, required: bool) -> dict[str, Any]:
-    request = call.request
-    if not request.get_data(cache=True):
-        if required:
-            raise InvalidInput("body", "expected a JSON object")
-        return {}
-    if request.mimetype != "application/json":
-        raise InvalidInput("body", "expected Content-Type: application/json")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("body", "expected a JSON object")
-    return data
-
-
-def _optional(data: dict[str, Any], key: str, kind: type) -> Any:
-    value = data.get(key)
-    if value is None:
-        return None
-    if kind is int:
-        # JSON Schema's integer: 60 and 60.0 are both integers; true is not (bool is an int here).
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidInput(key, "expected an integer")
-        return value
-    if not isinstance(value, kind):
-        raise InvalidInput(key, f"expected {kind.__name__}")
-    return value
-
-
-def _time(call: Call, name: str) -> float | None:
-    text = call.request.args.get(name)
-    if text is None:
-        return None
-    try:
-        return parse_iso(text)
-    except ValueError as exc:
-        raise InvalidInput(name, "expected an ISO 8601 date-time") from exc
-
-
-def _query_text(call: Call, name: str, max_len: int) -> str | None:
-    value = call.request.args.get(name)
-    if value is None:
-        return None
-    if not 1 <= len(value) <= max_len:
-        raise InvalidInput(name, f"expected 1 to {max_len} characters")
-    return value
-
-
-def _limit(call: Call) -> int:
-    text = call.request.args.get("limit")
-    if text is None:
-        return 100
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise InvalidInput("limit", "expected an integer from 1 to 1000")
-    return int(text)
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -182,14 +124,7 @@ def unlock(api: AdminApi, call: Call) -> Result:
 
 
 def set_per_user_mfa(api: AdminApi, call: Call) -> Result:
-    body = _body(call, required=True)
-    raw = body.get("state")
-    try:
-        state = PerUserMfa(raw) if isinstance(raw, str) else None
-    except ValueError:
-        state = None
-    if state is None:
-        raise InvalidInput("state", "expected 'disabled', 'enabled' or 'enforced'")
+    state = PerUserMfa(call.body["state"])  # the document's enum: checked before
     user_id = call.args["user_id"]
     api.service.set_per_user_mfa(user_id, state, actor=call.actor, ip=call.ip)
     return 200, {"user_id": user_id, "state": state.value}
@@ -203,9 +138,7 @@ def get_tap(api: AdminApi, call: Call) -> Result:
 
 
 def issue_tap(api: AdminApi, call: Call) -> Result:
-    body = _body(call, required=False)
-    minutes = _optional(body, "lifetime_minutes", int)
-    one_time = _optional(body, "one_time", bool)
+    minutes, one_time = call.body.get("lifetime_minutes"), call.body.get("one_time")
     api.check_on_behalf(call)
     tap = api.service.issue_tap(
         call.args["user_id"], minutes=minutes, one_time=one_time, actor=call.actor, ip=call.ip
@@ -227,86 +160,78 @@ def revoke_tap(api: AdminApi, call: Call) -> Result:
 
 
 def import_tokens(api: AdminApi, call: Call) -> Result:
-    body = _body(call, required=True)
-    fmt = body.get("format")
-    if fmt not in ("csv", "pskc"):
-        raise InvalidInput("format", "expected 'csv' or 'pskc'")
-    content = body.get("content")
-    if not isinstance(content, str):
-        raise InvalidInput("content", "expected a string")
-    key = _optional(body, "key", str)
-    default_user = _optional(body, "default_user", str)
+    body = call.body  # format, content required; key, default_user optional: checked before
     api.check_on_behalf(call)
     result = api.service.import_hardware_tokens(
-        fmt=fmt, content=content, key=key, default_user=default_user, actor=call.actor, ip=call.ip
+        fmt=body["format"],
+        content=body["content"],
+        key=body.get("key"),
+        default_user=body.get("default_user"),
+        actor=call.actor,
+        ip=call.ip,
     )
     return (200 if not result["problems"] else 422), result
 
 
 def registration_report(api: AdminApi, call: Call) -> Result:
-    rows = api.service.registration_rows(_query_text(call, "user", 200))
+    rows = api.service.registration_rows(call.query.get("user"))
     return 200, {"users": [r.to_json() for r in rows]}
 
 
 def usage_report(api: AdminApi, call: Call) -> Result:
-    summary = api.service.usage(since=_time(call, "since"), until=_time(call, "until"))
+    summary = api.service.usage(since=call.query.get("since"), until=call.query.get("until"))
     return 200, summary.to_json()
 
 
 def audit_log(api: AdminApi, call: Call) -> Result:
     events = api.service.audit(
-        user_id=_query_text(call, "user", 200),
-        event=_query_text(call, "event", 100),
-        since=_time(call, "since"),
-        until=_time(call, "until"),
-        limit=_limit(call),
+        user_id=call.query.get("user"),
+        event=call.query.get("event"),
+        since=call.query.get("since"),
+        until=call.query.get("until"),
+        limit=call.query.get("limit", 100),
     )
     return 200, {"events": events}
 
 
+#: the document's operationId -> its handler (``routes`` checks that both lists agree)
 _HANDLERS: dict[str, Handler] = {
-    "list_methods": list_methods,
-    "delete_method": delete_method,
-    "restore_method": restore_method,
-    "reregister": reregister,
-    "revoke_sessions": revoke_sessions,
-    "set_per_user_mfa": set_per_user_mfa,
-    "get_lock": get_lock,
+    "listMethods": list_methods,
+    "deleteMethod": delete_method,
+    "restoreMethod": restore_method,
+    "requireReregistration": reregister,
+    "revokeSessions": revoke_sessions,
+    "setPerUserMfa": set_per_user_mfa,
+    "getLock": get_lock,
     "unlock": unlock,
-    "get_tap": get_tap,
-    "issue_tap": issue_tap,
-    "revoke_tap": revoke_tap,
-    "import_tokens": import_tokens,
-    "registration_report": registration_report,
-    "usage_report": usage_report,
-    "audit_log": audit_log,
+    "getTap": get_tap,
+    "issueTap": issue_tap,
+    "revokeTap": revoke_tap,
+    "importHardwareTokens": import_tokens,
+    "registrationReport": registration_report,
+    "usageReport": usage_report,
+    "auditLog": audit_log,
 }
 
-_URLS = Map(
-    [
-        Rule("/openapi.json", endpoint="openapi", methods=["GET"]),
-        Rule("/users/<user_id>/methods", endpoint="list_methods", methods=["GET"]),
-        Rule("/users/<user_id>/methods/<method_id>", endpoint="delete_method", methods=["DELETE"]),
-        Rule(
-            "/users/<user_id>/methods/<method_id>/restore",
-            endpoint="restore_method",
-            methods=["POST"],
-        ),
-        Rule("/users/<user_id>/reregister", endpoint="reregister", methods=["POST"]),
-        Rule("/users/<user_id>/sessions/revoke", endpoint="revoke_sessions", methods=["POST"]),
-        Rule("/users/<user_id>/per-user-mfa", endpoint="set_per_user_mfa", methods=["PUT"]),
-        Rule("/users/<user_id>/lock", endpoint="get_lock", methods=["GET"]),
-        Rule("/users/<user_id>/unlock", endpoint="unlock", methods=["POST"]),
-        Rule("/users/<user_id>/tap", endpoint="get_tap", methods=["GET"]),
-        Rule("/users/<user_id>/tap", endpoint="issue_tap", methods=["POST"]),
-        Rule("/users/<user_id>/tap", endpoint="revoke_tap", methods=["DELETE"]),
-        Rule("/hardware-tokens", endpoint="import_tokens", methods=["POST"]),
-        Rule("/reports/registration", endpoint="registration_report", methods=["GET"]),
-        Rule("/reports/usage", endpoint="usage_report", methods=["GET"]),
-        Rule("/audit", endpoint="audit_log", methods=["GET"]),
-    ],
-    strict_slashes=False,
-)
+
+def routes(document: dict[str, Any]) -> Map:
+    """The router, from the document's paths: ``{user_id}`` becomes ``<user_id>``, each
+    operation's endpoint is its operationId. Every operation needs a handler and vice versa."""
+    rules = [Rule("/openapi.json", endpoint="openapi", methods=["GET"])]
+    for path, item in document["paths"].items():
+        werkzeug_path = path.replace("{", "<").replace("}", ">")
+        for method in HTTP_METHODS:
+            if method in item:
+                rules.append(
+                    Rule(werkzeug_path, endpoint=item[method]["operationId"], methods=[method])
+                )
+    endpoints = {r.endpoint for r in rules} - {"openapi"}
+    if endpoints != set(_HANDLERS):
+        raise RuntimeError(
+            f"admin API: operations without a handler or handlers without one: "
+            f"{sorted(endpoints ^ set(_HANDLERS))}"
+        )
+    return Map(rules, strict_slashes=False)
 
 
 class AdminApi:
@@ -316,6 +241,10 @@ class AdminApi:
         self.reg = reg
         self.service = reg.admin
         self.root = reg.config.web.prefix + "/admin/api"
+        #: the one source of truth: served as it is, routed and checked against
+        self.document = openapi_document(self.root, reg.config.admin)
+        self._urls = routes(self.document)
+        self._requests = RequestSchema(self.document)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -332,7 +261,7 @@ class AdminApi:
 
     def _handle(self, request: Request) -> tuple[int, Any, list[tuple[str, str]]]:
         path = request.environ.get("PATH_INFO", "")[len(self.root) :] or "/"
-        adapter = _URLS.bind("localhost", path_info=path)
+        adapter = self._urls.bind("localhost", path_info=path)
         try:
             endpoint, args = adapter.match(method=request.method)
         except MethodNotAllowed as exc:
@@ -341,13 +270,27 @@ class AdminApi:
         except HTTPException as exc:
             return exc.code or 404, {"error": "not_found"}, []
         if endpoint == "openapi":
-            return 200, openapi_document(self.root, self.reg.config.admin), []
+            return 200, self.document, []
         ip = self.reg.client_ip(request.environ)
         try:
             principal = authenticate(
                 self.reg.config.admin, self.reg.directory, request.headers.get("Authorization")
             )
-            call = Call(request=request, principal=principal, ip=ip, args=dict(args))
+            checked = self._requests.check(
+                endpoint,
+                path=args,
+                query=list(request.args.items(multi=True)),
+                body=request.get_data(cache=True) if self._requests.takes_body(endpoint) else None,
+                mimetype=request.mimetype,
+            )
+            call = Call(
+                request=request,
+                principal=principal,
+                ip=ip,
+                args=checked.path,
+                query=checked.query,
+                body=checked.body,
+            )
             status, body = _HANDLERS[endpoint](self, call)
         except AccessDenied as exc:
             return self._denied(exc, ip)
