@@ -22,6 +22,7 @@ from .directory import TomlDirectory
 from .grants import CodeStore, TokenStore
 from .host import AUTH_TIME_KEY, AuthlibEndpoint, Idp, LoginUser, Registration, end_sign_in
 from .keys import SigningKey, new_secret_key, read_or_create
+from .limits import init_body_limit
 from .oauth import IdpAuthorizationServer, provider_metadata
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
 from .throttle import LoginThrottle
@@ -137,6 +138,7 @@ def create_app(
     _init_login(app, directory)
     init_csrf(app, secure=secure)
     _register_views(app)
+    init_body_limit(app)
     # Outermost: the IdP's own pages (login, TAP login, home, sign-out) get the middleware's
     # header set (no framing, no caching, nosniff, no referrer; one source, web/headers.py), and
     # a response to an https request gets Secure on every cookie and HSTS, whatever the issuer.

@@ -23,7 +23,7 @@ from .directory import Directory, DirectoryUser, PasswordRejected, PerUserMfa
 from .exceptions import ConfigError
 from .signin import SignInResult
 from .web.headers import SecurityHeaders, security_headers
-from .web.oversized import declared_too_large, linger_after_refusal
+from .web.oversized import Lingering, declared_too_large, linger_after_refusal
 
 if TYPE_CHECKING:
     from .middleware import RESULT_KEY, CombinedRegistration
@@ -46,6 +46,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "MAX_BODY",
+    "Lingering",
     "RESULT_KEY",
     "AuthorizationEndpoint",
     "CombinedRegistration",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
@@ -19,10 +19,11 @@ from ..exceptions import AccessDenied, StoreUnavailable
 from . import cookie_check, device_api
 from .admin_api import AdminApi
 from .branding import brand_css
-from .context import RequestContext
+from .context import MAX_BODY, RequestContext
 from .errors import error_page
 from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
 from .i18n import LANG_COOKIE, choose_language
+from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
 from .views import admin_dashboard, manage, not_me, reset, signin, wizard
@@ -58,7 +59,10 @@ class Reply:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         headers = [*self.headers, ("Content-Length", str(len(self.body)))]
         start_response(f"{self.status} {HTTP_STATUS_CODES.get(self.status, 'Unknown')}", headers)
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
+        body = [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
+        if self.status == 413:  # the body was not read: close cleanly after it (web/oversized.py)
+            return Lingering(body, environ)
+        return body
 
 
 View = Callable[["WebApp", RequestContext], "Page | Redirect | HostAnswer"]
@@ -156,6 +160,10 @@ class WebApp:
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
             return self.admin_api(environ, start_response)
+        if declared_too_large(environ, MAX_BODY):
+            # At once, whatever the page: nothing here reads more, and a view that answers
+            # before reading (signed out, CSRF) would leave the body on the connection.
+            return self.error_response(environ, start_response, RequestEntityTooLarge())
         try:
             endpoint, args = self._router.match(path)
         except HTTPException as exc:
