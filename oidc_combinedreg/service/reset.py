@@ -12,9 +12,10 @@ exists or not, and answers the same. An account that does not exist, is disabled
 SSPR policy or has too few methods gets a *decoy* flow: the same pages, where every check fails.
 Its owner (if any) learns why by email, never on the page.
 
-Throttling (case 49) uses the store's windowed counters under ``reset:`` keys, per account and per
-client IP; it never touches the sign-in's consecutive-failure counter, so reset attempts cannot
-lock anyone out of signing in.
+Throttling (case 49) uses the store's windowed counters under ``reset:`` keys, per account from one
+client IP, per account (ten times that), per client IP and per account per day; it never touches
+the sign-in's consecutive-failure counter, so reset attempts cannot lock anyone out of signing in,
+and one address that keeps failing is refused alone (case 57).
 """
 
 from __future__ import annotations
@@ -292,7 +293,7 @@ class ResetService:
             raise InvalidInput("account", "Enter your user name.")
         self._count(
             ("start:ip", ip or "-", self.config.throttle.ip_failures_per_window),
-            ("start:acct", account.casefold(), self.config.throttle.failures_per_window),
+            *self._account_limits("start", account, ip),
         )
         facts, user = self._facts(account)
         verdict = eligibility(facts, self.config.policies)
@@ -444,7 +445,7 @@ class ResetService:
         try:
             self._count(
                 ("try:ip", ip or "-", self.config.throttle.ip_failures_per_window),
-                ("try:acct", flow.account.casefold(), self.config.throttle.failures_per_window),
+                *self._account_limits("try", flow.account, ip),
                 ("day:acct", flow.account.casefold(), DAILY_ATTEMPTS, 86400),
             )
             record = self._check(flow, fields, ip=ip)
@@ -566,6 +567,19 @@ class ResetService:
         self.info.audit("reset.failed", flow.user_id, "failure", ip=ip, reason=reason)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _account_limits(
+        self, step: str, account: str, ip: str | None
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """Per account from this address first, then per account from all (ten times as many):
+        a stranger who keeps naming alice is refused alone (SECURITY.md case 57), and since
+        :meth:`_count` stops at the first limit, their refused tries do not count for alice."""
+        per_window = self.config.throttle.failures_per_window
+        name = account.casefold()
+        return (
+            (f"{step}:acct-ip", f"{ip or '-'}|{name}", per_window),
+            (f"{step}:acct", name, per_window * 10),
+        )
 
     def _count(self, *limits: tuple[Any, ...]) -> None:
         """Count one attempt on each ``(scope, subject, limit[, ttl])``; windowed, never durable."""
