@@ -4,6 +4,8 @@ each with its own CDP virtual authenticator (RECIPES.md), against the plain WSGI
 * A challenge is bound to the session that asked for it: alice's passkey, synced into a second
   browser, answers a challenge fetched in the first browser from the second browser's sign-in ->
   refused, no code; the same key then passes with the second session's own challenge.
+* Registration options fetched in alice's browser, answered by bob's browser and posted to bob's
+  session -> refused, nothing stored; alice's own challenge still registers her key.
 * Another person's authenticator cannot answer for alice: a second browser whose authenticator holds
   only bob's passkey signs in with alice's password; the browser finds no credential for alice's
   challenge, and an assertion forced from bob's discoverable passkey (his ``userHandle``, his
@@ -232,3 +234,51 @@ def test_another_persons_authenticator_cannot_answer_for_alice(
     assert [(f.detail["kind"], f.detail["reason"]) for f in failures] == [
         ("webauthn", "unknown_credential")
     ]
+
+
+#: on the add-a-key page: POST "options" (or "verify" with a credential) through the JSON twin
+JS_ADD = """async ([action, credential]) => {
+  const form = document.querySelector('form[data-webauthn=register]');
+  const body = {action, name: 'Key', csrf_token: form.elements.csrf_token.value};
+  if (credential) { body.credential = credential; }
+  const r = await fetch(location.href, {method: 'POST', credentials: 'same-origin',
+    redirect: 'manual',
+    headers: {'Content-Type': 'application/json', 'Accept': 'application/json'},
+    body: JSON.stringify(body)});
+  return {status: r.status, body: r.type === 'opaqueredirect' ? null : await r.json()};
+}"""
+
+#: this browser's authenticator answers the given creation options: the credential's JSON
+JS_CREATE = """async (pk) => {
+  const cred = await navigator.credentials.create(
+    {publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(pk)});
+  return cred.toJSON();
+}"""
+
+
+def test_registration_options_of_one_browser_are_refused_in_another(
+    served: Served,  # noqa: F811
+    tabs: tuple[Tab, Tab],
+) -> None:
+    alice_tab, bob_tab = tabs
+    alice_secret, bob_secret = _seed_app(served, "alice"), _seed_app(served, "bob")
+    alice_tab.sign_in("alice")
+    alice_tab.pass_mfa_with_app(alice_secret)
+    bob_tab.sign_in("bob")
+    bob_tab.pass_mfa_with_app(bob_secret)
+    for tab in tabs:
+        tab.page.goto(f"{served.url}/security-info/add/webauthn")
+
+    # Alice's browser asks for creation options (her user handle, her session's challenge) ...
+    alices = alice_tab.page.evaluate(JS_ADD, ["options", None])
+    assert alices["status"] == 200, alices
+    # ... bob's browser makes a key with them and posts it to his own session.
+    bob_tab.page.evaluate(JS_ADD, ["options", None])  # his session has its own challenge
+    made = bob_tab.page.evaluate(JS_CREATE, alices["body"]["options"]["publicKey"])
+    refused = bob_tab.page.evaluate(JS_ADD, ["verify", made])
+    assert refused["status"] == 400, refused
+    assert _keys(served, "alice") == [] and _keys(served, "bob") == []
+    # Alice's own challenge was untouched: her browser registers a key with it.
+    mine = alice_tab.page.evaluate(JS_CREATE, alices["body"]["options"]["publicKey"])
+    assert alice_tab.page.evaluate(JS_ADD, ["verify", mine])["status"] == 0  # a redirect: added
+    assert len(_keys(served, "alice")) == 1 and _keys(served, "bob") == []
