@@ -55,6 +55,8 @@ def test_cancel_in_the_wizard_by_the_json_twin(browser: Browser) -> None:
     browser.login("alice")
     wizard = location(browser.get(location(browser.authorize())))
     assert wizard.startswith("/security-info/wizard?c=")
+    html = browser.get(wizard).get_data(as_text=True)
+    assert 'class="cancel-signin"' in html and "Cancel sign-in" in html
     page = browser.get_json(wizard).get_json()
     r = browser.post_json(page["cancel_url"], {"csrf_token": page["csrf_token"]})
     assert r.status_code == 303
