@@ -214,12 +214,20 @@ class TapService:
         Counted on the pass's own windowed counters (:attr:`throttle`). A success also clears
         the MFA codes' counters: the admin's pass is the owner's way back in.
         """
-        ctx = self.ctx
+        self._attempt(user_id, ip)
+        return self._verify_counted(user_id, code, ip=ip)
+
+    def _attempt(self, user_id: str, ip: str | None) -> None:
         try:
             self.throttle.attempt(user_id, ip)
         except RateLimited as exc:
-            ctx.audit("tap.failed", user_id, "blocked", ip=ip, reason="throttled", scope=exc.scope)
+            self.ctx.audit(
+                "tap.failed", user_id, "blocked", ip=ip, reason="throttled", scope=exc.scope
+            )
             raise
+
+    def _verify_counted(self, user_id: str, code: str, *, ip: str | None) -> str:
+        ctx = self.ctx
         try:
             tap_id = self._check(user_id, normalize_code(code)[:64])
         except VerificationFailed as exc:
@@ -269,14 +277,21 @@ class TapService:
     ) -> str | None:
         """The sign-in check the middleware makes: the pass id, or None (every failure audited).
 
-        An unknown or disabled account fails like a wrong pass (same cost, no use of the pass).
+        An unknown or disabled account fails like a wrong pass: counted on the same limits under
+        the name typed (so a throttled address is refused alike for every name, telling nothing),
+        the same cost, no use of the pass.
         """
+        try:
+            self._attempt(user_id, ip)
+        except RateLimited:
+            return None
         if user is None or not user.enabled:
             self.hasher.verify("", normalize_code(code)[:64])
+            self.throttle.failed(user_id, ip)
             reason = "unknown_user" if user is None else "user_disabled"
             self.ctx.audit("tap.failed", user_id, "failure", ip=ip, reason=reason)
             return None
         try:
-            return self.verify(user_id, code, ip=ip)
-        except (VerificationFailed, RateLimited):
+            return self._verify_counted(user_id, code, ip=ip)
+        except VerificationFailed:
             return None

@@ -90,14 +90,17 @@ class AppPasswordService:
         Never raises for a wrong password, an unknown user or throttling (each is ``False`` and
         audited); a store outage raises :class:`StoreUnavailable` (fail closed).
         """
-        user = self.ctx.directory.get_user(user_id) if self.ctx.directory else None
-        if user is None or not user.enabled or not self.may_register(user):
-            self.hasher.verify("", str(password))  # same cost as a real check
-            return self._fail(user_id, ip, "not_allowed")
+        # Counted first, under the name typed, for every name: a refused address is refused
+        # alike for all of them (no tell), and made-up names cannot burn Argon2 without limit.
         try:
             self.throttle.attempt(user_id, ip)
         except RateLimited:
             return self._fail(user_id, ip, "rate_limited")
+        user = self.ctx.directory.get_user(user_id) if self.ctx.directory else None
+        if user is None or not user.enabled or not self.may_register(user):
+            self.hasher.verify("", str(password))  # same cost as a real check
+            self.throttle.failed(user_id, ip)
+            return self._fail(user_id, ip, "not_allowed")
         if not self._matches(user_id, password):
             self.throttle.failed(user_id, ip)
             return self._fail(user_id, ip, "password")

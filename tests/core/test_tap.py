@@ -13,6 +13,7 @@ from oidc_combinedreg.admin.tap import TapService, normalize_code
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.config.model import ThrottleConfig
 from oidc_combinedreg.crypto import fast_hasher_for_tests, generate_key
+from oidc_combinedreg.directory import DirectoryUser
 from oidc_combinedreg.exceptions import InvalidInput, RateLimited, VerificationFailed
 from oidc_combinedreg.service import SecurityInfo
 from oidc_combinedreg.store import MemoryStore, SqliteStore, Store
@@ -262,3 +263,18 @@ def test_many_addresses_hit_the_account_wide_limit_for_a_window_only(
     assert _reasons(store)[0] == "throttled"
     clock.advance(TapConfig().window)
     assert taps.verify("alice", tap.code, ip=IP)
+
+
+def test_unknown_names_count_like_known_ones(taps: TapService, store: MemoryStore) -> None:
+    """Wrong passes for names nobody has are counted on the same address limit: one address
+    cannot burn Argon2 on endless made-up names, and a throttled address gets the same fast
+    refusal for every name, so the refusal tells nothing about which accounts exist."""
+    tap = taps.issue("alice", minutes=60, one_time=True, actor="ops")
+    alice = DirectoryUser(id="alice")
+    for n in range(TapConfig().ip_failures_per_window):
+        assert taps.sign_in(None, f"ghost{n}", "AAAA-AAAA-AAAA-AAAA", ip="203.0.113.66") is None
+    assert taps.sign_in(alice, "alice", tap.code, ip="203.0.113.66") is None
+    assert _reasons(store)[0] == "throttled"
+    assert taps.sign_in(None, "ghost-x", "AAAA", ip="203.0.113.66") is None
+    assert _reasons(store)[0] == "throttled", "refused like a known name: no Argon2, same answer"
+    assert taps.sign_in(alice, "alice", tap.code, ip=IP)  # from her own address

@@ -196,3 +196,19 @@ def test_anonymous_guessing_never_locks_the_owners_app_passwords_for_good(
         enforced.clock.advance(enforced.reg.config.throttle.window + 1)
     assert enforced.reg.check_app_password("alice", password, ip=IP) is True
     assert enforced.reg.store.get_count("fail:user:app_password:alice:consecutive") == 0
+
+
+def test_unknown_names_count_on_the_address_like_known_ones(enforced: Browser) -> None:
+    """One address cannot burn Argon2 on endless made-up names, and once it is refused it is
+    refused alike for every name: the refusal tells nothing about which accounts exist."""
+    password = _create(enforced)
+    stranger = "203.0.113.66"
+    for n in range(enforced.reg.config.throttle.ip_failures_per_window):
+        assert (
+            enforced.reg.check_app_password(f"ghost{n}", "abcd efgh jkmn pqrs", ip=stranger)
+            is False
+        )
+    assert enforced.reg.check_app_password("alice", password, ip=stranger) is False
+    [event] = enforced.reg.store.list_audit(user_id="alice", event_prefix="app_password.", limit=1)
+    assert event.detail["reason"] == "rate_limited"
+    assert enforced.reg.check_app_password("alice", password, ip=IP) is True
