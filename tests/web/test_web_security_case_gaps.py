@@ -1,6 +1,8 @@
 """SECURITY.md cases the suite covered only in part, through the WSGI stack (docs/security-cases.md
 names these as the tests for them):
 
+* 7: a registration the relying party starts (an essential MFA acr for a user without a method)
+  obeys the Conditional Access user-action policy like the wizard's own;
 * 16: a first registration from a trusted address is allowed and told to the user, with the time
   and the address;
 * 18: a pending authenticator-app secret is tied to the session that asked for it;
@@ -20,7 +22,9 @@ from typing import Any
 import pyotp
 import pytest
 from reset_helpers import add_totp
-from test_web_conditional_access import TRUSTED, seeded  # noqa: F401  (fixture)
+from test_web_acr_values import MFA as MFA_ACR
+from test_web_acr_values import essential
+from test_web_conditional_access import TRUSTED, UNTRUSTED, seeded  # noqa: F401  (fixture)
 from test_web_manage import enrolled
 from test_web_step_up import RP_DECIDES, follow
 from test_web_tap import issue, make_tap_browser, tap_login  # noqa: F401  (fixture)
@@ -46,6 +50,34 @@ def _to_app_setup(browser: Browser, wizard: str) -> tuple[str, str]:
     token = browser.csrf(wizard)
     browser.post_json(wizard, {"action": "next", "csrf_token": token})
     return str(browser.get_json(wizard).get_json()["secret"]), token
+
+
+# -- case 7 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "blocked"),
+    [
+        pytest.param(UNTRUSTED, True, id="from outside the office -> blocked"),
+        pytest.param(TRUSTED, False, id="from the office -> the wizard"),
+    ],
+)
+def test_a_registration_the_rp_asks_for_obeys_conditional_access(
+    seeded: Callable[..., Browser],  # noqa: F811
+    forwarded: str,
+    blocked: bool,
+) -> None:
+    browser = seeded(forwarded=forwarded, **RP_DECIDES)  # nothing but the RP asks for MFA
+    browser.login("bob")  # bob has no method
+    r = browser.get(f"/authorize?client_id=demo&state=s&{essential(MFA_ACR)}")
+    while r.status_code == 303 and location(r).startswith("/security-info/"):
+        r = browser.get_json(location(r))
+    if blocked:
+        assert r.status_code == 403 and r.get_json()["page"] == "blocked"
+        assert r.get_json()["reason"] == "registration_location"
+        assert browser.reg.store.list_methods("bob") == [] and browser.host.codes == {}
+    else:
+        assert r.status_code == 200 and r.get_json()["page"] == "totp_intro"
 
 
 # -- case 16 --------------------------------------------------------------------------------------
