@@ -10,7 +10,7 @@ sign-in, ``wizard`` the wizard's progress, ``pending`` pending method setups.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,6 +21,7 @@ from ..policy.acr import AcrLevel, AcrRequest, acr_demand, parse_acr_request
 from ..policy.signin import SignInFacts, Step, next_step
 from ..service import SecurityInfo
 from ..signin import SignInResult
+from ..store.base import MethodRecord
 from .session import Session
 
 __all__ = ["MAX_CONTINUATIONS", "Flow", "auth_time", "request_params"]
@@ -226,7 +227,7 @@ class Flow:
         return next_step(facts, self.config.policies)
 
 
-def _method_level(methods: Any) -> AcrLevel:
+def _method_level(methods: Sequence[MethodRecord]) -> AcrLevel:
     """The highest level the user's registered methods can reach."""
     rules = [METHOD_RULES[m.kind] for m in methods]
     if any(r.mfa and r.phishing_resistant for r in rules):
