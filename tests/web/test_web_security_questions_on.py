@@ -187,11 +187,16 @@ def test_wrong_answers_are_throttled_on_the_reset_flow_and_sign_in_mfa_still_wor
     assert statuses == [400] * 10 + [429, 429]
     failed = env.store.list_audit(user_id="alice", event_prefix="sspr.questions_failed")
     assert len(failed) == 10
-    # The owner's own sign-in is untouched: the app passes MFA at once.
+    # The owner's own sign-in is untouched: the answers did not count against the sign-in's
+    # counters (its window still allows 9 wrong codes), and the app then passes MFA.
     b.clock.advance(60)
     b.login("alice")
     mfa = location(b.get(location(b.authorize())))
     page = b.get_json(mfa).get_json()
+    wrong = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"], "code": "000000"}
+    if pyotp.TOTP(secret).at(b.clock.now()) == "000000":
+        wrong["code"] = "111111"
+    assert [b.post_json(mfa, wrong).status_code for _ in range(9)] == [400] * 9
     r = b.post_json(
         mfa,
         {
