@@ -5,16 +5,19 @@ and by POST. Through the WSGI stack with the plain host (its ``error_response``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from plain_wsgi_host import CLIENTS, DictDirectory, Host
+from reset_helpers import add_totp
 from webtest import Browser, base_config, code_from, location
 from werkzeug.test import TestResponse
 
 from oidc_combinedreg import CombinedRegistration, parse_config
+from oidc_combinedreg.policy.reset import PASSWORD_RESET_REQUIRED
 
 MFA = "urn:combinedreg:acr:mfa"
 RP = CLIENTS["demo"]
@@ -135,3 +138,36 @@ def test_an_endpoint_missing_a_method_is_named_at_start_up(tmp_path: Path) -> No
     config = parse_config(base_config(tmp_path))
     with pytest.raises(TypeError, match="Half lacks effective_params"):
         CombinedRegistration(Host(), config=config, directory=DictDirectory(), authorization=Half())
+
+
+def test_a_forced_password_reset_is_interaction_required_not_the_reset_page(
+    browser: Browser,
+) -> None:
+    """ "This wasn't me" flagged the account: interactively the sign-in goes to the reset page;
+    silently the RP hears interaction_required."""
+    browser.login("alice")
+    state = browser.reg.store.get_user_state("alice")
+    browser.reg.store.put_user_state(replace(state, extra={PASSWORD_RESET_REQUIRED: True}))
+    assert rp_error(silent(browser))["error"] == "interaction_required"
+    r = browser.get(location(browser.authorize()))
+    assert location(r) == "/security-info/reset"
+
+
+def test_a_reconfirmation_due_is_interaction_required(
+    make_browser: Callable[..., Browser],
+) -> None:
+    browser = make_browser(
+        policies={
+            "mfa_registration": {"enforced": False},
+            "sspr": {"enabled_for": "all", "methods_required": 1, "reconfirm_days": 30},
+        }
+    )
+    add_totp(browser.reg, "alice")
+    browser.clock.advance(31 * 86400)
+    browser.login("alice")
+    assert rp_error(silent(browser))["error"] == "interaction_required"
+    r = browser.get(location(browser.authorize()))
+    wizard = location(r)
+    assert wizard.startswith("/security-info/wizard?c=")
+    # Re-confirm lists the methods, behind the MFA gate like manage mode.
+    assert browser.get_json(wizard).get_json()["redirect"].startswith("/security-info/mfa?c=")
