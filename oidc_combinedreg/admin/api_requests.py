@@ -177,7 +177,7 @@ class RequestSchema:
             )
             raise InvalidInput(where, expected)
         if "enum" in schema and value not in schema["enum"]:
-            raise InvalidInput(where, "expected one of " + ", ".join(map(repr, schema["enum"])))
+            raise InvalidInput(where, f"expected one of {', '.join(map(repr, schema['enum']))}")
         if kind == "string":
             _check_length(schema, value, where)
         elif kind == "integer":
