@@ -210,3 +210,46 @@ def test_an_abandoned_change_leaves_the_old_number(env: tuple[Browser, Recording
     assert r.get_json()["errors"]["code"] == "This code has expired. Send a new one."
     assert _phone(browser) == OLD
     assert browser.reg.store.list_audit(user_id="alice", event_prefix="method.changed") == []
+
+
+def test_an_email_change_binds_only_with_the_new_addresss_code(
+    env: tuple[Browser, RecordingSender],
+) -> None:
+    """The same rule for the password-reset email (case 21): the old address stays until the code
+    sent to the new one comes back; the change is told to both addresses."""
+    browser, sender = env
+    enrolled(browser)
+    add = "/security-info/add/email"
+    token = browser.csrf(add)
+    browser.post_json(add, {"action": "next", "email": "old@example.com", "csrf_token": token})
+    r = browser.post_json(
+        add,
+        {"action": "verify", "code": sender.last_code("old@example.com"), "csrf_token": token},
+    )
+    assert "done=added" in location(r)
+    [email] = [m for m in browser.reg.store.list_methods("alice") if m.kind is MethodKind.EMAIL]
+
+    url = f"/security-info/methods/{email.id}/change"
+    token = browser.csrf(url)
+    page = browser.post_json(
+        url, {"action": "next", "email": "new@example.com", "csrf_token": token}
+    ).get_json()
+    assert page["page"] == "email_verify", page
+
+    def address() -> str:
+        record = browser.reg.store.get_method("alice", email.id)
+        assert record is not None
+        return str(record.data["email"])
+
+    assert address() == "old@example.com"
+    for wrong in ("000000", sender.last_code("old@example.com")):
+        r = browser.post_json(url, {"action": "verify", "code": wrong, "csrf_token": token})
+        assert r.status_code == 400 and address() == "old@example.com"
+    r = browser.post_json(
+        url,
+        {"action": "verify", "code": sender.last_code("new@example.com"), "csrf_token": token},
+    )
+    assert location(r) == "/security-info/?done=changed"
+    assert address() == "new@example.com"
+    told = {m.to for m in sender.emails if m.tag == "security_info_changed"}
+    assert {"old@example.com", "new@example.com"} <= told
