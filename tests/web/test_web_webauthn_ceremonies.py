@@ -268,3 +268,18 @@ def test_an_altered_assertion_issues_no_code_and_moves_no_counter(
     assert _keys(browser)[0].counter == 0
     [failed] = browser.reg.store.list_audit(user_id="alice", event_prefix="mfa.failed", limit=5)
     assert failed.detail["kind"] == "webauthn"
+
+
+def test_a_sign_in_challenge_expires(browser: Browser) -> None:
+    _enrolled(browser)
+    auth = SoftAuthenticator()
+    _add_key(browser, auth)
+    browser.clock.advance(60)
+    mfa, token, method_id, assertion = _mfa_with_key_no_post(browser, auth)
+    ttl = browser.reg.config.webauthn.challenge_ttl
+    browser.clock.advance(ttl + 1)
+    form = {"action": "verify", "method_id": method_id, "csrf_token": token}
+    r = browser.post_json(mfa, {**form, "credential": assertion})
+    assert r.status_code == 400 and browser.host.codes == {}
+    assert r.get_json()["errors"]["code"] == "This request expired. Start again."
+    assert _keys(browser)[0].counter == 0
