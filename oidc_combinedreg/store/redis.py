@@ -53,18 +53,20 @@ Choices, and why (``docs/redis.md`` has the whole key layout):
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import Any, TypeAlias, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 
@@ -89,6 +91,8 @@ __all__ = [
 ]
 
 RedisClient: TypeAlias = "redis.Redis | RedisCluster"
+_T = TypeVar("_T")
+_log = logging.getLogger("oidc_combinedreg.store")
 
 #: audit events older than this (seconds, by the store's clock at write time) are trimmed
 DEFAULT_AUDIT_RETENTION = 400 * 86400.0
@@ -122,6 +126,8 @@ class RedisKeys:
     """The key layout. ``{...}`` is the Redis Cluster hash tag: keys with the same tag share a slot."""
 
     prefix: str = "creg"
+    #: a cluster's session keys carry a hash tag (see :meth:`session`)
+    cluster: bool = False
 
     def user(self, user_id: str, part: str) -> str:
         """``creg:{u:<user>}:<part>``: registered (the methods), state, sessions, outbox."""
@@ -143,6 +149,13 @@ class RedisKeys:
         return f"{self.prefix}:lookup:{value}"
 
     def session(self, sid: str) -> str:
+        """On a cluster the part of the id before its last ``.`` is the hash tag: a rotated id
+        (``<key>.<new secret>``, web/session.py) stays in the slot of the one it replaces, so a
+        sign-in's session lives on one node from the password to the end (and the MFA step saves
+        its upgraded session where it has just read it)."""
+        if self.cluster:
+            head, dot, tail = sid.rpartition(".")
+            return f"{self.prefix}:session:{{{head or tail}}}{dot}{tail if head else ''}"
         return f"{self.prefix}:session:{sid}"
 
     def challenge(self, key: str) -> str:
@@ -250,6 +263,34 @@ def _pipe_eval(pipe: Any, script: str, key: str, *args: str | int) -> None:
     pipe.execute_command("EVAL", script, 1, key, *args)
 
 
+@dataclass(frozen=True, slots=True)
+class _Advanced:
+    """A committed ``advance_counter`` on a cluster, kept until its transaction ends."""
+
+    user_id: str
+    method_id: str
+    #: ``<counter>|<last used>`` as the advance wrote it, and as it was before
+    written: str
+    before: bytes
+    entries: list[str] = field(default_factory=list)
+
+
+def _surely_not_applied(exc: BaseException) -> bool:
+    """Whether the failure that ended a transaction left nothing written after its advance.
+
+    Any other exception than ``StoreUnavailable`` is a refusal by the caller (the session had
+    ended, ...); a Redis error reply (``CLUSTERDOWN``, ``OOM``, ...) is a command refused; a
+    connection that could not be made never carried the command. A timeout or a connection lost
+    mid-command may have applied: those keep the advance (the audit then says an MFA that may
+    have completed, rather than miss one that did)."""
+    if not isinstance(exc, StoreUnavailable):
+        return True
+    cause = exc.__cause__
+    if isinstance(cause, ResponseError):
+        return True
+    return isinstance(cause, RedisError) and "connecting to" in str(cause)
+
+
 def _stream_position(entry_id: bytes) -> tuple[int, int]:
     ms, _, seq = entry_id.partition(b"-")
     return int(ms), int(seq)
@@ -283,12 +324,14 @@ class RedisStore:
             raise ValueError("the Redis client must be made with decode_responses=False")
         self._client = client
         self._clock = clock
-        self._keys = RedisKeys(key_prefix)
         self._retention = audit_retention
         self._maxlen = audit_maxlen
         self._grace = lookup_grace
         self._closed = False
         self._cluster = isinstance(client, RedisCluster)
+        self._keys = RedisKeys(key_prefix, cluster=self._cluster)
+        #: per thread: the advances of the open ``transaction()`` block (cluster only)
+        self._tx = threading.local()
         self._scripts: dict[str, Script] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
             if name != "AUDIT_LIB"
@@ -354,9 +397,52 @@ class RedisStore:
         except (RedisError, RedisClusterException, OSError) as exc:
             raise StoreUnavailable(f"Redis store: {type(exc).__name__}: {exc}") from exc
 
-    def _run(self, script: str, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
+    def _read(self, key: str, call: Callable[[], _T]) -> _T:
+        """A read of ``key``: ``call()``, failing closed as every call does.
+
+        On a cluster, a read that failed only because its slot moved (a replica was promoted
+        since this process last read the slot map: the old primary refuses connections) is
+        tried once more after the map is read again. A read whose slot is where it was (its
+        primary is down and not yet replaced) is not retried: the 503 comes at once. Reads
+        only: a write whose reply was lost may have applied, and is never sent twice."""
         with self._guard():
-            return self._scripts[script](keys=list(keys), args=list(args))
+            if not self._cluster:
+                return call()
+            before = self._slot_owner(key)
+            try:
+                return call()
+            except (redis.ConnectionError, redis.TimeoutError):
+                if before is None or not self._slot_moved(key, before):
+                    raise
+            return call()
+
+    def _slot_owner(self, key: str) -> str | None:
+        try:
+            client = cast(RedisCluster, self._client)
+            return str(client.get_node_from_key(key).name)  # type: ignore[no-untyped-call]
+        except RedisClusterException:
+            return None
+
+    def _slot_moved(self, key: str, before: str) -> bool:
+        """Reads the slot map again (the failed node asked last); True if ``key`` moved."""
+        client = cast(RedisCluster, self._client)
+        try:
+            client.nodes_manager.initialize(last_failed_node_name=before)
+        except (RedisError, RedisClusterException, OSError):
+            return False
+        return self._slot_owner(key) not in (None, before)
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
+        """``EVALSHA``; a server that does not know the script yet (restarted, or a replica
+        just promoted: scripts are not replicated) gets it by ``EVAL`` on that node alone.
+        (redis-py's own recovery sends ``SCRIPT LOAD`` to every primary of a cluster, which
+        fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice."""
+        code = self._scripts[script]
+        with self._guard():
+            try:
+                return self._client.evalsha(code.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return self._client.eval(cast(str, code.script), len(keys), *keys, *args)
 
     def _audit_args(self, entries: Sequence[str | bytes], *, target: str = "stream") -> list[Any]:
         now = self._clock.now()
@@ -409,16 +495,71 @@ class RedisStore:
     def _scan_users(self, part: str, kind: str) -> set[str]:
         head, tail = self._keys.user_pattern(part)
         pattern = head.translate(_GLOB_SPECIAL) + "*" + tail.translate(_GLOB_SPECIAL)
+
+        def scan() -> list[str]:
+            found = self._client.scan_iter(match=pattern, count=_CHUNK, _type=kind)
+            return [k.decode() for k in found]
+
         with self._guard():
-            keys = [k.decode() for k in self._client.scan_iter(match=pattern, count=_CHUNK,
-                                                               _type=kind)]  # fmt: skip
+            try:
+                keys = scan()
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A report: on a cluster, once more with the map read again (a failover since).
+                if not self._cluster:
+                    raise
+                cast(RedisCluster, self._client).nodes_manager.initialize()
+                keys = scan()
         return {k[len(head) : -len(tail)] for k in keys if k.startswith(head) and k.endswith(tail)}
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Nothing to group: each call is one atomic command or script already (and the keys
-        of one block live in different cluster slots)."""
-        yield
+        """Each call is one atomic command or script already (the keys of one block live in
+        different cluster slots), so nothing is grouped, with one exception on a cluster: an
+        ``advance_counter`` in the block (the MFA step's used code and its ``mfa.succeeded``)
+        is taken back if the block then fails surely without writing (the upgraded session's
+        save refused: a node down), as SQLite rolls the block back. Its events wait in the
+        user's outbox until the block ends. (The throttle's counters it cleared stay cleared:
+        the code was right.)"""
+        if not self._cluster or getattr(self._tx, "pending", None) is not None:
+            yield
+            return
+        pending: list[_Advanced] = []
+        self._tx.pending = pending
+        try:
+            yield
+        except BaseException as exc:
+            self._tx.pending = None
+            if _surely_not_applied(exc):
+                for advanced in reversed(pending):
+                    self._undo_advance(advanced)
+            else:
+                for advanced in pending:
+                    self._finish_advance(advanced)
+            raise
+        self._tx.pending = None
+        for advanced in pending:
+            self._finish_advance(advanced)
+
+    def _finish_advance(self, advanced: _Advanced) -> None:
+        """After a kept advance, its events to the stream; best effort: they wait in the outbox
+        otherwise, moved by the user's next change or ``list_audit``."""
+        if advanced.entries:
+            try:
+                self._move_outbox(self._keys.user(advanced.user_id, "outbox"))
+            except StoreUnavailable:
+                pass
+
+    def _undo_advance(self, advanced: _Advanced) -> None:
+        keys = [self._keys.methods(advanced.user_id), self._keys.user(advanced.user_id, "outbox")]
+        args: list[str | bytes] = [advanced.method_id, advanced.written, advanced.before,
+                str(len(advanced.entries)), *advanced.entries]  # fmt: skip
+        try:
+            self._run("UNDO_ADVANCE", keys, args)
+        except StoreUnavailable as exc:
+            # The user's own node is gone too: the code stays used, its event is kept.
+            _log.warning("a used code could not be taken back after its transaction failed: %s",
+                         exc)  # fmt: skip
+            self._finish_advance(advanced)
 
     def serialized(self) -> bool:
         return False  # other clients' commands run between a block's calls
@@ -433,8 +574,8 @@ class RedisStore:
     # -- methods ------------------------------------------------------------------------------
 
     def list_methods(self, user_id: str) -> list[MethodRecord]:
-        with self._guard():
-            values = cast("dict[bytes, bytes]", self._client.hgetall(self._keys.methods(user_id)))
+        key = self._keys.methods(user_id)
+        values = cast("dict[bytes, bytes]", self._read(key, lambda: self._client.hgetall(key)))
         found = [
             _method_from_value(user_id, method_id.decode(), raw)
             for method_id, raw in values.items()
@@ -444,13 +585,13 @@ class RedisStore:
 
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
         # The key holds the user id, so another user's method id is simply not there (no IDOR).
-        with self._guard():
-            raw = cast("bytes | None", self._client.hget(self._keys.methods(user_id), method_id))
+        key = self._keys.methods(user_id)
+        raw = cast("bytes | None", self._read(key, lambda: self._client.hget(key, method_id)))
         return None if raw is None else _method_from_value(user_id, method_id, raw)[0]
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
-        with self._guard():
-            owner, method_id = _replies(self._client.hmget(self._keys.lookup(lookup), ["u", "m"]))
+        key = self._keys.lookup(lookup)
+        owner, method_id = _replies(self._read(key, lambda: self._client.hmget(key, ["u", "m"])))
         if owner is None or method_id is None:
             return None
         found = self.get_method(owner.decode(), method_id.decode())
@@ -602,26 +743,45 @@ class RedisStore:
         events: Sequence[AuditEvent] = (),
         reset: Sequence[str] = (),
     ) -> bool:
-        # On one server the script also deletes the counters; a cluster keeps them in other
-        # slots, so they are deleted after a success, in a second round trip.
-        counters = [] if self._cluster else [self._keys.counter(key) for key in reset]
-        advanced = self._change(
+        written = [str(int(value)), repr(float(used_at))]
+        if not self._cluster:
+            # One server: the script also writes the events and deletes the counters.
+            counters = [self._keys.counter(key) for key in reset]
+            before = self._change("ADVANCE_COUNTER", user_id, [self._keys.methods(user_id)],
+                                  [method_id, *written], events, extra_keys=counters)  # fmt: skip
+            return isinstance(before, bytes)
+        # A cluster: the events go to the user's outbox (same slot) and to the stream after the
+        # script (inside transaction(): at the block's end); the counters, in other slots, are
+        # cleared after the script.
+        outbox = self._keys.user(user_id, "outbox")
+        entries = [_event_json(e, random_id()) for e in events]
+        before = self._run(
             "ADVANCE_COUNTER",
-            user_id,
-            [self._keys.methods(user_id)],
-            [method_id, str(int(value)), repr(float(used_at))],
-            events,
-            extra_keys=counters,
+            [self._keys.methods(user_id), outbox],
+            [method_id, *written, *self._audit_args(entries, target="outbox")],
         )
-        if advanced == 1 and self._cluster and reset:
-            self.counters(reset=reset)
-        return bool(advanced == 1)
+        if not isinstance(before, bytes):
+            return False
+        if reset:
+            try:
+                self.counters(reset=reset)
+            except StoreUnavailable as exc:
+                # After the commit: a 503 now would say "nothing was changed" of a used code.
+                # Counters left standing only make the throttle stricter.
+                _log.warning("the throttle counters of a used code were not cleared: %s", exc)
+        advanced = _Advanced(user_id, method_id, "|".join(written), before, entries)
+        pending: list[_Advanced] | None = getattr(self._tx, "pending", None)
+        if pending is None:
+            self._finish_advance(advanced)
+        else:
+            pending.append(advanced)
+        return True
 
     # -- per-user state -----------------------------------------------------------------------
 
     def get_user_state(self, user_id: str) -> UserState:
-        with self._guard():
-            raw = self._client.get(self._keys.user(user_id, "state"))
+        key = self._keys.user(user_id, "state")
+        raw = cast("bytes | None", self._read(key, lambda: self._client.get(key)))
         if raw is None:
             return UserState(user_id=user_id)
         v = json.loads(raw)
@@ -651,8 +811,8 @@ class RedisStore:
     # -- sessions -----------------------------------------------------------------------------
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
-        with self._guard():
-            data, expires_at = _replies(self._client.hmget(self._keys.session(sid), ["d", "e"]))
+        key = self._keys.session(sid)
+        data, expires_at = _replies(self._read(key, lambda: self._client.hmget(key, ["d", "e"])))
         if data is None or expires_at is None or float(expires_at) <= self._clock.now():
             return None
         return dict(json.loads(data))
@@ -743,8 +903,8 @@ class RedisStore:
         return self._live_challenge(raw)
 
     def peek_challenge(self, key: str) -> dict[str, Any] | None:
-        with self._guard():
-            raw = self._client.get(self._keys.challenge(key))
+        name = self._keys.challenge(key)
+        raw = cast("bytes | None", self._read(name, lambda: self._client.get(name)))
         return self._live_challenge(raw)
 
     def _live_challenge(self, raw: bytes | str | None) -> dict[str, Any] | None:
@@ -761,8 +921,8 @@ class RedisStore:
         return int(self._run("INCR", [self._keys.counter(key)], [repr(now), *window]))
 
     def get_count(self, key: str) -> int:
-        with self._guard():
-            reply = _replies(self._client.hmget(self._keys.counter(key), ["v", "e"]))
+        name = self._keys.counter(key)
+        reply = _replies(self._read(name, lambda: self._client.hmget(name, ["v", "e"])))
         return self._live_count(reply)
 
     def reset_count(self, key: str) -> None:
@@ -804,7 +964,17 @@ class RedisStore:
 
     def append_audit(self, event: AuditEvent) -> None:
         entry = _event_json(event, random_id() if self._cluster else None)
-        self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
+        if not self._cluster or event.user_id is None:
+            self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
+            return
+        try:
+            self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
+        except StoreUnavailable:
+            # The stream's node is down: a sign-in is not refused for it. The event waits in the
+            # user's outbox (the user's own slot) until moved; if the first write did reach the
+            # stream, the copy has the same eid and is listed once.
+            outbox = self._keys.user(event.user_id, "outbox")
+            self._run("WRITE_AUDIT", [outbox], self._audit_args([entry], target="outbox"))
 
     def list_audit(
         self,
@@ -847,11 +1017,11 @@ class RedisStore:
     def _newest_first(self, stream: str) -> Iterator[tuple[bytes, bytes]]:
         end = "+"
         while True:
-            with self._guard():
-                chunk = cast(
-                    "list[tuple[bytes, dict[bytes, bytes]]]",
-                    self._client.xrevrange(stream, max=end, min="-", count=_CHUNK),
-                )
+            chunk = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                self._read(stream, lambda top=end: self._client.xrevrange(  # type: ignore[misc]
+                    stream, max=top, min="-", count=_CHUNK)),
+            )  # fmt: skip
             for entry_id, fields in chunk:
                 yield entry_id, fields[b"e"]
             if len(chunk) < _CHUNK:

@@ -35,6 +35,7 @@ __all__ = [
     "RESTORE_METHOD",
     "SAVE_SESSION",
     "SAVE_SESSION_ONE_SERVER",
+    "UNDO_ADVANCE",
     "UPDATE_METHOD",
     "WRITE_AUDIT",
 ]
@@ -229,8 +230,9 @@ return 1
 )
 
 #: KEYS: methods hash, audit target, then counters to delete with a success (one server only).
-#: ARGV: id, value, used_at (decimal integer and float text), then the audit args. 1 if stored
-#: (and the events written, the counters deleted), else 0 (nothing written).
+#: ARGV: id, value, used_at (decimal integer and float text), then the audit args. If stored
+#: (and the events written, the counters deleted): the previous ``<counter>|<last used>`` text
+#: (what :data:`UNDO_ADVANCE` puts back), else 0 (nothing written).
 #: Compares decimal integers as text, so counters of any size compare exactly.
 ADVANCE_COUNTER = (
     _WRITES
@@ -252,6 +254,27 @@ redis.call('HSET', KEYS[1], ARGV[1],
            string.sub(v, 1, at[2]) .. ARGV[2] .. '|' .. ARGV[3] .. string.sub(v, at[4]))
 audit(KEYS[2], 4)
 if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
+return string.sub(v, at[2] + 1, at[4] - 1)
+"""
+)
+
+#: Cluster only: takes back an ``ADVANCE_COUNTER`` whose transaction failed afterwards (the
+#: session save of the MFA step), as SQLite rolls back. KEYS: methods hash, the user's outbox.
+#: ARGV: id, the ``<counter>|<last used>`` the advance wrote, the one it returned (before), n,
+#: then the n outbox entries it wrote. The counter goes back only if it is still the advance's
+#: (a later use stays); the entries are removed if still in the outbox. Returns 1.
+UNDO_ADVANCE = (
+    _WRITES
+    + _METHODS_LIB
+    + """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v then
+  local at = bars(v, 4)
+  if string.sub(v, at[2] + 1, at[4] - 1) == ARGV[2] then
+    redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, at[2]) .. ARGV[3] .. string.sub(v, at[4]))
+  end
+end
+for i = 1, tonumber(ARGV[4]) do redis.call('LREM', KEYS[2], 1, ARGV[4 + i]) end
 return 1
 """
 )

@@ -21,6 +21,7 @@ import redis
 __all__ = [
     "CountingPool",
     "RedisCluster3",
+    "RedisCluster6",
     "RedisSentinel",
     "RedisServer",
     "free_port",
@@ -114,10 +115,11 @@ class RedisServer:
             c.flushall()
 
 
-def _cluster_args() -> list[str]:
+def _cluster_args(node_timeout_ms: int = 2000) -> list[str]:
     # The bus port is given: the default (port + 10000) does not exist for ports above 55535.
     return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000"]  # fmt: skip
+            "--cluster-port", str(free_port()),
+            "--cluster-node-timeout", str(node_timeout_ms)]  # fmt: skip
 
 
 class RedisCluster3:
@@ -276,3 +278,118 @@ class RedisSentinel:
                 self.process.kill()
                 self.process.wait(timeout=10)
         self.process = None
+
+
+class RedisCluster6:
+    """Three primaries with a replica each (``--cluster-replicas 1``), for failovers.
+
+    ``node_timeout_ms`` is ``cluster-node-timeout``: a primary killed is marked failed after it,
+    and its replica promoted about a second later. Replicas start with
+    ``cluster-replica-no-failover yes`` when ``hold_failover`` is set, so a test can look at a
+    primary that is down and not yet replaced, then :meth:`allow_failover`.
+    """
+
+    def __init__(
+        self, directory: Path, *, node_timeout_ms: int = 1000, full_coverage: bool = False
+    ) -> None:
+        coverage = ["--cluster-require-full-coverage", "yes" if full_coverage else "no"]
+        self.nodes = [
+            RedisServer(directory / f"node{i}", extra=[*_cluster_args(node_timeout_ms), *coverage])
+            for i in range(6)
+        ]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster6:
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            subprocess.run(
+                ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "1",
+                 "--cluster-yes"],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def alive(self) -> list[RedisServer]:
+        return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+
+    def role(self, node: RedisServer) -> str:
+        with node.client() as c:
+            return str(c.info("replication")["role"])
+
+    def primaries(self) -> list[RedisServer]:
+        return [n for n in self.alive() if self.role(n) == "master"]
+
+    def replica_of(self, primary: RedisServer) -> RedisServer:
+        for node in self.alive():
+            with node.client() as c:
+                info = c.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == primary.port:
+                return node
+        raise AssertionError(f"no replica of {primary.port}")
+
+    def owner(self, key: str) -> RedisServer:
+        """The primary serving ``key``'s slot, as a live node sees the cluster now."""
+        with self.alive()[0].client() as c:
+            slot = int(c.execute_command("CLUSTER KEYSLOT", key))
+            for start, end, primary, *_ in c.execute_command("CLUSTER SLOTS"):
+                if start <= slot <= end:
+                    return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise AssertionError(f"slot of {key!r} not served")
+
+    def hold_failover(self, hold: bool = True) -> None:
+        for node in self.alive():
+            with node.client() as c:
+                c.config_set("cluster-replica-no-failover", "yes" if hold else "no")
+
+    def set_full_coverage(self, full: bool) -> None:
+        for node in self.alive():
+            with node.client() as c:
+                c.config_set("cluster-require-full-coverage", "yes" if full else "no")
+
+    def wait_marked_failed(self, node: RedisServer) -> None:
+        """Until every live node flags ``node`` as failed (``fail``, not only ``fail?``)."""
+
+        def flagged() -> bool:
+            for other in self.alive():
+                with other.client() as c:
+                    nodes = c.execute_command("CLUSTER NODES")  # parsed: {"host:port": {...}}
+                flags = str(nodes.get(f"127.0.0.1:{node.port}", {}).get("flags", ""))
+                if "fail" not in flags.split(","):
+                    return False
+            return True
+
+        wait_until(flagged, within=_READY_WITHIN, what=f"node {node.port} marked failed")
+
+    def wait_healthy(self) -> None:
+        """Until every live node says ``cluster_state:ok`` with three primaries, each live
+        replica's link to its primary is up, and every primary has a replica linked."""
+
+        def healthy() -> bool:
+            for node in self.alive():
+                with node.client() as c:
+                    if c.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                        return False
+                    info = c.info("replication")
+                    if info["role"] == "slave" and info.get("master_link_status") != "up":
+                        return False
+            return len(self.primaries()) == 3
+
+        wait_until(healthy, within=3 * _READY_WITHIN, what="the cluster healthy")
+
+    def rejoin(self, node: RedisServer) -> None:
+        """Start a killed node again (same port and nodes.conf): it comes back as a replica."""
+        node.start()
+        self.wait_healthy()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
