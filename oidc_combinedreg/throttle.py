@@ -25,7 +25,7 @@ from .config.model import ThrottleConfig
 from .exceptions import RateLimited
 from .store.base import Store
 
-__all__ = ["Attempt", "LockState", "Throttle", "WindowedThrottle"]
+__all__ = ["Attempt", "LockState", "Throttle", "WindowLimits", "WindowedThrottle"]
 
 
 class Throttle:
