@@ -197,6 +197,22 @@ def test_a_megabyte_code_is_refused_without_a_500(browser: Browser) -> None:
     assert browser.host.codes == {}
 
 
+@pytest.mark.parametrize("code", MALFORMED_CODES)
+def test_a_malformed_code_at_the_enrollment_confirm_is_a_400_page(
+    browser: Browser, code: object
+) -> None:
+    wizard = _wizard(browser)
+    secret, token = _to_app_setup(browser, wizard)
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})  # setup -> verify
+    r = browser.post_json(wizard, {"action": "verify", "code": code, "csrf_token": token})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert r.get_json()["errors"]["code"]
+    assert browser.reg.store.list_methods("alice") == []
+    good = pyotp.TOTP(secret).at(browser.clock.now())
+    r = browser.post_json(wizard, {"action": "verify", "code": good, "csrf_token": token})
+    assert r.status_code == 303  # the pending secret survived the bad input
+
+
 # -- case 27 --------------------------------------------------------------------------------------
 
 SMALL_LIMITS = {"max_consecutive_failures": 30, "failures_per_window": 10, "window": 60}
