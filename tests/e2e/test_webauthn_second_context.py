@@ -21,7 +21,6 @@ import shutil
 from collections.abc import Iterator
 from typing import Any
 
-import plain_wsgi_host
 import pyotp
 import pytest
 from test_browser_webauthn import Served, served  # noqa: F401  (the served host fixture)
@@ -114,14 +113,7 @@ class Tab:
 
 
 @pytest.fixture
-def tabs(
-    served: Served,  # noqa: F811
-    chromium_browser: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[Tab, Tab]]:
-    # The toy host's client "demo" comes back to a page of this same server.
-    if hasattr(plain_wsgi_host, "CLIENTS"):
-        monkeypatch.setitem(plain_wsgi_host.CLIENTS, "demo", served.host.redirect_uri)
+def tabs(served: Served, chromium_browser: Any) -> Iterator[tuple[Tab, Tab]]:  # noqa: F811
     first, second = Tab(chromium_browser, served), Tab(chromium_browser, served)
     yield first, second
     first.close()
