@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from ..exceptions import AccessDenied, StoreUnavailable
 from . import cookie_check, device_api
+from .admin_api import MAX_BODY as ADMIN_MAX_BODY
 from .admin_api import AdminApi
 from .branding import brand_css
 from .context import MAX_BODY, RequestContext
@@ -64,6 +65,13 @@ class Reply:
             return Lingering(body, environ)
         return body
 
+
+#: the admin API's answer to a body over its limit (1 MiB), in its own error format
+_ADMIN_TOO_LARGE = Reply(
+    413,
+    [("Content-Type", _JSON), ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")],
+    b'{"error":"bad_request","message":"the request body is over 1 MiB"}',
+)
 
 View = Callable[["WebApp", RequestContext], "Page | Redirect | HostAnswer"]
 
@@ -159,6 +167,8 @@ class WebApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
+            if declared_too_large(environ, ADMIN_MAX_BODY):  # before the token is even read
+                return _ADMIN_TOO_LARGE(environ, start_response)
             return self.admin_api(environ, start_response)
         if declared_too_large(environ, MAX_BODY):
             # At once, whatever the page: nothing here reads more, and a view that answers

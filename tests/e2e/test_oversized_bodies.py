@@ -20,7 +20,13 @@ from werkzeug.serving import make_server
 from example_idp import create_app
 
 EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
-PATHS = ["/security-info/signin", "/security-info/reset", "/authorize", "/login"]
+PATHS = [
+    "/security-info/signin",
+    "/security-info/reset",
+    "/authorize",
+    "/login",
+    "/security-info/admin/api/users/alice/temporary-access-pass",
+]
 WAIT = 15.0  # a failure detector only: a hang is a failure, never a measured time
 
 
