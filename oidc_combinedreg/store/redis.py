@@ -403,16 +403,22 @@ class RedisStore:
         On a cluster, a read that failed only because its slot moved (a replica was promoted
         since this process last read the slot map: the old primary refuses connections) is
         tried once more after the map is read again. A read whose slot is where it was (its
-        primary is down and not yet replaced) is not retried: the 503 comes at once. Reads
-        only: a write whose reply was lost may have applied, and is never sent twice."""
+        primary is down and not yet replaced) is not retried: the 503 comes at once."""
+        return self._moved_once(key, call, writes=False)
+
+    def _moved_once(self, key: str, call: Callable[[], _T], *, writes: bool) -> _T:
+        """``call()`` on ``key``'s slot; on a cluster once more if its slot moved (see
+        :meth:`_read`). A write only when its connection could not even be made (never sent):
+        a write whose reply was lost may have applied, and is never sent twice."""
         with self._guard():
             if not self._cluster:
                 return call()
             before = self._slot_owner(key)
             try:
                 return call()
-            except (redis.ConnectionError, redis.TimeoutError):
-                if before is None or not self._slot_moved(key, before):
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                unsent = "connecting to" in str(exc)  # redis-py: connect() failed
+                if before is None or (writes and not unsent) or not self._slot_moved(key, before):
                     raise
             return call()
 
@@ -436,13 +442,17 @@ class RedisStore:
         """``EVALSHA``; a server that does not know the script yet (restarted, or a replica
         just promoted: scripts are not replicated) gets it by ``EVAL`` on that node alone.
         (redis-py's own recovery sends ``SCRIPT LOAD`` to every primary of a cluster, which
-        fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice."""
+        fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice.
+        On a cluster, a script whose slot moved is sent again only if it was never sent."""
         code = self._scripts[script]
-        with self._guard():
+
+        def run() -> Any:
             try:
                 return self._client.evalsha(code.sha, len(keys), *keys, *args)
             except NoScriptError:
                 return self._client.eval(cast(str, code.script), len(keys), *keys, *args)
+
+        return self._moved_once(keys[0], run, writes=True)
 
     def _audit_args(self, entries: Sequence[str | bytes], *, target: str = "stream") -> list[Any]:
         now = self._clock.now()
