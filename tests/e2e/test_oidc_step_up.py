@@ -106,11 +106,15 @@ def _rp(idp: FrozenIdpServer, *redirect_uris: str) -> Rp:
     return Rp(idp=idp, client=client)
 
 
-def _mfa(rp: Rp, page: requests.Response, secret: str, clock: FrozenClock) -> requests.Response:
+def _mfa(
+    rp: Rp, page: requests.Response, secret: str, clock: FrozenClock, method_id: str | None = None
+) -> requests.Response:
+    """Verify at the MFA step with the app ``secret`` (``method_id``: its id, default: the
+    method the page offers first)."""
     assert "/security-info/mfa" in page.url and "Verify your identity" in page.text, page.url
     form = {
         "csrf_token": _field(page.text, "csrf_token"),
-        "method_id": _field(page.text, "method_id"),
+        "method_id": method_id or _field(page.text, "method_id"),
         "code": pyotp.TOTP(secret).at(clock.now()),
     }
     response = rp.browser.post(page.url, data=form, allow_redirects=False)
@@ -196,6 +200,34 @@ def test_an_essential_acr_nobody_can_meet_is_unmet_at_the_rp(
     assert isinstance(answer, AuthorizationErrorResponse)
     assert answer["error"] == "access_denied" and answer["state"] == state
     assert "essential acr" in answer["error_description"]
+
+
+def test_a_clients_registered_default_acr_values_get_mfa_without_acr_values(
+    idp: FrozenIdpServer, breakglass: Breakglass
+) -> None:
+    """OIDC Registration 2: default_acr_values apply when the request names none; the
+    break-glass account (no policy asks it for MFA) is asked for MFA for this client only."""
+    client = Client(client_authn_method=CLIENT_AUTHN_METHOD)
+    client.provider_config(idp.url)
+    client.register(
+        client.provider_info["registration_endpoint"],
+        redirect_uris=[REDIRECT_URI],
+        default_acr_values=[MFA],
+    )
+    rp = Rp(idp=idp, client=client)
+    # An app of its own (no code of it used yet), registered 30 s ago: the seeding moves the
+    # clock past its code, to the real time (oic refuses an ID token issued in the future).
+    idp.clock.set(float(int(time.time()) - 30))
+    reg = idp.app.extensions["combinedreg"]
+    before = {m.id for m in reg.info.mfa_methods("breakglass")}
+    secret = _seed_totp(idp, "breakglass")
+    (app_id,) = {m.id for m in reg.info.mfa_methods("breakglass")} - before
+    url, state, verifier = rp.authorize_url()  # no acr_values
+    page = rp.submit_login(rp.follow(url))
+    answer = _mfa(rp, page, secret, idp.clock, method_id=app_id)
+    claims = rp.exchange(_callback(answer), state, verifier)["id_token"]
+    rp.client.verify_id_token(claims, {"acr_values": [MFA]})
+    assert claims["acr"] == MFA
 
 
 def test_cancel_sign_in_on_the_mfa_page_returns_access_denied(idp: FrozenIdpServer) -> None:
