@@ -21,9 +21,11 @@ from oidc_combinedreg import (
     CombinedRegistration,
     Config,
     DirectoryUser,
+    Lingering,
     PasswordRejected,
     PerUserMfa,
     SecurityHeaders,
+    declared_too_large,
 )
 
 USERS = {"alice": "alice-password", "bob": "bob-password"}
@@ -79,6 +81,9 @@ class Host:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if declared_too_large(environ, 65536):  # refused unread, then a clean close
+            start_response("413 Content Too Large", [("Content-Type", "text/plain")])
+            return Lingering([b"The request is too large."], environ)
         if path == "/login":
             return self.login(environ, start_response)
         if path == "/authorize":

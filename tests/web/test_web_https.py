@@ -115,3 +115,15 @@ def test_a_bad_hsts_max_age_is_a_path_named_error(value: Any) -> None:
     data = {"secrets": {"encryption_keys": [generate_key()]}, "web": {"hsts_max_age": value}}
     with pytest.raises(ConfigError, match=r"web\.hsts_max_age"):
         parse_config(data)
+
+
+def test_the_plain_host_refuses_a_large_body_unread(browser: Browser) -> None:
+    """Its forms read at most a few KiB: a larger body is refused before anything reads it
+    (a real server then closes cleanly: tests/e2e/test_oversized_bodies.py)."""
+    response = browser.post(
+        "/login",
+        data=b"username=alice&password=alice-password&" + b"x" * 70_000,
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 413
+    assert "host_sid" not in str(response.headers.getlist("Set-Cookie"))
