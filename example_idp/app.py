@@ -34,6 +34,8 @@ DEFAULT_INSTANCE_PATH = HERE / "instance"
 DEFAULT_COMBINEDREG_CONFIG = HERE / "combinedreg.toml"
 DEFAULT_DIRECTORY = HERE / "directory.toml"
 DEFAULT_ISSUER = "http://localhost:5000"
+#: HSTS of the demo on localhost, as combinedreg.toml's [web] hsts_max_age
+DEMO_HSTS_MAX_AGE = 300
 
 
 def _mount_middleware(
@@ -142,7 +144,11 @@ def create_app(
     # Outermost: the IdP's own pages (login, TAP login, home, sign-out) get the middleware's
     # header set (no framing, no caching, nosniff, no referrer; one source, web/headers.py), and
     # a response to an https request gets Secure on every cookie and HSTS, whatever the issuer.
-    app.wsgi_app = SecurityHeaders(app.wsgi_app, combinedreg_config)  # type: ignore[method-assign]
+    # Without the middleware, its config's short demo HSTS too (combinedreg.toml says why).
+    hsts = None if combinedreg_config is not None else DEMO_HSTS_MAX_AGE
+    app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
+        app.wsgi_app, combinedreg_config, hsts_max_age=hsts
+    )
     return app
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..conditional_access.model import ForwardedHeader, NetworkConfig
@@ -121,9 +122,13 @@ class SecurityHeaders:
     (a header the response sets itself is kept), and a response to an https request gets
     ``Secure`` on every cookie and HSTS. Wrap the host app: ``SecurityHeaders(app, config)``."""
 
-    def __init__(self, app: WSGIApplication, config: Config | None) -> None:
+    def __init__(
+        self, app: WSGIApplication, config: Config | None, *, hsts_max_age: int | None = None
+    ) -> None:
         self.app = app
         self.web, self.network = _parts(config)
+        if hsts_max_age is not None:  # a host without the middleware's config chooses its own
+            self.web = replace(self.web, hsts_max_age=hsts_max_age)
         self._plain = page_headers(self.web, https=False)
         self._https = page_headers(self.web, https=True)
 

@@ -109,6 +109,9 @@ def test_without_the_middleware_the_idp_pages_still_send_the_header_set(tmp_path
     headers = client.get("/login").headers
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY" and headers["Cache-Control"] == "no-store"
+    # The demo's short HSTS on localhost, as with the middleware's shipped config.
+    https = client.get("/login", base_url="https://localhost").headers
+    assert https["Strict-Transport-Security"] == "max-age=300"
 
 
 # -- https: Secure cookies and HSTS, directly or through a trusted TLS proxy ----------------------
