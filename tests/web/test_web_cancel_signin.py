@@ -4,6 +4,7 @@ URI (the host's ``error_response``); POST with CSRF; HTML and JSON twin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from plain_wsgi_host import CLIENTS
@@ -82,3 +83,22 @@ def test_a_tampered_continuation_cancels_nothing(browser: Browser) -> None:
     r = browser.post("/security-info/signin/cancel?c=forged", data={"csrf_token": token})
     assert r.status_code >= 400 and not location(r).startswith(RP)
     assert browser.get_json(mfa_url).get_json()["page"] == "mfa"
+
+
+def test_a_blocked_sign_in_offers_the_way_back_to_the_app(
+    make_browser: Callable[..., Browser],
+) -> None:
+    block = {
+        "name": "Block demo",
+        "state": "on",
+        "assignments": {"include_users": ["all"]},
+        "target": {"applications": ["demo"]},
+        "grant": {"block": True},
+    }
+    browser = make_browser(conditional_access=[block])
+    browser.login("alice")
+    page = browser.get_json(location(browser.authorize()))
+    body = page.get_json()
+    assert page.status_code == 403 and body["page"] == "blocked"
+    r = browser.post_json(body["cancel_url"], {"csrf_token": body["csrf_token"]})
+    assert rp_params(r.get_json()["redirect"])["error"] == ["access_denied"]

@@ -14,7 +14,7 @@ from ...exceptions import (
     InvalidInput,
     VerificationFailed,
 )
-from ...methods.kinds import METHOD_RULES
+from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
 from ...store.base import MethodRecord
@@ -52,9 +52,13 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     reason = step.reasons[0] if step.reasons else "blocked"
     if reason == PASSWORD_RESET_REQUIRED:
         return Redirect(web.url("reset"))
-    return Page(
-        "blocked", {"reason": reason, "correlation_id": session.data.get("ca_correlation")}, 403
-    )
+    data = {
+        "reason": reason,
+        "correlation_id": session.data.get("ca_correlation"),
+        # the way back to the app, which hears access_denied (not left waiting)
+        "cancel_url": web.url("cancel", c=ctx.cid),
+    }
+    return Page("blocked", data, 403)
 
 
 def cancel(web: WebApp, ctx: RequestContext) -> HostAnswer | Redirect:
@@ -121,6 +125,32 @@ def _error_text(exc: Exception) -> str:
     return N_("That didn't work. Check and try again.")
 
 
+#: what became of a push request the device did not approve: the page says it instead of the
+#: number, stops polling and offers a new request (issue 23.1)
+_PUSH_RESULTS = {
+    "denied": N_("The request was denied in your authenticator app."),
+    "wrong_number": N_(
+        "The number chosen in your authenticator app didn't match the one shown here, so the"
+        " request was refused."
+    ),
+    "reported": N_(
+        "The request was reported in your authenticator app as not yours, so it was refused."
+    ),
+    "expired": N_("This request expired before it was approved."),
+}
+
+
+def _push_result(chosen: MethodRecord, exc: Exception, code: str) -> str | None:
+    """``denied``/``wrong_number``/``reported``/``expired`` when a push request is over (the
+    device refused it, or it is gone); None while it waits or for the app's offline code."""
+    if chosen.kind != MethodKind.PUSH or code:
+        return None
+    if isinstance(exc, VerificationFailed):
+        # "session": the answer belongs to another browser session; this one's request is gone.
+        return exc.reason if exc.reason in _PUSH_RESULTS else "expired"
+    return "expired" if isinstance(exc, ChallengeExpired) else None
+
+
 def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/mfa``: "Verify your identity" with the default method first and "Sign in another way"."""
     session, user = ctx.require_session()
@@ -159,6 +189,7 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             "needs_start": verifier.needs_start,
             "started": bool(state.get("started")),
             "challenge": state.get("page", {}),
+            "push_result": None,
             "errors": {},
             "values": {},
             # inside a sign-in (not the manage pages' gate): a way out, back to the app
@@ -197,10 +228,19 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         ctx.cookies.append(web.reg.sessions.set_cookie_header(new))
     except (InvalidInput, VerificationFailed, CodeReused, ChallengeExpired) as exc:
         code = ctx.form("code")
+        over = _push_result(chosen, exc, code)
+        if over is not None:
+            # The request is over: forget its number, so the page stops polling (push.js).
+            state.pop("started", None)
+            state.pop("page", None)
+        errors = {"push": _PUSH_RESULTS[over]} if over else {"code": _error_text(exc)}
         session.data["mfa_state"] = state
         ctx.touch()
         return page(
-            400, errors={"code": _error_text(exc)}, values={"code": code if len(code) <= 20 else ""}
+            400,
+            errors=errors,
+            values={"code": code if len(code) <= 20 else ""},
+            push_result=over,
         )
     return _after_mfa(web, ctx)
 
