@@ -38,7 +38,12 @@ def security_info(config_file: str) -> Iterator[tuple[Config, SecurityInfo]]:
 
     config = load_or_exit(config_file)
     clock = SystemClock()
-    store = open_store(config.storage, clock=clock)
+    try:
+        store = open_store(config.storage, clock=clock)
+    except ConfigError as exc:  # the store itself refused (a Redis without persistence)
+        for p in exc.problems:
+            click.echo(f"error: {p}", err=True)
+        sys.exit(1)
     try:
         yield config, SecurityInfo(config=config, store=store, clock=clock)
     finally:

@@ -157,3 +157,17 @@ def test_check_config_asks_the_server(servers: Any, tmp_path: Path) -> None:
 def test_the_key_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"storage\.redis\.allow_no_persistence"):
         parse_config(config("redis://127.0.0.1:1/0", allow_no_persistence="yes"))
+
+
+def test_a_command_that_opens_the_store_says_so_without_a_traceback(
+    servers: Any, tmp_path: Path
+) -> None:
+    bare = servers()
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[general]\nenvironment = "production"\n[secrets]\nencryption_keys = ["{KEY}"]\n'
+        f'[storage]\nbackend = "redis"\n[storage.redis]\nurl = "{bare.url}"\n'
+    )
+    result = CliRunner().invoke(main, ["flush-notifications", "--config", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"error: storage.redis.url: {NO_PERSISTENCE}" in result.output
