@@ -101,7 +101,10 @@ class Host:
     def login(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         next_url = query.get("next", ["/"])[0]
-        if not next_url.startswith("/authorize") or not next_url.isprintable() or " " in next_url:
+        # Back to the authorization request, or to a security-info page ([web].login_url sends
+        # a signed-out visitor here with next=/security-info/...): our own paths only.
+        ours = ("/authorize", (self.reg.config.web.prefix if self.reg else "/security-info") + "/")
+        if not next_url.startswith(ours) or not next_url.isprintable() or " " in next_url:
             next_url = "/"  # never redirect anywhere a query parameter says, nor add a header
         if environ["REQUEST_METHOD"] == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)

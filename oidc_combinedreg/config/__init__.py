@@ -66,6 +66,7 @@ def _read_web(r: Reader, env: Environment, base_dir: Path) -> WebConfig:
         branding=read_branding(r.section("branding")),
         # A year (RFC 6797 6.1.1), what browsers' preload lists ask; up to two.
         hsts_max_age=r.integer("hsts_max_age", base.hsts_max_age, min=0, max=63_072_000),
+        login_url=_read_login_url(r, env),
     )
     if cfg.authorize_path.startswith(cfg.prefix + "/"):
         r.error("authorize_path", "expected a path outside the middleware's prefix")
@@ -73,6 +74,26 @@ def _read_web(r: Reader, env: Environment, base_dir: Path) -> WebConfig:
         r.error("secure_cookies", "expected true when general.environment is 'production'")
     r.done()
     return cfg
+
+
+def _read_login_url(r: Reader, env: Environment) -> str:
+    """A path on this origin (``/login``) or an absolute http(s) URL; https in production."""
+    from urllib.parse import urlsplit
+
+    value = r.string("login_url", "")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    relative = value.startswith("/") and not value.startswith(("//", "/\\"))
+    absolute = parts.scheme in ("https", "http") and bool(parts.netloc)
+    if not (relative or absolute) or not value.isprintable() or " " in value or parts.fragment:
+        r.error(
+            "login_url",
+            f"expected a path starting with '/' or an absolute https URL, without '#', got {value!r}",
+        )
+    elif absolute and parts.scheme == "http" and env is Environment.PRODUCTION:
+        r.error("login_url", "expected an https URL when general.environment is 'production'")
+    return value
 
 
 def _read_template_dirs(r: Reader, base_dir: Path) -> tuple[str, ...]:

@@ -88,6 +88,9 @@ class WebConfig:
     branding: BrandingConfig = field(default_factory=BrandingConfig)
     #: ``Strict-Transport-Security: max-age`` sent on responses to https requests (0: none)
     hsts_max_age: int = 31_536_000
+    #: the host's login page: a security-info page without a session sends the user there with
+    #: ``next`` (a same-origin path); empty: the "You're not signed in" page only
+    login_url: str = ""
 
     @property
     def cookie_name(self) -> str:

@@ -16,7 +16,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
 from ..exceptions import AccessDenied, StoreUnavailable
-from . import cookie_check, device_api
+from . import cookie_check, device_api, login_link
 from .admin_api import MAX_BODY as ADMIN_MAX_BODY
 from .admin_api import AdminApi
 from .branding import brand_css
@@ -199,6 +199,7 @@ class WebApp:
             if isinstance(exc, StoreUnavailable):
                 log.error("store unavailable: %s", exc)
             result = cookie_check.explain(self, ctx, error_page(exc))
+            result = login_link.signed_out(self, ctx, endpoint, result)  # [web].login_url
         return self._respond(ctx, result)(environ, start_response)
 
     def error_response(
