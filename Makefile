@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
 	@test -x $(BIN)/python || uv venv -q -p $(PYTHON) $(VENV)
-	uv pip install -q -p $(BIN)/python -e '.[example]' --group dev
+	uv pip install -q -p $(BIN)/python -e '.[example,all]' --group dev
 	@touch $(STAMP)
 
 venv: $(STAMP)
