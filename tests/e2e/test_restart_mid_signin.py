@@ -12,6 +12,7 @@ pages all stay behind the MFA step).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 from collections.abc import Iterator
@@ -65,6 +66,24 @@ def _restart(server: Gunicorn, how: str) -> None:
     server.start()
 
 
+#: RFC 7636 appendix B: this verifier's S256 challenge is the one _query sends
+RFC7636_VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+
+
+def _query(server: Gunicorn, tag: str) -> dict[str, str]:
+    """A fresh authorization request of the demo RP (PKCE S256 with RFC 7636's example)."""
+    return {
+        "client_id": "demo-rp",
+        "response_type": "code",
+        "redirect_uri": f"{server.url}/demo/callback",
+        "scope": "openid",
+        "state": f"after-restart-{tag}",
+        "nonce": f"n-after-restart-{tag}",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }
+
+
 def _no_code(response: requests.Response) -> None:
     location = response.headers.get("Location", "")
     assert "code=" not in location, location
@@ -85,17 +104,7 @@ def test_a_restart_after_the_password_keeps_the_mfa_step_and_issues_no_code_with
     _restart(idp, how)
 
     # A new authorization request from the same browser: back to the MFA step, no code.
-    query = {
-        "client_id": "demo-rp",
-        "response_type": "code",
-        "redirect_uri": f"{idp.url}/demo/callback",
-        "scope": "openid",
-        "state": "after-restart",
-        "nonce": "n-after-restart",
-        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "code_challenge_method": "S256",
-    }
-    again = browser.follow(browser.get("/authorize?" + urlencode(query)))
+    again = browser.follow(browser.get("/authorize?" + urlencode(_query(idp, "m"))))
     _no_code(again)
     assert again.status_code == 200 and "/security-info/mfa?c=" in again.url, again.url
     # The security-info pages stay behind the MFA step too.
@@ -112,4 +121,35 @@ def test_a_restart_after_the_password_keeps_the_mfa_step_and_issues_no_code_with
     tokens = browser.exchange(callback, verifier)
     assert tokens["sub"] == "alice"
     assert {"pwd", "otp", "mfa"} <= set(tokens["amr"])
+    assert all(line.status < 500 for line in idp.access()), idp.errors()
+
+
+def test_a_restart_in_the_wizard_issues_no_code_before_the_wizard_ends(idp: Gunicorn) -> None:
+    browser = Browser(idp.url, "alice")  # no method yet: the wizard registers an app
+    page, _ = browser.authorize()
+    wizard = browser.login(page)
+    assert "/security-info/wizard" in wizard.url, wizard.text[:300]
+    setup = browser.submit(wizard, action="next")
+    assert '<code class="secret">' in setup.text, setup.text[:300]
+    browser.submit(setup, action="next")  # at the code step, nothing bound yet
+
+    _restart(idp, "crash")
+
+    # A new authorization request from the same browser comes back to the wizard, no code.
+    query = _query(idp, "w")
+    again = browser.follow(browser.get("/authorize?" + urlencode(query)))
+    _no_code(again)
+    assert again.status_code == 200 and "/security-info/wizard" in again.url, again.url
+    # Walking the wizard to its end after the restart registers the app and gets the code.
+    setup = browser.submit(again, action="next")
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup.text)
+    assert secret is not None, setup.text[:300]
+    verify = browser.submit(setup, action="next")
+    added = browser.submit(verify, action="verify", code=code_now(secret[1]))
+    assert "successfully registered" in added.text, added.text[:500]
+    summary = browser.submit(added, action="next")
+    callback = browser.submit(summary, action="finish")
+    assert f"state={query['state']}" in callback.headers.get("Location", "")
+    tokens = browser.exchange(callback, RFC7636_VERIFIER)
+    assert tokens["sub"] == "alice" and {"pwd", "otp", "mfa"} <= set(tokens["amr"])
     assert all(line.status < 500 for line in idp.access()), idp.errors()
