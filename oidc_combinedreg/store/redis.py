@@ -43,11 +43,17 @@ Choices, and why (``docs/redis.md`` has the whole key layout):
   :meth:`RedisStore.list_audit`; a move repeated after a crash is told apart by the event's
   ``eid``. One stream (not one per user) because a stream costs about 4 KB before its first event
   and because readers (``list_audit``, a SIEM tailing with ``XREAD``) want one log in write order.
-  It is trimmed by age (``audit_retention``) and length (``audit_maxlen``).
+  It is trimmed by age (``audit_retention``) and length (``audit_maxlen``). On a cluster the one
+  stream must not gate sign-in: an event the stream's primary cannot take goes to the user's
+  outbox, and inside ``transaction()`` a user's events wait there until the block ends (so a block
+  that fails unwritten can take its ``mfa.succeeded`` back, with its used code).
 * **Fail closed, quickly.** Every redis-py error becomes
   :class:`~oidc_combinedreg.exceptions.StoreUnavailable`. :meth:`RedisStore.from_url` bounds the
   connect and read timeouts and does not retry: a retried ``INCR`` or ``XADD`` whose first reply
   was lost would count twice, and the web layer answers 503 at once instead of after a backoff.
+  The one exception: on a cluster, a call whose slot moved in a failover (its old primary refuses
+  connections) is sent once more after the slot map is read again, if it is a read or was never
+  sent.
 """
 
 from __future__ import annotations
@@ -275,16 +281,23 @@ class _Advanced:
     entries: list[str] = field(default_factory=list)
 
 
-def _surely_not_applied(exc: BaseException) -> bool:
-    """Whether the failure that ended a transaction left nothing written after its advance.
+@dataclass(slots=True)
+class _Block:
+    """What a cluster's ``transaction()`` block may take back when it fails (see there)."""
 
-    Any other exception than ``StoreUnavailable`` is a refusal by the caller (the session had
-    ended, ...); a Redis error reply (``CLUSTERDOWN``, ``OOM``, ...) is a command refused; a
-    connection that could not be made never carried the command. A timeout or a connection lost
-    mid-command may have applied: those keep the advance (the audit then says an MFA that may
-    have completed, rather than miss one that did)."""
-    if not isinstance(exc, StoreUnavailable):
-        return True
+    advances: list[_Advanced] = field(default_factory=list)
+    #: (user id, outbox entry) of the block's ``append_audit`` calls
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def users(self) -> list[str]:
+        named = [a.user_id for a in self.advances] + [user for user, _ in self.events]
+        return list(dict.fromkeys(named))
+
+
+def _surely_unwritten(exc: BaseException) -> bool:
+    """Whether the ``StoreUnavailable`` that ended a transaction wrote nothing: a Redis error
+    reply (``CLUSTERDOWN``, ``OOM``, ...) is a command refused; a connection that could not be
+    made never carried one. A timeout or a connection lost mid-command may have applied."""
     cause = exc.__cause__
     if isinstance(cause, ResponseError):
         return True
@@ -524,52 +537,68 @@ class RedisStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Each call is one atomic command or script already (the keys of one block live in
-        different cluster slots), so nothing is grouped, with one exception on a cluster: an
-        ``advance_counter`` in the block (the MFA step's used code and its ``mfa.succeeded``)
-        is taken back if the block then fails surely without writing (the upgraded session's
-        save refused: a node down), as SQLite rolls the block back. Its events wait in the
-        user's outbox until the block ends. (The throttle's counters it cleared stay cleared:
-        the code was right.)"""
-        if not self._cluster or getattr(self._tx, "pending", None) is not None:
+        different cluster slots), so nothing is grouped, with one exception on a cluster.
+
+        There, the block's ``advance_counter`` calls (a used code) and ``append_audit`` calls of
+        a user (the ``mfa.succeeded`` of the MFA step) are taken back if the block raises a
+        ``StoreUnavailable`` that surely wrote nothing (the upgraded session's save refused: its
+        node down), as SQLite rolls the whole block back on ``StoreUnavailable``: the counter
+        returns to its value before (if still the advance's), and the events, which wait in the
+        user's outbox until the block ends, are removed from it. Any other end of the block
+        keeps them (as SQLite commits a block that raises anything else) and moves them to the
+        stream. Other writes stay (each was atomic on its own): a code sent by text stays
+        taken, the throttle's counters a success cleared stay cleared."""
+        if not self._cluster or getattr(self._tx, "block", None) is not None:
             yield
             return
-        pending: list[_Advanced] = []
-        self._tx.pending = pending
+        block = _Block()
+        self._tx.block = block
         try:
             yield
-        except BaseException as exc:
-            self._tx.pending = None
-            if _surely_not_applied(exc):
-                for advanced in reversed(pending):
-                    self._undo_advance(advanced)
+        except StoreUnavailable as exc:
+            self._tx.block = None
+            if _surely_unwritten(exc):
+                self._take_back(block)
             else:
-                for advanced in pending:
-                    self._finish_advance(advanced)
+                self._keep(block)
             raise
-        self._tx.pending = None
-        for advanced in pending:
-            self._finish_advance(advanced)
+        except BaseException:
+            self._tx.block = None
+            self._keep(block)
+            raise
+        self._tx.block = None
+        self._keep(block)
 
-    def _finish_advance(self, advanced: _Advanced) -> None:
-        """After a kept advance, its events to the stream; best effort: they wait in the outbox
-        otherwise, moved by the user's next change or ``list_audit``."""
-        if advanced.entries:
+    def _keep(self, block: _Block) -> None:
+        """The block's events to the stream; best effort: they wait in the outbox otherwise,
+        moved by the user's next change or ``list_audit``."""
+        for user in block.users():
             try:
-                self._move_outbox(self._keys.user(advanced.user_id, "outbox"))
+                self._move_outbox(self._keys.user(user, "outbox"))
             except StoreUnavailable:
                 pass
 
-    def _undo_advance(self, advanced: _Advanced) -> None:
-        keys = [self._keys.methods(advanced.user_id), self._keys.user(advanced.user_id, "outbox")]
-        args: list[str | bytes] = [advanced.method_id, advanced.written, advanced.before,
-                str(len(advanced.entries)), *advanced.entries]  # fmt: skip
+    def _take_back(self, block: _Block) -> None:
+        for advanced in reversed(block.advances):
+            keys = [self._keys.methods(advanced.user_id),
+                    self._keys.user(advanced.user_id, "outbox")]  # fmt: skip
+            args: list[str | bytes] = [advanced.method_id, advanced.written, advanced.before,
+                    str(len(advanced.entries)), *advanced.entries]  # fmt: skip
+            try:
+                self._run("UNDO_ADVANCE", keys, args)
+            except StoreUnavailable as exc:
+                # The user's own node is gone too: the code stays used, its events are kept.
+                _log.warning("a used code could not be taken back after its block failed: %s",
+                             exc)  # fmt: skip
         try:
-            self._run("UNDO_ADVANCE", keys, args)
+            with self._guard():
+                pipe = self._client.pipeline(transaction=False)
+                for user, entry in block.events:
+                    pipe.lrem(self._keys.user(user, "outbox"), 1, entry)
+                pipe.execute()
         except StoreUnavailable as exc:
-            # The user's own node is gone too: the code stays used, its event is kept.
-            _log.warning("a used code could not be taken back after its transaction failed: %s",
-                         exc)  # fmt: skip
-            self._finish_advance(advanced)
+            _log.warning("the events of a failed block could not be taken back: %s", exc)
+        self._keep(block)  # whatever could not be taken back
 
     def serialized(self) -> bool:
         return False  # other clients' commands run between a block's calls
@@ -779,12 +808,14 @@ class RedisStore:
                 # After the commit: a 503 now would say "nothing was changed" of a used code.
                 # Counters left standing only make the throttle stricter.
                 _log.warning("the throttle counters of a used code were not cleared: %s", exc)
-        advanced = _Advanced(user_id, method_id, "|".join(written), before, entries)
-        pending: list[_Advanced] | None = getattr(self._tx, "pending", None)
-        if pending is None:
-            self._finish_advance(advanced)
-        else:
-            pending.append(advanced)
+        block: _Block | None = getattr(self._tx, "block", None)
+        if block is not None:
+            block.advances.append(_Advanced(user_id, method_id, "|".join(written), before, entries))
+        elif entries:
+            try:
+                self._move_outbox(outbox)
+            except StoreUnavailable:
+                pass  # stored with the change; the next change or list_audit moves them
         return True
 
     # -- per-user state -----------------------------------------------------------------------
@@ -976,6 +1007,13 @@ class RedisStore:
         entry = _event_json(event, random_id() if self._cluster else None)
         if not self._cluster or event.user_id is None:
             self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
+            return
+        block: _Block | None = getattr(self._tx, "block", None)
+        if block is not None:
+            # Inside a block: in the user's outbox until the block ends (see transaction()).
+            outbox = self._keys.user(event.user_id, "outbox")
+            self._run("WRITE_AUDIT", [outbox], self._audit_args([entry], target="outbox"))
+            block.events.append((event.user_id, entry))
             return
         try:
             self._run("WRITE_AUDIT", [self._keys.audit()], self._audit_args([entry]))
