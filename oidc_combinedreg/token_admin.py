@@ -44,6 +44,11 @@ def import_tokens_command(
     if key_hex is not None and pskc_file is None:
         raise click.UsageError("--key goes with --pskc")
     key = _key(key_hex)
+    if pskc_file is not None:
+        from .extras import missing_extra
+
+        if (absent := missing_extra("pskc")) is not None:
+            raise click.ClickException(f"--pskc {absent}")
     with security_info(config_file) as (_, info):
         service = info.hardware_oath
         if csv_file is not None:

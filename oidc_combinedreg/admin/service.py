@@ -264,6 +264,10 @@ class AdminService:
         if fmt == "csv":
             report = parse_csv(content, min_secret_bits=min_bits)
         elif fmt == "pskc":
+            from ..extras import missing_extra
+
+            if (problem := missing_extra("pskc")) is not None:
+                raise NotSupported(f"PSKC import {problem}")
             report = parse_pskc(
                 _b64("content", content),
                 key=_b64("key", key) if key else None,

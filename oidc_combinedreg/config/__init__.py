@@ -30,11 +30,17 @@ from .reader import MISSING, Reader
 __all__ = ["Config", "check_config", "load_config", "parse_config"]
 
 
-def _read_general(r: Reader) -> GeneralConfig:
+def _read_general(r: Reader, base_dir: Path) -> GeneralConfig:
+    from .languages import read_languages
+
+    default_language = r.string("default_language", "en", non_empty=True)
+    languages, catalog_dirs = read_languages(r, base_dir, default_language)
     cfg = GeneralConfig(
         organization=r.string("organization", GeneralConfig().organization, non_empty=True),
         environment=r.choice("environment", Environment, Environment.PRODUCTION),
-        default_language=r.string("default_language", "en", non_empty=True),
+        default_language=default_language,
+        languages=languages,
+        catalog_dirs=catalog_dirs,
     )
     r.done()
     return cfg
@@ -108,6 +114,11 @@ def _read_template_dirs(r: Reader, base_dir: Path) -> tuple[str, ...]:
 
 def _read_storage(r: Reader, base_dir: Path, env: Environment) -> StorageConfig:
     backend = r.string("backend", "sqlite", choices=("sqlite", "redis"))
+    if backend == "redis":
+        from ..extras import missing_extra
+
+        if (problem := missing_extra("redis")) is not None:
+            r.error("backend", f"'redis' {problem}")
     sq = r.section("sqlite")
     path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
     busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
@@ -181,7 +192,7 @@ def _no_persistence(allowed: bool, env: Environment) -> NoPersistence:
     return NoPersistence.REFUSE if env is Environment.PRODUCTION else NoPersistence.WARN
 
 
-def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
+def _read_secrets(r: Reader, base_dir: Path, env: Environment, *, write: bool) -> SecretsConfig:
     from ..crypto import generate_key, parse_key
 
     texts = list(r.str_list("encryption_keys"))
@@ -190,12 +201,17 @@ def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
     r.done()
     if generate and env is Environment.PRODUCTION:
         r.error("generate_missing", "expected false when general.environment is 'production'")
+    pending = False  # a key file the start will create
     if key_file:
         path = Path(key_file) if os.path.isabs(key_file) else base_dir / key_file
         if not path.exists() and generate and env is not Environment.PRODUCTION:
-            _create_key_file(path, generate_key())
+            # A check writes nothing (decision 93): the start creates the file.
+            pending = not write
+            if write:
+                _create_key_file(path, generate_key())
         try:
-            texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            if not pending:
+                texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
         except OSError as exc:
             r.error("key_file", f"cannot read {str(path)!r}: {exc.strerror}")
     keys: list[bytes] = []
@@ -204,7 +220,7 @@ def _read_secrets(r: Reader, base_dir: Path, env: Environment) -> SecretsConfig:
             keys.append(parse_key(text))
         except ValueError as exc:
             r.error("encryption_keys", f"key {i}: {exc}")
-    if not texts:
+    if not texts and not pending:
         r.error(
             None, "expected encryption_keys or key_file (generate one: combinedreg generate-key)"
         )
@@ -273,7 +289,9 @@ def _read_totp(r: Reader) -> TotpConfig:
     return cfg
 
 
-def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list[ConfigProblem]]:
+def _parse(
+    data: Mapping[str, Any], base_dir: Path, *, write: bool = True
+) -> tuple[Config | None, list[ConfigProblem]]:
     from ..admin.config import read_admin
     from ..conditional_access import lint as lint_ca
     from ..conditional_access import read_conditional_access
@@ -286,7 +304,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
     from .webauthn import read_webauthn
 
     root = Reader(data)
-    general = _read_general(root.section("general"))
+    general = _read_general(root.section("general"), base_dir)
     env = general.environment
     methods = root.section("methods")
     totp = _read_totp(methods.section("totp"))
@@ -300,7 +318,7 @@ def _parse(data: Mapping[str, Any], base_dir: Path) -> tuple[Config | None, list
         general=general,
         web=_read_web(root.section("web"), env, base_dir),
         storage=_read_storage(root.section("storage"), base_dir, env),
-        secrets=_read_secrets(root.section("secrets"), base_dir, env),
+        secrets=_read_secrets(root.section("secrets"), base_dir, env, write=write),
         acr=_read_acr(root.section("acr")),
         throttle=_read_throttle(root.section("throttle")),
         totp=totp,
@@ -412,7 +430,7 @@ def check_config(path: str | os.PathLike[str]) -> list[ConfigProblem]:
         data = _read_toml(p)
     except ConfigError as exc:
         return list(exc.problems)
-    config, problems = _parse(data, p.parent)
+    config, problems = _parse(data, p.parent, write=False)
     if config is not None:
         from ..clock import SystemClock
         from ..store.factory import redis_problems

@@ -153,6 +153,12 @@ def _read_smtp(r: Reader, env: Environment) -> SmtpConfig:
 def _read_phone(r: Reader, env: Environment) -> PhoneProviderConfig:
     provider = r.choice("provider", PhoneProvider, PhoneProvider.NONE)
     cfg = PhoneProviderConfig(provider=provider)
+    if provider is not PhoneProvider.NONE:
+        from ..extras import missing_extra
+
+        # Phone numbers are parsed and checked with phonenumbers ([phone] extra).
+        if (problem := missing_extra("phone")) is not None:
+            r.error("provider", f"a phone provider {problem}")
     if provider is PhoneProvider.WEBHOOK:
         url = r.string("url", "", non_empty=True)
         secret = _secret(r, "secret").encode()

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-import phonenumbers
-from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from functools import cache
+from typing import TYPE_CHECKING
 
 from ..config.reader import Reader
 from ..exceptions import InvalidInput
 from .kinds import MethodKind
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = [
     "PhoneChannel",
@@ -28,17 +30,35 @@ __all__ = [
     "read_phone_config",
 ]
 
-_REFUSED_TYPES = frozenset(
-    {
-        PhoneNumberType.PREMIUM_RATE,
-        PhoneNumberType.SHARED_COST,
-        PhoneNumberType.VOIP,
-        PhoneNumberType.PERSONAL_NUMBER,
-        PhoneNumberType.PAGER,
-        PhoneNumberType.UAN,
-    }
-)
 MAX_INPUT = 40
+
+
+@cache
+def _phonenumbers() -> ModuleType:
+    """phonenumbers ([phone] extra), loaded when a number is first parsed: a deployment without
+    phone methods needs neither the package nor its import time. The config reader refuses a
+    phone provider without it (delivery/config.py), so no request gets here without it."""
+    from ..extras import require_extra
+
+    require_extra("phone", "phone numbers")
+    import phonenumbers
+
+    return phonenumbers
+
+
+@cache
+def _refused_types() -> frozenset[int]:
+    t = _phonenumbers().PhoneNumberType
+    return frozenset({t.PREMIUM_RATE, t.SHARED_COST, t.VOIP, t.PERSONAL_NUMBER, t.PAGER, t.UAN})
+
+
+def supported_regions() -> frozenset[str]:
+    """The region codes phonenumbers knows; empty without the [phone] extra."""
+    from ..extras import missing_extra
+
+    if missing_extra("phone") is not None:
+        return frozenset()
+    return frozenset(_phonenumbers().SUPPORTED_REGIONS)
 
 
 class PhoneChannel(StrEnum):
@@ -58,11 +78,14 @@ class PhoneConfig:
 
 def read_phone_config(r: Reader) -> PhoneConfig:
     default = r.string("default_region", "US").upper()
-    if default not in phonenumbers.SUPPORTED_REGIONS:
+    # Without the [phone] extra the codes cannot be checked; no phone method runs then (a phone
+    # provider is refused), so the table's values are not used.
+    regions = supported_regions()
+    if regions and default not in regions:
         r.error("default_region", f"expected an ISO 3166 region code such as 'US', got {default!r}")
     allowed: set[str] = set()
     for i, code in enumerate(r.str_list("allowed_regions")):
-        if code.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        if regions and code.upper() not in regions:
             r.error("allowed_regions", f"[{i}]: expected an ISO 3166 region code, got {code!r}")
         allowed.add(code.upper())
     if allowed and default not in allowed:
@@ -78,6 +101,7 @@ def parse_phone(
     if not isinstance(number, str) or not number.strip() or len(number) > MAX_INPUT:
         raise InvalidInput("number", "Enter a phone number.")
     region_code = region.upper() if isinstance(region, str) else ""
+    phonenumbers = _phonenumbers()
     if not number.strip().startswith("+") and region_code not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidInput("country", "Choose a country or region.")
     try:
@@ -89,15 +113,20 @@ def parse_phone(
     number_region = phonenumbers.region_code_for_number(parsed)
     if allowed_regions and number_region not in allowed_regions:
         raise InvalidInput("number", "Numbers from this country or region can't be used here.")
-    if phonenumbers.number_type(parsed) in _REFUSED_TYPES:
+    if phonenumbers.number_type(parsed) in _refused_types():
         raise InvalidInput(
             "number", "Premium-rate, shared-cost and internet (VoIP) numbers can't be used."
         )
-    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
 def mask_phone(e164: str) -> str:
     """``+1 XXXXXXXX00``: the country code and the last two digits, like the original's lists."""
+    from ..extras import missing_extra
+
+    if missing_extra("phone") is not None:  # a stored number after the extra was removed
+        return "XXXXXXXX" + e164[-2:]
+    phonenumbers = _phonenumbers()
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

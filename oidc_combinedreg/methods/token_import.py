@@ -232,7 +232,11 @@ def _pskc_key(key: object, source: str, min_bits: int) -> ImportedToken:
 def parse_pskc(
     data: bytes, *, key: bytes | None = None, min_secret_bits: int = 128
 ) -> ImportReport:
-    """Read a PSKC document; ``key`` is the pre-shared AES key when its secrets are encrypted."""
+    """Read a PSKC document; ``key`` is the pre-shared AES key when its secrets are encrypted.
+    Raises :class:`~oidc_combinedreg.extras.MissingExtra` without the [pskc] extra."""
+    from ..extras import require_extra
+
+    require_extra("pskc", "importing PSKC files")
     import pskc
     from pskc.exceptions import PSKCError
 

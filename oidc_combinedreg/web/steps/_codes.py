@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
 from babel import Locale, UnknownLocaleError
 
 from ...delivery.base import DeliveryFailed
@@ -61,6 +60,8 @@ def _countries(lang: str) -> tuple[tuple[str, str, int], ...]:
         names = Locale.parse(lang).territories
     except (ValueError, UnknownLocaleError):
         names = Locale.parse("en").territories
+    import phonenumbers  # only where a phone method is offered: the [phone] extra is there
+
     rows = [
         (region, names.get(region, region), phonenumbers.country_code_for_region(region))
         for region in phonenumbers.SUPPORTED_REGIONS
