@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from werkzeug.serving import make_server
@@ -254,3 +255,54 @@ def test_limit_holds_under_parallel_enrollments(served: Served, existing: int, s
     assert statuses.count(409) == 20 - stored
     kinds = [m.kind for m in served.reg.store.list_methods("alice")]
     assert kinds.count("push") == existing + stored
+
+
+def test_in_chromium_a_denied_request_is_told_and_polling_stops(
+    served: Served, alice: tuple[Browser, Path], chromium_browser: Any
+) -> None:
+    """Issue 23.1 in a real browser: static/push.js sees the device's answer and presses "Check
+    again" once; the page then says the request was denied, shows no number and no polling form,
+    and sends nothing more however long it stays open (Playwright's clock drives the timers);
+    "Send a new request" starts over, and an approval then signs in."""
+    _, state = alice
+    served.clock.advance(31)
+    context = chromium_browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.clock.install()  # push.js's setTimeout runs only when the test moves this clock
+    try:
+        page.goto(served.url + "/login?next=" + quote("/authorize?client_id=demo&state=s1"))
+        page.fill("input[name=username]", "alice")
+        page.fill("input[name=password]", "alice-password")
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/security-info/mfa?c=*")
+        page.get_by_role("button", name="Send notification").click()
+        number = page.locator(".push-number").inner_text().strip()
+        assert page.locator("[data-push-status]").count() == 1
+        done = cli("deny", "--state", str(state))
+        assert "result: denied" in done.stdout, done.stderr
+        with page.expect_navigation():
+            page.clock.run_for(2_100)  # the first poll: "answered" -> "Check again"
+        assert "denied in your authenticator app" in page.get_by_role("alert").inner_text()
+        assert page.locator(".push-number").count() == 0
+        assert page.locator("[data-push-status]").count() == 0
+        assert page.locator("script[src$='push.js']").count() == 0
+        assert number not in page.inner_text("main")
+        sent: list[str] = []
+        page.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
+        page.clock.run_for(60_000)  # a minute on the page's clock: no poll, no resubmission
+        page.wait_for_load_state()
+        assert sent == []
+        assert len(_audit(served, "mfa.failed")) == 1  # checked once, not every 2 seconds
+        # A new request, approved this time, signs in.
+        page.get_by_role("button", name="Send a new request").click()
+        number = page.locator(".push-number").inner_text().strip()
+        done = cli("approve", number, "--state", str(state))
+        assert "result: approved" in done.stdout, done.stderr
+        # The host sends the browser on to the RP with a code (not on this machine: not loaded).
+        with page.expect_request(lambda r: r.url.startswith("https://rp.example.test/cb?")) as rp:
+            page.clock.run_for(2_100)
+        assert "code=" in rp.value.url and "state=s1" in rp.value.url
+        assert len(_audit(served, "mfa.succeeded")) == 2  # the enrollment's try-out, and this
+    finally:
+        context.close()

@@ -314,3 +314,76 @@ def test_device_endpoints_want_signed_json_and_ignore_cookies(browser: Browser) 
     r = browser.post_json("/security-info/device/pending", {"device_id": "nope", "timestamp": 0})
     assert r.status_code == 401
     assert "Set-Cookie" not in r.headers
+
+
+_SAYS = {
+    "denied": "denied in your authenticator app",
+    "wrong_number": "number chosen in your authenticator app",
+    "reported": "reported",
+    "expired": "expired before it was approved",
+}
+
+
+@pytest.mark.parametrize(
+    ("decision", "pick_right", "result"),
+    [
+        pytest.param("approve", False, "wrong_number", id="wrong number"),
+        pytest.param("deny", True, "denied", id="deny"),
+        pytest.param("report", True, "reported", id="this wasn't me"),
+        pytest.param(None, True, "expired", id="no answer before the request expired"),
+    ],
+)
+def test_a_refused_or_expired_request_says_so_and_stops_waiting(
+    browser: Browser, decision: str | None, pick_right: bool, result: str
+) -> None:
+    """Issue 23.1: the page says what became of the request (not "expired" under the code
+    field), stops polling (no status form) and offers a new request; JSON and HTML twins."""
+    browser.login("alice")
+    device = enroll(browser)
+    mfa = _mfa_sign_in(browser)
+    page = _start_push(browser, mfa)
+    (request,) = device.pending()
+    if decision is None:
+        browser.clock.advance(121)
+    else:
+        right = page["challenge"]["number"]
+        number = right if pick_right else next(n for n in request["numbers"] if n != right)
+        device.respond(request, number, decision)
+    body = {"action": "verify", "method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
+    html = browser.post(mfa, data=body)  # what the page's script presses ("Check again")
+    assert html.status_code == 400
+    text = html.get_data(as_text=True)
+    assert _SAYS[result] in text
+    assert "data-push-status" not in text and "push.js" not in text  # polling stops
+    assert 'value="start"' in text and "Send a new request" in text
+    assert 'id="code-error"' not in text  # nothing about the code field
+    # The JSON twin: the same state, read again (the answer was used by the HTML post).
+    again = _verify(browser, mfa, page)
+    twin = again.get_json()
+    assert again.status_code == 400 and twin["started"] is False
+    assert twin["push_result"] == "expired" and "code" not in twin["errors"]
+    # A new request can be sent at once and is approved as usual.
+    started = browser.post_json(mfa, {**body, "action": "start"}).get_json()
+    assert started["started"] and started["push_result"] is None
+    (fresh,) = device.pending()
+    device.respond(fresh, started["challenge"]["number"], "approve")
+    assert _verify(browser, mfa, page).status_code == 303
+
+
+@pytest.mark.parametrize("result", ["denied", "wrong_number", "reported"])
+def test_the_json_twin_names_the_devices_answer(browser: Browser, result: str) -> None:
+    browser.login("alice")
+    device = enroll(browser)
+    mfa = _mfa_sign_in(browser)
+    page = _start_push(browser, mfa)
+    (request,) = device.pending()
+    right = page["challenge"]["number"]
+    wrong = next(n for n in request["numbers"] if n != right)
+    decision = {"denied": "deny", "wrong_number": "approve", "reported": "report"}[result]
+    device.respond(request, wrong if result == "wrong_number" else right, decision)
+    r = _verify(browser, mfa, page)
+    body = r.get_json()
+    assert r.status_code == 400 and body["push_result"] == result and body["started"] is False
+    assert _SAYS[result] in body["errors"]["push"] and "code" not in body["errors"]
+    # A reload shows the "send a notification" form, not the old number.
+    assert browser.get_json(mfa).get_json()["started"] is False
