@@ -66,6 +66,10 @@ class GeneralConfig:
     organization: str = "oidc-combinedreg"
     environment: Environment = Environment.PRODUCTION
     default_language: str = "en"
+    #: the languages the pages offer (the footer's list, and what ``?lng=``/Accept-Language match)
+    languages: tuple[str, ...] = ("en", "de", "fr", "es", "ja", "ar")
+    #: the host's catalog folders (``<lang>/LC_MESSAGES/messages.po``), over the shipped ones
+    catalog_dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

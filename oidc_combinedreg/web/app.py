@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import mimetypes
@@ -23,7 +24,7 @@ from .branding import brand_css
 from .context import MAX_BODY, RequestContext
 from .errors import error_page
 from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
-from .i18n import LANG_COOKIE, choose_language
+from .i18n import LANG_COOKIE, Catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
@@ -137,7 +138,10 @@ class WebApp:
         self.reg = reg
         self.config = reg.config
         self.prefix = reg.config.web.prefix
-        self.renderer = Renderer(reg.config.web.template_dirs)
+        general = reg.config.general
+        self.renderer = Renderer(
+            reg.config.web.template_dirs, Catalogs(general.languages, general.catalog_dirs)
+        )
         branding = reg.config.web.branding
         self._brand_css = brand_css(branding).encode()
         # The pages' header set (web/headers.py, the one the hosts' pages get too)
@@ -165,6 +169,12 @@ class WebApp:
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # In a copy of the context: the host's catalogs ([general] catalog_dirs) serve this
+        # request's pages and messages, and nothing of it stays with the thread afterwards.
+        return contextvars.copy_context().run(self._serve, environ, start_response)
+
+    def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        use_catalogs(self.renderer.catalogs)
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
             if declared_too_large(environ, ADMIN_MAX_BODY):  # before the token is even read
@@ -226,7 +236,7 @@ class WebApp:
             json=wants_json(environ.get("HTTP_ACCEPT", "")),
         )
         ctx.cid = ctx.args.get("c")
-        lang, remember = choose_language(
+        lang, remember = self.renderer.catalogs.choose(
             ctx.args.get("lng"),
             ctx.cookie(LANG_COOKIE),
             ctx.header("Accept-Language"),

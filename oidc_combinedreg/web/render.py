@@ -11,7 +11,8 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from .i18n import (
-    LANGUAGE_NAMES,
+    BUILTIN,
+    Catalogs,
     active_language,
     gettext,
     is_rtl,
@@ -71,7 +72,11 @@ def wants_json(accept: str | None) -> bool:
 
 
 class Renderer:
-    def __init__(self, extra_template_dirs: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, extra_template_dirs: tuple[str, ...] = (), catalogs: Catalogs = BUILTIN
+    ) -> None:
+        #: the languages offered (the footer's list) and their catalogs
+        self.catalogs = catalogs
         # Host templates come first, so a host overrides any page by name.
         loaders = [FileSystemLoader(d) for d in extra_template_dirs]
         loaders.append(FileSystemLoader(str(_TEMPLATES)))
@@ -88,7 +93,7 @@ class Renderer:
         self.env.globals.update(
             _=gettext,
             current_csrf_token=lambda: _csrf.get(),
-            languages=LANGUAGE_NAMES,
+            languages=catalogs.names,
         )
         self.env.filters.update(
             date=localized_date,
@@ -101,7 +106,7 @@ class Renderer:
         template = self.env.get_template(f"combinedreg/{page.name}.html")
         token = _csrf.set(str(common.get("csrf_token") or ""))
         try:
-            with using_language(lang):
+            with using_language(lang, self.catalogs):
                 return template.render(
                     **common,
                     **page.data,
