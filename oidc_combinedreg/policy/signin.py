@@ -133,11 +133,14 @@ def registration_needs(facts: SignInFacts, policies: PolicyConfig) -> tuple[Regi
         if sspr.require_registration and (count < sspr.methods_required or questions_only):
             needs.append(RegistrationNeed.SSPR_REGISTRATION)
         elif count and sspr.reconfirm_days:
-            # Never confirmed: the newest registration is when the user last looked at it.
+            # Never confirmed: the newest registration is when the user last looked at it. Only
+            # what the user registered counts: the directory's office phone is a record dated 0
+            # that the user can neither change nor confirm (issue 23.5, decision 86).
+            registered = [m.created_at for m in facts.methods if m.kind != MethodKind.OFFICE_PHONE]
             baseline = facts.state.confirmed_at
-            if baseline is None:
-                baseline = max(m.created_at for m in facts.methods)
-            if facts.now - baseline >= sspr.reconfirm_days * 86400:
+            if baseline is None and registered:
+                baseline = max(registered)
+            if baseline is not None and facts.now - baseline >= sspr.reconfirm_days * 86400:
                 needs.append(RegistrationNeed.SSPR_RECONFIRM)
     if facts.state.reregister:
         needs.append(RegistrationNeed.ADMIN_REREGISTER)

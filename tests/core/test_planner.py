@@ -513,3 +513,29 @@ def test_next_step_order_block_then_mfa_then_register() -> None:
     assert next_step(done, pol).kind is StepKind.DONE
     no_method_ca = facts(ca_requires_mfa=True, registration_handled=True)
     assert next_step(no_method_ca, policies(enforced=False)).kind is StepKind.BLOCKED
+
+
+@pytest.mark.parametrize(
+    ("methods", "expected"),
+    [
+        pytest.param([rec(K.OFFICE_PHONE, 0.0)], [], id="the directory's office phone alone"),
+        pytest.param(
+            [rec(K.OFFICE_PHONE, 0.0), rec(K.TOTP, NOW - 10 * DAY)],
+            [],
+            id="office phone and an app registered 10 days ago",
+        ),
+        pytest.param(
+            [rec(K.OFFICE_PHONE, 0.0), rec(K.TOTP, NOW - 200 * DAY)],
+            [N.SSPR_RECONFIRM],
+            id="office phone and an app registered 200 days ago",
+        ),
+    ],
+)
+def test_a_directory_office_phone_never_starts_the_reconfirm_clock(
+    methods: list[MethodRecord], expected: list[N]
+) -> None:
+    """Issue 23.5: the office phone comes from the directory (dated 0, the user never registered
+    it): the re-confirm interval counts from what the user registered, and a user with only
+    directory methods has nothing of theirs to re-confirm."""
+    pol = policies(enforced=False, sspr="all")
+    assert list(registration_needs(facts(methods=methods), pol)) == expected
