@@ -21,7 +21,7 @@ from .config import check_config, load_config, parse_config
 from .config.model import Config
 from .directory import Directory, DirectoryUser, PasswordRejected, PerUserMfa
 from .exceptions import ConfigError
-from .signin import SignInResult
+from .signin import SignInResult, SignInState
 from .web.headers import SecurityHeaders, security_headers
 from .web.oversized import Lingering, declared_too_large, linger_after_refusal
 
@@ -58,6 +58,7 @@ __all__ = [
     "PerUserMfa",
     "SecurityHeaders",
     "SignInResult",
+    "SignInState",
     "check_config",
     "declared_too_large",
     "linger_after_refusal",

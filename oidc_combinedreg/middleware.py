@@ -52,7 +52,7 @@ from .exceptions import StoreUnavailable
 from .policy.signin import SignInFacts, Step, StepKind
 from .service import SecurityInfo
 from .service.reset import ResetService
-from .signin import SignInResult
+from .signin import SignInResult, SignInState
 from .store.base import Store
 from .web import cookie_check
 from .web.app import WebApp
@@ -185,6 +185,28 @@ class CombinedRegistration:
         """In the authorization endpoint: the cleared sign-in, or None (treat as not signed in)."""
         value = environ.get(RESULT_KEY)
         return value if isinstance(value, SignInResult) else None
+
+    def current_sign_in(self, environ: WSGIEnvironment) -> SignInState | None:
+        """For the host's own pages: who is signed in to the middleware in this browser, with
+        which ``amr`` and when (e.g. a recent MFA before an admin page), or None.
+
+        Read-only: only the session of this request's own cookie, nothing saved or moved on. A
+        disabled or deleted user is None, like no sign-in."""
+        session = self.sessions.load(environ)
+        if session is None or session.user_id is None:
+            return None
+        user = self.directory.get_user(session.user_id)
+        result = self.flow.result(session) if user is not None and user.enabled else None
+        if result is None:
+            return None
+        return SignInState(
+            user_id=result.user_id,
+            amr=result.amr,
+            acr=result.acr,
+            auth_time=result.auth_time,
+            password_time=result.password_time,
+            mfa_time=result.mfa_time,
+        )
 
     def sign_out(self, environ: WSGIEnvironment) -> None:
         """Call at logout: ends the middleware's session for this browser."""
