@@ -21,7 +21,7 @@ cancelled sign-in and an unmet essential ``acr`` end at the RP with their error 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
@@ -54,7 +54,7 @@ from .service import SecurityInfo
 from .service.reset import ResetService
 from .signin import SignInResult, SignInState
 from .store.base import Store
-from .web import cookie_check
+from .web import backstop, cookie_check
 from .web.app import WebApp
 from .web.authorize_request import authorization_query
 from .web.flow import Flow, request_params
@@ -76,7 +76,6 @@ log = logging.getLogger("oidc_combinedreg")
 #: environ key holding the :class:`SignInResult` of a cleared /authorize request
 RESULT_KEY = "combinedreg.result"
 _COOKIES_KEY = "combinedreg.set_cookie"
-_GUARD_MARKERS = ("code=", "id_token=", "access_token=")
 
 
 class CombinedRegistration:
@@ -446,56 +445,17 @@ class CombinedRegistration:
         cleared: bool = False,
         app: WSGIApplication | None = None,
     ) -> Iterable[bytes]:
-        """Pass /authorize to the host (or ``app``, its error answer); unless cleared, refuse any
-        response that issues a code."""
-        blocked = False
+        """Pass /authorize to the host (or ``app``, its error answer); unless cleared, hold its
+        answer back and refuse it if it carries a code in any response mode (web/backstop.py)."""
+
+        def add_cookies(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+            cookies = environ.get(_COOKIES_KEY)
+            return [*headers, *self.web.cookie_headers(environ, cookies)] if cookies else headers
+
+        if not cleared:
+            return backstop.checked_response(app or self.app, environ, start_response, add_cookies)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            nonlocal blocked
-            cookies = environ.get(_COOKIES_KEY)
-            if cookies:
-                headers = [*headers, *self.web.cookie_headers(environ, cookies)]
-            if not cleared and status[:1] == "3":
-                location = next((v for k, v in headers if k.lower() == "location"), "")
-                if any(m in location for m in _GUARD_MARKERS):
-                    blocked = True
-                    log.error(
-                        "host tried to issue a code for a sign-in the middleware did not clear"
-                    )
-                    return start_response(
-                        "403 Forbidden",
-                        [
-                            ("Content-Type", "text/plain; charset=utf-8"),
-                            ("Cache-Control", "no-store"),
-                        ],
-                    )
-            return start_response(status, headers, exc_info)
+            return start_response(status, add_cookies(headers), exc_info)
 
-        body = (app or self.app)(environ, start)
-        if cleared:
-            return body
-        return _GuardedBody(body, lambda: blocked)
-
-
-class _GuardedBody:
-    """The host's body, replaced by a short refusal when the guard blocked the response."""
-
-    def __init__(self, body: Iterable[bytes], is_blocked: Any) -> None:
-        self._body = body
-        self._is_blocked = is_blocked
-
-    def __iter__(self) -> Iterator[bytes]:
-        iterator = iter(self._body)
-        # A WSGI app may call start_response only when its body is first iterated.
-        first = next(iterator, None)
-        if self._is_blocked():
-            yield b"Sign-in is not complete: no authorization code is issued.\n"
-            return
-        if first is not None:
-            yield first
-        yield from iterator
-
-    def close(self) -> None:
-        close = getattr(self._body, "close", None)
-        if close is not None:
-            close()
+        return (app or self.app)(environ, start)
