@@ -286,7 +286,10 @@ def _paths() -> dict[str, Any]:
             "parameters": [_USER],
             "post": {
                 "operationId": "requireReregistration",
-                "summary": "Remove the user's MFA methods and run the wizard at next sign-in",
+                "summary": (
+                    "Remove the user's MFA methods and app passwords and run the wizard at next"
+                    " sign-in"
+                ),
                 "responses": {
                     "200": _json(
                         _object({"removed": {"type": "array", "items": _STR}}), "Methods removed"

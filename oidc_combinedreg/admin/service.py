@@ -16,7 +16,7 @@ from typing import Any
 from ..crypto import SecretHasher
 from ..directory import Directory, DirectoryUser, PerUserMfa
 from ..exceptions import CombinedRegError, InvalidInput
-from ..methods.kinds import METHOD_RULES
+from ..methods.kinds import METHOD_RULES, MethodKind
 from ..service import SecurityInfo
 from ..service.reset import reset_account_keys, reset_day_key
 from ..store.base import MethodRecord
@@ -129,17 +129,19 @@ class AdminService:
         return None if record is None else describe_method(record, None)
 
     def require_reregistration(self, user_id: str, *, actor: str, ip: str | None) -> list[str]:
-        """Remove the user's MFA methods and run the wizard at their next sign-in.
+        """Remove the user's MFA methods and app passwords, and run the wizard at their next
+        sign-in.
 
-        Returns the ids of the methods removed. Password-reset-only methods (email, questions)
-        stay: they are not a second factor.
+        Returns the ids of the methods removed. App passwords go too: each stands for password
+        plus MFA in a legacy client (decision 87). Password-reset-only methods (email,
+        questions) stay: they are not a second factor.
         """
         self._require_known(user_id)
         removed: list[str] = []
         for record in self.store.list_methods(user_id):
             rules = METHOD_RULES[record.kind]
             if (
-                rules.mfa
+                (rules.mfa or record.kind is MethodKind.APP_PASSWORD)
                 and rules.deletable
                 and self.delete_method(user_id, record.id, actor=actor, ip=ip)
             ):

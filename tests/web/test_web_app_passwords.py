@@ -212,3 +212,21 @@ def test_unknown_names_count_on_the_address_like_known_ones(enforced: Browser) -
     [event] = enforced.reg.store.list_audit(user_id="alice", event_prefix="app_password.", limit=1)
     assert event.detail["reason"] == "rate_limited"
     assert enforced.reg.check_app_password("alice", password, ip=IP) is True
+
+
+def test_an_admins_require_reregistration_revokes_app_passwords(enforced: Browser) -> None:
+    """Issue 23.6 (decision 87): an app password stands for password plus MFA, so the admin's
+    "require re-registration" (lost phone, suspected compromise) removes it with the MFA
+    methods: audited and told to the user like any admin delete."""
+    password = _create(enforced)
+    [app_id] = _app_passwords(enforced)
+    assert enforced.reg.check_app_password("alice", password, ip=IP) is True
+    removed = enforced.reg.admin.require_reregistration("alice", actor="ops", ip=IP)
+    assert app_id in removed and len(removed) == 2  # the authenticator app and the app password
+    assert _app_passwords(enforced) == []
+    assert enforced.reg.check_app_password("alice", password, ip=IP) is False
+    assert ("deleted", "app_password", "Mail") in notices(enforced.reg.store, "alice")
+    [event] = enforced.reg.store.list_audit(
+        user_id="alice", event_prefix="admin.reregister_required"
+    )
+    assert event.detail["removed"] == 2
