@@ -1,9 +1,10 @@
-"""``python -m example_idp [--port N] [--issuer URL] [--tls] [--no-middleware]``."""
+"""``python -m example_idp [--port N] [--issuer URL] [--tls] [--config FILE] [--no-middleware]``."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
     parser.add_argument("--no-middleware", action="store_true", help="the plain OpenID provider")
     parser.add_argument(
+        "--config",
+        type=Path,
+        help="the middleware's TOML file: try your own config in the demo "
+        "(default: example_idp/combinedreg.toml; relative paths in it are from its folder)",
+    )
+    parser.add_argument(
         "--pretend-client-ip",
         default=os.environ.get("DEMO_CLIENT_IP"),
         help="act as a reverse proxy on loopback that reports this client address "
@@ -44,8 +51,19 @@ def main() -> None:
     args = _arguments()
     scheme = "https" if args.tls else "http"
     issuer = (args.issuer or f"{scheme}://localhost:{args.port}").rstrip("/")
-    kwargs = {"combinedreg_config": None} if args.no_middleware else {}
-    app = create_app(instance_path=args.instance, issuer=issuer, **kwargs)
+    if args.config is not None and args.no_middleware:
+        sys.exit("--config and --no-middleware exclude each other")
+    kwargs: dict[str, Any] = {"combinedreg_config": None} if args.no_middleware else {}
+    if args.config is not None:
+        kwargs["combinedreg_config"] = args.config
+    from oidc_combinedreg import ConfigError
+
+    try:
+        app = create_app(instance_path=args.instance, issuer=issuer, **kwargs)
+    except ConfigError as exc:  # every problem with its path, as combinedreg check-config
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(f"{len(exc.problems)} error(s) in {args.config or 'the config'}")
     ssl_context = None
     if args.tls:
         cert, key = self_signed_certificate(Path(app.instance_path))

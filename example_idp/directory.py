@@ -19,7 +19,7 @@ from oidc_combinedreg.directory import DirectoryUser, PasswordRejected, PerUserM
 
 from .db import Database
 
-__all__ = ["DirectoryEntry", "TomlDirectory", "load_entries"]
+__all__ = ["DirectoryEntry", "TomlDirectory", "cli_directory", "load_entries"]
 
 _hasher = PasswordHasher()
 # Verifying against this hash for unknown users keeps "no such user" as slow as "wrong password".
@@ -67,6 +67,11 @@ class TomlDirectory:
     def __init__(self, path: Path, db: Database) -> None:
         self._entries = load_entries(path)
         self._db = db
+
+    def user_ids(self) -> list[str]:
+        """Every user (optional in the Directory protocol: ``combinedreg report registration``
+        lists users the store has not seen yet through it)."""
+        return sorted(self._entries)
 
     def get_user(self, user_id: str) -> DirectoryUser | None:
         entry = self._entries.get(user_id)
@@ -140,3 +145,22 @@ class TomlDirectory:
         if row is not None and row["password_hash"]:
             return str(row["password_hash"])
         return self._entries[user_id].password_hash
+
+
+def cli_directory() -> TomlDirectory:
+    """The demo's directory for the ``combinedreg`` command, as the IdP itself opens it::
+
+        combinedreg tap issue --config example_idp/combinedreg.toml \\
+            --directory example_idp.directory:cli_directory --user alice
+
+    The users file and the instance folder are the IdP's defaults, or ``EXAMPLE_IDP_DIRECTORY``
+    and ``EXAMPLE_IDP_INSTANCE`` (as for ``example_idp.wsgi``).
+    """
+    import os
+
+    from .app import DEFAULT_DIRECTORY, DEFAULT_INSTANCE_PATH
+
+    instance = Path(os.environ.get("EXAMPLE_IDP_INSTANCE") or DEFAULT_INSTANCE_PATH)
+    instance.mkdir(parents=True, exist_ok=True)
+    users = Path(os.environ.get("EXAMPLE_IDP_DIRECTORY") or DEFAULT_DIRECTORY)
+    return TomlDirectory(users, Database(instance / "idp.sqlite3"))

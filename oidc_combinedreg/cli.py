@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from .admin.cli import register_admin_commands
-from .cli_support import load_or_exit, security_info
+from .cli_support import directory_option, known_user, load_directory, load_or_exit, security_info
 from .config import check_config
 
 __all__ = ["main"]
@@ -21,10 +22,16 @@ def main() -> None:
 
 @main.command("check-config")
 @click.argument("file", type=click.Path(dir_okay=False))
-def check_config_command(file: str) -> None:
-    """Validate FILE: print every error and warning with its path, or "ok"."""
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def check_config_command(file: str, as_json: bool) -> None:
+    """Validate FILE: print every error and warning with its path, or "ok". Writes nothing (a
+    key file that ``generate_missing`` would create is created by the start)."""
     problems = check_config(file)
     errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        listed = [{"path": p.path, "message": p.message, "severity": p.severity} for p in problems]
+        click.echo(json.dumps({"ok": not errors, "problems": listed}, indent=2))
+        sys.exit(1 if errors else 0)
     for p in problems:
         prefix = "error" if p.severity == "error" else "warning"
         click.echo(f"{prefix}: {p}", err=p.severity == "error")
@@ -37,7 +44,8 @@ def check_config_command(file: str) -> None:
 @main.command("what-if")
 @click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
 @click.option("--user", required=True, help="user id")
-@click.option("--groups", default="", help="comma-separated groups of the user")
+@click.option("--groups", default=None, help="comma-separated groups (without --directory)")
+@directory_option
 @click.option("--ip", required=True, help="client IP address")
 @click.option("--action", default=None, help="user action, e.g. register-security-information")
 @click.option("--app", default=None, help="OIDC client id of the application")
@@ -48,7 +56,8 @@ def check_config_command(file: str) -> None:
 def what_if_command(
     config_file: str,
     user: str,
-    groups: str,
+    groups: str | None,
+    directory_spec: str | None,
     ip: str,
     action: str | None,
     app: str | None,
@@ -62,12 +71,20 @@ def what_if_command(
 
     if (action is None) == (app is None):
         raise click.UsageError("give exactly one of --action and --app")
+    if groups is not None and directory_spec is not None:
+        raise click.UsageError("give --groups or --directory (which knows the groups), not both")
     config = load_or_exit(config_file)
+    if directory_spec is not None:
+        found = known_user(load_directory(directory_spec), user)
+        assert found is not None
+        group_list = sorted(found.groups)
+    else:
+        group_list = [g.strip() for g in (groups or "").split(",") if g.strip()]
     try:
         decision = what_if(
             config.conditional_access,
             user,
-            [g.strip() for g in groups.split(",") if g.strip()],
+            group_list,
             ip,
             action=action,
             app=app,
@@ -82,7 +99,8 @@ def what_if_command(
 
 @main.command("flush-notifications")
 @click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
-def flush_notifications_command(config_file: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def flush_notifications_command(config_file: str, as_json: bool) -> None:
     """Send every queued "security info changed" notification that has not gone out yet.
 
     Notifications are queued in the same store transaction as the change; one that could not be
@@ -91,7 +109,10 @@ def flush_notifications_command(config_file: str) -> None:
     with security_info(config_file) as (_, info):
         pending = len(info.notifier.pending())
         sent = info.notifier.flush()
-    click.echo(f"{sent} of {pending} queued notification(s) sent")
+    if as_json:
+        click.echo(json.dumps({"sent": sent, "pending": pending}))
+    else:
+        click.echo(f"{sent} of {pending} queued notification(s) sent")
     if sent < pending:
         sys.exit(2)
 

@@ -1,8 +1,12 @@
 """``combinedreg report | tap | unlock | admin-token``: the admin tasks from a shell.
 
-The CLI opens the store the config names and has no Directory (the host owns it), so reports
-evaluate group-scoped policies without groups (their rows say ``in_directory: no``) and a TAP can
-be issued for any user id: check the id. Everything is audited with the actor ``cli:<login>``.
+The CLI opens the store the config names. The host owns the Directory: ``--directory
+module:attr`` (or ``$COMBINEDREG_DIRECTORY``) loads it, as ``flask --app`` loads an app; then users
+it does not know are refused, reports show names and groups and list the directory's users the
+store has not seen (when the Directory has ``user_ids()``). Without it, reports evaluate
+group-scoped policies without groups (``in_directory: no``) and a TAP is issued for any id, with a
+warning. Everything is audited with the actor ``cli:<login>``. ``--json`` (``--format json`` for
+reports) prints what a script reads.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..cli_support import security_info
+from ..cli_support import directory_option, known_user, load_directory, security_info
 from ..exceptions import InvalidInput
 from .auth import hash_token, new_token
 from .reports import AUDIT_COLUMNS, REGISTRATION_COLUMNS, parse_iso, render
 
 if TYPE_CHECKING:
+    from ..directory import Directory
     from .service import AdminService
 
 __all__ = ["register_admin_commands"]
@@ -34,6 +39,7 @@ _FORMAT = click.option(
     show_default=True,
 )
 _CONFIG = click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
+_JSON = click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 
 
 def _actor() -> str:
@@ -44,11 +50,16 @@ def _actor() -> str:
 
 
 @contextmanager
-def _service(config_file: str) -> Iterator[AdminService]:
+def _service(config_file: str, directory: Directory | None = None) -> Iterator[AdminService]:
     from .service import AdminService
 
-    with security_info(config_file) as (config, info):
-        yield AdminService(info=info, directory=None, config=config.admin)
+    with security_info(config_file, directory) as (config, info):
+        yield AdminService(info=info, directory=directory, config=config.admin)
+
+
+def _unknown(user: str, directory: Directory | None) -> click.UsageError:
+    where = "the directory" if directory is not None else "the store"
+    return click.UsageError(f"{where} knows no user {user!r}")
 
 
 def _when(name: str, text: str | None) -> float | None:
@@ -69,6 +80,7 @@ def _when(name: str, text: str | None) -> float | None:
 @click.option("--since", default=None, help="ISO 8601, inclusive (usage, audit)")
 @click.option("--until", default=None, help="ISO 8601, exclusive (usage, audit)")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@directory_option
 def report_command(
     kind: str,
     config_file: str,
@@ -78,10 +90,14 @@ def report_command(
     since: str | None,
     until: str | None,
     limit: int,
+    directory_spec: str | None,
 ) -> None:
     """Print a report: registration details, usage summary or the audit log."""
     start, end = _when("since", since), _when("until", until)
-    with _service(config_file) as admin:
+    directory = load_directory(directory_spec)
+    if user is not None and directory is not None:
+        known_user(directory, user)
+    with _service(config_file, directory) as admin:
         if kind == "registration":
             rows = [r.to_json() for r in admin.registration_rows(user)]
             click.echo(render(rows, REGISTRATION_COLUMNS, fmt))
@@ -104,26 +120,50 @@ def tap_group() -> None:
 @tap_group.command("issue")
 @_CONFIG
 @click.option("--user", required=True, help="user id")
+@directory_option
+@_JSON
 @click.option(
     "--hours", type=click.IntRange(1, 720), default=None, help="lifetime (default: config)"
 )
 @click.option("--minutes", type=click.IntRange(10, 43200), default=None, help="lifetime in minutes")
 @click.option("--multi-use", is_flag=True, help="usable until it expires (default: one sign-in)")
 def tap_issue_command(
-    config_file: str, user: str, hours: int | None, minutes: int | None, multi_use: bool
+    config_file: str,
+    user: str,
+    directory_spec: str | None,
+    as_json: bool,
+    hours: int | None,
+    minutes: int | None,
+    multi_use: bool,
 ) -> None:
     """Issue a pass for USER (replacing any earlier one) and print it: it is shown only once."""
+    from .service import UnknownUser
+
     if hours is not None and minutes is not None:
         raise click.UsageError("give --hours or --minutes, not both")
     lifetime = hours * 60 if hours is not None else minutes
-    with _service(config_file) as admin:
+    directory = load_directory(directory_spec)
+    known_user(directory, user)  # before the store is opened: nothing is written for a typo
+    with _service(config_file, directory) as admin:
         try:
             tap = admin.issue_tap(
                 user, minutes=lifetime, one_time=not multi_use, actor=_actor(), ip=None
             )
+        except UnknownUser as exc:
+            raise _unknown(user, directory) from exc
         except InvalidInput as exc:
             raise click.UsageError(exc.message) from exc
     from .reports import iso
+
+    if as_json:
+        answer = {
+            "user_id": tap.user_id,
+            "code": tap.code,
+            "expires_at": iso(tap.expires_at),
+            "one_time": tap.one_time,
+        }
+        click.echo(json.dumps(answer, indent=2))
+        return
 
     click.echo(f"Temporary Access Pass for {tap.user_id}: {tap.code}")
     usage = "one sign-in" if tap.one_time else "any number of sign-ins"
@@ -133,11 +173,21 @@ def tap_issue_command(
 @tap_group.command("revoke")
 @_CONFIG
 @click.option("--user", required=True, help="user id")
-def tap_revoke_command(config_file: str, user: str) -> None:
-    """Delete USER's pass."""
-    with _service(config_file) as admin:
+@directory_option
+@_JSON
+def tap_revoke_command(
+    config_file: str, user: str, directory_spec: str | None, as_json: bool
+) -> None:
+    """Delete USER's pass (exit status 1 when there was none)."""
+    directory = load_directory(directory_spec)
+    if directory is not None:
+        known_user(directory, user)
+    with _service(config_file, directory) as admin:
         found = admin.revoke_tap(user, actor=_actor(), ip=None)
-    click.echo("revoked" if found else f"{user} has no Temporary Access Pass")
+    if as_json:
+        click.echo(json.dumps({"user_id": user, "revoked": found}))
+    else:
+        click.echo("revoked" if found else f"{user} has no Temporary Access Pass")
     if not found:
         sys.exit(1)
 
@@ -146,11 +196,16 @@ def tap_revoke_command(config_file: str, user: str) -> None:
 @_CONFIG
 @click.option("--user", required=True, help="user id")
 @click.option("--status", "status_only", is_flag=True, help="only show the counters")
-def unlock_command(config_file: str, user: str, status_only: bool) -> None:
+@directory_option
+@_JSON
+def unlock_command(
+    config_file: str, user: str, status_only: bool, directory_spec: str | None, as_json: bool
+) -> None:
     """Clear USER's failure counters (the MFA codes' lock; audited), or show them (--status)."""
     from .service import UnknownUser
 
-    with _service(config_file) as admin:
+    directory = load_directory(directory_spec)
+    with _service(config_file, directory) as admin:
         try:
             state = (
                 admin.lock_state(user)
@@ -158,7 +213,10 @@ def unlock_command(config_file: str, user: str, status_only: bool) -> None:
                 else admin.unlock(user, actor=_actor(), ip=None)
             )
         except UnknownUser as exc:
-            raise click.UsageError(f"the store knows no user {user!r}") from exc
+            raise _unknown(user, directory) from exc
+    if as_json:
+        click.echo(json.dumps({"user_id": user, "unlocked": not status_only, **state}, indent=2))
+        return
     locked = "locked" if state["locked"] else "not locked"
     counts = (
         f"{state['consecutive_failures']} of {state['max_consecutive_failures']} consecutive "
@@ -174,9 +232,14 @@ def unlock_command(config_file: str, user: str, status_only: bool) -> None:
 @click.command("admin-token")
 @click.option("--name", default="admin", show_default=True, help="shown in the audit log")
 @click.option("--user", default=None, help="the admin user the token acts for")
-def admin_token_command(name: str, user: str | None) -> None:
+@_JSON
+def admin_token_command(name: str, user: str | None, as_json: bool) -> None:
     """Print a new admin API token, and the lines to paste into [admin] of the config."""
     token = new_token()
+    if as_json:
+        answer = {"token": token, "name": name, "hash": hash_token(token), "user": user}
+        click.echo(json.dumps(answer, indent=2))
+        return
     click.echo(f"token (give it to the caller, it is not stored): {token}")
     click.echo("")
     click.echo("[[admin.tokens]]")

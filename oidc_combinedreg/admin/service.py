@@ -321,8 +321,13 @@ class AdminService:
     # -- reports ------------------------------------------------------------------------------
 
     def registration_rows(self, user_id: str | None = None) -> list[reports.RegistrationRow]:
-        """Every user the store knows (with a method or state), or one user."""
-        ids = [user_id] if user_id else self.store.list_user_ids()
+        """Every user the store knows (with a method or state) and, when the Directory can list
+        its users (an optional ``user_ids()``), those it has not seen; or one user."""
+        ids = [user_id] if user_id else list(self.store.list_user_ids())
+        listing = getattr(self.directory, "user_ids", None)
+        if not user_id and callable(listing):
+            seen = set(ids)
+            ids += sorted(str(u) for u in listing() if str(u) not in seen)
         policies = self.info.config.policies
         return [
             reports.registration_row(
