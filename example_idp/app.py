@@ -13,6 +13,7 @@ from flask_login import LoginManager  # type: ignore[import-untyped]
 from oidc_combinedreg import SecurityHeaders
 from oidc_combinedreg.clock import Clock, SystemClock
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.integrations.flask import FlaskCombinedRegistration
 
 from .authz_requests import PushedRequests
 from .clients import ClientStore
@@ -36,6 +37,8 @@ DEFAULT_DIRECTORY = HERE / "directory.toml"
 DEFAULT_ISSUER = "http://localhost:5000"
 #: HSTS of the demo on localhost, as combinedreg.toml's [web] hsts_max_age
 DEMO_HSTS_MAX_AGE = 300
+#: the middleware's Flask extension: one per process, init_app per app the factory makes
+combinedreg = FlaskCombinedRegistration()
 
 
 def _mount_middleware(
@@ -49,10 +52,9 @@ def _mount_middleware(
     authorization endpoint's two in host.py)."""
     if combinedreg_config is None:
         return None
-    from oidc_combinedreg import CombinedRegistration
-
-    reg = CombinedRegistration(
-        app.wsgi_app,
+    # init_app wraps app.wsgi_app and registers app.extensions["combinedreg"] (docs/frameworks.md)
+    reg = combinedreg.init_app(
+        app,
         config=combinedreg_config,
         directory=directory,
         clock=clock,
@@ -61,8 +63,6 @@ def _mount_middleware(
         # How the middleware answers a relying party itself (prompt=none, a cancelled sign-in).
         authorization=AuthlibEndpoint(app, server),
     )
-    app.wsgi_app = reg  # type: ignore[method-assign]
-    app.extensions["combinedreg"] = reg
     registration: Registration = reg
     return registration
 

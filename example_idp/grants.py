@@ -19,6 +19,7 @@ from authlib.oidc.core.grants import OpenIDCode  # type: ignore[import-untyped]
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.directory import DirectoryUser
+from oidc_combinedreg.integrations.authlib import SignInClaimsMixin
 
 from .db import Database
 
@@ -53,7 +54,10 @@ class SignedIn:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StoredCode(AuthorizationCodeMixin):  # type: ignore[misc]  # Authlib is untyped
+class StoredCode(SignInClaimsMixin, AuthorizationCodeMixin):  # type: ignore[misc]  # Authlib is untyped
+    """A code with the sign-in's amr/acr/auth_time, which Authlib's ID token reads through
+    SignInClaimsMixin's get_amr/get_acr/get_auth_time (oidc_combinedreg.integrations.authlib)."""
+
     code_hash: str
     client_id: str
     user_id: str
@@ -74,15 +78,6 @@ class StoredCode(AuthorizationCodeMixin):  # type: ignore[misc]  # Authlib is un
 
     def get_nonce(self) -> str | None:
         return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_amr(self) -> list[str]:
-        return list(self.amr)
-
-    def get_acr(self) -> str | None:
-        return self.acr
 
 
 class CodeStore:

@@ -16,7 +16,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user  # type
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.directory import DirectoryUser
-from oidc_combinedreg.signin import SignInResult
+from oidc_combinedreg.signin import SignInResult, SignInState
 
 from .directory import TomlDirectory
 from .grants import SignedIn
@@ -47,6 +47,8 @@ class Registration(Protocol):
     def sign_in_result(self, environ: dict[str, Any]) -> SignInResult | None: ...
 
     def sign_out(self, environ: dict[str, Any]) -> None: ...
+
+    def current_sign_in(self, environ: dict[str, Any]) -> SignInState | None: ...
 
     def verify_temporary_access_pass(
         self, environ: dict[str, Any], user_id: str, code: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
@@ -34,9 +35,44 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+#: RFC 8176 amr values in words, for the home page ("mfa" says nothing more than the others)
+_AMR_WORDS = {
+    "pwd": "password",
+    "otp": "one-time code",
+    "hwk": "security key",
+    "swk": "app or passkey",
+    "sms": "text message",
+    "tel": "phone call",
+    "fpt": "fingerprint",
+    "face": "face",
+    "pin": "PIN",
+    "user": "user presence",
+}
+
+
+def _how(amr: tuple[str, ...]) -> str:
+    return " + ".join(_AMR_WORDS.get(a, a) for a in amr if a != "mfa")
+
+
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    return render_template("example_idp/home.html", signed_in=current_sign_in())
+    # What the middleware knows of this browser's sign-in (reg.current_sign_in): how and when,
+    # for this host's own page; shown only when it is the user Flask-Login has signed in.
+    idp = current_idp()
+    state = None
+    if current_user.is_authenticated and idp.registration is not None:
+        state = idp.registration.current_sign_in(request.environ)
+        if state is not None and state.user_id != current_user.get_id():
+            state = None
+    user = idp.directory.get_user(state.user_id) if state is not None else None
+    return render_template(
+        "example_idp/home.html",
+        signed_in=current_sign_in(),
+        middleware_sign_in=state,
+        middleware_user=user,
+        how=_how(state.amr) if state is not None else "",
+        when=dt.datetime.fromtimestamp(state.auth_time, dt.UTC) if state is not None else None,
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
