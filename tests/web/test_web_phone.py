@@ -26,6 +26,15 @@ def env(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, Recording
     sender = RecordingSender()
     data = base_config(tmp_path, delivery={"public_url": "https://idp.example.test"})
     data["policies"]["methods"] = {"security_questions": {"enabled": True}}
+    # Questions serve only a reset that can use them (issue 23.8): one of two reset methods; no
+    # sign-in interrupt for the reset's registration.
+    data["policies"]["sspr"] = {
+        "enabled_for": "all",
+        "methods_required": 2,
+        "methods": ["totp", "mobile_phone", "email", "security_questions"],
+        "require_registration": False,
+        "reconfirm_days": 0,
+    }
     config = parse_config(data)
     store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
     reg, host = make_app(

@@ -242,3 +242,39 @@ def test_questions_are_not_the_only_reset_method_by_default(
         assert page["progress"]["kind"] != "security_questions"
     else:
         assert code_from(r) is not None
+
+
+@pytest.mark.parametrize(
+    ("sspr", "offered"),
+    [
+        pytest.param({"methods_required": 2}, True, id="two methods for a reset -> offered"),
+        pytest.param(
+            {"methods_required": 1, "allow_questions_alone": True},
+            True,
+            id="one method, questions alone allowed -> offered",
+        ),
+        pytest.param({"methods_required": 1}, False, id="one method: questions never carry it"),
+        pytest.param({"enabled_for": "none"}, False, id="self-service reset off"),
+        pytest.param(
+            {"methods_required": 2, "methods": ["totp", "email", "mobile_phone"]},
+            False,
+            id="questions not a reset method",
+        ),
+    ],
+)
+def test_add_sign_in_method_offers_questions_only_where_a_reset_can_use_them(
+    tmp_path: Path,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+    sspr: dict[str, object],
+    offered: bool,
+) -> None:
+    """Issue 23.8: questions serve only the password reset; where the reset can never use them
+    (SSPR off, not a reset method, or one method required and questions never alone) "Add
+    sign-in method" does not list them and their page is refused."""
+    env = make_env(tmp_path, clock, monkeypatch, required=2, sspr=sspr)
+    b = env.browser
+    enrolled(b)
+    addable = [a["kind"] for a in b.get_json("/security-info/").get_json()["addable"]]
+    assert ("security_questions" in addable) is offered
+    assert b.get_json(QUESTIONS).status_code == (200 if offered else 403)

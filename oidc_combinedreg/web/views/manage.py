@@ -160,8 +160,22 @@ def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[s
             continue
         if kind is MethodKind.APP_PASSWORD and not web.reg.info.app_passwords.may_register(user):
             continue
+        if kind is MethodKind.SECURITY_QUESTIONS and not _questions_usable(web, user.groups):
+            continue
         out.append({"kind": kind.value, "name": METHOD_NAMES[kind]})
     return out
+
+
+def _questions_usable(web: WebApp, groups: frozenset[str]) -> bool:
+    """Could a password reset ever use security questions? (They serve nothing else.) The reset
+    needs SSPR for the user, questions among its methods, and either a second method or
+    ``allow_questions_alone`` (the rule of policy/reset.py's ``offered_choices``)."""
+    sspr = web.config.policies.sspr
+    return (
+        sspr.applies(groups)
+        and MethodKind.SECURITY_QUESTIONS in sspr.methods
+        and (sspr.methods_required >= 2 or sspr.allow_questions_alone)
+    )
 
 
 def _return_to(web: WebApp, ctx: RequestContext) -> str | None:
