@@ -76,6 +76,13 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
                 **_nullable(_TIME),
                 "description": "set: reported as not the user's (This wasn't me): out of use",
             },
+            "activated": {
+                **_nullable(_BOOL),
+                "description": (
+                    "hardware tokens: false until the user's first code (an imported token works"
+                    " before); null for kinds without activation"
+                ),
+            },
         }
     )
     tap_status = _object(

@@ -58,6 +58,11 @@ def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, A
         "last_used_at": int(record.last_used_at) if record.last_used_at else None,
         # set: the user reported it ("This wasn't me"); out of use until restored or deleted
         "reported_at": None if record.reported_at is None else int(record.reported_at),
+        # a hardware token an admin imported works before this, and this says whether the
+        # user has used it yet; other kinds have no activation (issue 23.8)
+        "activated": (
+            bool(record.data.get("activated")) if record.kind is MethodKind.HARDWARE_OATH else None
+        ),
     }
 
 

@@ -262,6 +262,31 @@ def test_import_hardware_tokens_all_or_nothing(browser: Browser) -> None:
     assert bad.status_code == 400
 
 
+def test_the_methods_say_whether_a_hardware_token_is_activated(browser: Browser) -> None:
+    """Issue 23.8: an imported token is not activated until the user's first code; the admin
+    API says which (null for kinds without activation), and the OpenAPI document declares it."""
+    import pyotp
+    from test_web_hardware_oath import mfa_url, submit
+
+    body = {"format": "csv", "content": _csv("alice", "SN-1")}
+    assert api(browser, "POST", "/hardware-tokens", json=body).status_code == 200
+    [token] = api(browser, "GET", "/users/alice/methods").get_json()["methods"]
+    assert token["kind"] == "hardware_oath" and token["activated"] is False
+    seed = base64.b32encode(bytes(range(20))).decode()
+    assert submit(browser, mfa_url(browser), pyotp.TOTP(seed).at(browser.clock.now())) == 303
+    [token] = api(browser, "GET", "/users/alice/methods").get_json()["methods"]
+    assert token["activated"] is True
+    doc = api(browser, "GET", "/openapi.json").get_json()
+    method = doc["components"]["schemas"]["Method"]
+    assert "activated" in method["properties"] and "activated" in method["required"]
+
+
+def test_kinds_without_activation_say_null(browser: Browser) -> None:
+    sign_in_and_register_totp(browser)
+    [app] = api(browser, "GET", "/users/alice/methods").get_json()["methods"]
+    assert app["kind"] == "totp" and app["activated"] is None
+
+
 # -- reports and audit ----------------------------------------------------------------------------
 
 
