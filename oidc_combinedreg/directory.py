@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from .exceptions import CombinedRegError
 
-__all__ = ["Directory", "DirectoryUser", "PasswordRejected", "PerUserMfa"]
+__all__ = ["Directory", "DirectoryUser", "PasswordRejected", "PerUserMfa", "require_directory"]
 
 
 class PerUserMfa(StrEnum):
@@ -76,3 +76,24 @@ class Directory(Protocol):
     def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:
         """Change the per-user MFA state, or raise ``NotImplementedError`` if the directory can't."""
         ...
+
+
+#: the methods of :class:`Directory`; a read-only directory still has them (and raises)
+DIRECTORY_METHODS = ("get_user", "set_password", "set_per_user_mfa")
+
+
+def require_directory(directory: Any) -> Directory:
+    """At start-up: the host's directory, or a ``TypeError`` naming the missing methods (a
+    directory without ``set_password`` would otherwise fail only at the first password reset)."""
+    missing = [n for n in DIRECTORY_METHODS if not callable(getattr(directory, n, None))]
+    if directory is None or missing:
+        what = "no directory=" if directory is None else f"{type(directory).__name__} lacks"
+        names = ", ".join(missing)
+        raise TypeError(
+            f"CombinedRegistration(directory=...): {what} {names}. A Directory has get_user("
+            "user_id), set_password(user_id, new_password) and set_per_user_mfa(user_id, state); "
+            "a read-only one raises NotImplementedError from the last two (docs/integration.md, "
+            "'The Directory protocol')."
+        )
+    checked: Directory = directory
+    return checked

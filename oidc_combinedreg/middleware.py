@@ -47,7 +47,7 @@ from .conditional_access import (
 )
 from .config.model import Config
 from .delivery.base import Delivery
-from .directory import Directory, DirectoryUser
+from .directory import Directory, DirectoryUser, require_directory
 from .exceptions import StoreUnavailable
 from .policy.signin import SignInFacts, Step, StepKind
 from .service import SecurityInfo
@@ -60,6 +60,7 @@ from .web.authorize_request import authorization_query
 from .web.flow import Flow, request_params
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
+from .wiring import CORRELATION_KEY, SEEN_KEY, check_served, decided, explain_no_result, no_user
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,9 +96,10 @@ class CombinedRegistration:
     ) -> None:
         # First: a host without it must not start (it would show pages under prompt=none).
         self.authorization = require_endpoint(authorization)
+        # Now, not at the first password reset: a Directory without its methods.
+        self.directory = require_directory(directory)
         self.app = app
         self.config = config
-        self.directory = directory
         self.clock: Clock = clock or SystemClock()
         if store is None:
             from .store.factory import open_store
@@ -123,6 +125,8 @@ class CombinedRegistration:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
+        # The one mark a pass-through request gets: the host contract checks it (wiring.py).
+        environ[SEEN_KEY] = self
         if path.startswith(self._prefix_slash) or path == self._prefix:
             return self.web(environ, start_response)
         if path == self._authorize:
@@ -144,6 +148,7 @@ class CombinedRegistration:
         Starts a new sign-in for ``user_id`` (anything pending from an earlier sign-in in this
         browser is dropped) under a new session id, set as a cookie on the host's response.
         """
+        check_served(self, environ, "password_verified()")
         old = self.sessions.load(environ)
         session = self.sessions.create(Flow.start(user_id, self.clock.now()))
         if old is not None:
@@ -165,6 +170,7 @@ class CombinedRegistration:
         """
         from .admin.tap import TAP_AMR
 
+        check_served(self, environ, "verify_temporary_access_pass()")
         user = self.directory.get_user(user_id)
         tap_id = self.admin.tap.sign_in(user, user_id, code, ip=self.client_ip(environ))
         if tap_id is None:
@@ -183,7 +189,10 @@ class CombinedRegistration:
     def sign_in_result(self, environ: WSGIEnvironment) -> SignInResult | None:
         """In the authorization endpoint: the cleared sign-in, or None (treat as not signed in)."""
         value = environ.get(RESULT_KEY)
-        return value if isinstance(value, SignInResult) else None
+        if isinstance(value, SignInResult):
+            return value
+        explain_no_result(self, environ)
+        return None
 
     def current_sign_in(self, environ: WSGIEnvironment) -> SignInState | None:
         """For the host's own pages: who is signed in to the middleware in this browser, with
@@ -271,6 +280,15 @@ class CombinedRegistration:
                 satisfied=frozenset(satisfied),
             )
         )
+        environ[CORRELATION_KEY] = decision.correlation_id  # for the DEBUG lines (wiring.py)
+        log.debug(
+            "conditional access for %r at %s: %s (%s) [correlation %s]",
+            user.id,
+            target,
+            decision.outcome,
+            decision.reason,
+            decision.correlation_id,
+        )
         if decision.report_only_results or decision.outcome is Outcome.BLOCK:
             self.info.audit(
                 "ca.evaluated",
@@ -293,7 +311,16 @@ class CombinedRegistration:
         cont: dict[str, Any] | None,
     ) -> Step:
         """The next step of this sign-in: Conditional Access for the app, MFA, registration."""
-        return self.flow.next_step(self.sign_in_facts(ctx, session, user, cont))
+        step = self.flow.next_step(self.sign_in_facts(ctx, session, user, cont))
+        log.debug(
+            "sign-in decision for %r (client %r): %s because %s [correlation %s]",
+            user.id,
+            (cont or {}).get("client_id", ""),
+            step.kind,
+            ", ".join(step.reasons) or "-",
+            ctx.environ.get(CORRELATION_KEY, "-"),
+        )
+        return step
 
     def sign_in_facts(
         self,
@@ -358,6 +385,7 @@ class CombinedRegistration:
         try:
             effective = self.authorization.effective_params(environ, params)  # effective parameters
             if effective is None:  # the host refuses this request itself
+                decided(environ, "the host's effective_params() refused the request")
                 return self._host_without_result(environ, start_response)
             return self._guard_inner(environ, start_response, query, params, effective)
         except StoreUnavailable:
@@ -378,16 +406,19 @@ class CombinedRegistration:
         silent = "none" in prompts  # OIDC Core 3.1.2.1: no page, whatever happens
         if silent and len(prompts) > 1:
             text = "prompt=none cannot be combined with another value."
+            decided(environ, "prompt=none with another prompt value: invalid_request to the RP")
             return self.answer_rp(environ, start_response, params, INVALID_REQUEST, text)
         session = self.sessions.load(environ)
         if session is None and not silent:
             # A browser without our cookie: set one and check it comes back (web/cookie_check.py).
             probe = cookie_check.probe(self, environ)
             if probe is not None:
+                decided(environ, "no middleware cookie: the cookie check first")
                 start_response(*probe)
                 return [b"Checking that cookies work..."]
         user = self.directory.get_user(session.user_id) if session and session.user_id else None
         if session is None or user is None or not user.enabled:
+            no_user(environ, session.user_id if session else None, user)
             if silent:  # nobody signed in here (or a cookie that did not come back)
                 text = "The user is not signed in."
                 return self.answer_rp(environ, start_response, params, LOGIN_REQUIRED, text)
@@ -402,8 +433,10 @@ class CombinedRegistration:
             self.flow.pop_continuation(session, cid)
             if not self.sessions.save(session):
                 # Ended (signed out everywhere, revoked) since it was loaded: no code for it.
+                decided(environ, "the session ended while deciding")
                 return self._host_without_result(environ, start_response)
-            environ[RESULT_KEY] = self.flow.result(session, cont)
+            environ[RESULT_KEY] = result = self.flow.result(session, cont)
+            decided(environ, f"{user.id!r} cleared: to the host with amr {result and result.amr}")
             return self._host_without_result(environ, start_response, cleared=True)
         error = rp_error(step, silent=silent)
         if error is not None:  # the RP hears it; the request does not wait for a page
@@ -413,9 +446,11 @@ class CombinedRegistration:
             self.info.audit(
                 "signin.answered", user.id, "info", ip=ctx.ip, error=error[0], step=str(step.kind)
             )
+            decided(environ, f"{user.id!r}: {step.kind} needed: {error[0]} to the RP")
             return self.answer_rp(environ, start_response, params, *error)
         if not self.sessions.save(session):
             return self._host_without_result(environ, start_response)
+        decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's sign-in page")
         location = self.web.url("signin", c=cid)
         headers = [
             ("Location", location),
