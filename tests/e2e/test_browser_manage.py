@@ -101,12 +101,14 @@ def test_add_change_default_delete_and_replace_before_remove(
     page.wait_for_url("**/security-info/?done=deleted")
     assert rows.count() == 1
 
-    # The last MFA method under enforced MFA: refused, with what to add first.
-    rows.nth(0).get_by_role("link", name=re.compile("^Delete")).click()
-    page.get_by_role("button", name="Delete").click()
+    # The last MFA method under enforced MFA: not offered for deletion (the policy's answer, not
+    # the kind's rule); its link opens the delete page, which says what to add first, no button.
+    assert rows.nth(0).get_by_role("link", name=re.compile("^Delete")).count() == 0
+    rows.nth(0).get_by_role("link", name=re.compile("^Add another method first")).click()
     alert = page.get_by_role("alert")
     assert "Add another method first" in alert.inner_text()
     assert alert.get_by_role("link", name="Security key or passkey").count() == 1
+    assert page.get_by_role("button", name="Delete").count() == 0
     page.goto(f"{server.url}/security-info/")
     assert rows.count() == 1
 
