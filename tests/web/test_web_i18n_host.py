@@ -122,3 +122,34 @@ def test_the_shipped_defaults_are_unchanged(tmp_path: Path) -> None:
     config = parse_config(base_config(tmp_path))
     assert config.general.languages == ("en", "de", "fr", "es", "ja", "ar")
     assert config.general.catalog_dirs == ()
+
+
+def test_a_text_sent_in_a_request_uses_the_host_strings(tmp_path: Path, catalogs: Path) -> None:
+    from plain_wsgi_host import DictDirectory, make_app
+    from reset_helpers import add_phone
+    from webtest import T0, location
+
+    from oidc_combinedreg.clock import FrozenClock
+    from oidc_combinedreg.store.memory import MemoryStore
+    from oidc_combinedreg.testing import RecordingSender
+
+    msgid = "%(org)s: your verification code is %(code)s. It expires in %(minutes)s minutes."
+    en = catalogs / "en" / "LC_MESSAGES" / "messages.po"
+    en.write_text(
+        en.read_text() + f'msgid "{msgid}"\nmsgstr "%(org)s code %(code)s (%(minutes)s min)"\n'
+    )
+    data = base_config(tmp_path)
+    data["general"].update(catalog_dirs=[str(catalogs)], languages=["en", "de", "nl"])
+    clock, sender = FrozenClock(T0), RecordingSender()
+    reg, host = make_app(parse_config(data), DictDirectory(), store=MemoryStore(clock=clock),
+                         clock=clock, delivery=sender.delivery())  # fmt: skip
+    browser = Browser(reg, host, clock)
+    add_phone(reg, "alice")
+    browser.login("alice")
+    mfa_url = location(browser.get(location(browser.authorize())))
+    page = browser.get_json(mfa_url).get_json()
+    assert page["page"] == "mfa", page
+    form = {"action": "start", "via": "sms", "method_id": page["method"]["id"],
+            "csrf_token": page["csrf_token"]}  # fmt: skip
+    assert browser.post_json(mfa_url, form).status_code == 200
+    assert re.fullmatch(r"Test Org code \d{6} \(\d+ min\)", sender.texts[-1].body)
