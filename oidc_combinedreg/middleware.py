@@ -60,7 +60,15 @@ from .web.authorize_request import authorization_query
 from .web.flow import Flow, request_params
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
-from .wiring import CORRELATION_KEY, SEEN_KEY, check_served, decided, explain_no_result, no_user
+from .wiring import (
+    CORRELATION_KEY,
+    SEEN_KEY,
+    check_cookie_transport,
+    check_served,
+    decided,
+    explain_no_result,
+    no_user,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -148,7 +156,8 @@ class CombinedRegistration:
         Starts a new sign-in for ``user_id`` (anything pending from an earlier sign-in in this
         browser is dropped) under a new session id, set as a cookie on the host's response.
         """
-        check_served(self, environ, "password_verified()")
+        if check_served(self, environ, "password_verified()"):
+            check_cookie_transport(self, environ)
         old = self.sessions.load(environ)
         session = self.sessions.create(Flow.start(user_id, self.clock.now()))
         if old is not None:

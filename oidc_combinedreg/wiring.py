@@ -18,6 +18,7 @@ __all__ = [
     "CORRELATION_KEY",
     "GUARD_KEY",
     "SEEN_KEY",
+    "check_cookie_transport",
     "check_served",
     "decided",
     "explain_no_result",
@@ -128,3 +129,29 @@ def no_user(environ: WSGIEnvironment, user_id: str | None, user: Any) -> None:
             user_id,
         )
     decided(environ, why)
+
+
+#: hosts a browser treats as a secure context over plain http (it keeps Secure cookies there)
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def check_cookie_transport(reg: Any, environ: WSGIEnvironment) -> None:
+    """Once per middleware: a ``Secure`` session cookie set on what looks like plain http is
+    dropped by the browser (every sign-in then loops); localhost is exempt (a secure context)."""
+    if getattr(reg, "_warned_http", False) or not reg.config.web.secure_cookies:
+        return
+    host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name.lower() in _LOCAL_HOSTS or name.lower().endswith(".localhost"):
+        return
+    if reg.web.is_https(environ):
+        return
+    reg._warned_http = True
+    log.warning(
+        "password_verified() on plain http (host %r): the session cookie is Secure "
+        "(web.secure_cookies = true), which a browser on http drops, so every sign-in loops "
+        "back to the password. Use https; behind a TLS proxy, list it in "
+        "[network] trusted_proxies so its X-Forwarded-Proto counts; for a "
+        "local demo on http, web.secure_cookies = false. (Logged once.)",
+        host,
+    )

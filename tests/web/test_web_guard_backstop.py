@@ -227,7 +227,7 @@ def test_a_login_page_at_the_authorization_endpoint_still_passes(careless: Any) 
         b'<input name="username"><input type="password" name="password">'
         b'<input type="text" name="code" value="" autocomplete="one-time-code">'
         b'<input type="hidden" name="code_challenge" value="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJ">'
-        b'</form><script>var code=document.forms[0].code;code.focus()</script>'
+        b"</form><script>var code=document.forms[0].code;code.focus()</script>"
     )
     host.page = page
     r = _authorize(client)

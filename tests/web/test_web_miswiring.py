@@ -185,3 +185,36 @@ def test_a_correct_wiring_logs_no_warning_and_a_debug_line_per_decision(
     cookie = client.get_cookie("combinedreg")
     assert cookie is not None and cookie.value not in caplog.text
     assert "c0de" not in caplog.text
+
+
+class DisabledBob(DictDirectory):
+    def get_user(self, user_id: str) -> DirectoryUser | None:
+        user = super().get_user(user_id)
+        return None if user is None else DirectoryUser(id=user.id, enabled=user_id != "bob")
+
+
+def test_a_disabled_user_whose_password_the_host_accepted_is_named(
+    wire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = Client(wire(TinyHost(), directory=DisabledBob()))
+    with caplog.at_level(logging.WARNING, logger="oidc_combinedreg"):
+        r = client.get("/login?user=bob", environ_base=PEER)
+        r = client.get(r.headers["Location"], environ_base=PEER)
+    assert r.headers["Location"] == "/login"
+    (warning,) = _warnings(caplog)
+    assert warning.startswith("user 'bob' is disabled in the Directory")
+
+
+def test_a_secure_cookie_set_over_plain_http_is_named_once(
+    wire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    reg = wire(TinyHost(), web={"secure_cookies": True})
+    with caplog.at_level(logging.WARNING, logger="oidc_combinedreg"):
+        Client(reg).get("/login?user=bob", base_url="http://localhost/", environ_base=PEER)
+        assert _warnings(caplog) == []  # localhost: a browser keeps Secure cookies there
+        for _ in range(2):
+            Client(reg).get("/login?user=bob", base_url="http://idp.test/", environ_base=PEER)
+        https = Client(reg).get("/login?user=bob", base_url="https://idp.test/", environ_base=PEER)
+    assert "Secure" in https.headers["Set-Cookie"]
+    (warning,) = _warnings(caplog)
+    assert "plain http (host 'idp.test')" in warning and "web.secure_cookies = false" in warning
