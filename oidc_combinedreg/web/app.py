@@ -346,6 +346,8 @@ class WebApp:
             "prefix": self.prefix,
             "url": self.url,
             "cid": ctx.cid,
+            # [web].login_url: "Sign in" links (the reset's last page); signed-out pages add next
+            "host_login_url": self.config.web.login_url,
             "user": {"id": ctx.user.id, "display_name": ctx.user.display_name or ctx.user.id}
             if ctx.user
             else None,

@@ -9,9 +9,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import reset_helpers
 from webtest import Browser, base_config, location
 
 from oidc_combinedreg import ConfigError, parse_config
+from oidc_combinedreg.clock import FrozenClock
 
 SECURITY_INFO = "/security-info/"
 
@@ -114,3 +116,29 @@ def test_plain_http_login_url_is_refused_in_production(tmp_path: Path) -> None:
     data["general"]["environment"] = "production"
     with pytest.raises(ConfigError, match=r"web.login_url: expected an https URL"):
         parse_config(data)
+
+
+def test_the_reset_done_page_signs_in_at_the_login_page(
+    tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def with_login_url(tmp: Path, **sections: Any) -> dict[str, Any]:
+        data = base_config(tmp, **sections)
+        data["web"] = {**data["web"], "login_url": "/login?from=reset"}
+        return data
+
+    monkeypatch.setattr(reset_helpers, "base_config", with_login_url)
+    env = reset_helpers.make_env(tmp_path, clock, monkeypatch)
+    reset_helpers.add_email(env.reg, "alice")
+    flow = reset_helpers.Reset(env.browser)
+    flow.start("alice")
+    flow.choose("email")
+    assert (
+        flow.verify(code=env.sender.last_code(to="alice.private@example.test")).status_code == 303
+    )
+    flow.page("/security-info/reset/password")
+    new = "a brand new password"
+    r = env.browser.post("/security-info/reset/password", headers={"Accept": "text/html"},
+                         data={"csrf_token": flow.token, "action": "password", "password": new,
+                               "confirm": new})  # fmt: skip
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert 'href="/login?from=reset"' in r.get_data(as_text=True)
