@@ -12,21 +12,28 @@ seconds); every test starts from six nodes, three primaries, replicas linked and
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 import pytest
+from plain_wsgi_host import DictDirectory, make_app
 from redis.crc import key_slot
 from redis_servers import RedisCluster6, RedisServer, require_redis, wait_until
 from store_helpers import T0, event, method
 
+from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store import UserState
 from oidc_combinedreg.store.redis import RedisStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
+from webtest import Browser, base_config, code_from, location  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -348,3 +355,61 @@ def _answers(store: RedisStore, user: str) -> bool:
         return store.get_user_state(user).skips_used == 1
     except StoreUnavailable:
         return False
+
+
+# -- 23.2 through the WSGI stack: the audit stream's primary down ---------------------------------
+
+
+def test_a_whole_sign_in_goes_on_while_the_audit_streams_primary_is_down(
+    cluster: RedisCluster6, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """alice's keys (her slot, her throttle counters, the address's) are on the other primaries
+    (checked); the session of a sign-in is wherever its random id falls, so a sign-in whose
+    session falls on the dead primary is refused and the next browser tries again."""
+    store = open_store(cluster, clock)
+    config = parse_config(base_config(tmp_path))
+    reg, host = make_app(config, DictDirectory(), store=store, clock=clock)
+    keys = store._keys
+    try:
+        first = Browser(reg, host, clock)
+        first.login("alice")
+        wizard = location(first.get(location(first.authorize())))
+        secret = first.register_totp(wizard)
+        first.post_json(wizard, {"action": "finish", "csrf_token": first.csrf(wizard)})
+        victim = cluster.owner(keys.audit())
+        needs = [keys.methods("alice"), keys.counter("fail:user:alice:window"),
+                 keys.counter("fail:user:alice:consecutive"), keys.counter("fail:ip:127.0.0.1")]  # fmt: skip
+        assert all(cluster.owner(k).port != victim.port for k in needs)
+        replicated(cluster)
+        cluster.hold_failover()
+        victim.kill()
+        clock.advance(120)
+
+        refused = 0
+        for _ in range(12):
+            browser = Browser(reg, host, clock)
+            try:
+                login = browser.login("alice")  # password_verified: a session, signin.password
+                break
+            except StoreUnavailable:  # the plain host lets it through (the example IdP: 503)
+                refused += 1
+        assert refused < 12, "every password sign-in refused"
+        assert login.status_code == 303, login.get_data(as_text=True)[:300]
+        mfa_url = location(browser.get(location(browser.authorize())))
+        page = browser.get_json(mfa_url).get_json()
+        form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
+                "code": pyotp.TOTP(secret).at(clock.now())}  # fmt: skip
+        r = browser.post(mfa_url, data=form)
+        assert r.status_code == 303, r.get_data(as_text=True)[:300]
+        for _ in range(4):  # up to the relying party
+            if code_from(r) is not None or r.status_code not in (302, 303):
+                break
+            r = browser.get(location(r))
+        assert code_from(r) is not None
+
+        cluster.hold_failover(False)
+        promoted(cluster, victim, keys.audit())
+        events = [e.event for e in store.list_audit(user_id="alice", since=clock.now() - 1)]
+        assert "signin.password" in events and "mfa.succeeded" in events, events
+    finally:
+        store.close()
