@@ -17,7 +17,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
 from ..exceptions import AccessDenied, StoreUnavailable
-from . import cookie_check, device_api, login_link
+from . import backstop, cookie_check, device_api, login_link
 from .admin_api import MAX_BODY as ADMIN_MAX_BODY
 from .admin_api import AdminApi
 from .branding import brand_css
@@ -327,6 +327,14 @@ class WebApp:
             if close is not None:
                 close()
         status, headers = int(str(started[0]).split(" ", 1)[0]), list(started[1])
+        # The guard's backstop: an answer to the RP here (Cancel sign-in) is an error, never a code.
+        why = backstop.finding(headers, body if len(body) <= backstop.MAX_SCANNED else None)
+        if why is not None:
+            headers = [
+                *backstop.refuse(ctx.environ, why),
+                *(("Set-Cookie", c) for c in ctx.cookies),
+            ]
+            return Reply(403, headers, backstop.REFUSAL)
         headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
         location = next((v for n, v in headers if n.lower() == "location"), None)
         if ctx.json and location is not None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["MAX_SCANNED", "checked_response", "finding"]
+__all__ = ["MAX_SCANNED", "REFUSAL", "checked_response", "finding", "refuse"]
 
 log = logging.getLogger("oidc_combinedreg")
 
@@ -148,6 +148,23 @@ def finding(headers: list[tuple[str, str]], body: bytes | None) -> str | None:
     return f"{found} in the body" if found else None
 
 
+#: the body of the 403 that replaces a refused answer
+REFUSAL = b"Sign-in is not complete: no authorization code is issued.\n"
+
+
+def refuse(environ: WSGIEnvironment, why: str) -> list[tuple[str, str]]:
+    """Log a refused answer (never the code itself: only where it was found); the 403's
+    headers."""
+    log.error(
+        "host tried to issue a code for a sign-in the middleware did not clear (%s at %s): "
+        "refused with 403; the authorization endpoint must check sign_in_result() and "
+        "error_response() must answer only errors (docs/integration.md, 'The guard's backstop')",
+        why,
+        environ.get("PATH_INFO", ""),
+    )
+    return [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+
+
 def checked_response(
     app: WSGIApplication,
     environ: WSGIEnvironment,
@@ -183,20 +200,7 @@ def checked_response(
     content = b"".join(chunks)
     why = finding(headers, None if too_large or len(content) > MAX_SCANNED else content)
     if why is not None:
-        # never the code itself: only where it was found
-        log.error(
-            "host tried to issue a code for a sign-in the middleware did not clear (%s at %s): "
-            "refused with 403; the authorization endpoint must check sign_in_result() "
-            "(docs/integration.md, 'The guard's backstop')",
-            why,
-            environ.get("PATH_INFO", ""),
-        )
-        start_response(
-            "403 Forbidden",
-            add_headers(
-                [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
-            ),
-        )
-        return [b"Sign-in is not complete: no authorization code is issued.\n"]
+        start_response("403 Forbidden", add_headers(refuse(environ, why)))
+        return [REFUSAL]
     start_response(held["status"], add_headers(headers), held["exc_info"])
     return [content]

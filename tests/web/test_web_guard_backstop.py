@@ -240,3 +240,33 @@ def test_an_uncleared_answer_too_large_to_read_is_refused(careless: Any) -> None
     host.large_page = True
     r = _authorize(client)
     assert r.status_code == 403 and not _leaks(r)
+
+
+@pytest.mark.parametrize("mode", ["query", "form_post", "js", "form_post.jwt"])
+def test_cancel_sign_in_cannot_carry_a_code_either(careless: Any, mode: str) -> None:
+    """ "Cancel sign-in" answers the RP through the host's error_response too: a careless one
+    that puts a code in it is refused like the guard's own error answers."""
+    host, client = careless
+    host.mode = mode
+    client.get("/login?user=alice", environ_base=PEER)  # alice must register: not cleared
+    signin = _authorize(client).headers["Location"]
+    wizard = client.get(signin, environ_base=PEER).headers["Location"]
+    page = client.get(wizard, headers={"Accept": "application/json"}, environ_base=PEER).get_json()
+    cancel = page["cancel_url"]
+    host.leak_in_errors = True
+    r = client.post(cancel, data={"csrf_token": page["csrf_token"]}, environ_base=PEER)
+    assert r.status_code == 403 and not _leaks(r)
+    assert "Max-Age=0" in r.headers["Set-Cookie"]  # the sign-in still ends
+
+
+def test_cancel_sign_in_passes_the_error_answer(careless: Any) -> None:
+    host, client = careless
+    host.mode = "form_post"
+    client.get("/login?user=alice", environ_base=PEER)
+    wizard = client.get(_authorize(client).headers["Location"], environ_base=PEER)
+    page = client.get(
+        wizard.headers["Location"], headers={"Accept": "application/json"}, environ_base=PEER
+    ).get_json()
+    r = client.post(page["cancel_url"], data={"csrf_token": page["csrf_token"]}, environ_base=PEER)
+    assert r.status_code == 200
+    assert r.data == answer("form_post", {"error": "access_denied", "state": "s1"})[2]
