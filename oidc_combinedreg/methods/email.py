@@ -6,8 +6,6 @@ I/O at request time and a way to probe the network; the code sent to the address
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 from ..exceptions import InvalidInput
 
 __all__ = ["mask_email", "parse_email", "same_address"]
@@ -19,6 +17,9 @@ def parse_email(raw: object) -> str:
     """The normalized address, or :class:`InvalidInput` on ``email``."""
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_INPUT:
         raise InvalidInput("email", "Enter an email address.")
+    # Loaded at the first address typed, not with the package (benchmarks/import_time.py).
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(raw.strip(), check_deliverability=False)
     except EmailNotValidError:

@@ -20,15 +20,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..exceptions import ChallengeExpired, InvalidInput, VerificationFailed
 from .kinds import METHOD_RULES, MethodKind
+
+# The key and signature code loads with the first device request, not with the package
+# (benchmarks/import_time.py).
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = [
     "PROTOCOL",
@@ -98,6 +99,9 @@ def b64d(text: object, field: str = "value") -> bytes:
 
 def load_public_key(encoded: object) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from base64url SubjectPublicKeyInfo DER; anything else is refused."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     der = b64d(encoded, "public_key")
     try:
         key = serialization.load_der_public_key(der)
@@ -109,6 +113,8 @@ def load_public_key(encoded: object) -> ec.EllipticCurvePublicKey:
 
 
 def public_key_der(key: ec.EllipticCurvePublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -121,6 +127,10 @@ def device_id_for(spki_der: bytes) -> str:
 
 def verify_signature(spki_der: bytes, message: bytes, signature: object) -> None:
     """ECDSA P-256 SHA-256 (DER signature, base64url); :class:`VerificationFailed` if wrong."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = load_public_key(b64e(spki_der))
     try:
         key.verify(b64d(signature, "signature"), message, ec.ECDSA(hashes.SHA256()))

@@ -19,33 +19,23 @@ import base64
 import json
 import secrets
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from fido2.attestation.base import AttestationResult, AttestationVerifier, InvalidAttestation
-from fido2.cose import CoseKey
-from fido2.server import Fido2Server
-from fido2.utils import websafe_decode, websafe_encode
-from fido2.webauthn import (
-    AttestationConveyancePreference,
-    AttestedCredentialData,
-    AuthenticationResponse,
-    AuthenticatorData,
-    PublicKeyCredentialDescriptor,
-    PublicKeyCredentialParameters,
-    PublicKeyCredentialRpEntity,
-    PublicKeyCredentialType,
-    PublicKeyCredentialUserEntity,
-    RegistrationResponse,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 from ..config.webauthn import WebAuthnConfig
 from ..exceptions import ChallengeExpired, InvalidInput, VerificationFailed
 from .kinds import METHOD_RULES, MethodKind
+
+# fido2 (and the cryptography.x509 its attestation formats load) is imported where a ceremony
+# runs, not with this module: a host that never sees a security key pays nothing for it at import
+# (benchmarks/import_time.py). The types below are for the annotations only.
+if TYPE_CHECKING:
+    from fido2.attestation.base import AttestationVerifier
+    from fido2.cose import CoseKey
+    from fido2.server import Fido2Server
+    from fido2.webauthn import AuthenticatorData, UserVerificationRequirement
 
 __all__ = [
     "MAX_CREDENTIAL_ID",
@@ -121,11 +111,13 @@ class Assertion:
 
 
 def b64(data: bytes) -> str:
-    return websafe_encode(data)
+    """base64url without padding (WebAuthn's encoding, as fido2's ``websafe_encode``)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def unb64(text: str) -> bytes:
-    return websafe_decode(text)
+    """The inverse of :func:`b64` (as fido2's ``websafe_decode``: padding optional)."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def clean_label(text: object) -> str:
@@ -148,23 +140,32 @@ def check_counter(stored: int, received: int) -> bool:
     raise CounterRegression(stored, received)
 
 
-class _RootsVerifier(AttestationVerifier):
+def _roots_verifier(roots: Sequence[bytes]) -> AttestationVerifier:
     """Attestation trust: the chain must end in one of the configured root certificates."""
+    return _roots_verifier_class()(roots)
 
-    def __init__(self, roots: Sequence[bytes]) -> None:
-        super().__init__()
-        self._roots = tuple(roots)
 
-    def ca_lookup(self, attestation_result: AttestationResult, auth_data: Any) -> bytes | None:
-        from cryptography import x509
+@cache
+def _roots_verifier_class() -> Callable[[Sequence[bytes]], AttestationVerifier]:
+    from fido2.attestation.base import AttestationResult, AttestationVerifier
 
-        if not attestation_result.trust_path:
-            return None  # self attestation proves nothing about the model
-        issuer = x509.load_der_x509_certificate(attestation_result.trust_path[-1]).issuer
-        for root in self._roots:
-            if x509.load_der_x509_certificate(root).subject == issuer:
-                return root
-        return None
+    class _RootsVerifier(AttestationVerifier):
+        def __init__(self, roots: Sequence[bytes]) -> None:
+            super().__init__()
+            self._roots = tuple(roots)
+
+        def ca_lookup(self, attestation_result: AttestationResult, auth_data: Any) -> bytes | None:
+            from cryptography import x509
+
+            if not attestation_result.trust_path:
+                return None  # self attestation proves nothing about the model
+            issuer = x509.load_der_x509_certificate(attestation_result.trust_path[-1]).issuer
+            for root in self._roots:
+                if x509.load_der_x509_certificate(root).subject == issuer:
+                    return root
+            return None
+
+    return _RootsVerifier
 
 
 def _parse_json(response: object) -> Mapping[str, Any]:
@@ -222,6 +223,8 @@ def _client_checks(client_json: bytes, expected_type: str) -> None:
 def _check_public_key(key: CoseKey) -> None:
     """The COSE key must make a real public key: fido2's CBOR reader quietly accepts a byte
     string cut short, so a truncated authData would otherwise store a broken key."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     try:
         key.verify(b"probe", b"")
     except InvalidSignature:
@@ -243,10 +246,24 @@ class WebAuthnMethod:
 
     def __init__(self, config: WebAuthnConfig, *, rp_name: str) -> None:
         self.config = config
+        self._rp_name = config.rp_name or rp_name
+
+    @cached_property
+    def server(self) -> Fido2Server:
+        """fido2's server for this relying party, made at the first ceremony (fido2 loads then)."""
+        from fido2.server import Fido2Server
+        from fido2.webauthn import (
+            AttestationConveyancePreference,
+            PublicKeyCredentialParameters,
+            PublicKeyCredentialRpEntity,
+            PublicKeyCredentialType,
+        )
+
+        config = self.config
         origins = frozenset(config.origins)
         attest = config.attestation_required
-        self.server = Fido2Server(
-            PublicKeyCredentialRpEntity(id=config.rp_id, name=config.rp_name or rp_name),
+        server = Fido2Server(
+            PublicKeyCredentialRpEntity(id=config.rp_id, name=self._rp_name),
             attestation=(
                 AttestationConveyancePreference.DIRECT
                 if attest
@@ -254,14 +271,20 @@ class WebAuthnMethod:
             ),
             # Exact origins only (scheme, host and port): no sibling subdomain, no other port.
             verify_origin=lambda origin: origin in origins,
-            verify_attestation=_RootsVerifier(config.attestation_roots) if attest else None,
+            verify_attestation=_roots_verifier(config.attestation_roots) if attest else None,
         )
-        self.server.allowed_algorithms = [
+        server.allowed_algorithms = [
             PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg)
             for alg in OFFERED_ALGORITHMS
         ]
-        self.server.timeout = TIMEOUT_MS  # type: ignore[assignment]  # fido2 types it None
-        self._uv = UserVerificationRequirement(config.user_verification)
+        server.timeout = TIMEOUT_MS  # type: ignore[assignment]  # fido2 types it None
+        return server
+
+    @property
+    def _uv(self) -> UserVerificationRequirement:
+        from fido2.webauthn import UserVerificationRequirement
+
+        return UserVerificationRequirement(self.config.user_verification)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -276,6 +299,13 @@ class WebAuthnMethod:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(options, state)``: options for ``navigator.credentials.create`` (JSON-safe, under
         ``publicKey``); ``state`` to keep server side and pass to :meth:`register_complete`."""
+        from fido2.webauthn import (
+            PublicKeyCredentialDescriptor,
+            PublicKeyCredentialType,
+            PublicKeyCredentialUserEntity,
+            ResidentKeyRequirement,
+        )
+
         options, fido_state = self.server.register_begin(
             PublicKeyCredentialUserEntity(
                 id=user_handle, name=user_name, display_name=display_name or user_name
@@ -292,6 +322,9 @@ class WebAuthnMethod:
     def register_complete(
         self, state: Mapping[str, Any], response: object, *, now: float
     ) -> NewCredential:
+        from fido2.attestation.base import InvalidAttestation
+        from fido2.webauthn import RegistrationResponse
+
         self._check_state(state, REGISTER, now)
         registration = self._parse(RegistrationResponse, response)
         attestation = registration.response.attestation_object
@@ -338,6 +371,8 @@ class WebAuthnMethod:
         self, *, user_handle: bytes, credential_ids: Sequence[bytes], now: float
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Options for ``navigator.credentials.get`` listing the user's credentials."""
+        from fido2.webauthn import PublicKeyCredentialDescriptor, PublicKeyCredentialType
+
         options, fido_state = self.server.authenticate_begin(
             [
                 PublicKeyCredentialDescriptor(type=PublicKeyCredentialType.PUBLIC_KEY, id=c)
@@ -357,6 +392,8 @@ class WebAuthnMethod:
     ) -> Assertion:
         """``credentials`` maps the user's credential ids to ``(credential_data, backup_eligible)``
         as stored at registration. The counter is the caller's to compare (:func:`check_counter`)."""
+        from fido2.webauthn import AttestedCredentialData, AuthenticationResponse
+
         self._check_state(state, AUTHENTICATE, now)
         authn = self._parse(AuthenticationResponse, response)
         auth_data = authn.response.authenticator_data
@@ -399,6 +436,8 @@ class WebAuthnMethod:
 
     @staticmethod
     def _fido_state(state: Mapping[str, Any]) -> dict[str, Any]:
+        from fido2.webauthn import UserVerificationRequirement
+
         uv = state.get("user_verification")
         return {
             "challenge": state["challenge"],

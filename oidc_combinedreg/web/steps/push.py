@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import segno
-
 from ..i18n import N_
 from ..render import Page
 
@@ -37,6 +35,8 @@ def _server_url(web: WebApp, ctx: RequestContext) -> str:
 
 
 def _setup_page(web: WebApp, ctx: RequestContext, notice: str | None = None) -> Page:
+    import segno  # QR codes only on the enrolment page (benchmarks/import_time.py)
+
     _, user = ctx.require_session()
     pending = _pending(ctx)
     payload, state = web.reg.info.push.enrollment(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import segno
-
 from ...exceptions import ChallengeExpired, CodeReused, InvalidInput, VerificationFailed
 from ..i18n import N_
 from ..render import Page
@@ -19,6 +17,8 @@ __all__ = ["handle"]
 
 
 def _setup_data(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> dict[str, Any]:
+    import segno  # QR codes only on the enrolment page (benchmarks/import_time.py)
+
     session, user = ctx.require_session()
     pending = session.data.setdefault("pending", {})
     account = user.email or user.id
