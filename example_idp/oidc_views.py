@@ -76,7 +76,10 @@ def _authorize_error(error: OAuth2Error, mode: str | None = None) -> ResponseRet
         return _deliver(response, mode, error.redirect_uri)
     # Never redirect to an unchecked URI (open redirect): tell the user instead.
     page = render_template("example_idp/error.html", error=error.error, text=error.description)
-    return page, error.status_code or 400
+    # Authlib's RFC 9101 extension says 404 for an unknown or missing client_id; the request is
+    # what is wrong, not the URL, so the page answers 400 like every other refused request.
+    status = error.status_code if error.status_code and error.status_code != 404 else 400
+    return page, status
 
 
 def _request_params() -> str:

@@ -218,6 +218,17 @@ def test_a_request_without_redirect_uri_is_refused_on_a_page(idp: FlaskClient) -
     assert "redirect_uri" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("query", ["?client_id=nobody", ""], ids=["unknown client", "no client"])
+def test_a_request_from_no_known_client_is_refused_on_a_400_page(
+    idp: FlaskClient, query: str
+) -> None:
+    """No client, no redirect: a page that says so, 400 (Authlib's RFC 9101 code path says 404)."""
+    login(idp)
+    response = idp.get("/authorize" + query)
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "invalid_client" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("mode", ["fragment", "jwt", "web_message"])
 def test_an_unsupported_response_mode_is_an_error_not_ignored(idp: FlaskClient, mode: str) -> None:
     reg = registered(idp)
