@@ -155,6 +155,23 @@ def test_require_reregistration_runs_the_wizard_at_the_next_sign_in(browser: Bro
     assert "admin_reregister" in wizard.get("needs", []) or wizard["page"] == "totp_intro"
 
 
+def test_require_reregistration_leaves_reset_only_methods_and_an_issued_pass(
+    browser: Browser,
+) -> None:
+    """What re-registration does not revoke (docs/admin.md, decision 87): the email method (reset
+    only) and a Temporary Access Pass issued before, the usual way back in."""
+    from reset_helpers import add_email
+
+    sign_in_and_register_totp(browser)
+    add_email(browser.reg, "alice")
+    assert api(browser, "POST", "/users/alice/tap").status_code == 201
+    r = api(browser, "POST", "/users/alice/reregister")
+    assert r.status_code == 200 and len(r.get_json()["removed"]) == 1
+    kinds = [m["kind"] for m in api(browser, "GET", "/users/alice/methods").get_json()["methods"]]
+    assert kinds == ["email"]
+    assert api(browser, "GET", "/users/alice/tap").status_code == 200
+
+
 def test_revoke_sessions_signs_the_user_out_of_the_middleware(browser: Browser) -> None:
     sign_in_and_register_totp(browser)
     assert browser.get_json("/security-info/").status_code in (200, 303)
