@@ -11,7 +11,7 @@ Each purpose spends its own budget (SECURITY.md case 58): a password reset is st
 types a user name, so its sends count on ``send:reset:...`` keys and never use up the owner's MFA
 sends; registering a number (maybe someone else's) counts on a destination key of its own too. Per
 destination and hour, calls and texts of all flows together are thus bounded by the sum of the three
-budgets (5 + 5 + 3 by default).
+budgets (10 + 10 + 3 by default).
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ class CodePolicy:
     ttl: int = 600
     #: seconds before "send again" is allowed
     resend_after: int = 60
-    #: sends allowed per hour, per user, per destination (number or address), per client IP
-    sends_per_user: int = 10
-    sends_per_destination: int = 5
-    sends_per_ip: int = 30
+    #: sends allowed per hour, per user, per destination (number or address), per client IP;
+    #: sized from one person's ordinary hour (docs/delivery.md, "Send budgets"; issue 23.7)
+    sends_per_user: int = 20
+    sends_per_destination: int = 10
+    sends_per_ip: int = 100
     #: validity of an email code for a password reset (NIST: at most 24 hours)
     reset_email_ttl: int = 600
     #: sends per hour of password reset flows (anonymous), per account, destination, client IP
