@@ -56,3 +56,14 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
     _uv(["venv", "-q", "-p", sys.executable, str(venv)], cwd=where)
     _uv(["pip", "install", "-q", "-p", str(venv / "bin" / "python"), str(wheel)], cwd=where)
     return venv / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def example_venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A new virtualenv with ``oidc-combinedreg[example]`` from the wheel; its python."""
+    where = tmp_path_factory.mktemp("example-venv")
+    venv = where / "venv"
+    _uv(["venv", "-q", "-p", sys.executable, str(venv)], cwd=where)
+    python = str(venv / "bin" / "python")
+    _uv(["pip", "install", "-q", "-p", python, f"{wheel}[example]"], cwd=where)
+    return venv / "bin" / "python"

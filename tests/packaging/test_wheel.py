@@ -4,9 +4,11 @@ fresh virtualenv serving the plain-WSGI host on SQLite, with a real server and H
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from collections.abc import Iterator
 from email.parser import Parser
@@ -234,3 +236,43 @@ def test_hosts_type_checkers_see_the_types(fresh_venv: Path, tmp_path: Path) -> 
     )
     assert "missing library stubs or py.typed marker" not in done.stdout
     assert 'Revealed type is "str"' in done.stdout, done.stdout
+
+
+def test_the_example_extra_runs_the_example_idp_from_the_wheel(
+    example_venv: Path, tmp_path: Path
+) -> None:
+    """``pip install "oidc-combinedreg[example]"`` then ``python -m example_idp`` (decision 92):
+    the IdP's discovery document and the middleware's pages are served from the installed copy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [str(example_venv), "-m", "example_idp", "--host", "127.0.0.1",
+               "--port", str(port), "--instance", str(tmp_path / "instance")]  # fmt: skip
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            for line in proc.stdout:
+                if line.startswith("Example IdP:"):
+                    break
+            else:
+                pytest.fail(f"the example IdP did not start:\n{proc.stderr.read()}")
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):  # the banner comes just before the socket listens
+                try:
+                    discovery = requests.get(f"{base}/.well-known/openid-configuration", timeout=10)
+                    break
+                except requests.ConnectionError:
+                    assert proc.poll() is None
+                    time.sleep(0.1)
+            assert discovery.status_code == 200
+            assert discovery.json()["issuer"] == f"http://localhost:{port}"
+            css = requests.get(f"{base}/security-info/static/combinedreg.css", timeout=10)
+            assert css.status_code == 200
+            login = requests.get(f"{base}/login", timeout=10)
+            assert login.status_code == 200 and "<form" in login.text  # its own templates
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
