@@ -81,12 +81,21 @@ def check_served(reg: Any, environ: WSGIEnvironment, call: str) -> bool:
 
 def explain_no_result(reg: Any, environ: WSGIEnvironment) -> None:
     """``sign_in_result()`` found no result: say why (DEBUG when the guard decided so, a
-    WARNING when the guard never saw this request)."""
+    WARNING when the guard never saw this request and it is an authorization request)."""
     why = environ.get(GUARD_KEY)
     if why is not None:
         log.debug("sign_in_result(): no result for this request: %s", why)
         return
     if not check_served(reg, environ, "sign_in_result()"):
+        return
+    query = str(environ.get("QUERY_STRING") or "")
+    if "client_id=" not in query and "response_type=" not in query:
+        # A host page asking who is signed in (the example IdP's home page does): not a loop.
+        log.debug(
+            "sign_in_result() at %r is None outside web.authorize_path; the host's own pages "
+            "read current_sign_in()",
+            environ.get("PATH_INFO", ""),
+        )
         return
     log.warning(
         "sign_in_result() was called at %r, but the middleware guards only web.authorize_path "

@@ -218,3 +218,17 @@ def test_a_secure_cookie_set_over_plain_http_is_named_once(
     assert "Secure" in https.headers["Set-Cookie"]
     (warning,) = _warnings(caplog)
     assert "plain http (host 'idp.test')" in warning and "web.secure_cookies = false" in warning
+
+
+def test_sign_in_result_on_a_host_page_is_not_a_warning(
+    wire: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host page that asks (the example IdP's home page does) is not an authorization
+    request at the wrong path: DEBUG only."""
+    host = TinyHost(endpoint="/home")
+    client = Client(wire(host))
+    client.get("/login?user=bob", environ_base=PEER)
+    with caplog.at_level(logging.DEBUG, logger="oidc_combinedreg"):
+        client.get("/home", environ_base=PEER)
+    assert _warnings(caplog) == []
+    assert "read current_sign_in()" in caplog.text
