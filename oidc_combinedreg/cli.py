@@ -100,13 +100,18 @@ def what_if_command(
 @main.command("flush-notifications")
 @click.option("--config", "config_file", required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
-def flush_notifications_command(config_file: str, as_json: bool) -> None:
+@directory_option
+def flush_notifications_command(
+    config_file: str, as_json: bool, directory_spec: str | None
+) -> None:
     """Send every queued "security info changed" notification that has not gone out yet.
 
     Notifications are queued in the same store transaction as the change; one that could not be
-    sent at the time waits here. Run it from cron (or a systemd timer) every few minutes.
+    sent at the time waits here. Run it from cron (or a systemd timer) every few minutes. With
+    --directory, the directory's email address of each user is written to as well (as the
+    server does), not only their registered email methods.
     """
-    with security_info(config_file) as (_, info):
+    with security_info(config_file, load_directory(directory_spec)) as (_, info):
         pending = len(info.notifier.pending())
         sent = info.notifier.flush()
     if as_json:

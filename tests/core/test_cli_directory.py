@@ -24,7 +24,10 @@ from oidc_combinedreg import DirectoryUser, PerUserMfa
 USERS = {
     "alice": DirectoryUser(id="alice", display_name="Alice A.", groups=frozenset({"staff"})),
     "carol": DirectoryUser(
-        id="carol", display_name="Carol C.", groups=frozenset({"contractors"})
+        id="carol",
+        display_name="Carol C.",
+        email="carol@example.test",
+        groups=frozenset({"contractors"}),
     ),
 }
 
@@ -274,3 +277,26 @@ def test_the_example_idps_directory_attribute(
     names = {r["user_id"]: r["display_name"] for r in rows}
     assert {"alice", "frank", "breakglass"} <= set(names)
     assert names["frank"] != "frank"  # the directory's display name
+
+
+def test_flush_notifications_writes_to_the_directorys_address_too(host: Path) -> None:
+    """carol has no email method: only the Directory knows her address (the server writes to
+    it; without the Directory the CLI finds no address and skips the notice, audited
+    ``notify.skipped``)."""
+    from oidc_combinedreg.service import SecurityInfo
+    from oidc_combinedreg.store.factory import open_store
+
+    host.write_text(host.read_text() + '[delivery.email]\nprovider = "console"\n')
+    config = load_config(host)
+    store = open_store(config.storage, clock=SystemClock())
+    try:
+        info = SecurityInfo(config=config, store=store, clock=SystemClock())
+        for event in info.notifier.prepare_password_reset("carol", ip="192.0.2.1").events:
+            store.append_audit(event)  # queued with the change; not sent yet
+    finally:
+        store.close()
+    args = ["flush-notifications", "--config", str(host), "--json"]
+    sent = invoke(*args, "--directory", "hostdir:directory")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout) == {"sent": 1, "pending": 1}
+    assert json.loads(invoke(*args).stdout) == {"sent": 0, "pending": 0}
