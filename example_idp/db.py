@@ -1,13 +1,20 @@
 """Plain sqlite3 storage in the instance folder: clients, authorization codes, tokens, pushed
 authorization requests, login throttle.
 
-One short-lived connection per operation: the server is threaded (and gunicorn may run several
-workers), and sqlite in WAL mode handles that without a pool.
+Connections are kept, in a small pool (as the middleware's SQLite store does): opening one costs
+about seventy times a small query, and an authorization request makes a dozen queries. A pool and
+not one connection per thread, because a threaded server may start a thread per request (the
+development server does). A connection serves one operation at a time, and one made before a
+``fork`` (gunicorn's workers, ``--preload``) is never used in the child, which opens its own:
+SQLite forbids carrying a connection across ``fork``. WAL mode (readers never wait for the
+writer) is a property of the database file: set once, with the schema, not per connection.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -74,29 +81,74 @@ CREATE TABLE IF NOT EXISTS session_cutoffs (
 """
 
 
+#: connections a forked child inherited: kept referenced, never used or closed there (closing
+#: one in the child could release locks the parent's copy holds).
+_INHERITED: list[sqlite3.Connection] = []
+#: idle connections kept per process; more are opened under load and closed when given back
+MAX_IDLE = 8
+
+
 class Database:
-    """A sqlite file; every method opens, uses and closes its own connection."""
+    """A sqlite file; each operation borrows a kept connection and gives it back."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with closing(self._connect()) as conn:
+        self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        with closing(self._open()) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
             conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+    def _open(self) -> sqlite3.Connection:
+        # check_same_thread off: a pooled connection moves between threads, one at a time.
+        conn = sqlite3.connect(
+            self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+        )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Per connection (not stored in the file). In WAL mode NORMAL syncs at checkpoints, not
+        # at every commit: a crash of the process loses nothing committed, a power loss may undo
+        # the last commits (a code or token not yet used: the user signs in again). The
+        # middleware's SQLite store makes the same choice (docs/storage.md, "Durability").
+        conn.execute("PRAGMA synchronous = NORMAL")
         return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if os.getpid() != self._pid:  # a forked child: the parent's are not ours to use
+                _INHERITED.extend(self._idle)
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+        conn = conn or self._open()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                keep = os.getpid() == self._pid and len(self._idle) < MAX_IDLE
+                if keep and not conn.in_transaction:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections (those in use close when given back, past the limit)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE), so check-then-write is atomic."""
-        with closing(self._connect()) as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
@@ -106,10 +158,10 @@ class Database:
             return conn.execute(sql, params).rowcount
 
     def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        with closing(self._connect()) as conn:
+        with self._connection() as conn:
             row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
             return row
 
     def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with closing(self._connect()) as conn:
+        with self._connection() as conn:
             return list(conn.execute(sql, params).fetchall())
