@@ -62,6 +62,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -113,6 +114,8 @@ _METHODS = "registered"
 #: the ``part`` of the key of a user's reported methods ("This wasn't me"): field = method id,
 #: value = ``<reported_at>|<the value it had in the methods hash>``
 _REPORTED = "reported"
+#: a cluster's slot map is read again after a failed call at most this often (seconds)
+_MAP_READ_EVERY = 0.25
 #: times a report reads the user's session index again when a session came or went meanwhile
 _REPORT_TRIES = 5
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -343,8 +346,10 @@ class RedisStore:
         self._closed = False
         self._cluster = isinstance(client, RedisCluster)
         self._keys = RedisKeys(key_prefix, cluster=self._cluster)
-        #: per thread: the advances of the open ``transaction()`` block (cluster only)
+        #: per thread: what the open ``transaction()`` block may take back (cluster only)
         self._tx = threading.local()
+        #: when a failed call last read the cluster's slot map again (``time.monotonic()``)
+        self._map_read_at = -math.inf
         self._scripts: dict[str, Script] = {
             name: client.register_script(getattr(lua, name)) for name in lua.__all__
             if name != "AUDIT_LIB"
@@ -443,7 +448,16 @@ class RedisStore:
             return None
 
     def _slot_moved(self, key: str, before: str) -> bool:
-        """Reads the slot map again (the failed node asked last); True if ``key`` moved."""
+        """True if ``key``'s slot is no longer on ``before``: in the map as another thread left
+        it, else after reading the map again (the failed node asked last). At most one read of
+        the map per :data:`_MAP_READ_EVERY` seconds: while a primary is down and not replaced,
+        every request for its slots fails, and each need not ask the cluster again."""
+        if self._slot_owner(key) not in (None, before):
+            return True
+        now = time.monotonic()
+        if now - self._map_read_at < _MAP_READ_EVERY:
+            return False
+        self._map_read_at = now
         client = cast(RedisCluster, self._client)
         try:
             client.nodes_manager.initialize(last_failed_node_name=before)
@@ -595,7 +609,8 @@ class RedisStore:
                 pipe = self._client.pipeline(transaction=False)
                 for user, entry in block.events:
                     pipe.lrem(self._keys.user(user, "outbox"), 1, entry)
-                pipe.execute()
+                if block.events:
+                    pipe.execute()
         except StoreUnavailable as exc:
             _log.warning("the events of a failed block could not be taken back: %s", exc)
         self._keep(block)  # whatever could not be taken back

@@ -280,6 +280,11 @@ class RedisSentinel:
         self.process = None
 
 
+def _with_new_bus_port(args: list[str]) -> list[str]:
+    at = args.index("--cluster-port")
+    return [*args[: at + 1], str(free_port()), *args[at + 2 :]]
+
+
 class RedisCluster6:
     """Three primaries with a replica each (``--cluster-replicas 1``), for failovers.
 
@@ -336,14 +341,37 @@ class RedisCluster6:
                 return node
         raise AssertionError(f"no replica of {primary.port}")
 
-    def owner(self, key: str) -> RedisServer:
-        """The primary serving ``key``'s slot, as a live node sees the cluster now."""
-        with self.alive()[0].client() as c:
+    def owner(self, key: str, *, seen_by: RedisServer | None = None) -> RedisServer:
+        """The primary serving ``key``'s slot, as a live node (``seen_by``) sees the cluster."""
+        with (seen_by or self.alive()[0]).client() as c:
             slot = int(c.execute_command("CLUSTER KEYSLOT", key))
             for start, end, primary, *_ in c.execute_command("CLUSTER SLOTS"):
                 if start <= slot <= end:
                     return next(n for n in self.nodes if n.port == int(primary[1]))
         raise AssertionError(f"slot of {key!r} not served")
+
+    def owner_everywhere(self, key: str) -> RedisServer | None:
+        """The primary of ``key``'s slot if every live node names the same one, else None."""
+        seen = {self.owner(key, seen_by=node).port for node in self.alive()}
+        return next(n for n in self.nodes if n.port in seen) if len(seen) == 1 else None
+
+    def restart(self, node: RedisServer) -> None:
+        """Start a killed node again with its nodes.conf (it comes back as a replica if its
+        replica was promoted). Its port may have been taken meanwhile (an outgoing connection
+        of any process on this machine can get it as its local port): then it starts on new
+        ports, which the cluster learns from its node id."""
+        for _ in range(3):
+            try:
+                node.start()
+                with node.client() as c:
+                    if int(c.info("server")["process_id"]) == node.process.pid:  # type: ignore[union-attr]
+                        return
+            except (RuntimeError, redis.ConnectionError):
+                pass
+            node.kill()
+            node.port = free_port()
+            node.extra = tuple(_with_new_bus_port(list(node.extra)))
+        raise AssertionError(f"node in {node.directory} did not start again: {node.log()}")
 
     def hold_failover(self, hold: bool = True) -> None:
         for node in self.alive():
@@ -386,8 +414,8 @@ class RedisCluster6:
         wait_until(healthy, within=3 * _READY_WITHIN, what="the cluster healthy")
 
     def rejoin(self, node: RedisServer) -> None:
-        """Start a killed node again (same port and nodes.conf): it comes back as a replica."""
-        node.start()
+        """Start a killed node again (:meth:`restart`) and wait for the cluster to be healthy."""
+        self.restart(node)
         self.wait_healthy()
 
     def stop(self) -> None:

@@ -49,7 +49,7 @@ def six(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster6]:
 def cluster(six: RedisCluster6) -> RedisCluster6:
     for node in six.nodes:
         if node not in six.alive():
-            node.start()  # with its nodes.conf: it comes back as a replica
+            six.restart(node)  # with its nodes.conf: it comes back as a replica
     six.hold_failover(False)
     six.set_full_coverage(False)
     six.wait_healthy()
@@ -97,10 +97,13 @@ def replicated(cluster: RedisCluster6) -> None:
 
 
 def promoted(cluster: RedisCluster6, victim: RedisServer, key: str) -> None:
-    wait_until(
-        lambda: cluster.owner(key).port != victim.port and len(cluster.primaries()) == 3,
-        within=20, what=f"a replica of {victim.port} promoted",
-    )  # fmt: skip
+    """Until every live node names a promoted replica as the primary of ``key``'s slot."""
+
+    def done() -> bool:
+        owner = cluster.owner_everywhere(key)
+        return owner is not None and owner is not victim and len(cluster.primaries()) == 3
+
+    wait_until(done, within=20, what=f"a replica of {victim.port} promoted")
 
 
 # -- 23.3: a read after a failover ----------------------------------------------------------------
