@@ -1,4 +1,5 @@
-"""``python -m example_idp [--port N] [--issuer URL] [--tls] [--config FILE] [--no-middleware]``."""
+"""``python -m example_idp [--port N] [--issuer URL] [--tls] [--config FILE] [--no-middleware]
+[--no-outbox]``."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--tls", action="store_true", help="serve https with a self-signed cert")
     parser.add_argument("--no-middleware", action="store_true", help="the plain OpenID provider")
     parser.add_argument(
+        "--no-outbox",
+        action="store_true",
+        help="no development outbox (/outbox): only the [delivery] providers the config names",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help="the middleware's TOML file: try your own config in the demo "
@@ -58,8 +64,14 @@ def main() -> None:
         kwargs["combinedreg_config"] = args.config
     from oidc_combinedreg import ConfigError
 
+    from .outbox import OutboxRefused, create_demo_app
+
+    # The development outbox (outbox.py): every text, call and email the demo sends, at /outbox.
+    factory = create_app if args.no_middleware or args.no_outbox else create_demo_app
     try:
-        app = create_app(instance_path=args.instance, issuer=issuer, **kwargs)
+        app = factory(instance_path=args.instance, issuer=issuer, **kwargs)
+    except OutboxRefused as exc:
+        sys.exit(f"error: {exc}")
     except ConfigError as exc:  # every problem with its path, as combinedreg check-config
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -75,6 +87,8 @@ def main() -> None:
         served = _PretendProxy(app, args.pretend_client_ip)
         print(f"Pretending every request comes from {args.pretend_client_ip} through a proxy")
     print(f"Example IdP: {issuer}   (demo relying party: {issuer}/demo)")
+    if factory is create_demo_app:
+        print(f"Outbox (every text, call and email the demo sends): {issuer}/outbox")
     print(DEMO_ACCOUNTS)
     # Threaded: the demo relying party's token request goes over HTTP to this same server.
     run_simple(args.host, args.port, served, threaded=True, ssl_context=ssl_context)

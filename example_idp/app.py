@@ -12,6 +12,7 @@ from flask_login import LoginManager  # type: ignore[import-untyped]
 
 from oidc_combinedreg import SecurityHeaders
 from oidc_combinedreg.clock import Clock, SystemClock
+from oidc_combinedreg.delivery import Delivery
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.integrations.flask import FlaskCombinedRegistration
 
@@ -47,6 +48,7 @@ def _mount_middleware(
     directory: TomlDirectory,
     clock: Clock,
     server: IdpAuthorizationServer,
+    delivery: Delivery | None = None,
 ) -> Registration | None:
     """The integration: a few lines in any Flask host (plus the three calls and the
     authorization endpoint's two in host.py)."""
@@ -62,6 +64,8 @@ def _mount_middleware(
         on_password_reset=lambda user_id: directory.end_sessions(user_id, int(clock.now())),
         # How the middleware answers a relying party itself (prompt=none, a cancelled sign-in).
         authorization=AuthlibEndpoint(app, server),
+        # None: the providers the config names; the demo's outbox passes its own (outbox.py).
+        delivery=delivery,
     )
     registration: Registration = reg
     return registration
@@ -82,6 +86,7 @@ def create_app(
     clock: Clock | None = None,
     settings_path: str | os.PathLike[str] | None = None,
     directory_path: str | os.PathLike[str] | None = None,
+    delivery: Delivery | None = None,
 ) -> Flask:
     """Build the IdP.
 
@@ -135,7 +140,7 @@ def create_app(
             db, clock, allowed=settings.login_failures_allowed, window=settings.login_window
         ),
         clock=clock,
-        registration=_mount_middleware(app, combinedreg_config, directory, clock, server),
+        registration=_mount_middleware(app, combinedreg_config, directory, clock, server, delivery),
     )
     _init_login(app, directory)
     init_csrf(app, secure=secure)

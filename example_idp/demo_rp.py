@@ -75,6 +75,8 @@ def home() -> ResponseReturnValue:
         kid=data.get("kid"),
         error=request.args.get("error"),
         highlighted=HIGHLIGHTED,
+        # the development outbox (outbox.py), when the demo runs with one
+        outbox="example_idp_outbox" in current_app.extensions,
     )
 
 

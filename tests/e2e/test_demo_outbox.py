@@ -1,0 +1,204 @@
+"""Issue 19.2: the demo's development outbox (example_idp/outbox.py) over a real HTTP server.
+
+Email goes through the shipped SMTP provider to the real SMTP server on loopback the demo starts;
+texts and calls through a provider behind the TextSender/VoiceCaller interface. The outbox page
+lists them newest first: a password reset with email + phone read from it, a change notice with its
+"This wasn't me" link followed, one flow in real Chromium, and the outbox refused in production.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from example_idp.outbox import OutboxRefused, create_demo_app
+from oidc_combinedreg import CombinedRegistration, load_config
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.base import MethodRecord
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
+PHONE = "+14155550123"
+HOME = "alice.home@example.test"
+
+
+@dataclass
+class Demo:
+    url: str
+    reg: CombinedRegistration
+    app: Any
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
+    holder: list[Any] = []
+    server = make_server("127.0.0.1", 0, lambda e, s: holder[0](e, s), threaded=True)
+    url = f"http://localhost:{server.server_port}"
+    app = create_demo_app(
+        instance_path=tmp_path / "instance", issuer=url, combinedreg_config=config
+    )
+    holder.append(app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Demo(url, app.extensions["combinedreg"], app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        app.extensions["example_idp_outbox_smtp"].stop()
+
+
+def _seed_phone_and_email(demo: Demo) -> None:
+    store = demo.reg.info.store
+    for kind, data in (
+        (MethodKind.MOBILE_PHONE, {"phone": PHONE}),
+        (MethodKind.EMAIL, {"email": HOME}),
+    ):
+        record = MethodRecord(
+            id=f"{kind.value}-1",
+            user_id="alice",
+            kind=kind,
+            label=kind.value,
+            created_at=0.0,
+            data=data,
+        )
+        store.add_method(record, limit=5)
+
+
+class Browser:
+    def __init__(self, demo: Demo) -> None:
+        self.url = demo.url
+        self.s = requests.Session()
+        self.token = ""
+
+    def _keep(self, r: requests.Response) -> requests.Response:
+        m = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        if m:
+            self.token = m.group(1)
+        return r
+
+    def get(self, path: str) -> requests.Response:
+        return self._keep(self.s.get(self.url + path, timeout=10))
+
+    def post(self, path: str, **data: str) -> requests.Response:
+        return self._keep(
+            self.s.post(self.url + path, data={"csrf_token": self.token, **data}, timeout=10)
+        )
+
+
+_MESSAGE = re.compile(
+    r'<li class="message" id="message-\d+" data-channel="(\w+)" data-to="([^"]*)"([^>]*)>'
+)
+
+
+def _outbox(demo: Demo) -> list[tuple[str, str, str]]:
+    """(channel, to, code) of each message on the page, as listed (newest first)."""
+    page = requests.get(demo.url + "/outbox", timeout=10).text
+    rows = []
+    for channel, to, rest in _MESSAGE.findall(page):
+        code = re.search(r'data-code="(\d+)"', rest)
+        rows.append((channel, html.unescape(to), code.group(1) if code else ""))
+    return rows
+
+
+def test_a_reset_with_email_and_phone_reads_both_codes_from_the_outbox(demo: Demo) -> None:
+    _seed_phone_and_email(demo)
+    assert _outbox(demo) == []
+    b = Browser(demo)
+    b.get("/security-info/reset")
+    assert (
+        "Verify your identity"
+        in b.post("/security-info/reset", action="account", account="alice").text
+    )
+    r = b.post("/security-info/reset/method", action="choose", choice="email")
+    assert "we sent a code" in r.text
+    channel, to, code = _outbox(demo)[0]
+    assert (channel, to) == ("email", HOME) and re.fullmatch(r"\d{6}", code)
+    r = b.post("/security-info/reset/verify", action="verify", code=code)
+    assert "Choose a new password" not in r.text  # a phone is MFA: one more method is asked
+    r = b.post("/security-info/reset/method", action="choose", choice="mobile_text")
+    newest = _outbox(demo)[0]
+    assert newest[:2] == ("sms", PHONE) and newest[2] and newest[2] != code  # newest first
+    r = b.post("/security-info/reset/verify", action="verify", code=newest[2])
+    assert "Choose a new password" in r.text
+    r = b.post(
+        "/security-info/reset/password",
+        action="password",
+        password="correct horse battery",
+        confirm="correct horse battery",
+    )
+    assert "Your password was changed" in r.text
+    # The "password was changed" notice went out by email too, listed above the codes.
+    assert _outbox(demo)[0][0] == "email"
+
+
+def test_a_change_notice_and_its_this_wasnt_me_link(demo: Demo) -> None:
+    info = demo.reg.info
+    setup, state = info.totp.register_begin("alice", "alice", None)
+    info.totp.register_complete(
+        "alice", state, pyotp.TOTP(setup.secret).now(), label="Phone", ip="127.0.0.1"
+    )
+    page = requests.get(demo.url + "/outbox", timeout=10).text
+    assert 'data-to="alice@example.test"' in page
+    link = re.search(rf'<a href="({re.escape(demo.url)}/security-info/not-me/[^"]+)">', page)
+    assert link, "the notice's link is clickable on the outbox page"
+    r = requests.get(html.unescape(link.group(1)), timeout=10)
+    assert r.status_code == 200 and "This wasn't me" in html.unescape(r.text)
+
+
+def test_the_demo_rp_links_to_the_outbox(demo: Demo) -> None:
+    assert 'href="/outbox"' in requests.get(demo.url + "/demo", timeout=10).text
+
+
+def test_the_outbox_is_refused_in_production(tmp_path: Path) -> None:
+    from oidc_combinedreg.config.model import Environment
+
+    config = load_config(shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "c.toml"))
+    production = replace(
+        config, general=replace(config.general, environment=Environment.PRODUCTION)
+    )
+    with pytest.raises(OutboxRefused, match="general.environment"):
+        create_demo_app(
+            instance_path=tmp_path / "i", issuer="http://localhost:1", combinedreg_config=production
+        )
+    assert not (tmp_path / "i" / "outbox.sqlite3").exists()
+
+
+def test_a_code_read_from_the_outbox_page_in_chromium(demo: Demo, chromium_browser: Any) -> None:
+    _seed_phone_and_email(demo)
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(demo.url + "/security-info/reset")
+        page.fill("input[name=account]", "alice")
+        page.locator("form button[type=submit]").first.click()
+        page.locator("input[name=choice][value=email]").check()
+        page.locator("button[name=action][value=choose]").click()
+        outbox = context.new_page()
+        outbox.goto(demo.url + "/outbox")
+        code = outbox.locator("li.message[data-channel=email] code.code").first.inner_text()
+        page.fill("input[name=code]", code)
+        page.locator("button[name=action][value=verify]").click()
+        page.locator("input[name=choice][value=mobile_text]").check()
+        page.locator("button[name=action][value=choose]").click()
+        outbox.reload()
+        code = outbox.locator("li.message[data-channel=sms] code.code").first.inner_text()
+        page.fill("input[name=code]", code)
+        page.locator("button[name=action][value=verify]").click()
+        assert page.locator("h1").inner_text() == "Choose a new password"
+    finally:
+        context.close()
