@@ -26,15 +26,36 @@ class PushConfig:
     #: base URL the device talks to, e.g. ``https://idp.example.com/security-info``;
     #: "" = derived from the enrolling browser's request (fine without a reverse proxy)
     server_url: str = ""
+    #: the push app users install (shown on the registration page). Empty (the default): no app
+    #: is offered, so neither the wizard nor "Add sign-in method" proposes push registration;
+    #: devices already registered keep working
+    app_name: str = ""
+    #: where users get that app (a store page or the organization's download page), optional
+    app_url: str = ""
+
+    @property
+    def offered(self) -> bool:
+        """Can users register a push device here? Only when the deployment names the app."""
+        return bool(self.app_name)
+
+
+def _read_app_url(r: Reader) -> str:
+    # A store page may carry a query (?id=...), unlike the device-facing base URL.
+    url = r.string("app_url", "").strip()
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("https", "http") or not parts.hostname):
+        r.error("app_url", f"expected an http(s) URL, got {url!r}")
+    return url
 
 
 def _read_url(r: Reader) -> str:
-    url = r.string("server_url", "").rstrip("/")
+    key = "server_url"
+    url = r.string(key, "").rstrip("/")
     if not url:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query:
-        r.error("server_url", f"expected an http(s) URL without a query, got {url!r}")
+        r.error(key, f"expected an http(s) URL without a query, got {url!r}")
     return url
 
 
@@ -48,6 +69,10 @@ def read_push(r: Reader) -> PushConfig:
         enrollment_ttl=r.integer("enrollment_ttl", base.enrollment_ttl, min=60, max=3600),
         clock_skew=r.integer("clock_skew", base.clock_skew, min=10, max=3600),
         server_url=_read_url(r),
+        app_name=r.string("app_name", "").strip(),
+        app_url=_read_app_url(r),
     )
+    if cfg.app_url and not cfg.app_name:
+        r.error("app_url", "expected app_name too: the page names the app it links to")
     r.done()
     return cfg

@@ -64,7 +64,11 @@ def redis_config_text(redis_url: str, *, server_url: str, socket_timeout_ms: int
     keys = f'[secrets]\nencryption_keys = ["{generate_key()}"]\n\n'
     text = re.sub(r"(?ms)^\[secrets\].*?(?=^\[(?!secrets))", lambda _: keys, text)
     if "[methods.push]" not in text:
-        text += f'\n[methods.push]\nserver_url = "{server_url}/security-info"\n'
+        # The reference device CLI plays the push app (the demo offers none: issue 19.4).
+        text += (
+            f'\n[methods.push]\nserver_url = "{server_url}/security-info"\n'
+            'app_name = "the reference authenticator (combinedreg authenticator)"\n'
+        )
     return text
 
 

@@ -36,6 +36,10 @@ def base_config(tmp_path: Path, **sections: dict[str, Any]) -> dict[str, Any]:
     }
     for name, value in sections.items():
         data[name] = value
+    # Push registration is offered only with an app to install (issue 19.4); the tests' device is
+    # the reference one (tests/e2e/test_push_device.py). A test may set app_name = "" to turn it off.
+    methods = data["methods"] = {k: dict(v) for k, v in data.get("methods", {}).items()}
+    methods.setdefault("push", {}).setdefault("app_name", "Test Authenticator")
     return data
 
 

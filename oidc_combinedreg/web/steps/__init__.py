@@ -26,8 +26,12 @@ StepHandler = Callable[["WebApp", "RequestContext", dict[str, Any], str], "Page 
 
 def registrable(web: WebApp) -> frozenset[MethodKind]:
     """Kinds with a registration step that this deployment can serve (phones and email need a
-    delivery provider): what the planner may propose and manage mode may offer."""
-    return frozenset(HANDLERS) & web.reg.info.available_kinds()
+    delivery provider; push needs an app users can install, ``[methods.push] app_name``): what the
+    planner may propose and manage mode may offer. Devices already registered keep working."""
+    kinds = frozenset(HANDLERS) & web.reg.info.available_kinds()
+    if not web.config.push.offered:
+        kinds -= {MethodKind.PUSH}
+    return kinds
 
 
 HANDLERS: dict[MethodKind, StepHandler] = {

@@ -68,20 +68,27 @@ def _check_enrolled(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> b
     return True
 
 
+def _intro(web: WebApp) -> Page:
+    push = web.config.push
+    return Page(
+        "push_intro", {"stage": "intro", "app_name": push.app_name, "app_url": push.app_url}
+    )
+
+
 def handle(
     web: WebApp, ctx: RequestContext, step: dict[str, Any], action: str
 ) -> Page | Redirect | None:
     stage = step.setdefault("stage", "intro")
     if stage == "intro":
         if action != "next":
-            return Page("push_intro", {"stage": "intro"})
+            return _intro(web)
         stage = step["stage"] = "setup"
         ctx.touch()
         action = ""
     if action == "back":
         step["stage"] = "intro"
         ctx.touch()
-        return Page("push_intro", {"stage": "intro"})
+        return _intro(web)
     if _check_enrolled(web, ctx, step):
         return None
     waiting = N_("We haven't heard from your device yet. Scan the code in the app.")
