@@ -61,13 +61,14 @@ from .web.flow import Flow, request_params
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
 from .wiring import (
-    CORRELATION_KEY,
     SEEN_KEY,
+    ca_evaluated,
     check_cookie_transport,
     check_served,
     decided,
     explain_no_result,
     no_user,
+    step_decided,
 )
 
 if TYPE_CHECKING:
@@ -289,15 +290,7 @@ class CombinedRegistration:
                 satisfied=frozenset(satisfied),
             )
         )
-        environ[CORRELATION_KEY] = decision.correlation_id  # for the DEBUG lines (wiring.py)
-        log.debug(
-            "conditional access for %r at %s: %s (%s) [correlation %s]",
-            user.id,
-            target,
-            decision.outcome,
-            decision.reason,
-            decision.correlation_id,
-        )
+        ca_evaluated(environ, user.id, target, decision)  # DEBUG, with the correlation id
         if decision.report_only_results or decision.outcome is Outcome.BLOCK:
             self.info.audit(
                 "ca.evaluated",
@@ -321,14 +314,7 @@ class CombinedRegistration:
     ) -> Step:
         """The next step of this sign-in: Conditional Access for the app, MFA, registration."""
         step = self.flow.next_step(self.sign_in_facts(ctx, session, user, cont))
-        log.debug(
-            "sign-in decision for %r (client %r): %s because %s [correlation %s]",
-            user.id,
-            (cont or {}).get("client_id", ""),
-            step.kind,
-            ", ".join(step.reasons) or "-",
-            ctx.environ.get(CORRELATION_KEY, "-"),
-        )
+        step_decided(ctx.environ, user.id, cont, step)  # DEBUG, with the correlation id
         return step
 
     def sign_in_facts(
@@ -429,6 +415,7 @@ class CombinedRegistration:
         if session is None or user is None or not user.enabled:
             no_user(environ, session.user_id if session else None, user)
             if silent:  # nobody signed in here (or a cookie that did not come back)
+                decided(environ, "prompt=none without a signed-in user: login_required to the RP")
                 text = "The user is not signed in."
                 return self.answer_rp(environ, start_response, params, LOGIN_REQUIRED, text)
             return self._host_without_result(environ, start_response)
@@ -451,6 +438,7 @@ class CombinedRegistration:
         if error is not None:  # the RP hears it; the request does not wait for a page
             self.flow.pop_continuation(session, cid)
             if not self.sessions.save(session):
+                decided(environ, "the session ended while deciding")
                 return self._host_without_result(environ, start_response)
             self.info.audit(
                 "signin.answered", user.id, "info", ip=ctx.ip, error=error[0], step=str(step.kind)
@@ -458,6 +446,7 @@ class CombinedRegistration:
             decided(environ, f"{user.id!r}: {step.kind} needed: {error[0]} to the RP")
             return self.answer_rp(environ, start_response, params, *error)
         if not self.sessions.save(session):
+            decided(environ, "the session ended while deciding")
             return self._host_without_result(environ, start_response)
         decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's sign-in page")
         location = self.web.url("signin", c=cid)

@@ -18,12 +18,14 @@ __all__ = [
     "CORRELATION_KEY",
     "GUARD_KEY",
     "SEEN_KEY",
+    "ca_evaluated",
     "check_cookie_transport",
     "check_served",
     "decided",
     "explain_no_result",
     "framework_hint",
     "no_user",
+    "step_decided",
 ]
 
 log = logging.getLogger("oidc_combinedreg")
@@ -163,4 +165,29 @@ def check_cookie_transport(reg: Any, environ: WSGIEnvironment) -> None:
         "[network] trusted_proxies so its X-Forwarded-Proto counts; for a "
         "local demo on http, web.secure_cookies = false. (Logged once.)",
         host,
+    )
+
+
+def ca_evaluated(environ: WSGIEnvironment, user_id: str, target: Any, decision: Any) -> None:
+    """A Conditional Access evaluation: DEBUG, and its correlation id kept for the lines after."""
+    environ[CORRELATION_KEY] = decision.correlation_id
+    log.debug(
+        "conditional access for %r at %s: %s (%s) [correlation %s]",
+        user_id,
+        target,
+        decision.outcome,
+        decision.reason,
+        decision.correlation_id,
+    )
+
+
+def step_decided(environ: WSGIEnvironment, user_id: str, cont: Any, step: Any) -> None:
+    """A sign-in decision (the step and the policy's reasons): DEBUG."""
+    log.debug(
+        "sign-in decision for %r (client %r): %s because %s [correlation %s]",
+        user_id,
+        (cont or {}).get("client_id", ""),
+        step.kind,
+        ", ".join(step.reasons) or "-",
+        environ.get(CORRELATION_KEY, "-"),
     )
