@@ -270,3 +270,25 @@ def test_cancel_sign_in_passes_the_error_answer(careless: Any) -> None:
     r = client.post(page["cancel_url"], data={"csrf_token": page["csrf_token"]}, environ_base=PEER)
     assert r.status_code == 200
     assert r.data == answer("form_post", {"error": "access_denied", "state": "s1"})[2]
+
+
+@pytest.mark.parametrize("leak", [True, False])
+def test_an_answer_written_with_the_legacy_write_callable_is_read_too(
+    careless: Any, leak: bool
+) -> None:
+    """PEP 3333's ``write()``: what the host writes before returning is held back and read."""
+    host, client = careless
+    fields = {"code": CODE, "state": "s1"} if leak else {"error": "login_required", "state": "s1"}
+    _, headers, page = answer("form_post", fields)
+
+    def writer(environ: Any, start_response: Any) -> Iterable[bytes]:
+        write = start_response("200 OK", headers)
+        write(page[:50])
+        write(page[50:100])
+        return [page[100:]]
+
+    client.application.app = writer  # the middleware's wrapped app
+    r = _authorize(client)
+    assert (r.status_code, _leaks(r)) == ((403, False) if leak else (200, False))
+    if not leak:
+        assert r.data == page
