@@ -112,7 +112,9 @@ def create_app(
         OAUTH2_TOKEN_EXPIRES_IN={"authorization_code": settings.access_token_lifetime},
     )
     db = Database(instance / "idp.sqlite3")
-    directory = TomlDirectory(Path(directory_path or DEFAULT_DIRECTORY), db)
+    directory = TomlDirectory(
+        Path(directory_path or DEFAULT_DIRECTORY), db, settings.password_hash.hasher()
+    )
     if isinstance(combinedreg_config, (str, os.PathLike)):
         from oidc_combinedreg import load_config
 

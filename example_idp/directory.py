@@ -18,12 +18,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from oidc_combinedreg.directory import DirectoryUser, PasswordRejected, PerUserMfa
 
 from .db import Database
+from .settings import PasswordHashSettings
 
 __all__ = ["DirectoryEntry", "TomlDirectory", "cli_directory", "load_entries"]
 
-_hasher = PasswordHasher()
-# Verifying against this hash for unknown users keeps "no such user" as slow as "wrong password".
-_DUMMY_HASH = _hasher.hash("not a password of anybody")
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -64,9 +62,16 @@ def load_entries(path: Path) -> dict[str, DirectoryEntry]:
 class TomlDirectory:
     """Users from the directory file, with overrides (new passwords, MFA state) from the database."""
 
-    def __init__(self, path: Path, db: Database) -> None:
+    def __init__(self, path: Path, db: Database, hasher: PasswordHasher | None = None) -> None:
+        """``hasher``: makes new password hashes (idp.toml [password_hash]; by default OWASP's
+        argon2id minimum, settings.PasswordHashSettings) and verifies stored ones of any
+        parameters."""
         self._entries = load_entries(path)
         self._db = db
+        self._hasher = hasher or PasswordHashSettings().hasher()
+        # Verifying against this hash for unknown users keeps "no such user" as slow as "wrong
+        # password": made with the same parameters as the hashes a known user's login checks.
+        self._dummy_hash = self._hasher.hash("not a password of anybody")
 
     def user_ids(self) -> list[str]:
         """Every user (optional in the Directory protocol: ``combinedreg report registration``
@@ -95,13 +100,17 @@ class TomlDirectory:
     def check_password(self, user_id: str, password: str) -> DirectoryUser | None:
         """The user if the password is right and the account enabled, else None."""
         entry = self._entries.get(user_id)
-        stored = self._password_hash(user_id) if entry else _DUMMY_HASH
+        stored = self._password_hash(user_id) if entry else self._dummy_hash
         try:
-            _hasher.verify(stored, password)
+            self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
         if entry is None or not entry.user.enabled:
             return None
+        if self._hasher.check_needs_rehash(stored):
+            # Made with other parameters (the seed file's, or before a change of [password_hash]):
+            # the password is at hand only now, so the hash is remade here (RFC 9106 4).
+            self._store_password_hash(user_id, self._hasher.hash(password))
         return self.get_user(user_id)
 
     def set_password(self, user_id: str, new_password: str) -> None:
@@ -111,10 +120,13 @@ class TomlDirectory:
             raise PasswordRejected([f"Use at least {MIN_PASSWORD_LENGTH} characters."])
         if new_password.casefold() == user_id.casefold():
             raise PasswordRejected(["Don't use your user name as the password."])
+        self._store_password_hash(user_id, self._hasher.hash(new_password))
+
+    def _store_password_hash(self, user_id: str, password_hash: str) -> None:
         self._db.execute(
             "INSERT INTO user_overrides (user_id, password_hash) VALUES (?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
-            (user_id, _hasher.hash(new_password)),
+            (user_id, password_hash),
         )
 
     def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:

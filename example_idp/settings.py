@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher, Type
+
 from .clients import SUPPORTED_SCOPES, Client, hash_secret
 
-__all__ = ["DEFAULT_SETTINGS_PATH", "IdpSettings", "load_settings"]
+__all__ = ["DEFAULT_SETTINGS_PATH", "IdpSettings", "PasswordHashSettings", "load_settings"]
 
 DEFAULT_SETTINGS_PATH = Path(__file__).with_name("idp.toml")
 _CLIENT_KEYS = {
@@ -29,6 +31,25 @@ _AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class PasswordHashSettings:
+    """Argon2id parameters of new password hashes (RFC 9106). The default is OWASP's first
+    recommended minimum (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane. A stored hash
+    made with other parameters still verifies, and is remade with these at the next sign-in."""
+
+    memory_kib: int = 19 * 1024
+    time_cost: int = 2
+    parallelism: int = 1
+
+    def hasher(self) -> PasswordHasher:
+        return PasswordHasher(
+            time_cost=self.time_cost,
+            memory_cost=self.memory_kib,
+            parallelism=self.parallelism,
+            type=Type.ID,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class IdpSettings:
     code_lifetime: int = 300
     access_token_lifetime: int = 3600
@@ -39,6 +60,7 @@ class IdpSettings:
     #: anyone may register a client at /register (what the OpenID Basic OP profile tests)
     open_registration: bool = True
     clients: tuple[Client, ...] = ()
+    password_hash: PasswordHashSettings = PasswordHashSettings()
 
 
 def _client(raw: dict[str, Any], issuer: str, where: str) -> Client:
@@ -72,6 +94,26 @@ def _client(raw: dict[str, Any], issuer: str, where: str) -> Client:
     )
 
 
+_HASH_KEYS = {"memory_kib": 8, "time_cost": 1, "parallelism": 1}  # each with its least value
+
+
+def _password_hash(raw: Any, where: str) -> PasswordHashSettings:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: expected a table (memory_kib, time_cost, parallelism)")
+    unknown = set(raw) - set(_HASH_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    base = PasswordHashSettings()
+    values = {key: raw.get(key, getattr(base, key)) for key in _HASH_KEYS}
+    for key, least in _HASH_KEYS.items():
+        value = values[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{where}.{key}: expected a whole number of at least {least}")
+    if values["memory_kib"] < 8 * values["parallelism"]:  # RFC 9106 3.1
+        raise ValueError(f"{where}.memory_kib: expected at least 8 KiB per lane (parallelism)")
+    return PasswordHashSettings(**values)
+
+
 def load_settings(path: Path, *, issuer: str) -> IdpSettings:
     """Read idp.toml; a mistake stops the start with the key that is wrong."""
     with path.open("rb") as fh:
@@ -90,4 +132,5 @@ def load_settings(path: Path, *, issuer: str) -> IdpSettings:
         login_window=int(login.get("window", base.login_window)),
         open_registration=bool(data.get("registration", {}).get("open", True)),
         clients=clients,
+        password_hash=_password_hash(data.get("password_hash", {}), f"{path.name}: password_hash"),
     )
