@@ -26,6 +26,7 @@ __all__ = [
     "StepKind",
     "next_step",
     "registration_needs",
+    "skip_refusal",
     "skips_left",
 ]
 
@@ -168,6 +169,24 @@ def skips_left(
         if today > policy.deadline:
             return 0
     return max(0, policy.skips_allowed - state.skips_used)
+
+
+def skip_refusal(
+    needs: Sequence[RegistrationNeed], state: UserState, policies: PolicyConfig, now: float
+) -> str | None:
+    """Why a registration that postponing applies to cannot be postponed now, for the page to say:
+    ``"deadline_passed"`` or ``"none_left"``; None when a skip is left, or when postponing never
+    applied (no skips allowed, or a need such as Conditional Access that is never skippable)."""
+    policy = policies.mfa_registration
+    if not needs or not set(needs) <= _SKIPPABLE or policy.skips_allowed == 0:
+        return None
+    if policy.deadline is not None:
+        today = dt.datetime.fromtimestamp(now, tz=dt.UTC).date()
+        if today > policy.deadline:
+            return "deadline_passed"
+    if state.skips_used >= policy.skips_allowed:
+        return "none_left"
+    return None
 
 
 def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:

@@ -4,8 +4,10 @@ legacy heading (erin) kept from the first step to the last."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,66 @@ def test_an_app_link_without_an_app_name_is_a_config_error(tmp_path: Path) -> No
     data = base_config(tmp_path, methods={"push": {"app_name": "", "app_url": "https://x.test"}})
     with pytest.raises(ConfigError, match=r"methods\.push\.app_url: expected app_name too"):
         parse_config(data)
+
+
+def _skip_policies(**mfa: Any) -> dict[str, Any]:
+    return {"mfa_registration": {"enforced": True, **mfa}, "wizard_preference": ["totp"]}
+
+
+def test_the_page_says_how_many_skips_are_left_and_until_when(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """Issue 19.5: "You can skip this 2 more times, until <date>", the date in the page's language
+    (T0 is 14 November 2023)."""
+    browser = make_browser(policies=_skip_policies(skips_allowed=2, deadline=dt.date(2023, 12, 20)))
+    url = _wizard(browser)
+    twin = browser.get_json(url).get_json()
+    assert (twin["skips_left"], twin["skip_deadline"], twin["skip_refused"]) == (
+        2,
+        "2023-12-20",
+        None,
+    )
+    html = browser.get(url).get_data(as_text=True)
+    assert SKIP in html and "You can skip this 2 more times, until December 20, 2023." in html
+    de = browser.get(url + "&lng=de").get_data(as_text=True)
+    assert "Sie können dies noch 2 Mal überspringen, bis zum 20. Dezember 2023." in de
+
+
+def test_without_a_deadline_the_page_says_how_many_skips_are_left(
+    make_browser: Callable[..., Browser],
+) -> None:
+    browser = make_browser(policies=_skip_policies(skips_allowed=1))
+    url = _wizard(browser)
+    assert browser.get_json(url).get_json()["skip_deadline"] is None
+    assert "You can skip this 1 more time." in browser.get(url).get_data(as_text=True)
+
+
+def test_past_the_deadline_there_is_no_skip_and_the_page_says_why(
+    make_browser: Callable[..., Browser],
+) -> None:
+    browser = make_browser(policies=_skip_policies(skips_allowed=2, deadline=dt.date(2023, 11, 1)))
+    url = _wizard(browser)
+    twin = browser.get_json(url).get_json()
+    assert (twin["skips_left"], twin["skip_refused"]) == (0, "deadline_passed")
+    html = browser.get(url).get_data(as_text=True)
+    assert SKIP not in html
+    assert "You can't put this off any more: the deadline was November 1, 2023." in unescape(html)
+    r = browser.post_json(url, {"action": "skip", "csrf_token": browser.csrf(url)})
+    assert r.status_code == 403
+
+
+def test_after_the_last_skip_the_page_says_none_are_left(
+    make_browser: Callable[..., Browser],
+) -> None:
+    browser = make_browser(policies=_skip_policies(skips_allowed=1, skip_days=1))
+    url = _wizard(browser)
+    r = browser.post_json(url, {"action": "skip", "csrf_token": browser.csrf(url)})
+    assert r.status_code == 303
+    browser.clock.advance(2 * 86400)
+    url = _wizard(browser)
+    twin = browser.get_json(url).get_json()
+    assert (twin["skips_left"], twin["skip_refused"]) == (0, "none_left")
+    html = browser.get(url).get_data(as_text=True)
+    assert SKIP not in html
+    says = "You have skipped this as many times as allowed, so it can't be put off again."
+    assert says in unescape(html)

@@ -8,6 +8,7 @@ the session, so replaying a request cannot make them endless.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from ...policy.signin import (
     SignInFacts,
     StepKind,
     registration_needs,
+    skip_refusal,
     skips_left,
 )
 from ..render import Page, Redirect
@@ -77,6 +79,25 @@ def _skips(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> int:
     _, user = ctx.require_session()
     needs = [RegistrationNeed(n) for n in wiz["needs"]]
     return skips_left(needs, web.reg.info.state(user.id), web.config.policies, ctx.now)
+
+
+def _skip_info(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> dict[str, Any]:
+    """What the page says about postponing (issue 19.5): how many times, until when, and why not
+    when it can't be put off any more."""
+    _, user = ctx.require_session()
+    needs = [RegistrationNeed(n) for n in wiz["needs"]]
+    state = web.reg.info.state(user.id)
+    policies = web.config.policies
+    deadline = policies.mfa_registration.deadline
+    return {
+        "skips_left": skips_left(needs, state, policies, ctx.now),
+        "skip_refused": skip_refusal(needs, state, policies, ctx.now),
+        "skip_deadline": deadline.isoformat() if deadline else None,
+        # for the date filter (page's language); leading "_": not in the JSON twin
+        "_skip_deadline_at": (
+            dt.datetime.combine(deadline, dt.time(12), tzinfo=dt.UTC) if deadline else None
+        ),
+    }
 
 
 def _finish(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
@@ -167,7 +188,7 @@ def wizard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     if action == "skip":
         return _skip(web, ctx, wiz)
     common = {
-        "skips_left": _skips(web, ctx, wiz),
+        **_skip_info(web, ctx, wiz),
         "legacy": wiz["legacy"],
         "needs": wiz["needs"],
         # a way out of the sign-in, back to the app with access_denied (signin.cancel)
