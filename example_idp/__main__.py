@@ -17,7 +17,7 @@ from .tls import self_signed_certificate
 DEMO_ACCOUNTS = """\
 Demo accounts (user / password):
   alice / alice            no security info yet: the middleware makes her register MFA
-  admin / admin            group "admins"
+  admin / admin            group "admins"; office phone from the directory: a call (see the outbox)
   breakglass / breakglass  group "break-glass": excluded from enforcement, plain OIDC flow
   carol / carol            per-user MFA enforced
   dave / dave              registers for password reset only

@@ -202,3 +202,54 @@ def test_a_code_read_from_the_outbox_page_in_chromium(demo: Demo, chromium_brows
         assert page.locator("h1").inner_text() == "Choose a new password"
     finally:
         context.close()
+
+
+def _csrf(text: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', text)
+    return m.group(1) if m else ""
+
+
+def _sign_in_at_the_demo_rp(demo: Demo, user: str) -> tuple[requests.Session, requests.Response]:
+    s = requests.Session()
+    r = s.get(demo.url + "/demo/login", timeout=10)
+    r = s.post(
+        r.url, data={"csrf_token": _csrf(r.text), "username": user, "password": user}, timeout=10
+    )
+    return s, r
+
+
+def test_admin_answers_a_call_to_his_directory_office_phone(demo: Demo) -> None:
+    """The README's admin row: his office phone comes from the directory; the call is listed."""
+    s, r = _sign_in_at_the_demo_rp(demo, "admin")
+    assert "Verify your identity" in r.text and 'value="office-phone"' in r.text
+    data = {"csrf_token": _csrf(r.text), "method_id": "office-phone"}
+    r = s.post(r.url, data={**data, "via": "voice", "action": "start"}, timeout=10)
+    channel, to, code = _outbox(demo)[0]
+    assert (channel, to) == ("voice", "+14255550100") and code
+    r = s.post(
+        r.url,
+        data={**data, "csrf_token": _csrf(r.text), "action": "verify", "code": code},
+        timeout=10,
+    )
+    assert r.url == demo.url + "/demo" and '"tel"' in html.unescape(r.text)
+
+
+def test_alice_registers_a_phone_in_the_wizard_with_the_texted_code(demo: Demo) -> None:
+    """The README's alice row, by phone ("I want to set up a different method"), and its notice."""
+    s, r = _sign_in_at_the_demo_rp(demo, "alice")
+    r = s.get(r.url + "&choose=1", timeout=10)
+    assert 'value="mobile_phone"' in r.text and 'value="alternate_phone"' in r.text
+    r = s.post(
+        r.url,
+        data={"csrf_token": _csrf(r.text), "action": "choose", "kind": "mobile_phone"},
+        timeout=10,
+    )
+    form = {"action": "next", "country": "US", "number": "415 555 0123", "channel": "sms"}
+    r = s.post(r.url, data={"csrf_token": _csrf(r.text), **form}, timeout=10)
+    channel, to, code = _outbox(demo)[0]
+    assert (channel, to) == ("sms", PHONE)
+    r = s.post(
+        r.url, data={"csrf_token": _csrf(r.text), "action": "verify", "code": code}, timeout=10
+    )
+    assert "Phone was successfully registered" in r.text
+    assert _outbox(demo)[0][:2] == ("email", "alice@example.test")  # the change notice
