@@ -652,8 +652,8 @@ class RedisStore:
         return found if found is not None and found.lookup == lookup else None
 
     def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
-        with self._guard():
-            values = cast("dict[bytes, bytes]", self._client.hgetall(self._keys.reported(user_id)))
+        key = self._keys.reported(user_id)
+        values = cast("dict[bytes, bytes]", self._read(key, lambda: self._client.hgetall(key)))
         found = []
         for method_id, raw in values.items():
             at, _, value = raw.partition(b"|")
@@ -933,8 +933,7 @@ class RedisStore:
 
     def delete_user_sessions(self, user_id: str) -> int:
         index = self._keys.user(user_id, "sessions")
-        with self._guard():
-            sids = cast("list[bytes]", self._client.zrange(index, 0, -1))
+        sids = cast("list[bytes]", self._read(index, lambda: self._client.zrange(index, 0, -1)))
         now, live = self._clock.now(), 0
         for sid in sids:
             # Deleted only if still this user's: the sid may have been saved again for another.
