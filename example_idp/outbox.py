@@ -140,7 +140,7 @@ class _MailReceiver:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode()
         message = message_from_bytes(data, policy=email.policy.default)
-        plain = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+        plain = message.get_body(preferencelist=("plain",))
         text = plain.get_content() if plain is not None else ""
         for recipient in envelope.rcpt_tos:
             self.outbox.add("email", recipient, str(message["Subject"] or ""), text)

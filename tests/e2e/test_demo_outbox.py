@@ -253,3 +253,15 @@ def test_alice_registers_a_phone_in_the_wizard_with_the_texted_code(demo: Demo) 
     )
     assert "Phone was successfully registered" in r.text
     assert _outbox(demo)[0][:2] == ("email", "alice@example.test")  # the change notice
+
+
+def test_create_app_alone_has_no_outbox(tmp_path: Path) -> None:
+    """The tests' and gunicorn's app (example_idp.wsgi) sends nothing to a page."""
+    from example_idp import create_app
+
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
+    app = create_app(
+        instance_path=tmp_path / "i", issuer="http://localhost:1", combinedreg_config=config
+    )
+    assert app.test_client().get("/outbox").status_code == 404
+    assert 'href="/outbox"' not in app.test_client().get("/demo").get_data(as_text=True)
