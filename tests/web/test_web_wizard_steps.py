@@ -14,6 +14,7 @@ from typing import Any
 import pyotp
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
+from test_web_manage import add_record
 from webtest import Browser, base_config, location
 
 from oidc_combinedreg import parse_config
@@ -21,6 +22,7 @@ from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import fast_hasher_for_tests
 from oidc_combinedreg.delivery.recording import RecordingSender
 from oidc_combinedreg.exceptions import ConfigError
+from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.sqlite import SqliteStore
 from oidc_combinedreg.web.render import Page, Renderer
 
@@ -282,3 +284,41 @@ def test_after_the_last_skip_the_page_says_none_are_left(
     assert SKIP not in html
     says = "You have skipped this as many times as allowed, so it can't be put off again."
     assert says in unescape(html)
+
+
+LIMITS = [
+    ("totp", 5, "You can have up to 5 authenticator apps. Delete one to add another."),
+    ("push", 5, "You can have up to 5 phones with the authenticator app (notification). "
+                "Delete one to add another."),
+    ("webauthn", 10, "You can have up to 10 security keys or passkeys. Delete one to add another."),
+    ("mobile_phone", 1, "You can have one phone number. Change or delete it to use another."),
+    ("email", 1, "You can have one email address. Change or delete it to use another."),
+    ("security_questions", 1,
+     "You already have security questions. Delete them to choose new ones."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "limit", "says"), LIMITS, ids=[k for k, _, _ in LIMITS])
+def test_adding_past_a_limit_says_the_limit(
+    make_env: Callable[..., tuple[Browser, RecordingSender]], kind: str, limit: int, says: str
+) -> None:
+    """Issue 19.8: the sixth authenticator app got "You can't do that here"; now the page (and
+    its JSON twin, 409) says what the limit is and how to make room."""
+    browser, _ = make_env(["totp"])
+    browser.register_totp(_wizard(browser))  # MFA is fresh: manage mode opens
+    have = 1 if kind == "totp" else 0
+    for _ in range(limit - have):
+        add_record(browser, "alice", MethodKind(kind))
+    url = f"/security-info/add/{kind}"
+    r = browser.get_json(url)
+    assert r.status_code == 409, r.get_data(as_text=True)
+    twin = r.get_json()
+    assert (twin["page"], twin["kind"], twin["limit"]) == ("method_limit", kind, limit)
+    html = browser.get(url)
+    assert html.status_code == 409
+    text = unescape(html.get_data(as_text=True))
+    assert says in text and "You can't do that here" not in text
+    assert 'href="/security-info/"' in text
+    if kind == "totp":
+        de = browser.get(url + "?lng=de").get_data(as_text=True)
+        assert "Sie können bis zu 5 Authentifizierungs-Apps haben." in de

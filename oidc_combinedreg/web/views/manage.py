@@ -166,6 +166,27 @@ def _addable(web: WebApp, ctx: RequestContext, part: str = "all") -> list[dict[s
     return out
 
 
+def _at_limit(web: WebApp, ctx: RequestContext, raw_kind: str) -> Page | None:
+    """The page that says the limit (issue 19.8) when ``raw_kind`` is refused only because the
+    user already has as many as allowed; None when it is refused for another reason."""
+    _, user = ctx.require_session()
+    try:
+        kind = MethodKind(raw_kind)
+    except ValueError:
+        return None
+    if kind not in registrable(web):
+        return None
+    if not web.config.policies.method_allowed(kind, user.id, user.groups):
+        return None
+    limit = METHOD_RULES[kind].per_user
+    have = sum(1 for m in web.reg.info.methods(user.id) if m.kind is kind)
+    if have < limit:
+        return None
+    return Page(
+        "method_limit", {"kind": kind.value, "name": METHOD_NAMES[kind], "limit": limit}, 409
+    )
+
+
 def _questions_usable(web: WebApp, groups: frozenset[str]) -> bool:
     """Could a password reset ever use security questions? (They serve nothing else.) The reset
     needs SSPR for the user, questions among its methods, and either a second method or
@@ -234,6 +255,9 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     # A step already under way may finish even if the limit was reached meanwhile (a push device
     # registers itself before the browser shows the confirmation); the store enforces the limit.
     if raw_kind not in allowed and not in_progress:
+        limited = _at_limit(web, ctx, raw_kind)
+        if limited is not None:
+            return limited
         raise AccessDenied("method not addable")
     kind = MethodKind(raw_kind)
     state: dict[str, Any] = session.data.setdefault("manage_add", {})
