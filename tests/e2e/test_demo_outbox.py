@@ -265,3 +265,27 @@ def test_create_app_alone_has_no_outbox(tmp_path: Path) -> None:
     )
     assert app.test_client().get("/outbox").status_code == 404
     assert 'href="/outbox"' not in app.test_client().get("/demo").get_data(as_text=True)
+
+
+def test_this_wasnt_me_clicked_on_the_outbox_page_in_chromium(
+    demo: Demo, chromium_browser: Any
+) -> None:
+    """A change notice's link, clicked on the outbox page, secures the account."""
+    info = demo.reg.info
+    setup, state = info.totp.register_begin("alice", "alice", None)
+    record = info.totp.register_complete(
+        "alice", state, pyotp.TOTP(setup.secret).now(), label="Phone", ip="127.0.0.1"
+    )
+    context = chromium_browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(demo.url + "/outbox")
+        page.locator("li.message[data-channel=email] a[href*='/not-me/']").first.click()
+        assert page.locator("h1").inner_text() == "This wasn't me"
+        page.locator("button[name=action][value=confirm]").click()
+        assert page.locator("h1").inner_text() == "Your account is being secured"
+    finally:
+        context.close()
+    assert [e.user_id for e in info.store.list_audit(event_prefix="account.flagged")] == ["alice"]
+    assert info.store.get_method("alice", record.id) is None  # the app the notice named: suspended
+    assert [m.id for m in info.store.list_reported_methods("alice")] == [record.id]
