@@ -7,14 +7,23 @@ only reads from it, except :meth:`Directory.set_password` (password reset) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from .exceptions import CombinedRegError
 
-__all__ = ["Directory", "DirectoryUser", "PasswordRejected", "PerUserMfa", "require_directory"]
+__all__ = [
+    "Directory",
+    "DirectoryUser",
+    "PasswordRejected",
+    "PerUserMfa",
+    "RequestScopedDirectory",
+    "require_directory",
+]
 
 
 class PerUserMfa(StrEnum):
@@ -97,3 +106,64 @@ def require_directory(directory: Any) -> Directory:
         )
     checked: Directory = directory
     return checked
+
+
+#: the users looked up in this request (RequestScopedDirectory.request_scope), else None
+_this_request: ContextVar[dict[str, DirectoryUser | None] | None] = ContextVar(
+    "combinedreg_directory_users", default=None
+)
+
+
+class RequestScopedDirectory:
+    """The host's Directory, asked at most once per user in one request of the middleware's pages.
+
+    Inside :meth:`request_scope` a ``get_user`` answer is reused for the rest of that request (the
+    session check, the policies, the "security info changed" notice all need the same user);
+    nothing is kept after it, so a disabled account or a removed group takes effect at the
+    user's next request. ``set_password`` and ``set_per_user_mfa`` drop the user's answer, so a
+    change made in the request is seen by the rest of it. Outside a scope (the host's own calls,
+    the CLI) every call goes to the host. Any other attribute is the host directory's own.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.host_directory = directory
+
+    @staticmethod
+    @contextmanager
+    def request_scope() -> Iterator[None]:
+        token = _this_request.set({})
+        try:
+            yield
+        finally:
+            _this_request.reset(token)
+
+    def get_user(self, user_id: str) -> DirectoryUser | None:
+        users = _this_request.get()
+        if users is None:
+            return self.host_directory.get_user(user_id)
+        if user_id not in users:
+            users[user_id] = self.host_directory.get_user(user_id)
+        return users[user_id]
+
+    def set_password(self, user_id: str, new_password: str) -> None:
+        try:
+            self.host_directory.set_password(user_id, new_password)
+        finally:
+            self._forget(user_id)
+
+    def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:
+        try:
+            self.host_directory.set_per_user_mfa(user_id, state)
+        finally:
+            self._forget(user_id)
+
+    def _forget(self, user_id: str) -> None:
+        users = _this_request.get()
+        if users is not None:
+            users.pop(user_id, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Optional parts of the host's directory (user_ids, ...) and its own attributes.
+        if name == "host_directory":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.host_directory, name)

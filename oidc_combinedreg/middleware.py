@@ -47,7 +47,7 @@ from .conditional_access import (
 )
 from .config.model import Config
 from .delivery.base import Delivery
-from .directory import Directory, DirectoryUser, require_directory
+from .directory import Directory, DirectoryUser, RequestScopedDirectory, require_directory
 from .exceptions import StoreUnavailable
 from .policy.signin import SignInFacts, Step, StepKind
 from .service import SecurityInfo
@@ -105,8 +105,9 @@ class CombinedRegistration:
     ) -> None:
         # First: a host without it must not start (it would show pages under prompt=none).
         self.authorization = require_endpoint(authorization)
-        # Now, not at the first password reset: a Directory without its methods.
-        self.directory = require_directory(directory)
+        # Now, not at the first password reset: a Directory without its methods. Asked at most
+        # once per user in a request of the middleware's pages (web/app.py opens the scope).
+        self.directory = RequestScopedDirectory(require_directory(directory))
         self.app = app
         self.config = config
         self.clock: Clock = clock or SystemClock()
@@ -118,12 +119,16 @@ class CombinedRegistration:
         self.sessions = SessionManager(store, config.web, self.clock)
         # ``delivery``: the host's own email/text/voice providers (default: those the config names)
         self.info = SecurityInfo(
-            config=config, store=store, clock=self.clock, directory=directory, delivery=delivery
+            config=config,
+            store=store,
+            clock=self.clock,
+            directory=self.directory,
+            delivery=delivery,
         )
         self.flow = Flow(config, self.info)
         # on_password_reset(user_id): the host ends its own sessions (docs/password-reset.md)
         self.password_reset = ResetService(self.info, on_password_reset=on_password_reset)
-        self.admin = AdminService(info=self.info, directory=directory, config=config.admin)
+        self.admin = AdminService(info=self.info, directory=self.directory, config=config.admin)
         self.ca = Engine(config.conditional_access)
         self.web = WebApp(self)
         self._prefix = config.web.prefix

@@ -16,6 +16,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Response
 
+from ..directory import RequestScopedDirectory
 from ..exceptions import AccessDenied, StoreUnavailable
 from . import backstop, cookie_check, device_api, login_link
 from .admin_api import MAX_BODY as ADMIN_MAX_BODY
@@ -174,6 +175,13 @@ class WebApp:
         return contextvars.copy_context().run(self._serve, environ, start_response)
 
     def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        # The host's Directory answers once per user for this whole request (middleware.py).
+        with RequestScopedDirectory.request_scope():
+            return self._serve_scoped(environ, start_response)
+
+    def _serve_scoped(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
         use_catalogs(self.renderer.catalogs)
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
