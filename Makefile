@@ -19,10 +19,14 @@ venv: $(STAMP)
 
 # System packages the suite uses for real: redis-server, Chromium (browser tests), oathtool
 # (an independent TOTP implementation). Installed with apt-get when missing (CI runs as root).
+# PostgreSQL (the postgres store's tests start their own server): Debian keeps its binaries in
+# /usr/lib/postgresql/<version>/bin, off PATH, so it is looked for there.
 SYSPKGS := redis-server:redis-server chromium:chromium oathtool:oathtool wrk:wrk
 sysdeps:
 	@missing=""; for pair in $(SYSPKGS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 \
+	  || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; apt-get update -qq && \

@@ -11,10 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from postgres_servers import PostgresServer
 from redis_servers import RedisCluster3, RedisServer, require_redis
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.store import MemoryStore, SqliteStore, Store
+from oidc_combinedreg.store.postgres import PostgresStore
 from oidc_combinedreg.store.redis import RedisStore
 
 Factory = Callable[[pytest.FixtureRequest, FrozenClock], Store]
@@ -41,6 +43,13 @@ def _redis_cluster(request: pytest.FixtureRequest, clock: FrozenClock) -> RedisS
     return RedisStore.from_url(cluster.url, clock=clock, cluster=True)
 
 
+def _postgres(request: pytest.FixtureRequest, clock: FrozenClock) -> PostgresStore:
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    store = PostgresStore(server.dsn, clock=clock, max_size=8)
+    server.truncate()
+    return store
+
+
 REDIS_BACKENDS = [
     pytest.param(_redis, id="redis"),
     pytest.param(_redis_cluster, id="redis-cluster"),
@@ -49,6 +58,7 @@ BACKENDS = [
     pytest.param(_sqlite, id="sqlite"),
     pytest.param(_memory, id="memory"),
     *REDIS_BACKENDS,
+    pytest.param(_postgres, id="postgres"),
 ]
 
 
@@ -59,6 +69,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(Path(tmp_path_factory.mktemp("redis"))).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (database ``creg``); the store factory
+    empties its tables per test."""
+    server = PostgresServer().start()
+    server.create_database("creg")
+    yield server
+    server.destroy()
 
 
 @pytest.fixture(scope="session")
