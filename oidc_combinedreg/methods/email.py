@@ -8,21 +8,36 @@ from __future__ import annotations
 
 from ..exceptions import InvalidInput
 
-__all__ = ["mask_email", "parse_email", "same_address"]
+__all__ = ["SPECIAL_USE_MESSAGE", "mask_email", "parse_email", "same_address"]
 
 MAX_INPUT = 254
 
+#: RFC 6761 special-use names no mail is delivered to (``email_validator.SPECIAL_USE_DOMAIN_NAMES``)
+SPECIAL_USE_MESSAGE = (
+    "This address is at a reserved domain (such as .test, .local or .localhost) that can't "
+    "receive email. Enter another address."
+)
 
-def parse_email(raw: object) -> str:
-    """The normalized address, or :class:`InvalidInput` on ``email``."""
+
+def parse_email(raw: object, *, allow_test_domains: bool = False) -> str:
+    """The normalized address, or :class:`InvalidInput` on ``email``. ``allow_test_domains``
+    (development mode): accept the RFC 6761 ``.test`` domain, that of every demo user."""
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_INPUT:
         raise InvalidInput("email", "Enter an email address.")
     # Loaded at the first address typed, not with the package (benchmarks/import_time.py).
-    from email_validator import EmailNotValidError, validate_email
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
+    typed = raw.strip()
     try:
-        result = validate_email(raw.strip(), check_deliverability=False)
+        result = validate_email(
+            typed, check_deliverability=False, test_environment=allow_test_domains
+        )
     except EmailNotValidError:
+        # Say why a well-formed address at a reserved name is refused ("alice@example.test").
+        domain = typed.rpartition("@")[2].rstrip(".").lower()
+        special = [d for d in SPECIAL_USE_DOMAIN_NAMES if not (allow_test_domains and d == "test")]
+        if typed.count("@") == 1 and any(domain == d or domain.endswith("." + d) for d in special):
+            raise InvalidInput("email", SPECIAL_USE_MESSAGE) from None
         raise InvalidInput("email", "Enter a valid email address, like name@example.com.") from None
     return str(result.normalized)
 

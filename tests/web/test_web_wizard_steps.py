@@ -322,3 +322,32 @@ def test_adding_past_a_limit_says_the_limit(
     if kind == "totp":
         de = browser.get(url + "?lng=de").get_data(as_text=True)
         assert "Sie können bis zu 5 Authentifizierungs-Apps haben." in de
+
+
+def _email_step(make_env: Callable[..., tuple[Browser, RecordingSender]]) -> tuple[Browser, str]:
+    browser, _ = make_env(["email"], mfa_registration={"enforced": False})
+    url = _wizard(browser)
+    assert browser.get_json(url).get_json()["page"] == "email_enter"
+    return browser, url
+
+
+def test_development_mode_accepts_the_demo_users_test_domain(
+    make_env: Callable[..., tuple[Browser, RecordingSender]],
+) -> None:
+    """Issue 19.10: every demo user is @example.test (RFC 6761); the tests run in development."""
+    browser, url = _email_step(make_env)
+    form = {"action": "next", "email": "alice@example.test", "csrf_token": browser.csrf(url)}
+    r = browser.post_json(url, form)
+    assert r.status_code == 200 and r.get_json()["page"] == "email_verify", r.get_json()
+
+
+def test_a_reserved_domain_is_refused_saying_so(
+    make_env: Callable[..., tuple[Browser, RecordingSender]],
+) -> None:
+    browser, url = _email_step(make_env)
+    form = {"action": "next", "email": "alice@printer.local", "csrf_token": browser.csrf(url)}
+    r = browser.post_json(url, form)
+    assert r.status_code == 400
+    assert r.get_json()["errors"]["email"].startswith("This address is at a reserved domain")
+    r = browser.post(url + "&lng=de", data=form)
+    assert "reservierten Domain" in r.get_data(as_text=True)
