@@ -3,6 +3,7 @@ groups) and refuses users it does not know; ``--json`` for what scripts call."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -300,3 +301,24 @@ def test_flush_notifications_writes_to_the_directorys_address_too(host: Path) ->
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.stdout) == {"sent": 1, "pending": 1}
     assert json.loads(invoke(*args).stdout) == {"sent": 0, "pending": 0}
+
+
+def test_import_tokens_refuses_a_user_the_directory_does_not_know_as_json(
+    host: Path, tmp_path: Path
+) -> None:
+    seed = base64.b32encode(b"12345678901234567890").decode()
+    csv_file = tmp_path / "tokens.csv"
+    csv_file.write_text(
+        "upn,serial number,secret key,time interval,manufacturer,model\n"
+        f"carol,1001,{seed},30,C,M\nnosuchuser,1002,{seed},30,C,M\n"
+    )
+    args = ["import-tokens", "--config", str(host), "--csv", str(csv_file), "--json"]
+    refused = invoke(*args, "--directory", "hostdir:directory")
+    assert refused.exit_code == 1, refused.output
+    answer = json.loads(refused.stdout)
+    assert (answer["ok"], answer["imported"]) == (False, [])
+    assert [p["message"] for p in answer["problems"]] == ["unknown user 'nosuchuser'"]
+    csv_file.write_text(csv_file.read_text().rsplit("nosuchuser", 1)[0])
+    imported = invoke(*args, "--directory", "hostdir:directory")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout) == {"ok": True, "imported": ["1001"], "problems": []}
