@@ -150,3 +150,24 @@ path = "reg.sqlite3"
     config = load_config(path)
     assert (tmp_path / "keys" / "combinedreg.keys").exists()
     assert load_config(path).secrets.encryption_keys == config.secrets.encryption_keys
+
+
+def test_the_admin_apis_pskc_import_without_the_extra_is_not_supported_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oidc_combinedreg.admin.service import AdminService, NotSupported
+    from oidc_combinedreg.clock import SystemClock
+    from oidc_combinedreg.service import SecurityInfo
+    from oidc_combinedreg.store.factory import open_store
+
+    _without(monkeypatch, "pskc")
+    config = load_config(_config(tmp_path))
+    store = open_store(config.storage, clock=SystemClock())
+    try:
+        info = SecurityInfo(config=config, store=store, clock=SystemClock())
+        admin = AdminService(info=info, directory=None, config=config.admin)
+        with pytest.raises(NotSupported) as caught:
+            admin.import_hardware_tokens(fmt="pskc", content="PA==", actor="t", ip=None)
+        assert 'pip install "oidc-combinedreg[pskc]"' in caught.value.message
+    finally:
+        store.close()
