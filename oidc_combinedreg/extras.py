@@ -14,6 +14,7 @@ __all__ = ["EXTRAS", "MissingExtra", "install_hint", "missing_extra", "require_e
 #: extra -> the modules it installs (what is looked for)
 EXTRAS: dict[str, tuple[str, ...]] = {
     "redis": ("redis",),
+    "postgres": ("psycopg", "psycopg_pool"),
     "phone": ("phonenumbers",),
     "pskc": ("pskc", "defusedxml"),
 }

@@ -17,6 +17,7 @@ from .model import (
     Environment,
     GeneralConfig,
     NoPersistence,
+    PostgresConfig,
     RedisConfig,
     SecretsConfig,
     SqliteSynchronous,
@@ -113,12 +114,12 @@ def _read_template_dirs(r: Reader, base_dir: Path) -> tuple[str, ...]:
 
 
 def _read_storage(r: Reader, base_dir: Path, env: Environment) -> StorageConfig:
-    backend = r.string("backend", "sqlite", choices=("sqlite", "redis"))
-    if backend == "redis":
+    backend = r.string("backend", "sqlite", choices=("sqlite", "redis", "postgres"))
+    if backend in ("redis", "postgres"):
         from ..extras import missing_extra
 
-        if (problem := missing_extra("redis")) is not None:
-            r.error("backend", f"'redis' {problem}")
+        if (problem := missing_extra(backend)) is not None:
+            r.error("backend", f"{backend!r} {problem}")
     sq = r.section("sqlite")
     path = sq.string("path", StorageConfig().sqlite_path, non_empty=True)
     busy = sq.integer("busy_timeout_ms", 5000, min=0, max=60000)
@@ -129,6 +130,11 @@ def _read_storage(r: Reader, base_dir: Path, env: Environment) -> StorageConfig:
         if (backend == "redis" or r.has("redis"))
         else None
     )
+    postgres = (
+        _read_postgres(r.section("postgres"), env)
+        if (backend == "postgres" or r.has("postgres"))
+        else None
+    )
     r.done()
     path = _sqlite_path(sq, path, base_dir)
     return StorageConfig(
@@ -137,6 +143,7 @@ def _read_storage(r: Reader, base_dir: Path, env: Environment) -> StorageConfig:
         busy_timeout=busy / 1000,
         sqlite_synchronous=synchronous,
         redis=redis,
+        postgres=postgres,
     )
 
 
@@ -155,6 +162,44 @@ def _sqlite_path(r: Reader, path: str, base_dir: Path) -> str:
     if problem is not None and path:  # an empty path is already reported
         r.error("path", problem)
     return path
+
+
+def _read_postgres(r: Reader, env: Environment) -> PostgresConfig:
+    dsn = r.string("dsn", "")
+    if dsn and not _conninfo_parses(dsn):
+        r.error(
+            "dsn",
+            "expected a libpq connection string (host=... dbname=...) or a postgresql:// URI",
+        )
+    least = r.integer("min_connections", 1, min=0, max=1000)
+    most = r.integer("max_connections", 10, min=1, max=1000)
+    if most < least:
+        r.error("max_connections", f"expected at least min_connections ({least}), got {most}")
+    cfg = PostgresConfig(
+        dsn=dsn,
+        min_connections=least,
+        max_connections=most,
+        pool_timeout=r.integer("pool_timeout_ms", 5000, min=10, max=60000) / 1000,
+        # libpq counts whole seconds and takes at least 2
+        connect_timeout=r.integer("connect_timeout_ms", 5000, min=2000, max=60000) / 1000,
+        statement_timeout=r.integer("statement_timeout_ms", 5000, min=10, max=600000) / 1000,
+        migrate_at_start=env is not Environment.PRODUCTION,
+    )
+    r.done()
+    return cfg
+
+
+def _conninfo_parses(dsn: str) -> bool:
+    try:
+        from psycopg import Error
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return True  # the missing extra is reported at storage.backend
+    try:
+        conninfo_to_dict(dsn)
+    except Error:
+        return False
+    return True
 
 
 def _read_redis(r: Reader, env: Environment) -> RedisConfig:

@@ -103,12 +103,29 @@ class WebConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StorageConfig:
-    #: ``"sqlite"`` (one host) or ``"redis"`` (many workers and hosts)
+    #: ``"sqlite"`` (one host), ``"redis"`` or ``"postgres"`` (many workers and hosts)
     backend: str = "sqlite"
     sqlite_path: str = "combinedreg.sqlite3"
     busy_timeout: float = 5.0
     sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.NORMAL
     redis: RedisConfig | None = None
+    postgres: PostgresConfig | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PostgresConfig:
+    """``[storage.postgres]``: see docs/storage.md."""
+
+    #: a libpq connection string or URI; empty: libpq's ``PG*`` environment variables
+    dsn: str = ""
+    min_connections: int = 1
+    max_connections: int = 10
+    #: how long a request waits for a free pooled connection
+    pool_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    statement_timeout: float = 5.0
+    #: apply missing migrations when the store opens (development); else ``combinedreg migrate``
+    migrate_at_start: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,4 +1,5 @@
-"""Open the store the config names (SQLite by default, Redis for many workers and hosts)."""
+"""Open the store the config names (SQLite by default, Redis or PostgreSQL for many workers and
+hosts)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def open_store(config: StorageConfig, *, clock: Clock, check: bool = True) -> St
                 store.close()
                 raise
         return store
+    if config.backend == "postgres":
+        return _open_postgres(config, clock)
     from .sqlite import SqliteStore
 
     problem = sqlite_path_problem(config.sqlite_path)
@@ -105,4 +108,22 @@ def _open_redis(config: StorageConfig, clock: Clock) -> RedisStore:
         key_prefix=r.key_prefix,
         audit_retention=r.audit_retention_days * 86400.0,
         audit_maxlen=r.audit_maxlen,
+    )
+
+
+def _open_postgres(config: StorageConfig, clock: Clock) -> Store:
+    # Imported here so other deployments never load psycopg.
+    from .postgres import PostgresStore
+
+    assert config.postgres is not None  # the config reader makes one for backend = "postgres"
+    p = config.postgres
+    return PostgresStore(
+        p.dsn,
+        clock=clock,
+        min_size=p.min_connections,
+        max_size=p.max_connections,
+        pool_timeout=p.pool_timeout,
+        connect_timeout=p.connect_timeout,
+        statement_timeout=p.statement_timeout,
+        migrate=p.migrate_at_start,
     )

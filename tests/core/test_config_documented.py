@@ -33,6 +33,8 @@ secure_cookies = false
 backend = "redis"
 [storage.redis]
 url = "redis://127.0.0.1:1/0"
+[storage.postgres]
+dsn = "host=127.0.0.1 dbname=idp"
 [secrets]
 encryption_keys = ["{key}"]
 [delivery.email]

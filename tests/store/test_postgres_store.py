@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -111,3 +112,25 @@ def test_errors_never_show_the_password(postgres_server: PostgresServer) -> None
         PostgresStore(dsn, clock=FrozenClock(T0), pool_timeout=2)
     assert "s3cret-pw" not in str(caught.value)
     assert "no_such_db" in str(caught.value)
+
+
+def test_the_config_opens_a_postgres_store(postgres_server: PostgresServer, tmp_path: Path) -> None:
+    from oidc_combinedreg import parse_config
+    from oidc_combinedreg.crypto import generate_key
+    from oidc_combinedreg.store.factory import open_store
+
+    data = {
+        "general": {"environment": "development"},
+        "secrets": {"encryption_keys": [generate_key()]},
+        "web": {"secure_cookies": False},
+        "storage": {"backend": "postgres", "postgres": {"dsn": postgres_server.dsn}},
+    }
+    config = parse_config(data, base_dir=tmp_path)
+    store = open_store(config.storage, clock=FrozenClock(T0))
+    try:
+        assert isinstance(store, PostgresStore)
+        store.put_challenge("k", {"a": 1}, ttl=60)
+        assert store.take_challenge("k") == {"a": 1}
+        assert store.take_challenge("k") is None
+    finally:
+        store.close()
