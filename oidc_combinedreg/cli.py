@@ -132,11 +132,13 @@ def generate_key_command() -> None:
 
 def _add_subcommands() -> None:
     # Kept in one block at the end: the command modules live with the features they drive.
+    from .cli_migrate import migrate_command
     from .device import authenticator_cli
     from .token_admin import import_tokens_command
 
     main.add_command(authenticator_cli)
     main.add_command(import_tokens_command)
+    main.add_command(migrate_command)
 
 
 _add_subcommands()

@@ -19,7 +19,7 @@ from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store.postgres_schema import MIGRATIONS, migrate, schema_version
 
-__all__ = ["Conn", "PostgresConnections"]
+__all__ = ["Conn", "PostgresConnections", "migrate_database"]
 
 log = logging.getLogger("oidc_combinedreg.store")
 
@@ -39,6 +39,20 @@ def _describe(conninfo: str) -> str:
     port = parts.get("port") or os.environ.get("PGPORT", "")
     db = parts.get("dbname") or os.environ.get("PGDATABASE", "")
     return f"postgres {host}{':' if port else ''}{port}/{db}"
+
+
+def migrate_database(conninfo: str, *, now: float, connect_timeout: float = 5.0) -> tuple[int, int]:
+    """``combinedreg migrate``: on a connection of its own (no pool, no statement timeout: a
+    migration may take long), apply the missing migrations. Returns (applied, version)."""
+    name = _describe(conninfo)
+    try:
+        with psycopg.connect(
+            conninfo, autocommit=True, connect_timeout=max(2, round(connect_timeout))
+        ) as conn:
+            applied = migrate(conn, name, now)
+            return applied, schema_version(conn)
+    except psycopg.Error as exc:
+        raise StoreUnavailable(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
 class PostgresConnections:
@@ -116,6 +130,7 @@ class PostgresConnections:
             return self._pool
 
     def _prepare(self, apply: bool) -> None:
+        """``apply``: migrate; else refuse a schema not at this package's version."""
         with self._connection() as conn:
             if apply:
                 migrate(conn, self._name, self._clock.now())
