@@ -16,13 +16,14 @@ from .tls import self_signed_certificate
 
 DEMO_ACCOUNTS = """\
 Demo accounts (user / password):
-  alice / alice            no security info yet: the middleware makes her register MFA
+  alice / alice            no security info yet: registers MFA and password reset together
   admin / admin            group "admins"; office phone from the directory: a call (see the outbox)
   breakglass / breakglass  group "break-glass": excluded from enforcement, plain OIDC flow
-  carol / carol            per-user MFA enforced
+  carol / carol            per-user MFA enforced, alone
   dave / dave              registers for password reset only
   erin / erin              legacy mode: MFA and password reset registered apart
-  frank / frank            Conditional Access requires MFA for every app"""
+  frank / frank            Conditional Access requires MFA for every app, alone
+  grace / grace            the MFA registration policy alone"""
 
 
 def _arguments() -> argparse.Namespace:

@@ -61,9 +61,21 @@ def _first_page_after_password(rp: Rp, user: str) -> requests.Response:
         ),
         pytest.param(
             "frank",
-            ["mfa_registration_enforced", "conditional_access_mfa", "sspr_registration"],
+            ["conditional_access_mfa"],
             "Keep your account secure",
-            id="frank: Conditional Access requires MFA for the app",
+            id="frank: Conditional Access requires MFA for the app, alone",
+        ),
+        pytest.param(
+            "grace",
+            ["mfa_registration_enforced"],
+            "Keep your account secure",
+            id="grace: the MFA registration policy alone",
+        ),
+        pytest.param(
+            "alice",
+            ["mfa_registration_enforced", "sspr_registration"],
+            "Keep your account secure",
+            id="alice: MFA and password reset registered together",
         ),
     ],
 )
