@@ -352,6 +352,17 @@ class Notifier:
             return None
         user_id = str(data["user_id"])
         wanted = self._reported_ids(user_id, data)
+        reason = "user reported a security-info change as not theirs"
+        return self.secure_account(
+            user_id, wanted, ip=ip, reason=reason, outbox_id=data.get("outbox_id")
+        )
+
+    def secure_account(
+        self, user_id: str, wanted: Sequence[str], *, ip: str | None, reason: str, **detail: Any
+    ) -> NotMeReport:
+        """What "This wasn't me" does, from a notice's link or the Recent activity page: in one
+        store write, suspend ``wanted`` (those still in use), revoke every session, flag the
+        account and require a password reset; ``detail`` goes into the ``account.flagged`` event."""
         # Which of them are in use now (the rest were deleted meanwhile: nothing to suspend).
         suspended = tuple(m for m in wanted if self.store.get_method(user_id, m) is not None)
         now = self.clock.now()
@@ -363,11 +374,7 @@ class Notifier:
             user_id=user_id,
             outcome="info",
             ip=ip,
-            detail={
-                "reason": "user reported a security-info change as not theirs",
-                "outbox_id": data.get("outbox_id"),
-                "methods_suspended": list(suspended),
-            },
+            detail={"reason": reason, **detail, "methods_suspended": list(suspended)},
         )
         revoked = self.store.report_methods(
             replace(state, extra=extra), wanted, at=now, events=[flagged]

@@ -29,7 +29,7 @@ from .i18n import LANG_COOKIE, Catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
 from .steps import webauthn as webauthn_step
-from .views import admin_dashboard, manage, not_me, reset, signin, wizard
+from .views import activity, admin_dashboard, manage, not_me, reset, signin, wizard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -92,6 +92,8 @@ _VIEWS: dict[str, View] = {
     "change": manage.change,
     "signout_everywhere": manage.signout_everywhere,
     "not_me": not_me.not_me,
+    "activity": activity.activity,
+    "activity_not_me": activity.not_me,
     "reset": reset.reset,
     "reset_step": reset.reset_step,
     # The push device's API: signed JSON requests without a session (see web/device_api.py).
@@ -119,6 +121,8 @@ _URLS = Map(
         Rule("/default", endpoint="set_default"),
         Rule("/signout-everywhere", endpoint="signout_everywhere"),
         Rule("/not-me/<token>", endpoint="not_me"),
+        Rule("/activity", endpoint="activity"),
+        Rule("/activity/not-me", endpoint="activity_not_me"),
         Rule("/reset", endpoint="reset"),
         Rule("/reset/<step>", endpoint="reset_step"),
         Rule("/device/enroll", endpoint="device_enroll"),

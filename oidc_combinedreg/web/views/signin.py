@@ -105,7 +105,7 @@ def _ordered_mfa_methods(
 
 
 #: where the MFA gate may send the user back to (by name: never a URL from the request)
-_BACK = {"admin": "admin_dashboard"}
+_BACK = {"admin": "admin_dashboard", "activity": "activity"}
 
 
 def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
