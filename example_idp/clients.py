@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list  # type: ignore[import-untyped]
+from flask import g, has_request_context
 
 from .db import Database
 from .registration import is_loopback_ip_uri
@@ -118,17 +119,27 @@ class ClientStore:
             return None
         if client_id in self._configured:
             return self._configured[client_id]
+        # Authlib asks for the client several times per request (five times at /authorize): a
+        # registered client is read once per request (never kept longer: nothing to invalidate).
+        memo: dict[str, Client] | None = (
+            g.setdefault("example_idp_clients", {}) if has_request_context() else None
+        )
+        if memo is not None and client_id in memo:
+            return memo[client_id]
         row = self._db.fetch_one(
             "SELECT client_id, secret_hash, metadata FROM clients WHERE client_id = ?",
             (client_id,),
         )
         if row is None:
             return None
-        return Client(
+        client = Client(
             client_id=row["client_id"],
             secret_hash=row["secret_hash"],
             client_metadata=json.loads(row["metadata"]),
         )
+        if memo is not None:
+            memo[client_id] = client
+        return client
 
     def add(
         self, *, client_id: str, secret: str | None, metadata: Mapping[str, Any], issued_at: int

@@ -106,7 +106,8 @@ def current_sign_in() -> SignedIn | None:
     if not current_user.is_authenticated:
         return None
     idp = current_idp()
-    user = idp.directory.get_user(current_user.get_id())
+    # Flask-Login's user_loader read this user from the directory for this very request.
+    user = current_user.user if isinstance(current_user, LoginUser) else None
     if user is None or not user.enabled:
         return None
     if idp.registration is None:

@@ -51,6 +51,32 @@ def test_issuing_a_code_opens_no_connection(tmp_path: Path, opened: list[int]) -
     assert len(opened) == before
 
 
+def test_issuing_a_code_reads_the_client_and_the_user_fewer_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
+    client = make_idp(tmp_path)
+    client_id = registered(client)["client_id"]
+    login(client, "/")
+    statements.clear()
+    _issue(client, client_id)
+    clients = [s for s in statements if "FROM clients" in s]
+    users = [s for s in statements if "SELECT per_user_mfa FROM user_overrides" in s]
+    # Authlib asks for the client five times per /authorize (the old code read it five times):
+    # now twice in the guard's effective_params (before Flask's request context) and once in the
+    # view. The user is read by Flask-Login's loader and by the middleware's guard (the old code
+    # read it a third time in current_sign_in).
+    assert (len(clients), len(users)) == (3, 2), statements
+
+
 def _write_in_child(database: Database, opened: list[int]) -> None:
     database.execute("INSERT INTO session_cutoffs (user_id, at) VALUES ('child', 1)")
     if opened[-1] != os.getpid():  # the parent's idle connection was used here
