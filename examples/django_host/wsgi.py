@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from werkzeug.wsgi import ClosingIterator
 
 from oidc_combinedreg import CombinedRegistration, parse_config
 
@@ -12,11 +16,12 @@ from .settings import HERE, configure
 _registration: CombinedRegistration | None = None
 
 
-def make_application(data_dir: Path) -> CombinedRegistration:
-    """Configure Django with its files in ``data_dir`` and mount the middleware around it."""
+def make_application(data_dir: Path) -> Any:
+    """Configure Django with its files in ``data_dir``; the WSGI application to serve."""
     global _registration
     configure(data_dir)
     from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
 
     from .host import OAuthToolkitEndpoint, UserDirectory
 
@@ -28,7 +33,14 @@ def make_application(data_dir: Path) -> CombinedRegistration:
         directory=UserDirectory(),
         authorization=OAuthToolkitEndpoint(),
     )
-    return _registration
+    registration = _registration
+
+    def application(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        # The middleware's own pages read Django's users outside Django's request cycle, so
+        # Django does not close that database connection at the end: close it as Django would.
+        return ClosingIterator(registration(environ, start_response), close_old_connections)
+
+    return application
 
 
 def combinedreg() -> CombinedRegistration:
