@@ -144,11 +144,28 @@ def test_page_samples_run(page: Path, tmp_path: Path) -> None:
 def test_not_run_markers_stand_before_samples_and_stay_few() -> None:
     marked = 0
     for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        markers = len(NOT_RUN.findall(text))
+        lines = page.read_text(encoding="utf-8").split("\n")
+        markers = sum(1 for line in lines if NOT_RUN.fullmatch(line.strip()))  # alone on a line
         marked_here = sum(1 for sample in samples(page) if sample.not_run is not None)
         assert markers == marked_here, (
             f"{page.relative_to(ROOT)}: a not-run marker not before a ```python block"
         )
         marked += marked_here
     assert marked <= MAX_NOT_RUN, f"{marked} samples are not run: fix samples rather than mark them"
+
+
+def test_toml_samples_are_toml() -> None:
+    """Config samples (```toml) parse: each is a part of a config, valid TOML on its own."""
+    import tomllib
+
+    problems = []
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").split("\n")
+        starts = [i for i, line in enumerate(lines) if line.strip() == "```toml"]
+        for start in starts:
+            end = next(j for j in range(start + 1, len(lines)) if lines[j].startswith("```"))
+            try:
+                tomllib.loads("\n".join(lines[start + 1 : end]))
+            except tomllib.TOMLDecodeError as error:
+                problems.append(f"{page.relative_to(ROOT)}:{start + 1}: {error}")
+    assert not problems, "\n".join(problems)
