@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from html import unescape
+from pathlib import Path
 
+from plain_wsgi_host import DictDirectory, make_app
 from test_web_manage import manage
-from webtest import Browser, location
+from webtest import Browser, base_config, location
 
+from oidc_combinedreg import parse_config
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.delivery.recording import RecordingSender
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import MethodRecord
+from oidc_combinedreg.store.sqlite import SqliteStore
 
 
 def _alice_with_app_and_email(make_browser: Callable[..., Browser]) -> tuple[Browser, str]:
@@ -55,3 +61,46 @@ def test_the_refused_page_has_a_way_back(make_browser: Callable[..., Browser]) -
     html = browser.get(url).get_data(as_text=True)
     assert "Add another method first" in html
     assert 'href="/security-info/"' in html.split("Add another method first")[1]
+
+
+def test_when_no_one_method_closes_every_gap_each_gap_gets_its_choices(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """alice's phone is her only MFA method and one of the two reset methods (with an email);
+    she has the one phone she may have, so nothing she can add closes both gaps: the page lists
+    what signs her in and, apart, what resets a password."""
+    sender = RecordingSender()
+    data = base_config(tmp_path, delivery={"public_url": "https://idp.example.test"})
+    data["policies"]["wizard_preference"] = ["mobile_phone"]
+    data["policies"]["methods"] = {"security_questions": {"enabled": True}}
+    data["policies"]["sspr"] = {"enabled_for": "all", "methods_required": 2,
+                                "methods": ["mobile_phone", "email", "security_questions"]}  # fmt: skip
+    store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
+    reg, host = make_app(
+        parse_config(data), DictDirectory(), store=store, clock=clock, delivery=sender.delivery()
+    )
+    browser = Browser(reg, host, clock)
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    token = browser.csrf(wizard)
+    phone = {"action": "next", "country": "US", "number": "415 555 0123", "channel": "sms"}
+    browser.post_json(wizard, {**phone, "csrf_token": token})
+    r = browser.post_json(
+        wizard, {"action": "verify", "code": sender.last_code(), "csrf_token": token}
+    )
+    assert r.status_code == 303, r.get_data(as_text=True)
+    email = MethodRecord(id="e1", user_id="alice", kind=MethodKind.EMAIL, label="a•••@example.test",
+                         created_at=clock.now(), data={"email": "alice@example.test"})  # fmt: skip
+    store.add_method(email, limit=1)
+    mobile = next(m for m in store.list_methods("alice") if m.kind is MethodKind.MOBILE_PHONE)
+    url = f"/security-info/methods/{mobile.id}/delete"
+    refused = browser.get_json(url).get_json()["refused"]
+    assert sorted(refused["shortfalls"]) == ["mfa", "sspr"]
+    assert refused["add_first"] == []
+    each = {gap: [a["kind"] for a in kinds] for gap, kinds in refused["add_each"].items()}
+    assert "totp" in each["mfa"] and "security_questions" not in each["mfa"]
+    assert each["sspr"] == ["security_questions"]
+    html = browser.get(url).get_data(as_text=True)
+    assert "Add one of these to sign in with a second step:" in html
+    assert "Add one of these to reset your password:" in html
+    store.close()
