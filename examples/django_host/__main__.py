@@ -45,4 +45,6 @@ if __name__ == "__main__":
         f"&redirect_uri={REDIRECT_URI}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         "&code_challenge_method=S256  (alice / correct horse battery staple)"
     )
+    # the PKCE pair of RFC 7636, Appendix B: exchange the code at /o/token/ with this verifier
+    print("code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
     make_server("localhost", 8000, app).serve_forever()
