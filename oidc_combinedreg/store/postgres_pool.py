@@ -109,6 +109,11 @@ class PostgresConnections:
             timeout=self._pool_timeout,
             kwargs={"autocommit": True, "connect_timeout": self._connect_timeout},
             configure=self._configure,
+            # The pool retries a failed connect with a backoff that doubles up to this long
+            # (psycopg_pool's default: 5 minutes), so a server back after a restart was not
+            # tried again for many seconds. A short one gives up soon: the next request that
+            # finds no connection starts a new attempt at once.
+            reconnect_timeout=max(1.0, self._pool_timeout),
             open=False,
             name="combinedreg",
         )
