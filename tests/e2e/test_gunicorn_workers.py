@@ -63,7 +63,7 @@ def redis_config_text(redis_url: str, *, server_url: str, socket_timeout_ms: int
     text = re.sub(r"(?ms)^\[storage\].*?(?=^\[(?!storage))", lambda _: storage, text)
     keys = f'[secrets]\nencryption_keys = ["{generate_key()}"]\n\n'
     text = re.sub(r"(?ms)^\[secrets\].*?(?=^\[(?!secrets))", lambda _: keys, text)
-    if "[methods.push]" not in text:
+    if not re.search(r"(?m)^\[methods\.push\]", text):  # the demo's own is commented out
         # The reference device CLI plays the push app (the demo offers none: issue 19.4).
         text += (
             f'\n[methods.push]\nserver_url = "{server_url}/security-info"\n'
