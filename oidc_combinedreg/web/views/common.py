@@ -36,12 +36,17 @@ _PHONES = (MethodKind.MOBILE_PHONE, MethodKind.ALTERNATE_PHONE, MethodKind.OFFIC
 
 def display_label(record: MethodRecord) -> str:
     """What pages show of a method: phone numbers and addresses always masked, whatever the
-    stored label says (a page must never reveal a whole number or address)."""
+    stored label says (a page must never reveal a whole number or address); nothing when the
+    label is only the kind's English name."""
     phone, email = record.data.get("phone"), record.data.get("email")
     if record.kind in _PHONES and isinstance(phone, str) and phone:
         return mask_phone(phone)
     if record.kind is MethodKind.EMAIL and isinstance(email, str) and email:
         return mask_email(email)
+    if record.label == METHOD_NAMES[record.kind]:
+        # The kind's English name stored as the label (an app named nothing else): the page
+        # shows the name, translated, already; the label would repeat it in English.
+        return ""
     return record.label
 
 

@@ -1,0 +1,271 @@
+"""No English inside German or Arabic pages (issue 19.7), through the WSGI stack.
+
+Two checks over the pages a user meets (manage mode and each of its pages, recent activity, the
+wizard's steps of every kind, the MFA step, the password reset's first page), each rendered in
+``de`` and ``ar``:
+
+* every msgid that reached gettext while the page rendered (recorded by wrapping the catalogs'
+  lookup) has a translation in every shipped catalog: a label computed in Python and translated
+  in a template (``_(m.name)``) is caught even when extraction never saw it;
+* the page's visible text (text nodes and the attributes a screen reader reads) contains no
+  English msgid of the source set whose translation differs: a string shown without passing
+  through gettext at all (a stored English label, a name formatted in Python) is caught.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations
+from plain_wsgi_host import DictDirectory, make_app
+from test_web_i18n import _extracted
+from test_web_manage import SECURITY_INFO, add_record, enrolled
+from webtest import Browser, base_config, location
+
+from oidc_combinedreg import parse_config
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.crypto import fast_hasher_for_tests
+from oidc_combinedreg.delivery.recording import RecordingSender
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.sqlite import SqliteStore
+from oidc_combinedreg.web import i18n
+from oidc_combinedreg.web.i18n import CATALOGS, SUPPORTED
+
+LANGS = ("de", "ar")
+_READ = ("aria-label", "title", "placeholder", "alt")
+
+
+class _Visible(HTMLParser):
+    """Text nodes and read-out attributes, outside script and style."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        named = dict(attrs)
+        self.chunks += [v for k, v in attrs if k in _READ and v]
+        if tag == "input" and named.get("type") in ("submit", "button") and named.get("value"):
+            self.chunks.append(str(named["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.chunks.append(" ".join(data.split()))
+
+
+def _translated(lang: str) -> dict[str, str]:
+    with (CATALOGS / lang / "LC_MESSAGES" / "messages.po").open("rb") as fp:
+        catalog = read_po(fp, locale=lang)
+    out: dict[str, str] = {}
+    for m in catalog:
+        if not m.id or m.fuzzy:
+            continue
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        if all(strings):
+            out[m.id if isinstance(m.id, str) else m.id[0]] = strings[0]
+    return out
+
+
+@pytest.fixture(scope="module")
+def catalogs() -> dict[str, dict[str, str]]:
+    return {lang: _translated(lang) for lang in SUPPORTED if lang != "en"}
+
+
+@pytest.fixture(scope="module")
+def english() -> set[str]:
+    """Source msgids worth looking for in a page: words, not placeholders or punctuation."""
+    return {m for m in _extracted() if re.search(r"[A-Za-z]{3}", m) and "%(" not in m}
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Every msgid a page asks gettext for while the test runs."""
+    asked: set[str] = set()
+    real = i18n.translations
+
+    class Recording(NullTranslations):
+        def __init__(self, inner: NullTranslations) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def gettext(self, message: str) -> str:
+            asked.add(message)
+            return self.inner.gettext(message)
+
+        def ngettext(self, singular: str, plural: str, n: int) -> str:
+            asked.add(singular)
+            return self.inner.ngettext(singular, plural, n)
+
+    monkeypatch.setattr(i18n, "translations", lambda lang: Recording(real(lang)))
+    return asked
+
+
+def english_in(html: str, lang: str, english: set[str], catalog: dict[str, str]) -> list[str]:
+    parser = _Visible()
+    parser.feed(html)
+    text = "\n".join(parser.chunks)
+    found = []
+    for msgid in english:
+        if catalog.get(msgid, msgid) == msgid:
+            continue  # the same in both languages ("OK", a brand name)
+        exact = msgid in parser.chunks
+        words = len(msgid.split()) > 1 and re.search(
+            rf"(?<![\w-]){re.escape(msgid)}(?![\w-])", text
+        )
+        if exact or words:
+            found.append(msgid)
+    return sorted(found)
+
+
+Check = Callable[[Browser, str], None]
+
+
+@pytest.fixture
+def check(
+    seen: set[str], english: set[str], catalogs: dict[str, dict[str, str]]
+) -> Iterator[Check]:
+    """``check(browser, url)``: that page in every language of LANGS; collects what is wrong."""
+    problems: list[str] = []
+
+    def run(browser: Browser, url: str) -> None:
+        for lang in LANGS:
+            sep = "&" if "?" in url else "?"
+            r = browser.get(f"{url}{sep}lng={lang}")
+            assert r.status_code < 500, (url, r.status_code)
+            html = r.get_data(as_text=True)
+            shown = english_in(html, lang, english, catalogs[lang])
+            if shown:
+                problems.append(f"{url} [{lang}] shows English: {shown}")
+        assert seen, "nothing reached gettext: the recording is not in place"
+        missing = {
+            lang: sorted(m for m in seen if m.strip() and m not in table)
+            for lang, table in catalogs.items()
+        }
+        for lang, ids in missing.items():
+            if ids:
+                problems.append(f"{url}: not in the {lang} catalog: {ids}")
+        seen.clear()
+
+    yield run
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checks_find_english(english: set[str], catalogs: dict[str, dict[str, str]]) -> None:
+    """The detector itself: a stored English label inside a German sentence is found."""
+    html = '<p>Möchten Sie <b>Authenticator app</b> löschen?</p><a aria-label="Delete">x</a>'
+    assert english_in(html, "de", english, catalogs["de"]) == ["Authenticator app", "Delete"]
+    assert english_in("<p>Authentifizierungs-App</p>", "de", english, catalogs["de"]) == []
+
+
+def test_manage_mode_pages(browser: Browser, check: Check) -> None:
+    enrolled(browser)
+    records = [
+        add_record(browser, "alice", MethodKind.MOBILE_PHONE, phone="+14255550167"),
+        add_record(browser, "alice", MethodKind.ALTERNATE_PHONE, phone="+14255550168"),
+        add_record(browser, "alice", MethodKind.EMAIL, email="b@example.test"),
+        add_record(browser, "alice", MethodKind.WEBAUTHN),
+    ]
+    records.append(browser.reg.store.list_methods("alice")[0])  # the app from the wizard
+    check(browser, SECURITY_INFO)
+    for record in records:
+        check(browser, f"/security-info/methods/{record.id}/delete")
+    check(browser, "/security-info/default")
+    for kind in ("totp", "mobile_phone", "alternate_phone", "email", "webauthn"):
+        check(browser, f"/security-info/add/{kind}")
+    check(browser, "/security-info/activity")
+    ref = browser.get_json("/security-info/activity").get_json()["events"][0]["ref"]
+    check(browser, f"/security-info/activity/not-me?ref={ref}")
+
+
+def test_the_mfa_step(browser: Browser, check: Check) -> None:
+    mfa_url, _form = browser.at_mfa_with_totp()
+    check(browser, mfa_url)
+
+
+def test_the_password_reset(browser: Browser, check: Check) -> None:
+    check(browser, "/security-info/reset")
+
+
+@pytest.fixture
+def wizard_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[[str], Browser]]:
+    """A browser whose wizard proposes ``kind`` first (every kind of the reset policy offered)."""
+    stores: list[SqliteStore] = []
+
+    def factory(kind: str) -> Browser:
+        data = base_config(tmp_path, delivery={"public_url": "https://idp.example.test"})
+        data["policies"]["wizard_preference"] = [kind]
+        data["policies"]["mfa_registration"]["skips_allowed"] = 2
+        data["policies"]["methods"] = {"security_questions": {"enabled": True}}
+        data["policies"]["sspr"] = {
+            "enabled_for": "all",
+            "methods_required": 2,
+            "methods": ["totp", "mobile_phone", "email", "security_questions", "push"],
+            "allow_questions_alone": True,
+        }
+        store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
+        stores.append(store)
+        reg, host = make_app(
+            parse_config(data),
+            DictDirectory(),
+            store=store,
+            clock=clock,
+            delivery=RecordingSender().delivery(),
+        )
+        reg.info.questions.hasher = fast_hasher_for_tests()
+        return Browser(reg, host, clock)
+
+    yield factory
+    for store in stores:
+        store.close()
+
+
+#: kind -> the forms that walk its wizard step from its first page (each page is checked)
+WALKS: dict[str, list[dict[str, str]]] = {
+    "totp": [{"action": "next"}, {"action": "next"}],
+    "push": [{"action": "next"}],
+    "webauthn": [],
+    "security_questions": [],
+    "email": [{"action": "next", "email": "a@example.com"}],
+    "mobile_phone": [{"action": "next", "country": "US", "number": "415 555 0123",
+                      "channel": "sms"}],
+}  # fmt: skip
+
+
+def test_the_wizards_first_step_and_chooser(
+    wizard_browser: Callable[[str], Browser], check: Check
+) -> None:
+    browser = wizard_browser("totp")
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    assert "/wizard" in wizard, wizard
+    check(browser, wizard)
+    check(browser, wizard + "&choose=1")  # "I want to set up a different method"
+
+
+@pytest.mark.parametrize("kind", list(WALKS))
+def test_every_registration_steps_pages(
+    wizard_browser: Callable[[str], Browser], check: Check, kind: str
+) -> None:
+    """The steps the wizard shows, reached through "+ Add sign-in method" (the same templates)."""
+    browser = wizard_browser("totp")
+    enrolled(browser)
+    url = f"/security-info/add/{kind}"
+    assert browser.get_json(url).status_code == 200, browser.get_json(url).get_data(as_text=True)
+    token = browser.csrf(url)
+    check(browser, url)
+    for form in WALKS[kind]:
+        r = browser.post_json(url, {**form, "csrf_token": token})
+        assert r.status_code in (200, 303), r.get_data(as_text=True)
+        check(browser, url)
