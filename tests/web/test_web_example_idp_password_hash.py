@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, extract_parameters
 from flask.testing import FlaskClient
 from idp_client import EXAMPLE_IDP, login
 
@@ -18,13 +18,20 @@ from example_idp.settings import DEFAULT_SETTINGS_PATH, PasswordHashSettings, lo
 USER = "breakglass"
 
 
+#: the directory file's hash: made with other parameters than any idp.toml here (8 MiB, t=1)
+SEED_HASH = PasswordHasher(memory_cost=8192, time_cost=1, parallelism=1).hash(USER)
+
+
 def _idp(tmp_path: Path, table: str = "") -> FlaskClient:
     settings = tmp_path / "idp.toml"
     settings.write_text(DEFAULT_SETTINGS_PATH.read_text().split("[password_hash]")[0] + table)
-    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
-    app = create_app(
-        instance_path=tmp_path / "instance", combinedreg_config=config, settings_path=settings
+    users = tmp_path / "directory.toml"
+    users.write_text(
+        f'[[users]]\nid = "{USER}"\npassword_hash = "{SEED_HASH}"\ngroups = ["break-glass"]\n'
     )
+    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", tmp_path / "combinedreg.toml")
+    app = create_app(instance_path=tmp_path / "instance", combinedreg_config=config,
+                     settings_path=settings, directory_path=users)  # fmt: skip
     return app.test_client()
 
 
@@ -49,11 +56,11 @@ def test_the_shipped_settings_are_owasps_argon2id_minimum() -> None:
             settings.password_hash.parallelism) == (19456, 2, 1)  # fmt: skip
 
 
-def test_a_seed_hash_is_remade_with_the_configured_parameters_at_sign_in(tmp_path: Path) -> None:
+def test_a_file_hash_is_remade_with_the_configured_parameters_at_sign_in(tmp_path: Path) -> None:
     client = _idp(tmp_path)
-    assert _stored(tmp_path) is None  # the seed file's hash (argon2-cffi's defaults: 64 MiB)
+    assert _stored(tmp_path) is None  # the directory file's hash (8 MiB, t=1)
     login(client, "/", USER)
-    # The old code kept verifying the seed's 64 MiB, t=3, p=4 hash at every sign-in.
+    # The old code kept verifying the file's hash, whatever its parameters, at every sign-in.
     assert _params(_stored(tmp_path)) == (19456, 2, 1)
     login(client.application.test_client(), "/", USER)  # the new hash verifies
 
