@@ -1,0 +1,272 @@
+"""The Redis store's connection: the client, failing closed, scripts, and a cluster's failovers.
+
+:class:`RedisConnection` is the base of the store's parts (redis_audit.py, redis_ephemeral.py,
+redis_methods.py; joined in redis.py): every call to Redis goes through :meth:`_guard`
+(any redis-py error becomes ``StoreUnavailable``), :meth:`_read` or :meth:`_run` (a read, or a
+script, sent once more on a cluster when a failover moved its slot: see store/redis.py's
+docstring, "Fail closed, quickly").
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Self, TypeAlias, TypeVar, cast
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedSSLConnection
+
+from oidc_combinedreg.clock import Clock
+from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store.redis_layout import RedisKeys
+
+RedisClient: TypeAlias = "redis.Redis | RedisCluster"
+_T = TypeVar("_T")
+
+#: audit events older than this (seconds, by the store's clock at write time) are trimmed
+DEFAULT_AUDIT_RETENTION = 400 * 86400.0
+#: at most this many events are kept (about 250 bytes each): a cap on memory if events flood in
+DEFAULT_AUDIT_MAXLEN = 2_000_000
+#: how many keys (SCAN) or stream entries (XREVRANGE) one round trip asks for
+CHUNK = 1000
+#: a cluster's slot map is read again after a failed call at most this often (seconds)
+_MAP_READ_EVERY = 0.25
+_GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+def pipe_eval(pipe: Any, script: str, key: str, *args: str | int) -> None:
+    """Queue a one-key script. EVAL with the text, not EVALSHA: a pipeline cannot recover from
+    NOSCRIPT (a restarted server), and the server caches the compiled script by its digest anyway.
+    ``execute_command``, because redis-py's cluster pipeline has no ``eval``."""
+    pipe.execute_command("EVAL", script, 1, key, *args)
+
+
+class RedisConnection:
+    """What every part of :class:`~oidc_combinedreg.store.redis.RedisStore` talks to Redis through
+    (the constructor's parameters are described there)."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        clock: Clock,
+        key_prefix: str = "creg",
+        audit_retention: float | None = DEFAULT_AUDIT_RETENTION,
+        audit_maxlen: int | None = DEFAULT_AUDIT_MAXLEN,
+        lookup_grace: float = 60.0,
+    ) -> None:
+        if not key_prefix or any(c in key_prefix for c in "{}"):
+            raise ValueError("key_prefix must be non-empty and hold no '{' or '}' (hash tags)")
+        if client.get_encoder().decode_responses:
+            raise ValueError("the Redis client must be made with decode_responses=False")
+        self._client = client
+        self._clock = clock
+        self._retention = audit_retention
+        self._maxlen = audit_maxlen
+        self._grace = lookup_grace
+        self._closed = False
+        self._cluster = isinstance(client, RedisCluster)
+        self._keys = RedisKeys(key_prefix, cluster=self._cluster)
+        #: per thread: what the open ``transaction()`` block may take back (cluster only)
+        self._tx = threading.local()
+        #: when a failed call last read the cluster's slot map again (``time.monotonic()``)
+        self._map_read_at = -math.inf
+        self._scripts: dict[str, Script] = {
+            name: client.register_script(getattr(lua, name)) for name in lua.__all__
+            if name != "AUDIT_LIB"
+        }  # fmt: skip
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock,
+        cluster: bool = False,
+        sentinel: str | None = None,
+        socket_timeout: float = 1.0,
+        connect_timeout: float = 1.0,
+        key_prefix: str = "creg",
+        audit_retention: float | None = DEFAULT_AUDIT_RETENTION,
+        audit_maxlen: int | None = DEFAULT_AUDIT_MAXLEN,
+    ) -> Self:
+        """A store on ``url`` with bounded timeouts (seconds) and no retries.
+
+        * ``redis://[[user]:password@]host:port/db`` (``rediss://`` for TLS): one server.
+        * ``cluster=True``: ``url`` names any node of a Redis Cluster; the client finds the rest.
+        * ``sentinel="mymaster"``: ``url`` lists the Sentinels,
+          ``redis://[[user]:password@]host1:26379,host2:26379/db``; the password is the master's.
+        """
+        if cluster and sentinel is not None:
+            raise ValueError("choose cluster or sentinel, not both")
+        timeouts: dict[str, Any] = {
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client: RedisClient
+        if sentinel is not None:
+            client = _sentinel_master(url, sentinel, timeouts)
+        elif cluster:
+            client = RedisCluster.from_url(url, **timeouts)
+        else:
+            client = redis.Redis.from_url(url, **timeouts)
+        return cls(
+            client, clock=clock, key_prefix=key_prefix, audit_retention=audit_retention,
+            audit_maxlen=audit_maxlen,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"RedisStore({type(self._client).__name__}, key_prefix={self._keys.prefix!r})"
+
+    @property
+    def client(self) -> RedisClient:
+        """The redis-py client (for checks of the server: store/redis_persistence.py)."""
+        return self._client
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Any failure to talk to Redis becomes ``StoreUnavailable``: callers fail closed."""
+        if self._closed:
+            raise StoreUnavailable(f"{self!r} is closed")
+        try:
+            yield
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise StoreUnavailable(f"Redis store: {type(exc).__name__}: {exc}") from exc
+
+    def _read(self, key: str, call: Callable[[], _T]) -> _T:
+        """A read of ``key``: ``call()``, failing closed as every call does.
+
+        On a cluster, a read that failed only because its slot moved (a replica was promoted
+        since this process last read the slot map: the old primary refuses connections) is
+        tried once more after the map is read again. A read whose slot is where it was (its
+        primary is down and not yet replaced) is not retried: the 503 comes at once."""
+        return self._moved_once(key, call, writes=False)
+
+    def _moved_once(self, key: str, call: Callable[[], _T], *, writes: bool) -> _T:
+        """``call()`` on ``key``'s slot; on a cluster once more if its slot moved (see
+        :meth:`_read`). A write only when its connection could not even be made (never sent):
+        a write whose reply was lost may have applied, and is never sent twice."""
+        with self._guard():
+            if not self._cluster:
+                return call()
+            before = self._slot_owner(key)
+            try:
+                return call()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                unsent = "connecting to" in str(exc)  # redis-py: connect() failed
+                if before is None or (writes and not unsent) or not self._slot_moved(key, before):
+                    raise
+            return call()
+
+    def _slot_owner(self, key: str) -> str | None:
+        try:
+            client = cast(RedisCluster, self._client)
+            return str(client.get_node_from_key(key).name)  # type: ignore[no-untyped-call]
+        except RedisClusterException:
+            return None
+
+    def _slot_moved(self, key: str, before: str) -> bool:
+        """True if ``key``'s slot is no longer on ``before``: in the map as another thread left
+        it, else after reading the map again (the failed node asked last). At most one read of
+        the map per :data:`_MAP_READ_EVERY` seconds: while a primary is down and not replaced,
+        every request for its slots fails, and each need not ask the cluster again."""
+        if self._slot_owner(key) not in (None, before):
+            return True
+        now = time.monotonic()
+        if now - self._map_read_at < _MAP_READ_EVERY:
+            return False
+        self._map_read_at = now
+        client = cast(RedisCluster, self._client)
+        try:
+            client.nodes_manager.initialize(last_failed_node_name=before)
+        except (RedisError, RedisClusterException, OSError):
+            return False
+        return self._slot_owner(key) not in (None, before)
+
+    def _run(self, script: str, keys: Sequence[str], args: Sequence[str | bytes | int]) -> Any:
+        """``EVALSHA``; a server that does not know the script yet (restarted, or a replica
+        just promoted: scripts are not replicated) gets it by ``EVAL`` on that node alone.
+        (redis-py's own recovery sends ``SCRIPT LOAD`` to every primary of a cluster, which
+        fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice.
+        On a cluster, a script whose slot moved is sent again only if it was never sent."""
+        code = self._scripts[script]
+
+        def run() -> Any:
+            try:
+                return self._client.evalsha(code.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return self._client.eval(cast(str, code.script), len(keys), *keys, *args)
+
+        return self._moved_once(keys[0], run, writes=True)
+
+    def _scan_users(self, part: str, kind: str) -> set[str]:
+        head, tail = self._keys.user_pattern(part)
+        pattern = head.translate(_GLOB_SPECIAL) + "*" + tail.translate(_GLOB_SPECIAL)
+
+        def scan() -> list[str]:
+            found = self._client.scan_iter(match=pattern, count=CHUNK, _type=kind)
+            return [k.decode() for k in found]
+
+        with self._guard():
+            try:
+                keys = scan()
+            except (redis.ConnectionError, redis.TimeoutError):
+                # A report: on a cluster, once more with the map read again (a failover since).
+                if not self._cluster:
+                    raise
+                cast(RedisCluster, self._client).nodes_manager.initialize()
+                keys = scan()
+        return {k[len(head) : -len(tail)] for k in keys if k.startswith(head) and k.endswith(tail)}
+
+    def serialized(self) -> bool:
+        return False  # other clients' commands run between a block's calls
+
+    def close(self) -> None:
+        self._closed = True
+        if isinstance(self._client, RedisCluster):
+            # RedisCluster.close() leaves the nodes' pools (made by the client) connected
+            self._client.disconnect_connection_pools()  # type: ignore[no-untyped-call]
+        self._client.close()
+
+
+def _sentinel_master(url: str, service: str, timeouts: dict[str, Any]) -> redis.Redis:
+    """``Sentinel(...).master_for(service)`` from ``redis://[[user]:pw@]h1:p1,h2:p2/db``."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes: list[tuple[str, int]] = []
+    for node in hosts.split(","):
+        host, _, port = node.rpartition(":")
+        nodes.append((host.strip("[]"), int(port or 26379)))
+    db = int(parts.path.strip("/") or 0)
+    # redis-py before 8 leaves Sentinel untyped, 8 types it: the ignore must hold for both.
+    sentinels = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
+        nodes,
+        sentinel_kwargs={k: timeouts[k] for k in ("socket_timeout", "socket_connect_timeout")},
+        **timeouts,
+    )
+    tls: dict[str, Any] = (
+        {"connection_class": SentinelManagedSSLConnection} if parts.scheme == "rediss" else {}
+    )
+    master: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call, unused-ignore]
+        service,
+        db=db,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        **tls,
+        **timeouts,
+    )
+    return master

@@ -1,0 +1,174 @@
+"""The Redis store's short-lived state: sessions, single-use challenges, throttle counters.
+
+Each lives under its own key (session id, challenge key, counter key), so on a cluster each is
+in its own slot: single-key commands and scripts, several keys at once in one non-transactional
+pipeline, atomic per key. Expiry is the store's clock (``expires_at`` kept in the value); the
+Redis TTL only frees the memory (store/redis.py's docstring).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store.redis_connection import RedisConnection, pipe_eval
+from oidc_combinedreg.store.redis_layout import dumps, expiry_ms, hmget_replies
+
+
+class RedisEphemeral(RedisConnection):
+    """Sessions, challenges and counters of :class:`~oidc_combinedreg.store.redis.RedisStore`."""
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        key = self._keys.session(sid)
+        data, expires_at = hmget_replies(
+            self._read(key, lambda: self._client.hmget(key, ["d", "e"]))
+        )
+        if data is None or expires_at is None or float(expires_at) <= self._clock.now():
+            return None
+        return dict(json.loads(data))
+
+    def save_session(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str | None,
+        ttl: float,
+        replaces: str | None = None,
+        create: bool = True,
+    ) -> bool:
+        now = self._clock.now()
+        expires_at, ttl_ms, payload = repr(now + ttl), expiry_ms(ttl), dumps(data)
+        replaced = None if replaces is None or replaces == sid else self._keys.session(replaces)
+        if not self._cluster:
+            # One script: the liveness check, the index entry, the session and the old id's
+            # deletion together.
+            index = [] if user_id is None else [self._keys.user(user_id, "sessions")]
+            return bool(
+                self._run(
+                    "SAVE_SESSION_ONE_SERVER",
+                    [self._keys.session(sid), *index, *([replaced] if replaced else [])],
+                    [
+                        payload,
+                        expires_at,
+                        ttl_ms,
+                        sid,
+                        repr(now),
+                        user_id or "",
+                        "1" if replaced else "0",
+                        "0" if create else "1",
+                    ],
+                )  # fmt: skip
+            )
+        if not create and self.load_session(replaces or sid) is None:
+            return False  # another slot: checked one round trip before the save
+        if user_id is not None:
+            # The index first: a session is never live without being reachable by "sign out
+            # everywhere"; an index entry without its session is skipped and pruned later.
+            self._run(
+                "INDEX_SESSION",
+                [self._keys.user(user_id, "sessions")],
+                [repr(now), sid, expires_at, ttl_ms],
+            )
+        owner = [] if user_id is None else [user_id]
+        with self._guard():
+            # Different slots: one round trip, the save before the old id's deletion.
+            pipe = self._client.pipeline(transaction=False)
+            pipe_eval(pipe, lua.SAVE_SESSION, self._keys.session(sid),
+                       payload, expires_at, ttl_ms, *owner)  # fmt: skip
+            if replaced:
+                pipe.delete(replaced)
+            pipe.execute()
+        return True
+
+    def delete_session(self, sid: str) -> None:
+        with self._guard():
+            self._client.delete(self._keys.session(sid))
+
+    def delete_user_sessions(self, user_id: str) -> int:
+        index = self._keys.user(user_id, "sessions")
+        sids = cast("list[bytes]", self._read(index, lambda: self._client.zrange(index, 0, -1)))
+        now, live = self._clock.now(), 0
+        for sid in sids:
+            # Deleted only if still this user's: the sid may have been saved again for another.
+            expires_at = self._run("DELETE_SESSION_OF", [self._keys.session(sid.decode())],
+                                   [user_id])  # fmt: skip
+            live += expires_at is not None and float(expires_at) > now
+        if sids:
+            with self._guard():
+                self._client.zrem(index, *sids)
+        return live
+
+    # -- single-use challenges ----------------------------------------------------------------
+
+    def put_challenge(self, key: str, data: Mapping[str, Any], *, ttl: float) -> None:
+        value = dumps({"d": dict(data), "e": self._clock.now() + ttl})
+        with self._guard():
+            self._client.set(self._keys.challenge(key), value, px=expiry_ms(ttl))
+
+    def take_challenge(self, key: str) -> dict[str, Any] | None:
+        with self._guard():
+            raw = self._client.getdel(self._keys.challenge(key))
+        return self._live_challenge(raw)
+
+    def peek_challenge(self, key: str) -> dict[str, Any] | None:
+        name = self._keys.challenge(key)
+        raw = cast("bytes | None", self._read(name, lambda: self._client.get(name)))
+        return self._live_challenge(raw)
+
+    def _live_challenge(self, raw: bytes | str | None) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        value = json.loads(raw)
+        return None if value["e"] <= self._clock.now() else dict(value["d"])
+
+    # -- counters -----------------------------------------------------------------------------
+
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        now = self._clock.now()
+        window = ["", "0"] if ttl is None else [repr(now + ttl), str(expiry_ms(ttl))]
+        return int(self._run("INCR", [self._keys.counter(key)], [repr(now), *window]))
+
+    def get_count(self, key: str) -> int:
+        name = self._keys.counter(key)
+        reply = hmget_replies(self._read(name, lambda: self._client.hmget(name, ["v", "e"])))
+        return self._live_count(reply)
+
+    def reset_count(self, key: str) -> None:
+        with self._guard():
+            self._client.delete(self._keys.counter(key))
+
+    def counters(
+        self,
+        *,
+        incr: Sequence[tuple[str, float | None]] = (),
+        read: Sequence[str] = (),
+        reset: Sequence[str] = (),
+    ) -> list[int]:
+        if not (incr or read or reset):
+            return []
+        now = self._clock.now()
+        with self._guard():
+            # Not a transaction (the keys are in different cluster slots): each INCR script is
+            # atomic on its key, and the pipeline keeps the order of commands to one node.
+            pipe = self._client.pipeline(transaction=False)
+            for key in reset:
+                pipe.delete(self._keys.counter(key))
+            for key, ttl in incr:
+                window = ["", "0"] if ttl is None else [repr(now + ttl), str(expiry_ms(ttl))]
+                pipe_eval(pipe, lua.INCR, self._keys.counter(key), repr(now), *window)
+            for key in read:
+                pipe.hmget(self._keys.counter(key), ["v", "e"])
+            replies = cast("list[Any]", pipe.execute())[len(reset) :]
+        values = [int(value) for value in replies[: len(incr)]]
+        return values + [self._live_count(hmget_replies(pair)) for pair in replies[len(incr) :]]
+
+    def _live_count(self, reply: list[bytes | None]) -> int:
+        value, ends = reply
+        if value is None or (ends is not None and float(ends) <= self._clock.now()):
+            return 0
+        return int(value)
