@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import oidc_combinedreg.store.sqlite as sqlite_module
+import oidc_combinedreg.store.sqlite_connection as sqlite_module  # the checkpoint constants
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store.sqlite import SqliteStore

@@ -1,0 +1,74 @@
+"""How the SQLite store's rows are written and read: column lists, JSON, methods, audit events.
+
+Shared by the store's parts (sqlite_methods.py, sqlite_ephemeral.py, sqlite_audit.py) so each
+table has one encoding; the tables themselves are made by sqlite_schema.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord
+
+METHOD_COLUMNS = (
+    "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup, reported_at"
+)
+INSERT_METHOD = f"INSERT INTO methods ({METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: a method in use: not suspended by "This wasn't me" (store/base.py)
+IN_USE = "reported_at IS NULL"
+AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
+
+
+def dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+def method_params(record: MethodRecord) -> tuple[Any, ...]:
+    r = record
+    return (r.id, r.user_id, str(r.kind), r.label, r.created_at, dumps(r.data), r.secret,
+            r.counter, r.last_used_at, r.lookup, r.reported_at)  # fmt: skip
+
+
+def method_from_row(row: sqlite3.Row) -> MethodRecord:
+    return MethodRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        kind=MethodKind(row["kind"]),
+        label=row["label"],
+        created_at=row["created_at"],
+        data=json.loads(row["data"]),
+        secret=bytes(row["secret"]),
+        counter=row["counter"],
+        last_used_at=row["last_used_at"],
+        lookup=row["lookup"],
+        reported_at=row["reported_at"],
+    )
+
+
+def audit_params(event: AuditEvent) -> tuple[Any, ...]:
+    return (event.at, event.event, event.user_id, event.outcome, event.ip, event.correlation_id,
+            dumps(event.detail))  # fmt: skip
+
+
+def audit_from_row(row: sqlite3.Row) -> AuditEvent:
+    return AuditEvent(
+        at=row["at"],
+        event=row["event"],
+        user_id=row["user_id"],
+        outcome=row["outcome"],
+        ip=row["ip"],
+        correlation_id=row["correlation_id"],
+        detail=json.loads(row["detail"]),
+    )
+
+
+def insert_audit(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    conn.executemany(f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def lookup_taken(conn: sqlite3.Connection, lookup: str) -> bool:
+    return conn.execute("SELECT 1 FROM methods WHERE lookup = ?", (lookup,)).fetchone() is not None
