@@ -16,6 +16,9 @@ Throttling (case 49) uses the store's windowed counters under ``reset:`` keys, p
 client IP, per account (ten times that), per client IP and per account per day; it never touches
 the sign-in's consecutive-failure counter, so reset attempts cannot lock anyone out of signing in,
 and one address that keeps failing is refused alone (case 57).
+
+The parts: reset_flow.py (the flow's state and token), reset_limits.py (its throttles and
+budgets), reset_decoys.py (the decoy flows); this module has the steps.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..directory import DirectoryUser
@@ -42,7 +44,6 @@ from ..methods.otp_codes import Purpose
 from ..policy.reset import (
     CHOICE_KINDS,
     PASSWORD_RESET_REQUIRED,
-    Passed,
     ResetChoice,
     ResetFacts,
     channel_of,
@@ -54,19 +55,34 @@ from ..policy.reset import (
     usable_methods,
 )
 from ..store.base import MethodRecord
-from ..throttle import Attempt, Throttle
 from .base import ServiceContext
 from .email import EmailService
 from .hardware_oath import HardwareOathService
 from .phone import PhoneService
 from .push import PushService
 from .questions import QuestionsService
+from .reset_decoys import ResetDecoys
+from .reset_flow import (
+    FLOW_TTL,
+    ResetFlow,
+    ResetStep,
+    answers,
+    flow_token_key,
+    plausible_token,
+)
+from .reset_limits import (
+    DAILY_ATTEMPTS,
+    CountedByTheFlow,
+    ResetThrottles,
+    reset_account_keys,
+    reset_day_key,
+)
 from .totp import TotpService
 
 if TYPE_CHECKING:
     from . import SecurityInfo
 
-__all__ = [
+__all__ = [  # the flow's state and the throttles' keys are imported from here (web, admin)
     "FLOW_TTL",
     "ResetFlow",
     "ResetService",
@@ -77,15 +93,8 @@ __all__ = [
 
 log = logging.getLogger("oidc_combinedreg.reset")
 
-#: a reset flow lives this long from its start, whatever happens in it
-FLOW_TTL = 900
-#: attempts per account per day (on top of the per-window limit): bounds guessing to NIST's scale
-DAILY_ATTEMPTS = 50
-#: at most one "you can't reset it yourself" email per account per hour
-_UNAVAILABLE_MAIL_EVERY = 3600
+#: the longest account name the first step takes
 _ACCOUNT_MAX = 256
-_ANSWERS_MAX = 5
-_KEY = "reset:flow:"
 
 _CHANNEL_OF_CHOICE: dict[ResetChoice, str] = {
     ResetChoice.MOBILE_TEXT: "sms",
@@ -95,118 +104,7 @@ _CHANNEL_OF_CHOICE: dict[ResetChoice, str] = {
 }
 
 
-class ResetStep(StrEnum):
-    ACCOUNT = "account"
-    CHOOSE = "choose"
-    VERIFY = "verify"
-    PASSWORD = "password"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResetFlow:
-    """One reset in progress (JSON-safe through :meth:`as_dict`)."""
-
-    step: ResetStep
-    csrf: str
-    created_at: float
-    #: the account name as typed (stripped)
-    account: str = ""
-    #: the directory account, when one exists (decoy flows of real accounts keep it for audit)
-    user_id: str | None = None
-    eligible: bool = False
-    has_mfa: bool = False
-    choice: ResetChoice | None = None
-    #: the current method's state (a code challenge id, the questions asked)
-    method: Mapping[str, Any] = field(default_factory=dict)
-    passed: tuple[Passed, ...] = ()
-    passed_choices: tuple[ResetChoice, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step.value,
-            "csrf": self.csrf,
-            "created_at": self.created_at,
-            "account": self.account,
-            "user_id": self.user_id,
-            "eligible": self.eligible,
-            "has_mfa": self.has_mfa,
-            "choice": self.choice.value if self.choice else None,
-            "method": dict(self.method),
-            "passed": [[p.kind.value, p.channel, p.mfa] for p in self.passed],
-            "passed_choices": [c.value for c in self.passed_choices],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ResetFlow:
-        choice = data.get("choice")
-        return cls(
-            step=ResetStep(data["step"]),
-            csrf=str(data["csrf"]),
-            created_at=float(data["created_at"]),
-            account=str(data.get("account", "")),
-            user_id=data.get("user_id"),
-            eligible=bool(data.get("eligible")),
-            has_mfa=bool(data.get("has_mfa")),
-            choice=ResetChoice(choice) if choice else None,
-            method=dict(data.get("method") or {}),
-            passed=tuple(
-                Passed(kind=MethodKind(k), channel=str(c), mfa=bool(m))
-                for k, c, m in data.get("passed", [])
-            ),
-            passed_choices=tuple(ResetChoice(c) for c in data.get("passed_choices", [])),
-        )
-
-
-class _CountedByTheFlow(Throttle):
-    """The method services' throttle, muted: the reset flow counts attempts itself.
-
-    The reset's counters are windowed and live under ``reset:`` keys; the sign-in's durable
-    consecutive-failure counter is never touched, so a stranger guessing reset codes cannot lock
-    the owner out of MFA at sign-in (SECURITY.md case 49).
-    """
-
-    def check(self, user_id: str, ip: str | None) -> None:
-        return None
-
-    def attempt(self, user_id: str, ip: str | None) -> None:
-        return None
-
-    def begin(self, user_id: str, ip: str | None) -> Attempt:
-        # Counted (by nobody) and clearing nothing: the sign-in's counters neither refuse a
-        # reset code nor are cleared by one.
-        return Attempt(self, user_id, ip, counted=True, clears=[])
-
-    def failed(self, user_id: str, ip: str | None, *, attempt_counted: bool = True) -> None:
-        return None
-
-    def succeeded(self, user_id: str) -> None:
-        return None
-
-
-def _counter_key(scope: str, subject: str) -> str:
-    return f"reset:{scope}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
-
-
-def reset_day_key(account: str) -> str:
-    """The counter of an account's reset attempts today (decision 13's daily cap)."""
-    return _counter_key("day:acct", account.casefold())
-
-
-def reset_account_keys(account: str) -> list[str]:
-    """The account's reset counters, which an admin's unlock clears."""
-    subject = account.casefold()
-    return [_counter_key(scope, subject) for scope in ("start:acct", "try:acct", "day:acct")]
-
-
-def _token_key(token: str) -> str:
-    return _KEY + hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
-
-
-def _plausible(token: str | None) -> bool:
-    return bool(token) and 20 <= len(token or "") <= 100 and (token or "").isascii()
-
-
-class ResetService:
+class ResetService(ResetThrottles, ResetDecoys):
     """The password reset flow. ``info`` is the :class:`~oidc_combinedreg.service.SecurityInfo`."""
 
     def __init__(
@@ -218,7 +116,7 @@ class ResetService:
         self.clock = info.clock
         self.on_password_reset = on_password_reset
         ctx: ServiceContext = replace(
-            info.ctx, throttle=_CountedByTheFlow(info.store, info.config.throttle)
+            info.ctx, throttle=CountedByTheFlow(info.store, info.config.throttle)
         )
         self.ctx = ctx
         self.email = EmailService(ctx, info.delivery)
@@ -250,16 +148,16 @@ class ResetService:
 
     def load(self, token: str | None) -> ResetFlow | None:
         """Read without using (GET pages)."""
-        if not _plausible(token):
+        if not plausible_token(token):
             return None
-        data = self.store.peek_challenge(_token_key(str(token)))
+        data = self.store.peek_challenge(flow_token_key(str(token)))
         return ResetFlow.from_dict(data) if data else None
 
     def take(self, token: str | None) -> ResetFlow | None:
         """Use the token (atomically): every POST does, then :meth:`save` gives a new one."""
-        if not _plausible(token):
+        if not plausible_token(token):
             return None
-        data = self.store.take_challenge(_token_key(str(token)))
+        data = self.store.take_challenge(flow_token_key(str(token)))
         return ResetFlow.from_dict(data) if data else None
 
     def save(self, flow: ResetFlow) -> str:
@@ -267,7 +165,7 @@ class ResetService:
         left = flow.created_at + FLOW_TTL - self.clock.now()
         token = secrets.token_urlsafe(32)
         if left > 0:
-            self.store.put_challenge(_token_key(token), flow.as_dict(), ttl=left)
+            self.store.put_challenge(flow_token_key(token), flow.as_dict(), ttl=left)
         return token
 
     # -- step 1: the account ------------------------------------------------------------------
@@ -499,7 +397,7 @@ class ResetService:
         if choice is ResetChoice.EMAIL:
             self.email.check_reset_code(uid, record, state, fields.get("code"), ip=ip)
         elif choice is ResetChoice.QUESTIONS:
-            self._questions().check(uid, record, state, _answers(fields), ip=ip)
+            self._questions().check(uid, record, state, answers(fields), ip=ip)
         else:
             self._phone(record.kind).check_code(
                 uid, record, state, fields.get("code"), Purpose.RESET, ip=ip
@@ -568,27 +466,6 @@ class ResetService:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _account_limits(
-        self, step: str, account: str, ip: str | None
-    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """Per account from this address first, then per account from all (ten times as many):
-        a stranger who keeps naming alice is refused alone (SECURITY.md case 57), and since
-        :meth:`_count` stops at the first limit, their refused tries do not count for alice."""
-        per_window = self.config.throttle.failures_per_window
-        name = account.casefold()
-        return (
-            (f"{step}:acct-ip", f"{ip or '-'}|{name}", per_window),
-            (f"{step}:acct", name, per_window * 10),
-        )
-
-    def _count(self, *limits: tuple[Any, ...]) -> None:
-        """Count one attempt on each ``(scope, subject, limit[, ttl])``; windowed, never durable."""
-        window = self.config.throttle.window
-        for scope, subject, limit, *ttl in limits:
-            seconds = ttl[0] if ttl else window
-            if self.store.incr(_counter_key(scope, str(subject)), ttl=seconds) > limit:
-                raise RateLimited(retry_after=int(seconds), scope=f"reset-{scope}")
-
     def _record(self, flow: ResetFlow, method_id: str) -> MethodRecord | None:
         if flow.user_id is None:
             return None
@@ -605,58 +482,6 @@ class ResetService:
     def _questions(self) -> QuestionsService:
         # The facade's hasher (tests swap in a fast one); our context (our throttle).
         return QuestionsService(self.ctx, hasher=self.info.questions.hasher)
-
-    def _decoy_questions(self, account: str) -> list[str]:
-        """For accounts without questions: a stable set per name, then a random pick per flow,
-        which is exactly how a real account's questions behave."""
-        predefined = list(self.config.questions.predefined)
-        sspr = self.config.policies.sspr
-        seed = hmac.new(self._pepper, account.casefold().encode(), hashlib.sha256).digest()
-        ranked = sorted(
-            range(len(predefined)),
-            key=lambda i: hmac.new(seed, str(i).encode(), hashlib.sha256).digest(),
-        )
-        stable = sorted(ranked[: min(sspr.questions_to_register, len(predefined))])
-        count = min(sspr.questions_to_answer, len(stable))
-        picked = sorted(secrets.SystemRandom().sample(stable, count))
-        return [predefined[i] for i in picked]
-
-    def _decoy_work(self, choice: ResetChoice | None, fields: Mapping[str, Any]) -> None:
-        # Answers are slow-hashed for real accounts: hash as many for a decoy.
-        if choice is not ResetChoice.QUESTIONS:
-            return
-        hasher = self.info.questions.hasher
-        if self._dummy_hash is None:
-            self._dummy_hash = hasher.hash("decoy answer")
-        for answer in _answers(fields)[:_ANSWERS_MAX]:
-            hasher.verify(self._dummy_hash, str(answer))
-
-    def _tell_owner_if_blocked(self, flow: ResetFlow) -> None:
-        """An existing account that cannot reset itself learns why by email (at most hourly)."""
-        if flow.eligible or flow.user_id is None or self.info.delivery.email is None:
-            return
-        key = f"reset:unavailable:{hashlib.sha256(flow.user_id.encode()).hexdigest()[:32]}"
-        if self.store.incr(key, ttl=_UNAVAILABLE_MAIL_EVERY) > 1:
-            return
-        from ..delivery.base import DeliveryFailed
-        from ..delivery.reset_messages import reset_unavailable_email
-
-        org = self.config.general.organization
-        lang = self.config.general.default_language
-        for to in self.info.notifier.recipients(flow.user_id):
-            try:
-                self.info.delivery.email.send_email(
-                    reset_unavailable_email(to=to, org=org, lang=lang)
-                )
-            except DeliveryFailed:
-                log.warning("reset-unavailable notice not delivered")
-
-
-def _answers(fields: Mapping[str, Any]) -> list[object]:
-    raw = fields.get("answers")
-    if isinstance(raw, list):
-        return list(raw[:_ANSWERS_MAX])
-    return [fields.get(f"answer{i}", "") for i in range(_ANSWERS_MAX) if f"answer{i}" in fields]
 
 
 def _reason(exc: Exception, flow: ResetFlow) -> str:
