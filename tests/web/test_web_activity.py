@@ -52,6 +52,9 @@ def test_lists_alices_sign_ins_and_changes_and_not_bobs(browser: Browser) -> Non
     assert "203.0.113.77" not in text and "198.51.100" not in text
     assert "Signed in with password" in text and "Method added" in text
     assert "203.0.113.0/24" in text
+    # the application: a change was made on the security-info pages; a password sign-in's
+    # event names none
+    assert text.count("<dd>Security info</dd>") == 1 and text.count("<dd>Not recorded</dd>") == 1
     # never a secret or an internal id in the twin
     raw = browser.get_json(ACTIVITY).get_data(as_text=True)
     method_id = browser.reg.store.list_methods("alice")[0].id
