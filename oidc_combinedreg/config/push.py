@@ -32,11 +32,15 @@ class PushConfig:
     app_name: str = ""
     #: where users get that app (a store page or the organization's download page), optional
     app_url: str = ""
+    #: offer the built-in authenticator web app (served at ``<prefix>/app/``): the QR code is
+    #: then a link to it; push is offered even without ``app_name``
+    web_app: bool = False
 
     @property
     def offered(self) -> bool:
-        """Can users register a push device here? Only when the deployment names the app."""
-        return bool(self.app_name)
+        """Can users register a push device here? Only when the deployment names an app or
+        serves the built-in web app."""
+        return bool(self.app_name) or self.web_app
 
 
 def _read_app_url(r: Reader) -> str:
@@ -71,6 +75,7 @@ def read_push(r: Reader) -> PushConfig:
         server_url=_read_url(r),
         app_name=r.string("app_name", "").strip(),
         app_url=_read_app_url(r),
+        web_app=r.boolean("web_app", base.web_app),
     )
     if cfg.app_url and not cfg.app_name:
         r.error("app_url", "expected app_name too: the page names the app it links to")

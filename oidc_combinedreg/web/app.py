@@ -28,8 +28,7 @@ from .headers import page_headers, request_is_https, secure_cookie, with_https_h
 from .i18n import LANG_COOKIE, Catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
-from .steps import webauthn as webauthn_step
-from .views import activity, admin_dashboard, manage, not_me, reset, signin, wizard
+from .views import activity, admin_dashboard, manage, names, not_me, pwa, reset, signin, wizard
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -87,7 +86,7 @@ _VIEWS: dict[str, View] = {
     "add": manage.add,
     "delete": manage.delete,
     "delete_reported": manage.delete_reported,
-    "rename": webauthn_step.rename,
+    "rename": names.rename,
     "set_default": manage.set_default,
     "change": manage.change,
     "signout_everywhere": manage.signout_everywhere,
@@ -192,6 +191,8 @@ class WebApp:
             if declared_too_large(environ, ADMIN_MAX_BODY):  # before the token is even read
                 return _ADMIN_TOO_LARGE(environ, start_response)
             return self.admin_api(environ, start_response)
+        if path == "/app" or path.startswith(pwa.PATH):  # the authenticator web app: static
+            return pwa.app_response(self, path, environ)(environ, start_response)
         if declared_too_large(environ, MAX_BODY):
             # At once, whatever the page: nothing here reads more, and a view that answers
             # before reading (signed out, CSRF) would leave the body on the connection.

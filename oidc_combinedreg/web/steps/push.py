@@ -12,9 +12,11 @@ with number matching.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from ..i18n import N_
 from ..render import Page
+from ..views.pwa import app_url
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -46,15 +48,26 @@ def _setup_page(web: WebApp, ctx: RequestContext, notice: str | None = None) -> 
         pending["push"] = state
         ctx.touch()
     uri = payload.uri()
+    # The built-in web app: the QR code opens it with the payload in the URL fragment, which
+    # browsers never send, so the one-time token stays out of every server and proxy log.
+    link = web_app_link(payload.server_url, uri) if web.config.push.web_app else None
     data = {
         "stage": "setup",
         "payload": uri,
+        "app_link": link,
         "account_name": payload.account,
         "expires_at": int(state["expires"]),
         "notice": notice,
-        "_qr_svg": segno.make(uri, error="m").svg_inline(scale=4, dark="#111", light="#fff"),
+        "_qr_svg": segno.make(link or uri, error="m").svg_inline(
+            scale=4, dark="#111", light="#fff"
+        ),
     }
     return Page("push_setup", data)
+
+
+def web_app_link(server_url: str, uri: str) -> str:
+    """``https://idp.example/security-info/app/#enroll=<the combinedreg-push URI, encoded>``."""
+    return app_url(server_url) + "#enroll=" + quote(uri, safe="")
 
 
 def _check_enrolled(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> bool:
@@ -68,11 +81,14 @@ def _check_enrolled(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> b
     return True
 
 
-def _intro(web: WebApp) -> Page:
+def _intro(web: WebApp, ctx: RequestContext) -> Page:
     push = web.config.push
-    return Page(
-        "push_intro", {"stage": "intro", "app_name": push.app_name, "app_url": push.app_url}
-    )
+    name, url = push.app_name, push.app_url
+    if push.web_app:
+        # The built-in app needs no store: its page is where people "get" it.
+        name = name or f"{web.config.general.organization} Authenticator".strip()
+        url = url or app_url(push.server_url or _server_url(web, ctx))
+    return Page("push_intro", {"stage": "intro", "app_name": name, "app_url": url})
 
 
 def handle(
@@ -81,14 +97,14 @@ def handle(
     stage = step.setdefault("stage", "intro")
     if stage == "intro":
         if action != "next":
-            return _intro(web)
+            return _intro(web, ctx)
         stage = step["stage"] = "setup"
         ctx.touch()
         action = ""
     if action == "back":
         step["stage"] = "intro"
         ctx.touch()
-        return _intro(web)
+        return _intro(web, ctx)
     if _check_enrolled(web, ctx, step):
         return None
     waiting = N_("We haven't heard from your device yet. Scan the code in the app.")

@@ -1,0 +1,228 @@
+"""The authenticator web app (issue 20) in real Chromium: two browser contexts, the desktop that
+signs in and the phone that runs the app, against the plain WSGI host with ``[methods.push]
+web_app = true`` served on ``http://localhost:PORT`` (a secure context: WebCrypto, IndexedDB and
+service workers need one).
+
+* The app's own cryptography in Chromium: TOTP against the RFC 6238 appendix B vectors (SHA-1),
+  and a WebCrypto P-256 signature, converted to DER by the app, verified by Python's cryptography.
+* The wizard's QR code is a link to the app with the enrollment payload in the fragment; the phone
+  opens it and enrolls; the desktop sees the device arrive and asks for the try-out approval.
+* The next sign-in: the desktop shows a number, the app shows the request and takes the number;
+  the right number signs in (amr ``swk`` + ``mfa``, audit ``push.approved``), a wrong one is
+  refused (``push.wrong_number``), "This wasn't me" is reported.
+* The app's offline code is accepted at the MFA step (amr ``otp``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from plain_wsgi_host import DictDirectory, Host, make_app
+from werkzeug.serving import make_server
+
+from oidc_combinedreg import parse_config
+from oidc_combinedreg.clock import SystemClock
+from oidc_combinedreg.store.sqlite import SqliteStore
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium"),
+]
+
+APP = "/security-info/app/"
+
+
+class Served:
+    def __init__(self, url: str, host: Host, store: SqliteStore, reg: Any) -> None:
+        self.url, self.host, self.store, self.reg = url, host, store, reg
+
+    def audit(self, prefix: str, user: str = "alice") -> list[Any]:
+        return list(self.store.list_audit(user_id=user, event_prefix=prefix))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
+    from webtest import base_config
+
+    apps: list[Any] = []
+    server = make_server("127.0.0.1", 0, lambda e, s: apps[0](e, s), threaded=True)
+    url = f"http://localhost:{server.server_port}"
+    data = base_config(tmp_path, methods={"push": {"web_app": True, "app_name": ""}})
+    # The wizard proposes the push app first: the app is offered (issue 20, last paragraph).
+    data["policies"]["wizard_preference"] = ["push"]
+    config = parse_config(data)
+    clock = SystemClock()  # the app signs its polls with the real time
+    store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
+    reg, host = make_app(config, DictDirectory(), store=store, clock=clock)
+    host.redirect_uri = f"{url}/cb"  # any other path of this server answers
+    apps.append(reg)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Served(url, host, store, reg)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        store.close()
+
+
+def _context(browser: Any) -> tuple[Any, Any]:
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    return context, page
+
+
+@pytest.fixture
+def desktop(chromium_browser: Any) -> Iterator[Any]:
+    context, page = _context(chromium_browser)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def phone(chromium_browser: Any) -> Iterator[Any]:
+    context, page = _context(chromium_browser)
+    yield page
+    context.close()
+
+
+RFC6238_SHA1 = [  # RFC 6238 appendix B: seed "12345678901234567890", 8 digits
+    (59, "94287082"),
+    (1111111109, "07081804"),
+    (1111111111, "14050471"),
+    (1234567890, "89005924"),
+    (2000000000, "69279037"),
+    (20000000000, "65353130"),
+]
+
+
+def test_totp_matches_the_rfc_6238_vectors_in_chromium(served: Served, phone: Any) -> None:
+    phone.goto(served.url + APP)
+    phone.wait_for_selector("body[data-ready]")
+    codes = phone.evaluate(
+        """async (times) => {
+          const seed = new TextEncoder().encode("12345678901234567890");
+          const out = [];
+          for (const t of times) { out.push(await AuthCrypto.totp(seed, t, 30, 8)); }
+          return out;
+        }""",
+        [t for t, _ in RFC6238_SHA1],
+    )
+    assert codes == [code for _, code in RFC6238_SHA1]
+
+
+def test_a_webcrypto_signature_converted_to_der_verifies_in_python(
+    served: Served, phone: Any
+) -> None:
+    from oidc_combinedreg.methods.push import b64d, poll_message, verify_signature
+
+    phone.goto(served.url + APP)
+    phone.wait_for_selector("body[data-ready]")
+    # Many signatures: r or s with a high bit (a 0x00 pad) or a leading zero byte must all pass.
+    signed = phone.evaluate(
+        """async () => {
+          const pair = await AuthCrypto.newDeviceKey();
+          const spki = await AuthCrypto.publicKeySpki(pair.publicKey);
+          const sigs = [];
+          for (let i = 0; i < 64; i++) {
+            sigs.push(await AuthCrypto.sign(pair.privateKey, ["pending", "dev", String(i)]));
+          }
+          const exported = await crypto.subtle.exportKey("pkcs8", pair.privateKey)
+            .then(() => "exported", (e) => e.name);
+          return {spki, sigs, exported};
+        }"""
+    )
+    assert signed["exported"] == "InvalidAccessError"  # the private key cannot leave WebCrypto
+    for i, sig in enumerate(signed["sigs"]):
+        verify_signature(b64d(signed["spki"]), poll_message("dev", i), sig)
+
+
+def _sign_in(desktop: Any, served: Served, user: str = "alice") -> None:
+    desktop.goto(f"{served.url}/logout")
+    desktop.goto(served.url + "/login?next=" + quote("/authorize?client_id=demo&state=s1"))
+    desktop.fill("input[name=username]", user)
+    desktop.fill("input[name=password]", f"{user}-password")
+    desktop.get_by_role("button", name="Sign in").click()
+
+
+def _amr_of(url: str, served: Served) -> list[str]:
+    code = parse_qs(urlsplit(url).query)["code"][0]
+    return list(served.host.codes[code]["amr"])
+
+
+def _enroll(desktop: Any, phone: Any, served: Served) -> str:
+    """First sign-in: the wizard proposes the app, the phone opens the QR code's link."""
+    _sign_in(desktop, served)
+    desktop.wait_for_url("**/security-info/wizard*")
+    desktop.get_by_role("button", name="Next").click()
+    link = (desktop.locator("code.secret").text_content() or "").strip()
+    assert link.startswith(served.url + APP + "#enroll=")
+    # The one-time token travels only in the fragment: the app's URL the server sees has none.
+    assert "token" not in link.split("#")[0]
+    seen: list[str] = []
+    phone.on("request", lambda r: seen.append(r.url))
+    phone.goto(link)
+    phone.get_by_text("alice").first.wait_for()
+    phone.get_by_role("button", name="Add account").first.click()
+    phone.locator("article.account").wait_for()
+    assert phone.url == served.url + APP  # the fragment left the address bar
+    assert not any("token" in u for u in seen)
+    return link
+
+
+def test_enroll_then_approve_with_the_number_and_refuse_a_wrong_one(
+    served: Served, desktop: Any, phone: Any
+) -> None:
+    _enroll(desktop, phone, served)
+    # The desktop saw the device arrive (push.js): the try-out approval at the MFA step.
+    desktop.wait_for_url("**/security-info/mfa*")
+    methods = served.store.list_methods("alice")
+    assert [m.kind for m in methods] == ["push"]
+    _approve(desktop, phone, served, right=True)
+    assert served.audit("push.approved")
+    # The next sign-in: a wrong number is refused.
+    _sign_in(desktop, served)
+    desktop.wait_for_url("**/security-info/mfa*")
+    _approve(desktop, phone, served, right=False)
+    assert len(served.audit("push.wrong_number")) == 1
+    assert "/cb?" not in desktop.url
+    # "This wasn't me" is reported.
+    desktop.get_by_role("button", name="Send a new request").click()
+    desktop.locator(".push-number").wait_for()
+    card = phone.locator("form.request:not([data-result])")
+    card.wait_for()
+    card.get_by_role("button", name="This wasn't me").click()
+    phone.locator("form.request[data-result=reported]").wait_for()
+    assert len(served.audit("push.reported")) == 1
+
+
+def _approve(desktop: Any, phone: Any, served: Served, *, right: bool) -> None:
+    desktop.get_by_role("button", name="Send notification").click()
+    number = int(desktop.locator(".push-number").inner_text().strip())
+    card = phone.locator("form.request:not([data-result])")
+    card.wait_for()  # the app's poll found the request
+    facts = card.locator("dl").inner_text()
+    assert "demo" in facts and "127.0.0.1" in facts
+    typed = number if right else (number + 1) % 90 + 10
+    card.get_by_label("Enter the number shown on the sign-in screen").fill(str(typed))
+    if right:
+        with desktop.expect_request(lambda r: r.url.startswith(f"{served.url}/cb?")) as rp:
+            card.get_by_role("button", name="Approve").click()
+        desktop.wait_for_url(f"{served.url}/cb?**")  # let that navigation finish
+        phone.locator("form.request[data-result=approved]").wait_for()
+        assert set(_amr_of(rp.value.url, served)) >= {"swk", "mfa"}
+    else:
+        card.get_by_role("button", name="Approve").click()
+        phone.locator("form.request[data-result=wrong_number]").wait_for()
+        desktop.get_by_role("button", name="Send a new request").wait_for()
