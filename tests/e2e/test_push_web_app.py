@@ -226,3 +226,32 @@ def _approve(desktop: Any, phone: Any, served: Served, *, right: bool) -> None:
         card.get_by_role("button", name="Approve").click()
         phone.locator("form.request[data-result=wrong_number]").wait_for()
         desktop.get_by_role("button", name="Send a new request").wait_for()
+
+
+def test_offline_the_app_still_shows_a_code_the_mfa_step_accepts(
+    served: Served, desktop: Any, phone: Any
+) -> None:
+    _enroll(desktop, phone, served)
+    desktop.wait_for_url("**/security-info/mfa*")
+    _approve(desktop, phone, served, right=True)  # the try-out
+    # The service worker has the shell; the phone goes offline and starts the app again.
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    phone.reload()  # now controlled by the worker
+    phone.locator("body[data-ready]").wait_for()
+    phone.context.set_offline(True)
+    phone.reload()
+    phone.locator("body[data-ready]").wait_for()
+    code_box = phone.locator("output.code")
+    phone.wait_for_function("document.querySelector('output.code').textContent.length === 6")
+    phone.locator("#offline").wait_for()  # it says why no request can arrive
+    code = code_box.inner_text()
+    assert code.isdigit()
+    # The desktop signs in again and types the app's code instead of waiting for a request.
+    _sign_in(desktop, served)
+    desktop.wait_for_url("**/security-info/mfa*")
+    desktop.get_by_text("Use a verification code from the app instead").click()
+    desktop.locator("#code").fill(code)
+    with desktop.expect_request(lambda r: r.url.startswith(f"{served.url}/cb?")) as rp:
+        desktop.get_by_role("button", name="Verify").click()
+    desktop.wait_for_url(f"{served.url}/cb?**")
+    assert "otp" in _amr_of(rp.value.url, served)
