@@ -126,7 +126,10 @@ def security_info_changed_email(
 def change_sentence(change: str, method_name: str, detail: str, lang: str = "en") -> str:
     """The sentence "Phone (+1 XXXXXXX00) was added." in ``lang`` (``method_name`` is a msgid)."""
     _ = translator(lang)
-    name = _(method_name) + (f" ({detail})" if detail else "")
+    # A label that is only the kind's English name (an app registered without one) would
+    # repeat the name, untranslated: "Authentifizierungs-App (Authenticator app)".
+    shown = detail if detail and detail != method_name else ""
+    name = _(method_name) + (f" ({shown})" if shown else "")
     sentences = {
         "added": _("%(method)s was added to your account."),
         "changed": _("%(method)s was changed on your account."),

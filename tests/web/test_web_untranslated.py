@@ -269,3 +269,17 @@ def test_every_registration_steps_pages(
         r = browser.post_json(url, {**form, "csrf_token": token})
         assert r.status_code in (200, 303), r.get_data(as_text=True)
         check(browser, url)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_change_notice_names_the_method_once_in_the_users_language(lang: str) -> None:
+    """An app registered without a name keeps its kind's English name as its label: the notice
+    says "Authentifizierungs-App wurde ...", not "Authentifizierungs-App (Authenticator app)"."""
+    from oidc_combinedreg.delivery.messages import change_sentence
+
+    sentence = change_sentence("added", "Authenticator app", "Authenticator app", lang)
+    assert "Authenticator app" not in sentence and "()" not in sentence
+    with i18n.using_language(lang):
+        assert i18n.gettext("Authenticator app") in sentence
+    phone = change_sentence("added", "Phone", "+1 XXXXXXXX67", lang)
+    assert "(+1 XXXXXXXX67)" in phone  # a real detail stays
