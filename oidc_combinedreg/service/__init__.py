@@ -22,6 +22,7 @@ from ..delivery.config import build_delivery
 from ..directory import Directory
 from ..exceptions import MethodsChanged, StoreUnavailable
 from ..methods.kinds import METHOD_RULES, MethodKind
+from ..methods.names import NAMEABLE, clean_name
 from ..notify import Change, Notifier, PendingNotice
 from ..policy.compliance import ReplaceFirst, Shortfall, UserFacts, delete_shortfalls
 from ..store.base import AuditEvent, MethodRecord, Store, UserState
@@ -290,6 +291,21 @@ class SecurityInfo:
             ],
         )
         return True
+
+    def rename_method(self, user_id: str, method_id: str, name: object, *, ip: str | None) -> bool:
+        """Give one of the user's methods a name of their own (issue 19.6; the kinds that have
+        one: methods/names.py). Raises InvalidInput for a name that can't be stored; False if
+        the user has no such method, or it is of a kind named otherwise (a phone, by its number).
+        Audited ``method.renamed`` with the change; the owner gets the usual change notice."""
+        record = self.store.get_method(user_id, method_id)
+        if record is None or record.kind not in NAMEABLE:
+            return False
+        new = replace(record, label=clean_name(name))
+        events, notice = self.ctx.method_change("method.renamed", Change.CHANGED, new, ip=ip)
+        renamed = self.store.update_method(new, events=events)
+        if renamed:
+            notice.send()
+        return renamed
 
     def record_confirmed(self, user_id: str) -> None:
         state = self.store.get_user_state(user_id)

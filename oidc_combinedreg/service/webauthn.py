@@ -1,4 +1,5 @@
-"""Security keys and passkeys (WebAuthn): registration, rename and verification over the store.
+"""Security keys and passkeys (WebAuthn): registration and verification over the store (a key is
+renamed as every named method is: ``SecurityInfo.rename_method``).
 
 Challenges live in the store (``put_challenge``/``take_challenge``: atomic, single use, expiring),
 under a random key the caller keeps in the session: a challenge is usable once, only from the
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from ..directory import DirectoryUser
@@ -146,17 +146,6 @@ class WebAuthnService:
             raise InvalidInput("credential", "This security key is already registered.") from exc
         notice.send()
         return record
-
-    def rename(self, user_id: str, method_id: str, label: object, *, ip: str | None) -> bool:
-        record = self.ctx.store.get_method(user_id, method_id)
-        if record is None or record.kind is not self.kind:
-            return False
-        new = replace(record, label=clean_label(label))
-        events, notice = self.ctx.method_change("method.renamed", Change.CHANGED, new, ip=ip)
-        renamed = self.ctx.store.update_method(new, events=events)
-        if renamed:
-            notice.send()
-        return renamed
 
     # -- verification (MfaVerifier) -----------------------------------------------------------
 

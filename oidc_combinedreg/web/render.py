@@ -22,6 +22,7 @@ from .i18n import (
     ngettext,
     using_language,
 )
+from .views.common import method_detail
 
 __all__ = ["HostAnswer", "Page", "Redirect", "Renderer", "isolate", "wants_json"]
 
@@ -94,6 +95,7 @@ class Renderer:
             _=gettext,
             current_csrf_token=lambda: _csrf.get(),
             languages=catalogs.names,
+            method_detail=method_detail,
         )
         self.env.filters.update(
             date=localized_date,

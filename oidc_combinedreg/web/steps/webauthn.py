@@ -1,4 +1,4 @@
-"""Security key / passkey registration: name it -> touch the key -> done. Also renaming.
+"""Security key / passkey registration: name it -> touch the key -> done (renaming: views/names.py).
 
 Stages: ``name`` (a form with the key's name; ``action=options`` starts a ceremony) and ``create``
 (the page carries the creation options; webauthn.js calls ``navigator.credentials.create`` and posts
@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...exceptions import AccessDenied, ChallengeExpired, InvalidInput, VerificationFailed
+from ...exceptions import ChallengeExpired, InvalidInput, VerificationFailed
 from ...methods.webauthn import clean_label
 from ..i18n import N_
 from ..render import Page, Redirect
-from ..views.signin import require_fresh_mfa
 
 if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["handle", "rename"]
+__all__ = ["handle"]
 
 _FAILED = N_("Your security key couldn't be registered. Try again, or use another key.")
 
@@ -99,27 +98,3 @@ def handle(
     step["amr"] = "swk" if record.data.get("backup_eligible") else "hwk"
     ctx.touch()
     return None
-
-
-def rename(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    """``POST /methods/<id>/rename``: rename one of the user's keys (behind the manage guards)."""
-    if ctx.method != "POST":
-        return Redirect(web.url("manage"))
-    ctx.check_csrf()
-    _, user = ctx.require_session()
-    blocked = require_fresh_mfa(web, ctx) or web.reg.check_registration_action(ctx, user)
-    if blocked is not None:
-        return blocked
-    method_id = str(ctx.path_args["method_id"])
-    typed = ctx.form("name")
-    try:
-        renamed = web.reg.info.webauthn.rename(user.id, method_id, typed, ip=ctx.ip)
-    except InvalidInput as exc:
-        return Page(
-            "webauthn_rename",
-            {"method_id": method_id, "errors": {"name": exc.message}, "values": {"name": typed}},
-            400,
-        )
-    if not renamed:
-        raise AccessDenied("no such security key for this user")
-    return Redirect(web.url("manage", done="renamed"))

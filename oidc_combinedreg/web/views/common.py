@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...methods.email import mask_email
 from ...methods.kinds import METHOD_RULES, MethodKind
+from ...methods.names import NAMEABLE
 from ...methods.phone import mask_phone
 from ...store.base import MethodRecord
+from ..i18n import gettext, localized_date
 
-__all__ = ["METHOD_NAMES", "N_", "describe_method", "display_label"]
+__all__ = ["METHOD_NAMES", "N_", "describe_method", "display_label", "method_detail"]
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark for extraction only"
@@ -50,14 +54,58 @@ def display_label(record: MethodRecord) -> str:
     return record.label
 
 
-def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, Any]:
-    """A JSON-safe view of one method (never a secret; numbers and addresses masked)."""
+def _day(at: float) -> dt.date:
+    return dt.datetime.fromtimestamp(at, dt.UTC).date()
+
+
+def _ordinal(record: MethodRecord, siblings: Sequence[MethodRecord]) -> int:
+    """1, 2, ... when the user has several unnamed methods of this kind added the same (UTC)
+    day, in the order added, so that "added 6 Dec 2026" tells them apart; otherwise 0. Only
+    that day's group is numbered: deleting another day's method renumbers nothing."""
+    if METHOD_RULES[record.kind].per_user < 2 or display_label(record):
+        return 0
+    day = _day(record.created_at)
+    same = sorted(
+        (m for m in siblings
+         if m.kind is record.kind and not display_label(m) and _day(m.created_at) == day),
+        key=lambda m: (m.created_at, m.id),
+    )  # fmt: skip
+    ids = [m.id for m in same]
+    return ids.index(record.id) + 1 if len(ids) > 1 and record.id in ids else 0
+
+
+def method_detail(method: Mapping[str, Any]) -> str:
+    """What tells a described method apart from others of its kind, in the page's language:
+    its label (the user's name for it, a masked number or address), else for a kind a user
+    may have several of the day it was added ("added 6 Dec 2026", "#2, added 6 Dec 2026")."""
+    if method.get("label"):
+        return str(method["label"])
+    try:
+        several = METHOD_RULES[MethodKind(str(method.get("kind")))].per_user > 1
+    except ValueError:
+        return ""
+    if not several or not method.get("created_at"):
+        return ""
+    date = localized_date(float(method["created_at"]))
+    if method.get("ordinal"):
+        return gettext("#%(n)s, added %(date)s") % {"n": method["ordinal"], "date": date}
+    return gettext("added %(date)s") % {"date": date}
+
+
+def describe_method(
+    record: MethodRecord, default_id: str | None, siblings: Sequence[MethodRecord] = ()
+) -> dict[str, Any]:
+    """A JSON-safe view of one method (never a secret; numbers and addresses masked).
+    ``siblings``: the user's methods, to number unnamed ones added the same day (``ordinal``);
+    ``label`` empty and ``created_at`` with ``ordinal`` is how a JSON client names such a one."""
     rules = METHOD_RULES[record.kind]
     return {
         "id": record.id,
         "kind": record.kind.value,
         "name": METHOD_NAMES[record.kind],
         "label": display_label(record),
+        "ordinal": _ordinal(record, siblings),
+        "nameable": record.kind in NAMEABLE,
         "mfa": rules.mfa,
         "sspr": rules.sspr,
         "default": record.id == default_id,

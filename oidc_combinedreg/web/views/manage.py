@@ -121,12 +121,14 @@ def _describe(
     record: MethodRecord,
     default_id: str | None,
     refused: tuple[Shortfall, ...] = (),
+    siblings: list[MethodRecord] | None = None,
 ) -> dict[str, Any]:
     """One method of the list. ``refused``: what deleting it would break (the policy's answer,
     :func:`~oidc_combinedreg.policy.compliance.delete_shortfalls`); then it is not offered for
     deletion: the link goes to the delete page, which says what to add first (replace first)."""
-    data = describe_method(record, default_id)
+    data = describe_method(record, default_id, siblings or ())
     data["change_url"] = _change_url(web, record)
+    data["rename_url"] = web.url("rename", method_id=record.id) if data["nameable"] else None
     kind_allows = METHOD_RULES[record.kind].deletable
     data["deletable"] = kind_allows and not refused
     data["delete_refused"] = [str(s) for s in refused] if kind_allows else []
@@ -229,8 +231,8 @@ def overview(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         {
             "mode": "legacy" if part != "all" else "combined",
             "part": part,
-            "methods": [_describe(web, m, default_id, refusals[m.id]) for m in shown],
-            "default": describe_method(default, default_id) if default else None,
+            "methods": [_describe(web, m, default_id, refusals[m.id], methods) for m in shown],
+            "default": describe_method(default, default_id, methods) if default else None,
             "default_changeable": len(_default_choices(methods)) > 1,
             "addable": _addable(web, ctx, part),
             "reported": [
@@ -365,7 +367,7 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     methods = web.reg.info.methods(user.id)
     default = web.reg.info.default_method(user.id, methods)
     data: dict[str, Any] = {
-        "method": _describe(web, record, default.id if default else None),
+        "method": _describe(web, record, default.id if default else None, (), methods),
         "refused": None,
     }
     if ctx.method != "POST":
@@ -375,13 +377,17 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             data["refused"] = _refusal(
                 web, user, record, ReplaceFirst(shortfalls), _addable(web, ctx)
             )
-            data["method"] = _describe(web, record, default.id if default else None, shortfalls)
+            data["method"] = _describe(
+                web, record, default.id if default else None, shortfalls, methods
+            )
         return Page("manage_delete", data)
     try:
         deleted = web.reg.info.delete_method(user.id, record.id, ip=ctx.ip)
     except ReplaceFirst as exc:
         data["refused"] = _refusal(web, user, record, exc, _addable(web, ctx))
-        data["method"] = _describe(web, record, default.id if default else None, exc.shortfalls)
+        data["method"] = _describe(
+            web, record, default.id if default else None, exc.shortfalls, methods
+        )
         return Page("manage_delete", {**data, "error": "replace_first"}, 409)
     if not deleted:
         raise AccessDenied("no such method for this user")
@@ -434,7 +440,7 @@ def set_default(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     default = web.reg.info.default_method(user.id, methods)
     default_id = default.id if default else None
     if ctx.method != "POST":
-        choices = [_describe(web, m, default_id) for m in _default_choices(methods)]
+        choices = [_describe(web, m, default_id, (), methods) for m in _default_choices(methods)]
         return Page("manage_default", {"choices": choices, "default_id": default_id})
     if not web.reg.info.set_default(user.id, ctx.form("method_id"), ip=ctx.ip):
         raise AccessDenied("no such MFA method for this user")

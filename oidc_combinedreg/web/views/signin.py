@@ -184,8 +184,8 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("mfa", {
             # where the gate returns afterwards (a name from _BACK, kept on "Sign in another way")
             "back": ctx.arg("back") if ctx.arg("back") in _BACK else None,
-            "method": describe_method(chosen, None),
-            "others": [describe_method(m, None) for m in others if m.id != chosen.id],
+            "method": describe_method(chosen, None, others),
+            "others": [describe_method(m, None, others) for m in others if m.id != chosen.id],
             "needs_start": verifier.needs_start,
             "started": bool(state.get("started")),
             "challenge": state.get("page", {}),

@@ -70,8 +70,8 @@ def _method_list(web: WebApp, user_id: str) -> dict[str, Any]:
     default = web.reg.info.default_method(user_id, methods)
     default_id = default.id if default else None
     return {
-        "methods": [describe_method(m, default_id) for m in methods],
-        "default": describe_method(default, default_id) if default else None,
+        "methods": [describe_method(m, default_id, methods) for m in methods],
+        "default": describe_method(default, default_id, methods) if default else None,
     }
 
 
