@@ -5,13 +5,16 @@ method is named, in HTML and JSON, in the page's language; renaming any nameable
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
+from admin_helpers import admin_section, api
 from babel.dates import format_date
-from webtest import Browser, location
+from webtest import Browser, location, notices
 
 from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.store.base import MethodRecord
 
 SECURITY_INFO = "/security-info/"
 
@@ -132,3 +135,46 @@ def test_rename_needs_csrf_and_refuses_kinds_without_a_name(browser: Browser) ->
     r = browser.post_json(f"{SECURITY_INFO}methods/{first}/rename", {"name": "Mine"})
     assert r.status_code in (400, 403)
     assert browser.reg.store.get_method("alice", first).label != "Mine"  # type: ignore[union-attr]
+
+
+def test_the_admin_api_and_the_change_notice_carry_the_new_name(
+    make_browser: Callable[..., Browser],
+) -> None:
+    browser = make_browser(admin=admin_section())
+    _, (first, _) = _two_apps(browser)
+    r = browser.post_json(
+        f"{SECURITY_INFO}methods/{first}/rename",
+        {"name": "Old tablet", "csrf_token": browser.csrf(SECURITY_INFO)},
+    )
+    assert r.status_code == 303
+    methods = api(browser, "GET", "/users/alice/methods").get_json()["methods"]
+    assert {m["id"]: m["label"] for m in methods}[first] == "Old tablet"
+    assert notices(browser.reg.store, "alice")[-1] == ("changed", "totp", "Old tablet")
+
+
+def test_phones_are_named_by_their_number_and_are_not_renamed(browser: Browser) -> None:
+    _two_apps(browser)
+    phone = MethodRecord(
+        id="phone1", user_id="alice", kind=MethodKind.MOBILE_PHONE, label="+1 XXXXXXXX67",
+        created_at=browser.clock.now(), data={"phone": "+14255550167"},
+    )  # fmt: skip
+    browser.reg.store.add_method(phone, limit=10)
+    page = _manage(browser)
+    described = {m["kind"]: m for m in page["methods"]}
+    assert described["mobile_phone"]["rename_url"] is None
+    assert described["totp"]["rename_url"] is not None
+    r = browser.post_json(
+        f"{SECURITY_INFO}methods/phone1/rename",
+        {"name": "Mine", "csrf_token": browser.csrf(SECURITY_INFO)},
+    )
+    assert r.status_code == 403
+    assert browser.reg.store.get_method("alice", "phone1").label == "+1 XXXXXXXX67"  # type: ignore[union-attr]
+
+
+def test_the_wizard_summary_names_the_app_once_with_its_date(browser: Browser) -> None:
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    browser.register_totp(wizard)
+    html = browser.get(wizard).get_data(as_text=True)
+    assert "Authenticator app (Authenticator app)" not in html
+    assert f"Authenticator app (<bdi>added {_added(browser)}</bdi>)" in html
