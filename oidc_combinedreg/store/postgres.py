@@ -25,8 +25,6 @@ import hmac
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from psycopg import errors
-
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.store import postgres_sql as q
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
@@ -132,13 +130,12 @@ class PostgresStore(PostgresConnections):
             counted = conn.execute(q.COUNT_KIND, (record.user_id, str(record.kind))).fetchone()
             if counted is not None and counted[0] >= limit:
                 raise LimitReached(str(record.kind), limit)
-            try:
-                with conn.transaction():  # a savepoint: a refused insert is reported, not fatal
-                    conn.execute(q.INSERT_METHOD, params)
-            except errors.UniqueViolation as exc:
-                if exc.diag.constraint_name == "methods_lookup_key":
-                    raise InvalidInput("lookup", "already registered") from None
-                raise InvalidInput("id", "a method with this id exists") from None
+            # A taken id or lookup value inserts nothing (no error: the transaction goes on).
+            if conn.execute(q.INSERT_METHOD, params).rowcount == 0:
+                taken = conn.execute("SELECT 1 FROM methods WHERE id = %s", (record.id,))
+                if taken.fetchone() is not None:
+                    raise InvalidInput("id", "a method with this id exists")
+                raise InvalidInput("lookup", "already registered")
             self._audit(conn, events)
 
     def update_method(self, record: MethodRecord, *, events: Sequence[AuditEvent] = ()) -> bool:
@@ -321,9 +318,13 @@ class PostgresStore(PostgresConnections):
             return []
         now = self._clock.now()
         values: list[int] = []
+        keys = [key for key, _ in incr]
         with self._connection() as conn:
             if reset:
                 conn.execute("DELETE FROM counters WHERE key = ANY(%s)", (list(reset),))
+            if incr and read and len(set(keys)) == len(keys):
+                # The throttle's attempt: increments and reads in one statement (one round trip)
+                return self._increment_and_read(conn, incr, read, now)
             if incr:
                 values = self._increment(conn, incr, now)
             if read:
@@ -332,6 +333,24 @@ class PostgresStore(PostgresConnections):
                 values += [found.get(key, 0) for key in read]
         if incr:
             self._written()
+        return values
+
+    def _increment_and_read(
+        self, conn: Conn, incr: Sequence[tuple[str, float | None]], read: Sequence[str], now: float
+    ) -> list[int]:
+        """Distinct increments and the reads in one statement. Its snapshot predates the
+        increments, so a key both incremented and read is read from what the upsert returned."""
+        expiry = {key: None if ttl is None else now + ttl for key, ttl in incr}
+        keys = sorted(expiry)
+        rows = ", ".join(["(%s, 1, %s::double precision)"] * len(keys))
+        params = [v for key in keys for v in (key, expiry[key])]
+        sql = q.INCR_AND_READ.format(incr=q.INCR.format(rows=rows))
+        found: dict[tuple[str, bool], int] = {}
+        for key, value, incremented in conn.execute(sql, [*params, now, now, list(read), now]):
+            found[(key, incremented)] = int(value)
+        values = [found[(key, True)] for key, _ in incr]
+        values += [found.get((key, True), found.get((key, False), 0)) for key in read]
+        self._written()
         return values
 
     @staticmethod

@@ -182,10 +182,18 @@ class PostgresConnections:
 
     @contextmanager
     def _tx(self) -> Iterator[Conn]:
-        """Several statements as one transaction (a savepoint inside :meth:`transaction`, so a
-        refused insert leaves the enclosing transaction usable)."""
-        with self._connection() as conn, conn.transaction():
-            yield conn
+        """Several statements as one transaction; inside :meth:`transaction`, part of it.
+
+        No savepoint there (two round trips): every call refuses (``LimitReached``,
+        ``MethodsChanged``, False) before its first write, so a refusal leaves nothing of its
+        own to undo, and a database error ends the whole block with ``StoreUnavailable`` (rolled
+        back). A taken id or lookup value is an ``ON CONFLICT DO NOTHING``, not an error."""
+        with self._connection() as conn:
+            if getattr(self._local, "conn", None) is conn:
+                yield conn
+                return
+            with conn.transaction():
+                yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ METHOD_COLUMNS = (
 )
 INSERT_METHOD = (
     f"INSERT INTO methods ({METHOD_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT DO NOTHING"
 )
 #: a method in use: not suspended by "This wasn't me" (store/base.py)
 IN_USE = "reported_at IS NULL"
@@ -63,6 +64,14 @@ INCR = """
         value = CASE WHEN c.expires_at <= %s THEN 1 ELSE c.value + 1 END,
         expires_at = CASE WHEN c.expires_at <= %s THEN excluded.expires_at ELSE c.expires_at END
     RETURNING key, value"""
+#: increments (``INCR``) and reads in one statement: the reads of keys not incremented
+INCR_AND_READ = """
+    WITH incremented AS ({incr})
+    SELECT key, value, true FROM incremented
+    UNION ALL
+    SELECT key, value, false FROM counters
+    WHERE key = ANY(%s) AND (expires_at IS NULL OR expires_at > %s)
+        AND key NOT IN (SELECT key FROM incremented)"""
 GET_COUNTS = (
     "SELECT key, value FROM counters"
     " WHERE key = ANY(%s) AND (expires_at IS NULL OR expires_at > %s)"

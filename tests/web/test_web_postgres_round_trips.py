@@ -1,0 +1,95 @@
+"""The round trips to PostgreSQL of an MFA verify, through the whole WSGI stack (issue 21.6),
+counted from libpq's own trace of the frontend's messages: each ``Query`` (simple protocol) and
+each ``Sync`` (the end of an extended-protocol exchange, pipelined ``executemany`` included) is one
+round trip. A change that adds one fails here; what each one is, is listed in ``VERIFY``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from plain_wsgi_host import DictDirectory, make_app
+from psycopg import pq
+from webtest import Browser, base_config, location
+
+from oidc_combinedreg import parse_config
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.store.postgres import PostgresStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+from postgres_servers import PostgresServer  # noqa: E402
+
+#: what an MFA verify with an authenticator app sends, in order (a statement psycopg has
+#: prepared, after 5 uses on the connection, shows as "(prepared)": its text is not sent again)
+VERIFY = [
+    "SELECT",  # the session
+    "SELECT",  # the method the form names
+    "BEGIN",  # the throttle's transaction
+    "WITH",  # the attempt counted and the IP's failures read, one statement
+    "UPDATE",  # the TOTP step advanced (compare-and-set)
+    "INSERT",  # its audit event
+    "DELETE",  # the account's failure counters cleared
+    "WITH",  # the upgraded session saved under its new id (update, else insert)
+    "COMMIT",
+]
+
+
+def _round_trips(trace: Path, start: int) -> list[str]:
+    """The frontend's Query texts and Parse texts of each Sync'ed exchange since ``start``."""
+    trips: list[str] = []
+    parsed, multiline = "", False
+    for line in trace.read_text(errors="replace")[start:].splitlines():
+        if multiline and line.strip():  # a statement that starts on a new line
+            parsed, multiline = line.split()[0], False
+            continue
+        parts = [*line.split("\t"), ""]
+        if len(parts) < 4 or parts[0] != "F":
+            continue
+        kind, body = parts[2], parts[3]
+        if kind == "Query":
+            trips.append(body.strip().strip('"').split()[0])
+        elif kind == "Parse" and not parsed:
+            text = body.split('"')[3] if body.count('"') >= 4 else ""
+            parsed, multiline = (text.split()[0], False) if text.strip() else ("", True)
+        elif kind == "Bind" and not parsed:
+            parsed = "(prepared)"
+        elif kind == "Sync":
+            trips.append(parsed or "?")
+            parsed = ""
+    return trips
+
+
+@pytest.fixture
+def traced(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, Path]]:
+    server = PostgresServer().start()
+    dsn = server.create_database("creg")
+    # One connection, so every call of the request goes through the traced one.
+    store = PostgresStore(dsn, clock=clock, min_size=1, max_size=1)
+    trace = tmp_path / "libpq.trace"
+    handle = trace.open("wb")
+    with store._pool.connection() as conn:
+        conn.pgconn.trace(handle.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+    reg, host = make_app(
+        parse_config(base_config(tmp_path)), DictDirectory(), store=store, clock=clock
+    )
+    try:
+        yield Browser(reg, host, clock), trace
+    finally:
+        store.close()
+        handle.close()
+        server.destroy()
+
+
+def test_an_mfa_verify_makes_nine_round_trips(traced: tuple[Browser, Path]) -> None:
+    browser, trace = traced
+    mfa_url, form = browser.at_mfa_with_totp()
+    start = len(trace.read_text(errors="replace"))
+    r = browser.post(mfa_url, data=form)
+    assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
+    trips = _round_trips(trace, start)
+    assert len(trips) == len(VERIFY), trips
+    assert all(got in (want, "(prepared)") for got, want in zip(trips, VERIFY, strict=True)), trips
