@@ -19,10 +19,13 @@ from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pyotp
 import pytest
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations
 from plain_wsgi_host import DictDirectory, make_app
+from reset_helpers import RESET, Reset, add_email, add_phone, add_questions, add_totp
+from reset_helpers import make_env as make_reset_env
 from test_web_i18n import _extracted
 from test_web_manage import SECURITY_INFO, add_record, enrolled
 from webtest import Browser, base_config, location
@@ -194,8 +197,43 @@ def test_the_mfa_step(browser: Browser, check: Check) -> None:
     check(browser, mfa_url)
 
 
-def test_the_password_reset(browser: Browser, check: Check) -> None:
-    check(browser, "/security-info/reset")
+def test_the_password_reset(
+    tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch, check: Check
+) -> None:
+    env = make_reset_env(tmp_path, clock, monkeypatch, required=2)
+    for add in (add_email, add_phone, add_totp, add_questions):
+        add(env.reg, "alice")
+    browser, reset = env.browser, Reset(env.browser)
+    check(browser, RESET)
+    reset.page()
+    r = reset.post("account", action="account", account="alice")
+    check(browser, location(r))  # choose a method
+    for choice in ("app_code", "mobile_text", "email", "questions"):
+        browser = env.new_browser()  # a reset of its own: one method at a time
+        reset = Reset(browser)
+        reset.start("alice")
+        r = reset.post("method", action="choose", choice=choice)
+        assert location(r), (choice, r.status_code, r.get_data(as_text=True)[:300])
+        check(browser, location(r))  # its verify page
+
+
+def test_the_wizards_last_pages_and_the_error_pages(browser: Browser, check: Check) -> None:
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    token = browser.csrf(wizard)
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})
+    secret = browser.get_json(wizard).get_json()["secret"]
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})
+    code = pyotp.TOTP(secret).at(browser.clock.now())
+    browser.post_json(wizard, {"action": "verify", "code": code, "csrf_token": token})
+    assert browser.get_json(wizard).get_json()["page"] == "method_added"
+    check(browser, wizard)  # "Authenticator app was registered"
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})
+    assert browser.get_json(wizard).get_json()["page"] == "wizard_summary"
+    check(browser, wizard)  # the summary
+    check(browser, "/security-info/no-such-page")
+    browser.post(SECURITY_INFO + "signout-everywhere", data={"csrf_token": token})
+    check(browser, SECURITY_INFO)  # signed out
 
 
 @pytest.fixture
