@@ -44,6 +44,7 @@ __all__ = [
     "enroll_message",
     "load_public_key",
     "poll_message",
+    "remove_message",
     "response_message",
     "verify_signature",
 ]
@@ -152,6 +153,11 @@ def enroll_message(token: str, public_key: str, device_name: str) -> bytes:
 
 def poll_message(device_id: str, timestamp: int) -> bytes:
     return _message("pending", device_id, str(timestamp))
+
+
+def remove_message(device_id: str, timestamp: int) -> bytes:
+    """The device asks the server to forget it (the app removed the account)."""
+    return _message("remove", device_id, str(timestamp))
 
 
 def response_message(txid: str, challenge: str, number: int, decision: str) -> bytes:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +39,7 @@ from ..methods.push import (
     b64e,
     device_id_for,
     poll_message,
+    remove_message,
     token_hash,
     verify_signature,
 )
@@ -203,6 +204,18 @@ class PushService:
 
     def pending_for(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The requests waiting for this device, after checking the signed, timestamped poll."""
+        record = self._signed(body, poll_message)
+        return [self._shown(record, tx) for tx in self._inbox(record)]
+
+    def removal(self, body: Mapping[str, Any]) -> MethodRecord:
+        """The device that signed this removal request (the caller deletes it under the
+        replace-before-remove rule of the security-info page)."""
+        return self._signed(body, remove_message)
+
+    def _signed(
+        self, body: Mapping[str, Any], message: Callable[[str, int], bytes]
+    ) -> MethodRecord:
+        """The device of a signed, timestamped request (``clock_skew``), or VerificationFailed."""
         record = self.device(body.get("device_id"))
         now = self.ctx.clock.now()
         timestamp = body.get("timestamp")
@@ -210,10 +223,8 @@ class PushService:
             raise VerificationFailed("stale timestamp")
         assert isinstance(timestamp, int)
         spki = self.secrets_of(record).public_key
-        verify_signature(
-            spki, poll_message(str(body["device_id"]), timestamp), body.get("signature")
-        )
-        return [self._shown(record, tx) for tx in self._inbox(record)]
+        verify_signature(spki, message(str(body["device_id"]), timestamp), body.get("signature"))
+        return record
 
     def _inbox(self, record: MethodRecord) -> list[dict[str, Any]]:
         store = self.ctx.store

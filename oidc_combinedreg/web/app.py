@@ -99,6 +99,7 @@ _VIEWS: dict[str, View] = {
     "device_enroll": device_api.enroll,
     "device_pending": device_api.pending,
     "device_respond": device_api.respond,
+    "device_remove": device_api.remove,
     "push_status": device_api.status,
 }
 
@@ -127,6 +128,7 @@ _URLS = Map(
         Rule("/device/enroll", endpoint="device_enroll"),
         Rule("/device/pending", endpoint="device_pending"),
         Rule("/device/respond", endpoint="device_respond"),
+        Rule("/device/remove", endpoint="device_remove"),
         Rule("/push/status", endpoint="push_status"),
         Rule("/static/<path:filename>", endpoint="static"),
         Rule("/admin/", endpoint="admin_dashboard"),

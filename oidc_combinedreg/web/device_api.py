@@ -1,10 +1,11 @@
 """The push authenticator's HTTP endpoints: the device's JSON API, and the browser's status poll.
 
-Device endpoints (``/device/enroll``, ``/device/pending``, ``/device/respond``) are called by an app,
-not a browser: they carry no cookie and authenticate every request by an ECDSA signature with the
-device's key (enrollment: by the one-time token from the QR code plus a proof of key possession).
-So they drop any session the request might carry, never set a cookie, and have no CSRF token to
-check: CSRF rides on ambient credentials (cookies), and these requests have none that count.
+Device endpoints (``/device/enroll``, ``/device/pending``, ``/device/respond``,
+``/device/remove``) are called by an app, not a browser: they carry no cookie and authenticate
+every request by an ECDSA signature with the device's key (enrollment: by the one-time token
+from the QR code plus a proof of key possession). So they drop any session the request might
+carry, never set a cookie, and have no CSRF token to check: CSRF rides on ambient credentials
+(cookies), and these requests have none that count.
 They always answer JSON. docs/methods/push.md describes the protocol.
 
 ``/push/status`` is the browser's side: a read-only GET under the session cookie that tells the
@@ -24,13 +25,14 @@ from ..exceptions import (
     VerificationFailed,
 )
 from ..methods.push import Outcome
+from ..policy.compliance import ReplaceFirst
 from .render import Page
 
 if TYPE_CHECKING:
     from .app import WebApp
     from .context import RequestContext
 
-__all__ = ["enroll", "pending", "respond", "status"]
+__all__ = ["enroll", "pending", "remove", "respond", "status"]
 
 _MESSAGES = {
     Outcome.APPROVED: "Approved.",
@@ -101,6 +103,23 @@ def respond(web: WebApp, ctx: RequestContext) -> Page:
     except (VerificationFailed, ChallengeExpired, InvalidInput) as exc:
         return _error(exc)
     return Page("device_response", {"result": outcome.value, "message": _MESSAGES[outcome]})
+
+
+def remove(web: WebApp, ctx: RequestContext) -> Page:
+    """``POST /device/remove``: the app removed the account; delete this device (signed,
+    timestamped). The security-info page's rule holds: a device the user's policies still need
+    stays until another method replaces it (409 ``replace_first``)."""
+    try:
+        _device_request(ctx)
+        record = web.reg.info.push.removal(ctx.fields())
+        deleted = web.reg.info.delete_method(record.user_id, record.id, ip=ctx.ip)
+    except (VerificationFailed, InvalidInput) as exc:
+        return _error(exc)
+    except ReplaceFirst:
+        return Page("device_error", {"error": "replace_first"}, 409)
+    if not deleted:  # removed meanwhile (the security-info page, a parallel request)
+        return Page("device_error", {"error": "expired"}, 410)
+    return Page("device_removed", {"result": "removed"})
 
 
 def status(web: WebApp, ctx: RequestContext) -> Page:

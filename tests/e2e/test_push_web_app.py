@@ -255,3 +255,55 @@ def test_offline_the_app_still_shows_a_code_the_mfa_step_accepts(
         desktop.get_by_role("button", name="Verify").click()
     desktop.wait_for_url(f"{served.url}/cb?**")
     assert "otp" in _amr_of(rp.value.url, served)
+
+
+def test_removing_the_account_in_the_app_tells_the_server(
+    served: Served, desktop: Any, phone: Any
+) -> None:
+    """Issue 20.4: the app removes an account and the server deletes the device (a signed,
+    timestamped request with the device's key), under the same replace-before-remove rule as
+    the security-info page: the user's only MFA method stays until another one is added."""
+    import pyotp
+
+    _enroll(desktop, phone, served)
+    desktop.wait_for_url("**/security-info/mfa*")
+    _approve(desktop, phone, served, right=True)
+    phone.on("dialog", lambda dialog: dialog.accept())
+    phone.get_by_role("button", name="Remove").click()
+    phone.locator("#notice.error").wait_for()
+    assert "another sign-in method" in phone.locator("#notice").inner_text()
+    assert phone.locator("article.account").count() == 1  # still here: it is the only one
+    assert [m.kind for m in served.store.list_methods("alice")] == ["push"]
+    # With an authenticator app as well, the push device may go.
+    info = served.reg.info
+    setup, state = info.totp.register_begin("alice", "alice", None)
+    code = pyotp.TOTP(setup.secret).at(served.reg.clock.now() - 30)
+    info.totp.register_complete("alice", state, code, label="Other app", ip=None)
+    # A removal signed by another key, or replayed out of its time, deletes nothing.
+    forged = phone.evaluate(
+        """async () => {
+          const accounts = await new Promise((ok) => {
+            const open = indexedDB.open("combinedreg-authenticator", 1);
+            open.onsuccess = () => {
+              const req = open.result.transaction("accounts").objectStore("accounts").getAll();
+              req.onsuccess = () => ok(req.result);
+            };
+          });
+          const a = accounts[0];
+          const other = await AuthCrypto.newDeviceKey();
+          const now = Math.floor(Date.now() / 1000);
+          const post = async (key, ts) => (await fetch(a.url + "/device/remove", {
+            method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({device_id: a.device_id, timestamp: ts,
+              signature: await AuthCrypto.sign(key, ["remove", a.device_id, ts])})})).status;
+          return [await post(other.privateKey, now), await post(a.key, now - 3600)];
+        }"""
+    )
+    assert forged == [401, 401]
+    assert len(served.store.list_methods("alice")) == 2
+    phone.get_by_role("button", name="Remove").click()
+    phone.get_by_text("Account removed.").wait_for()
+    assert phone.locator("article.account").count() == 0
+    assert [m.kind for m in served.store.list_methods("alice")] == ["totp"]
+    (deleted,) = served.audit("method.deleted")
+    assert deleted.detail.get("kind") == "push"

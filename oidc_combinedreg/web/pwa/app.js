@@ -229,11 +229,28 @@
     });
   }
 
+  // The server forgets the device first; only then does the app drop its key. A device the
+  // server still needs (the user's only MFA method: replace_first) or cannot reach stays, so
+  // the user is never left with a registration nothing can answer. An unknown device (already
+  // deleted on the security-info page) is removed here as well.
   function removeAccount(a) {
     if (!window.confirm(t("remove_confirm", { account: a.account }))) { return; }
-    deleteAccount(a.device_id).then(function () {
+    var now = Math.floor(Date.now() / 1000);
+    C.sign(a.key, ["remove", a.device_id, now]).then(function (signature) {
+      return post(a.url + "/device/remove", { device_id: a.device_id, timestamp: now,
+                                               signature: signature });
+    }).then(function (answer) {
+      var gone = answer.status === 200 || answer.status === 410 ||
+        (answer.status === 401 && answer.data.reason === "unknown device");
+      if (!gone) {
+        throw new Error(answer.data.error === "replace_first" ? t("replace_first") : errorText(answer));
+      }
+      return deleteAccount(a.device_id);
+    }).then(function () {
       notice(t("removed"));
       return renderAccounts();
+    }).catch(function (err) {
+      notice(err instanceof TypeError ? t("network_error") : err.message, true);
     });
   }
 

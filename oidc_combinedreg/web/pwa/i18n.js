@@ -44,6 +44,7 @@
       remove: "Remove",
       remove_confirm: "Remove {account} from this app? You can no longer sign in with it from this device.",
       removed: "Account removed.",
+      replace_first: "This device is a sign-in method you still need. Add another sign-in method on the security info page first, then remove this one.",
       offline: "Offline: codes still work, sign-in requests arrive when you are back online."
     }
   };
