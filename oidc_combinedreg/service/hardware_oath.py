@@ -139,12 +139,14 @@ class HardwareOathService(CodeVerifier):
         user_id = token.user or default_user
         assert user_id is not None
         method_id = secrets.token_urlsafe(12)
-        label = " ".join(p for p in (token.manufacturer, token.model) if p) or "Hardware token"
+        # Make, model and serial; never the kind's English name, which would stay English inside
+        # every other language (the pages show the translated name beside the label).
+        label = " ".join(p for p in (token.manufacturer, token.model, token.serial) if p)
         record = MethodRecord(
             id=method_id,
             user_id=user_id,
             kind=self.kind,
-            label=f"{label} {token.serial}",
+            label=label,
             created_at=ctx.clock.now(),
             data={
                 "serial": token.serial,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -321,3 +322,25 @@ def test_the_change_notice_names_the_method_once_in_the_users_language(lang: str
         assert i18n.gettext("Authenticator app") in sentence
     phone = change_sentence("added", "Phone", "+1 XXXXXXXX67", lang)
     assert "(+1 XXXXXXXX67)" in phone  # a real detail stays
+
+
+def test_a_hardware_token_without_make_or_model_is_named_by_its_serial(
+    browser: Browser, check: Check
+) -> None:
+    """Imported without manufacturer or model, a token's label was "Hardware token HW1": English
+    inside every other language. Its label is now the serial (the name says what it is), and a
+    label stored that way by an older version shows without the English prefix."""
+    from test_web_hardware_oath import B32, HEADER
+
+    enrolled(browser)
+    imported = browser.reg.info.hardware_oath.import_file(
+        csv_text=HEADER + f"alice,HW1,{B32},30,,\nalice,HW2,{B32},30,Acme,K1\n"
+    )
+    assert imported.ok, imported
+    labels = {m.data.get("serial"): m.label for m in browser.reg.store.list_methods("alice")}
+    assert labels["HW1"] == "HW1" and labels["HW2"] == "Acme K1 HW2"
+    older = add_record(browser, "alice", MethodKind.HARDWARE_OATH, serial="HW0")
+    browser.reg.store.update_method(replace(older, label="Hardware token HW0"))
+    check(browser, SECURITY_INFO)
+    html = browser.get(SECURITY_INFO + "?lng=de").get_data(as_text=True)
+    assert "HW0" in html and "HW1" in html and "Acme K1 HW2" in html

@@ -47,10 +47,13 @@ def display_label(record: MethodRecord) -> str:
         return mask_phone(phone)
     if record.kind is MethodKind.EMAIL and isinstance(email, str) and email:
         return mask_email(email)
-    if record.label == METHOD_NAMES[record.kind]:
+    english = METHOD_NAMES[record.kind]
+    if record.label == english:
         # The kind's English name stored as the label (an app named nothing else): the page
         # shows the name, translated, already; the label would repeat it in English.
         return ""
+    if record.label.startswith(english + " "):  # "Hardware token HW1", as earlier imports stored it
+        return record.label[len(english) + 1 :]
     return record.label
 
 
