@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
@@ -25,6 +26,8 @@ log = logging.getLogger("oidc_combinedreg.store")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 _PURGE_EVERY = 64
+#: operational errors that leave the connection working: no pool check after them
+_CONNECTION_KEPT = (errors.QueryCanceled, errors.LockNotAvailable, PoolTimeout)
 #: pools inherited across fork: kept referenced, never used or closed (store/postgres.py)
 _INHERITED: list[ConnectionPool[Any]] = []
 
@@ -251,7 +254,7 @@ class PostgresConnections:
             self._current_pool().putconn(conn)
 
     def _unavailable(self, exc: psycopg.Error) -> StoreUnavailable:
-        if isinstance(exc, psycopg.OperationalError):
+        if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, _CONNECTION_KEPT):
             # The server restarted or cut connections: the idle ones are likely dead too. Drop
             # them now, so the next request gets a working connection (or fails fast).
             try:
