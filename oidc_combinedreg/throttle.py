@@ -95,6 +95,31 @@ class Throttle:
         ]
         return Attempt(self, user_id, ip, counted=False, clears=clears)
 
+    def limit_checks(self, user_id: str, ip: str | None) -> list[tuple[str, int, str]]:
+        """For a store that checks the limits in the call that records a success
+        (``LimitCheckedAdvance``): (counter key, limit, scope), the attempt refused if a
+        counter's value before it is at its limit, as :meth:`begin` refuses; the account's two
+        counters first (:meth:`cleared_by_success`). Nothing is counted before: the check and
+        the success are one atomic call, and a refusal or failure is counted after
+        (:meth:`refused`, ``Attempt.failed`` of ``Attempt(counted=False)``)."""
+        consecutive, window, by_ip = self._keys(user_id, ip)
+        cfg = self._config
+        checks = [(consecutive, cfg.max_consecutive_failures, "account-locked"),
+                  (window, cfg.failures_per_window, "user")]  # fmt: skip
+        if ip is not None:
+            checks.append((by_ip, cfg.ip_failures_per_window, "ip"))
+        return checks
+
+    def unchecked(self, user_id: str, ip: str | None) -> Attempt:
+        """The :class:`Attempt` of :meth:`limit_checks`: not counted yet, clears the account's."""
+        return Attempt(self, user_id, ip, counted=False, clears=self.cleared_by_success(user_id))
+
+    def refused(self, user_id: str, ip: str | None, scope: str) -> None:
+        """A store refused the attempt at a limit (:meth:`limit_checks`): count it like any
+        attempt, and raise :class:`RateLimited` (by its count, or with ``scope``)."""
+        self.attempt(user_id, ip)
+        raise RateLimited(retry_after=self._config.window, scope=scope)
+
     def _refuse(self, consecutive: int, window: int, by_ip: int | None) -> None:
         """Raise :class:`RateLimited` if an attempt with these counts (its own included in the
         account's, not in the IP's) may not go on."""

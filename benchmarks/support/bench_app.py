@@ -134,7 +134,7 @@ def _bare() -> Flask:
 bare = _bare()
 
 #: round trips of an MFA verify on one Redis server (tests/web/test_web_redis_round_trips.py)
-VERIFY_ROUND_TRIPS = 5
+VERIFY_ROUND_TRIPS = 4
 
 
 def _redis_floor() -> Flask:

@@ -28,11 +28,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..methods.kinds import MethodKind
 
-__all__ = ["AuditEvent", "MethodRecord", "Store", "UserState"]
+__all__ = ["AuditEvent", "LimitCheckedAdvance", "MethodRecord", "Store", "UserState"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -310,3 +310,30 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LimitCheckedAdvance(Protocol):
+    """An optional store capability: a used code's :meth:`Store.advance_counter` behind the code
+    throttle's limits in one atomic call, where the throttle's count first would cost a round
+    trip of its own (Redis on one server). ``Throttle.limit_checks`` gives ``checks``; the
+    counters a success clears (``reset``) are the first of them."""
+
+    def checks_limits(self) -> bool:
+        """Whether :meth:`advance_counter_checked` may be used (atomic) on this store."""
+        ...
+
+    def advance_counter_checked(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        checks: Sequence[tuple[str, int, str]],
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool | str:
+        """The scope of the first of ``checks`` (counter key, limit, scope) whose live value is
+        at or past its limit, with nothing written; else :meth:`Store.advance_counter`'s answer."""
+        ...

@@ -252,6 +252,39 @@ class RedisMethods(RedisEphemeral, RedisAudit):
                 pass  # stored with the change; the next change or list_audit moves them
         return True
 
+    def checks_limits(self) -> bool:
+        """:meth:`advance_counter_checked` is atomic here: one server (a cluster keeps the
+        counters in other slots than the user's methods)."""
+        return not self._cluster
+
+    def advance_counter_checked(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        checks: Sequence[tuple[str, int, str]],
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool | str:
+        """:meth:`advance_counter` behind counter limits, in one script (one round trip): the
+        refusal scope of the first of ``checks`` (counter key, limit, scope) whose live value is
+        at its limit, with nothing written; else as :meth:`advance_counter`. ``reset`` must be
+        the first keys of ``checks``. One server only (:meth:`checks_limits`)."""
+        assert not self._cluster, "the counters are in other slots than the user's methods"
+        keys = [key for key, _, _ in checks]
+        assert keys[: len(reset)] == list(reset), "reset must be the first keys of checks"
+        args = [method_id, str(int(value)), repr(float(used_at)), repr(self._clock.now()),
+                str(len(checks)), str(len(reset)), *(str(limit) for _, limit, _ in checks),
+                *(scope for _, _, scope in checks)]  # fmt: skip
+        counters = [self._keys.counter(key) for key in keys]
+        before = self._change("ADVANCE_COUNTER_CHECKED", user_id, [self._keys.methods(user_id)],
+                              args, events, extra_keys=counters)  # fmt: skip
+        if isinstance(before, bytes) and before.startswith(b"limit:"):
+            return before[len(b"limit:") :].decode()
+        return isinstance(before, bytes)
+
     # -- per-user state -----------------------------------------------------------------------
 
     def get_user_state(self, user_id: str) -> UserState:

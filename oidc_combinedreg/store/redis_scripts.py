@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ADD_METHOD",
     "ADVANCE_COUNTER",
+    "ADVANCE_COUNTER_CHECKED",
     "AUDIT_LIB",
     "CLAIM_CREATE",
     "CLAIM_RELEASE",
@@ -229,6 +230,17 @@ return 1
 """
 )
 
+#: ``greater(a, b)``: decimal integer texts compared exactly, at any size.
+_GREATER = """
+local function greater(a, b)
+  local a_neg, b_neg = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
+  if a_neg ~= b_neg then return b_neg end
+  if a_neg then return greater(string.sub(b, 2), string.sub(a, 2)) end
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+"""
+
 #: KEYS: methods hash, audit target, then counters to delete with a success (one server only).
 #: ARGV: id, value, used_at (decimal integer and float text), then the audit args. If stored
 #: (and the events written, the counters deleted): the previous ``<counter>|<last used>`` text
@@ -238,14 +250,8 @@ ADVANCE_COUNTER = (
     _WRITES
     + AUDIT_LIB
     + _METHODS_LIB
+    + _GREATER
     + """
-local function greater(a, b)
-  local a_neg, b_neg = string.sub(a, 1, 1) == '-', string.sub(b, 1, 1) == '-'
-  if a_neg ~= b_neg then return b_neg end
-  if a_neg then return greater(string.sub(b, 2), string.sub(a, 2)) end
-  if #a ~= #b then return #a > #b end
-  return a > b
-end
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 local at = bars(v, 4)
@@ -254,6 +260,39 @@ redis.call('HSET', KEYS[1], ARGV[1],
            string.sub(v, 1, at[2]) .. ARGV[2] .. '|' .. ARGV[3] .. string.sub(v, at[4]))
 audit(KEYS[2], 4)
 if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
+return string.sub(v, at[2] + 1, at[4] - 1)
+"""
+)
+
+#: One server only (the counters are in other slots): :data:`ADVANCE_COUNTER` behind the code
+#: throttle's limits, so a verify's attempt is checked and its success written in one round trip
+#: (``Throttle.limit_checks``). KEYS: methods hash, audit target, then k counter hashes (as
+#: :data:`INCR` writes them), of which the first r are deleted with a success. ARGV: id, value,
+#: used_at, now (store clock), k, r, k limits, k refusal scopes, then the audit args. A counter
+#: whose live value is at its limit refuses: returns ``limit:<scope>`` of the first such, with
+#: nothing written. Counts are small integers, safe as Lua numbers. Otherwise as ADVANCE_COUNTER.
+ADVANCE_COUNTER_CHECKED = (
+    _WRITES
+    + AUDIT_LIB
+    + _METHODS_LIB
+    + _GREATER
+    + """
+local k, r = tonumber(ARGV[5]), tonumber(ARGV[6])
+for i = 1, k do
+  local held = redis.call('HMGET', KEYS[2 + i], 'v', 'e')
+  local live = held[1] and not (held[2] and tonumber(held[2]) <= tonumber(ARGV[4]))
+  if live and tonumber(held[1]) >= tonumber(ARGV[6 + i]) then
+    return 'limit:' .. ARGV[6 + k + i]
+  end
+end
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local at = bars(v, 4)
+if not greater(ARGV[2], string.sub(v, at[2] + 1, at[3] - 1)) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1],
+           string.sub(v, 1, at[2]) .. ARGV[2] .. '|' .. ARGV[3] .. string.sub(v, at[4]))
+audit(KEYS[2], 7 + 2 * k)
+if r > 0 then redis.call('DEL', unpack(KEYS, 3, 2 + r)) end
 return string.sub(v, at[2] + 1, at[4] - 1)
 """
 )

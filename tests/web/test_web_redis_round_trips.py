@@ -17,6 +17,7 @@ from webtest import Browser, base_config, location
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.config.model import ThrottleConfig
 from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.redis import RedisStore
 
@@ -27,10 +28,18 @@ from redis_servers import CountingPool, RedisServer, require_redis  # noqa: E402
 VERIFY = [
     b"HMGET",  # the session
     b"HGET",  # the method the form names
-    b"EVAL",  # a pipeline: the throttle counts the attempt, reads the IP's failures
-    b"EVALSHA",  # the step advanced, its audit event, the account's counters cleared
+    # one script: the throttle's limits checked, the step advanced, its audit event, the
+    # account's counters cleared (before: a pipeline counting the attempt, then this script)
+    b"EVALSHA",
     b"EVALSHA",  # the upgraded session saved under its new id, the old id deleted
 ]
+
+
+@pytest.fixture
+def counted_store(counted_browser: tuple[Browser, list[bytes]]) -> RedisStore:
+    store = counted_browser[0].reg.store
+    assert isinstance(store, RedisStore)
+    return store
 
 
 @pytest.fixture
@@ -53,7 +62,7 @@ def counted_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browse
         server.stop()
 
 
-def test_an_mfa_verify_makes_five_round_trips(
+def test_an_mfa_verify_makes_four_round_trips(
     counted_browser: tuple[Browser, list[bytes]],
 ) -> None:
     browser, sent = counted_browser
@@ -64,3 +73,55 @@ def test_an_mfa_verify_makes_five_round_trips(
 
     assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
     assert sent == VERIFY
+
+
+def _method_counter(store: RedisStore, form: dict[str, str]) -> int:
+    record = store.get_method("alice", form["method_id"])
+    assert record is not None
+    return record.counter
+
+
+@pytest.mark.parametrize(
+    ("key", "limit"),
+    [
+        ("fail:user:alice:window", ThrottleConfig().failures_per_window),
+        ("fail:user:alice:consecutive", ThrottleConfig().max_consecutive_failures),
+        ("fail:ip:127.0.0.1", ThrottleConfig().ip_failures_per_window),
+    ],
+)
+def test_a_right_code_past_a_limit_is_refused_and_counted(
+    counted_browser: tuple[Browser, list[bytes]], counted_store: RedisStore, key: str, limit: int
+) -> None:
+    """The limits are checked in the script that accepts the code: at a limit, the right code
+    is refused, nothing is advanced, and the attempt is counted as one that counted first."""
+    browser, _ = counted_browser
+    mfa_url, form = browser.at_mfa_with_totp()
+    before = _method_counter(counted_store, form)
+    counted_store.counters(incr=[(key, 300)] * limit)
+    window = counted_store.get_count("fail:user:alice:window")
+    succeeded = len(counted_store.list_audit(event_prefix="mfa.succeeded", limit=100))
+
+    r = browser.post(mfa_url, data=form)
+
+    assert r.status_code == 429
+    assert _method_counter(counted_store, form) == before, "the code was not used"
+    assert counted_store.get_count("fail:user:alice:window") == window + 1
+    assert len(counted_store.list_audit(event_prefix="mfa.succeeded", limit=100)) == succeeded
+
+
+def test_a_replayed_code_is_counted_against_the_account_and_the_ip(
+    counted_browser: tuple[Browser, list[bytes]], counted_store: RedisStore
+) -> None:
+    browser, _ = counted_browser
+    mfa_url, form = browser.at_mfa_with_totp()
+    assert browser.post(mfa_url, data=form).status_code == 303
+    browser.login("alice")
+    again = location(browser.get(location(browser.authorize())))
+    form = {**form, "csrf_token": browser.csrf(again)}
+
+    r = browser.post(again, data=form)
+
+    assert r.status_code != 303
+    assert counted_store.get_count("fail:user:alice:consecutive") == 1
+    assert counted_store.get_count("fail:user:alice:window") == 1
+    assert counted_store.get_count("fail:ip:127.0.0.1") == 1
