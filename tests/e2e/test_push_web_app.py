@@ -307,3 +307,118 @@ def test_removing_the_account_in_the_app_tells_the_server(
     assert [m.kind for m in served.store.list_methods("alice")] == ["totp"]
     (deleted,) = served.audit("method.deleted")
     assert deleted.detail.get("kind") == "push"
+
+
+def test_the_app_is_served_with_a_strict_csp_and_no_cookie(served: Served) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    def get(path: str) -> Any:
+        return urllib.request.urlopen(served.url + path, timeout=10)
+
+    with get(APP) as shell:
+        assert shell.headers["Content-Security-Policy"] == (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'"
+        )
+        assert shell.headers.get("Set-Cookie") is None
+        assert shell.headers["Cache-Control"] == "no-cache"
+        assert "<script>" not in shell.read().decode()  # no inline script anywhere
+    with get(APP + "manifest.webmanifest") as manifest:
+        assert manifest.headers["Content-Type"].startswith("application/manifest+json")
+        data = json.loads(manifest.read())
+        assert data["start_url"] == "./" and data["display"] == "standalone" and data["icons"]
+    with get(APP + "sw.js") as worker:
+        assert worker.headers["Content-Type"].startswith("text/javascript")
+    for missing in ("../static/push.js", "nope.js", "%2e%2e/app.py"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            get(APP + missing)
+        assert err.value.code == 404
+    redirect = urllib.request.Request(served.url + APP.rstrip("/"), method="GET")
+    opener = urllib.request.build_opener(_NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        opener.open(redirect, timeout=10)
+    assert err.value.code == 308 and err.value.headers["Location"] == APP
+
+
+class _NoRedirect(__import__("urllib.request").request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+LANGUAGE_TITLES = {
+    "en": "Authenticator",
+    "de": "Konten",
+    "fr": "Comptes",
+    "es": "Cuentas",
+    "ja": "アカウント",
+    "ar": "الحسابات",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGE_TITLES))
+def test_the_app_speaks_the_phone_language(
+    served: Served, chromium_browser: Any, lang: str
+) -> None:
+    context = chromium_browser.new_context(locale=lang)
+    try:
+        page = context.new_page()
+        page.goto(served.url + APP)
+        page.locator("body[data-ready]").wait_for()
+        html = page.locator("html")
+        assert html.get_attribute("lang") == lang
+        assert html.get_attribute("dir") == ("rtl" if lang == "ar" else "ltr")
+        expected = LANGUAGE_TITLES[lang]
+        heading = "#accounts-heading" if lang != "en" else "h1"
+        assert page.locator(heading).inner_text() == expected
+        if lang != "en":
+            assert "Add an account" not in page.inner_text("body")
+    finally:
+        context.close()
+
+
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => `${v.id}: ${v.help} -> ${v.nodes.slice(0, 3).map(n => n.target.join(" "))}`);
+}"""
+
+
+def test_the_app_passes_axe_with_an_account_and_a_request(
+    served: Served, desktop: Any, chromium_browser: Any
+) -> None:
+    """axe-core on the app's screens (the confirmation, an account with its code, a sign-in
+    request) in Arabic and English; the context bypasses the CSP only to inject axe."""
+    if not AXE.is_file():
+        pytest.fail("axe-core is not installed: run `make e2e-deps` (npm ci in tests/e2e/axe)")
+    context = chromium_browser.new_context(bypass_csp=True, locale="en-US")
+    phone = context.new_page()
+    phone.set_default_timeout(15_000)
+    found: list[str] = []
+
+    def audit(url: str, ready: str) -> None:
+        for lang in ("ar", "en"):  # ends in English, the language the test clicks through
+            base, _, fragment = url.partition("#")
+            phone.goto(f"{base}?lng={lang}" + (f"#{fragment}" if fragment else ""))
+            phone.locator(ready).wait_for()
+            assert phone.locator("html").get_attribute("lang") == lang
+            phone.add_script_tag(path=str(AXE))
+            found.extend(f"{ready} [{lang}]: {v}" for v in phone.evaluate(AXE_RUN))
+
+    try:
+        _sign_in(desktop, served)
+        desktop.wait_for_url("**/security-info/wizard*")
+        desktop.get_by_role("button", name="Next").click()
+        link = (desktop.locator("code.secret").text_content() or "").strip()
+        audit(link, "#confirm-form")  # the confirmation (nothing is sent before "Add account")
+        phone.get_by_role("button", name="Add account").first.click()
+        phone.locator("article.account").wait_for()
+        desktop.wait_for_url("**/security-info/mfa*")
+        desktop.get_by_role("button", name="Send notification").click()
+        audit(served.url + APP, "form.request")  # an account with its code, and a request
+    finally:
+        context.close()
+    assert not found, "\n".join(found)
