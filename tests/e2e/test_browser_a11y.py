@@ -102,6 +102,16 @@ def test_manage_mode_and_mfa_pages(audit: Auditor, frozen_idp_server: Any) -> No
     page.goto(f"{server.url}/security-info/default")
     audit.both("default chooser")
     page.goto(f"{server.url}/security-info/")
+    page.get_by_role("link", name="Rename").first.click()
+    audit.both("rename app")
+    page.fill("#name", "x" * 65)
+    page.get_by_role("button", name="Save").click()
+    audit.here("rename app: name refused")
+    page.fill("#name", "Carol's phone")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/security-info/?done=renamed")
+    audit.both("manage, app renamed")
+    page.goto(f"{server.url}/security-info/")
     # carol's only app cannot go (replace before remove): the list links to the delete page,
     # which says at once what to add first; it is audited in every language.
     assert page.locator("a.danger-link").count() == 0
