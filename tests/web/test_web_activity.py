@@ -197,3 +197,58 @@ def test_another_users_row_cannot_be_reported(browser: Browser) -> None:
         assert r.status_code == 403
     assert not browser.reg.store.get_user_state("bob").extra.get(RESET_FLAG)
     assert not browser.reg.store.get_user_state("alice").extra.get(RESET_FLAG)
+
+
+def test_shown_where_conditional_access_blocks_registering_and_the_block_is_listed(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """The trusted-network policy keeps alice from changing her security info on another
+    network; she still sees her activity there (the registration block among it) and can report
+    a stranger's sign-in: reading and reporting register nothing."""
+    from test_web_conditional_access import SEED
+
+    browser = make_browser(**SEED)
+    browser.remote_addr = "192.168.10.20"  # the trusted "office"
+    enrolled(browser)
+    browser.remote_addr = "203.0.113.9"
+    blocked = browser.get_json(SECURITY_INFO)
+    assert blocked.status_code == 403 and blocked.get_json()["page"] == "blocked"
+    body = page(browser)
+    row = body["events"][0]
+    assert row["event"] == "ca.evaluated" and row["category"] == "security_info"
+    assert row["activity"] == "Security info change blocked by your organization"
+    assert row["result"] == "blocked" and row["network"] == "203.0.113.0/24"
+    assert body["events"][-1]["network"] == "office"  # the named location, not the address
+    token = browser.csrf(ACTIVITY)
+    r = browser.post_json(NOT_ME, {"ref": body["events"][-1]["ref"], "csrf_token": token})
+    assert r.status_code == 200 and r.get_json()["done"] is True
+
+
+def test_a_sign_in_blocked_for_an_application_names_it(browser: Browser) -> None:
+    enrolled(browser)
+    browser.reg.store.append_audit(
+        AuditEvent(
+            at=browser.clock.now() + 1,
+            event="ca.evaluated",
+            user_id="alice",
+            outcome="blocked",
+            ip="192.0.2.7",
+            detail={"target": "application payroll", "reason": "x", "blocking": ["p"]},
+        )
+    )
+    browser.reg.store.append_audit(
+        AuditEvent(
+            at=browser.clock.now() + 2,
+            event="ca.evaluated",
+            user_id="alice",
+            outcome="info",  # report-only: the admin's business, no sign-in was refused
+            ip="192.0.2.7",
+            detail={"target": "application payroll", "report_only": ["p"]},
+        )
+    )
+    browser.clock.advance(5)
+    rows = page(browser)["events"]
+    assert [r["event"] for r in rows].count("ca.evaluated") == 1
+    row = rows[0]
+    assert row["category"] == "sign_in" and row["application"] == "payroll"
+    assert row["activity"] == "Sign-in blocked by your organization"

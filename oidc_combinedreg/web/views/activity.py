@@ -13,7 +13,7 @@ confirms) does what the notice's link does (:meth:`~oidc_combinedreg.notify.Noti
 every session ends, this one included, the account is flagged and the next sign-in asks for a
 password reset; a reported "method added" or "method changed" row also suspends that method.
 
-Behind the manage pages' gate: a user with an MFA method passes MFA first.
+Behind the manage pages' MFA gate: a user with an MFA method passes MFA first.
 """
 
 from __future__ import annotations
@@ -141,14 +141,26 @@ def _method_name(event: AuditEvent) -> str | None:
     return None
 
 
+#: a Conditional Access block of the user action "register security information"
+_REGISTRATION_BLOCKED = N_("Security info change blocked by your organization")
+
+
 def _row(web: WebApp, ref: str, event: AuditEvent) -> dict[str, Any]:
     client = event.detail.get("client_id")
+    sign_in = event.event in SIGN_INS
+    activity = SIGN_INS.get(event.event) or CHANGES[event.event]
+    if event.event == "ca.evaluated":  # target: "application <client id>" or "user-action ..."
+        kind, _, value = str(event.detail.get("target", "")).partition(" ")
+        if kind == "application":
+            client = value
+        else:
+            sign_in, activity = False, _REGISTRATION_BLOCKED
     return {
         "ref": ref,
         "at": int(event.at),
-        "category": "sign_in" if event.event in SIGN_INS else "security_info",
+        "category": "sign_in" if sign_in else "security_info",
         "event": event.event,
-        "activity": SIGN_INS.get(event.event) or CHANGES[event.event],
+        "activity": activity,
         "application": str(client) if client else None,
         "network": approximate_network(web, event.ip),
         "method": _method_name(event),
@@ -158,13 +170,12 @@ def _row(web: WebApp, ref: str, event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _guard(web: WebApp, ctx: RequestContext) -> Redirect | Page | None:
-    """The manage pages' gate (views/manage.py): fresh MFA, then Conditional Access."""
-    _, user = ctx.require_session()
-    gate = require_fresh_mfa(web, ctx, back="activity")
-    if gate is not None:
-        return gate
-    return web.reg.check_registration_action(ctx, user)
+def _guard(web: WebApp, ctx: RequestContext) -> Redirect | None:
+    """The manage pages' MFA gate. Not their Conditional Access check of the user action
+    "register security information": reading one's activity and reporting it registers
+    nothing, and a user whom a policy keeps from registering on this network (travelling)
+    must still be able to see a stranger's sign-in and lock them out."""
+    return require_fresh_mfa(web, ctx, back="activity")
 
 
 def _page_number(ctx: RequestContext, pages: int) -> int:
