@@ -29,6 +29,7 @@ from .methods.push import (
     b64e,
     enroll_message,
     poll_message,
+    remove_message,
     response_message,
 )
 
@@ -165,6 +166,16 @@ class Device:
         }
         return self.post(self.state.server_url + "/device/respond", body)
 
+    def remove(self) -> dict[str, Any]:
+        """Ask the server to forget this device (signed and timestamped like a poll)."""
+        now = int(self.clock.now())
+        body = {
+            "device_id": self.state.device_id,
+            "timestamp": now,
+            "signature": _sign(self._key, remove_message(self.state.device_id, now)),
+        }
+        return self.post(self.state.server_url + "/device/remove", body)
+
     def code(self) -> str:
         return pyotp.TOTP(self.state.totp_secret).at(self.clock.now())
 
@@ -276,6 +287,22 @@ def deny_command(state_file: Path, transaction: str | None, report: bool) -> Non
     click.echo(f"result: {answer['result']}")
     if answer.get("message"):
         click.echo(str(answer["message"]))
+
+
+@authenticator_cli.command("remove")
+@_STATE
+def remove_command(state_file: Path) -> None:
+    """Remove this device from the server, then delete the state file (its private key).
+
+    The server keeps a device the user's policies still need (error ``replace_first``): the
+    state file then stays, so the device can still answer."""
+    try:
+        answer = _device(state_file).remove()
+    except DeviceError as exc:
+        _fail(exc)
+        return
+    state_file.unlink()
+    click.echo(f"result: {answer['result']}")
 
 
 @authenticator_cli.command("code")

@@ -306,3 +306,25 @@ def test_in_chromium_a_denied_request_is_told_and_polling_stops(
         assert len(_audit(served, "mfa.succeeded")) == 2  # the enrollment's try-out, and this
     finally:
         context.close()
+
+
+def test_remove_from_the_cli_keeps_a_needed_device_then_deletes_it(
+    served: Served, alice: tuple[Browser, Path]
+) -> None:
+    """``authenticator remove`` (POST /device/remove): refused while the device is alice's only
+    MFA method (replace before remove), done once she has an authenticator app as well."""
+    import pyotp
+
+    _, state = alice
+    refused = cli("remove", "--state", str(state))
+    assert refused.returncode == 2 and "replace_first" in refused.stderr
+    assert state.exists()
+    info = served.reg.info
+    setup, begun = info.totp.register_begin("alice", "alice", None)
+    code = pyotp.TOTP(setup.secret).at(served.clock.now() - 30)
+    info.totp.register_complete("alice", begun, code, label="App", ip=None)
+    done = cli("remove", "--state", str(state))
+    assert done.returncode == 0 and "removed" in done.stdout, done.stderr
+    assert not state.exists()
+    assert [m.kind for m in served.reg.store.list_methods("alice")] == ["totp"]
+    assert len(_audit(served, "method.deleted")) == 1
