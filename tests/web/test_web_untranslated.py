@@ -193,9 +193,37 @@ def test_manage_mode_pages(browser: Browser, check: Check) -> None:
     check(browser, f"/security-info/activity/not-me?ref={ref}")
 
 
-def test_the_mfa_step(browser: Browser, check: Check) -> None:
+def test_the_mfa_step_for_every_kind_and_its_other_ways(browser: Browser, check: Check) -> None:
+    from test_web_hardware_oath import B32, HEADER
+
     mfa_url, _form = browser.at_mfa_with_totp()
     check(browser, mfa_url)
+    others = [
+        add_record(browser, "alice", MethodKind.MOBILE_PHONE, phone="+14255550167"),
+        add_record(browser, "alice", MethodKind.ALTERNATE_PHONE, phone="+14255550168"),
+        add_record(browser, "alice", MethodKind.WEBAUTHN),
+    ]
+    assert browser.reg.info.hardware_oath.import_file(csv_text=HEADER + f"alice,HW1,{B32},30,,\n")
+    others.append(next(m for m in browser.reg.store.list_methods("alice") if m.label == "HW1"))
+    for record in others:
+        shown = browser.get_json(f"{mfa_url}&method={record.id}").get_json()
+        assert shown["method"]["id"] == record.id, shown
+        check(browser, f"{mfa_url}&method={record.id}")
+
+
+def test_the_blocked_and_limit_pages(make_browser: Callable[..., Browser], check: Check) -> None:
+    from test_web_conditional_access import SEED
+
+    browser = make_browser(**SEED)
+    browser.remote_addr = "192.168.10.20"  # the trusted "office"
+    enrolled(browser)
+    for n in range(4):
+        add_record(browser, "alice", MethodKind.TOTP, n=n)
+    assert browser.get_json("/security-info/add/totp").get_json()["page"] == "method_limit"
+    check(browser, "/security-info/add/totp")  # "You can have up to 5 authenticator apps."
+    browser.remote_addr = "203.0.113.9"
+    assert browser.get_json(SECURITY_INFO).get_json()["page"] == "blocked"
+    check(browser, SECURITY_INFO)  # blocked by Conditional Access on this network
 
 
 def test_the_password_reset(
