@@ -223,6 +223,34 @@ def test_an_app_link_without_an_app_name_is_a_config_error(tmp_path: Path) -> No
         parse_config(data)
 
 
+def test_the_built_in_web_app_is_offered_and_the_qr_code_links_to_it(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """Issue 20.1: ``web_app = true`` offers push without ``app_name``; the intro links to the
+    app; the setup page's link carries the one-time payload only in its fragment."""
+    from urllib.parse import unquote
+
+    browser = make_browser(methods={"push": {"app_name": "", "web_app": True}}, policies=PUSH_FIRST)
+    url = _wizard(browser)
+    twin = browser.get_json(url).get_json()
+    assert twin["page"] == "push_intro", twin
+    assert twin["app_name"] == "Test Org Authenticator"
+    assert twin["app_url"] == "http://localhost/security-info/app/"
+    token = browser.csrf(url)
+    setup = browser.post_json(url, {"action": "next", "csrf_token": token}).get_json()
+    link, payload = setup["app_link"], setup["payload"]
+    base, fragment = link.split("#", 1)
+    assert base == "http://localhost/security-info/app/"
+    assert fragment.startswith("enroll=") and unquote(fragment[7:]) == payload
+    assert payload.startswith("combinedreg-push://enroll?")
+
+
+def test_web_app_must_be_a_boolean(tmp_path: Path) -> None:
+    data = base_config(tmp_path, methods={"push": {"web_app": "yes"}})
+    with pytest.raises(ConfigError, match=r"methods\.push\.web_app"):
+        parse_config(data)
+
+
 def _skip_policies(**mfa: Any) -> dict[str, Any]:
     return {"mfa_registration": {"enforced": True, **mfa}, "wizard_preference": ["totp"]}
 
