@@ -117,6 +117,9 @@ def require_endpoint(endpoint: Any) -> AuthorizationEndpoint:
 _SILENT_ERRORS = {
     StepKind.MFA: (LOGIN_REQUIRED, "The sign-in needs a second factor."),
     StepKind.REGISTER: (INTERACTION_REQUIRED, "The user must register security info first."),
+    # only a required campaign: a nudge that may be snoozed never blocks prompt=none (the
+    # middleware clears the sign-in without it, docs/oidc.md)
+    StepKind.CAMPAIGN: (INTERACTION_REQUIRED, "The user must add the authenticator app first."),
     StepKind.BLOCKED: (INTERACTION_REQUIRED, "The sign-in needs the user's attention."),
 }
 

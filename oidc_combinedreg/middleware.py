@@ -430,6 +430,10 @@ class CombinedRegistration:
         cid = self.flow.add_continuation(session, path, query, ctx.now, effective)
         cont = self.flow.continuation(session, cid)
         step = self.decide(ctx, session, user, cont)
+        if silent and step.kind is StepKind.CAMPAIGN and "campaign_nudge" in step.reasons:
+            # A campaign ask that may be snoozed is an offer, not a requirement: prompt=none
+            # gets its code, and the ask waits for an interactive sign-in (decision 162).
+            step = Step(kind=StepKind.DONE)
         if step.kind is StepKind.DONE:
             self.flow.pop_continuation(session, cid)
             if not self.sessions.save(session):

@@ -9,6 +9,7 @@ from enum import StrEnum
 from ..config.reader import Reader
 from ..methods.kinds import METHOD_RULES, MethodKind
 from .audience import Audience, read_audience
+from .campaign import CampaignPolicy, read_campaign
 
 __all__ = [
     "CombinedRegistrationPolicy",
@@ -105,6 +106,8 @@ class PolicyConfig:
     methods: dict[MethodKind, MethodPolicy] = field(
         default_factory=lambda: {k: MethodPolicy(enabled=k not in _DEFAULT_OFF) for k in MethodKind}
     )
+    #: the registration campaign ("nudge" to the authenticator app, policy/campaign.py)
+    campaign: CampaignPolicy = field(default_factory=CampaignPolicy)
 
     def method_allowed(self, kind: MethodKind, user_id: str, groups: frozenset[str]) -> bool:
         return self.methods[kind].allows(user_id, groups)
@@ -231,6 +234,7 @@ def read_policies(root: Reader) -> PolicyConfig:
         system_preferred_mfa=r.boolean("system_preferred_mfa", True),
         wizard_preference=_read_preference(r),
         methods=_read_methods(r.section("methods")),
+        campaign=read_campaign(r.section("campaign")),
     )
     r.done()
     return config

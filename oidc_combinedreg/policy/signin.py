@@ -2,7 +2,7 @@
 
 The middleware gathers the facts (directory, store, session, Conditional Access) into
 :class:`SignInFacts`; :func:`next_step` answers in the order of DESIGN.md's pipeline:
-Conditional Access block -> MFA -> registration interrupt -> done.
+Conditional Access block -> MFA -> registration interrupt -> registration campaign -> done.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..directory import PerUserMfa
 from ..methods.kinds import METHOD_RULES, MethodKind, channel_family
 from ..store.base import MethodRecord, UserState
 from .acr import AcrDemand, AcrLevel
+from .campaign import campaign_ask
 from .config import PolicyConfig
 from .reset import PASSWORD_RESET_REQUIRED
 
@@ -35,6 +36,9 @@ class StepKind(StrEnum):
     BLOCKED = "blocked"
     MFA = "mfa"
     REGISTER = "register"
+    #: the registration campaign asks to add the authenticator app (policy/campaign.py); reasons
+    #: ``campaign_nudge`` (may be snoozed) or ``campaign_required``
+    CAMPAIGN = "campaign"
     DONE = "done"
 
 
@@ -71,6 +75,10 @@ class SignInFacts:
     reauthenticate: bool = False
     #: the wizard already ran (and was completed or postponed) in this sign-in
     registration_handled: bool = False
+    #: the kind the registration campaign would ask this user for here (None: none offered)
+    campaign_kind: MethodKind | None = None
+    #: the campaign was answered (snoozed) in this sign-in
+    campaign_handled: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -219,4 +227,17 @@ def next_step(facts: SignInFacts, policies: PolicyConfig) -> Step:
     if (facts.ca_requires_mfa or facts.acr.level >= AcrLevel.MFA) and not facts.mfa_done:
         # Required MFA that the user cannot give (no method, and registration was not possible).
         return Step(kind=StepKind.BLOCKED, reasons=("mfa_required_no_method",))
+    if not facts.campaign_handled:
+        ask = campaign_ask(
+            policies.campaign,
+            user_id=facts.user_id,
+            groups=facts.groups,
+            methods=facts.methods,
+            extra=facts.state.extra,
+            kind=facts.campaign_kind,
+            now=facts.now,
+        )
+        if ask is not None:
+            reason = "campaign_required" if ask.required else "campaign_nudge"
+            return Step(kind=StepKind.CAMPAIGN, reasons=(reason,))
     return Step(kind=StepKind.DONE)

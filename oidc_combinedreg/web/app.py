@@ -28,7 +28,18 @@ from .headers import page_headers, request_is_https, secure_cookie, with_https_h
 from .i18n import LANG_COOKIE, Catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
-from .views import activity, admin_dashboard, manage, names, not_me, pwa, reset, signin, wizard
+from .views import (
+    activity,
+    admin_dashboard,
+    campaign,
+    manage,
+    names,
+    not_me,
+    pwa,
+    reset,
+    signin,
+    wizard,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -82,6 +93,7 @@ _VIEWS: dict[str, View] = {
     "mfa": signin.mfa,
     "cancel": signin.cancel,
     "wizard": wizard.wizard,
+    "campaign": campaign.campaign,
     "manage": manage.overview,
     "add": manage.add,
     "delete": manage.delete,
@@ -113,6 +125,7 @@ _URLS = Map(
         Rule("/mfa", endpoint="mfa"),
         Rule("/signin/cancel", endpoint="cancel"),
         Rule("/wizard", endpoint="wizard"),
+        Rule("/campaign", endpoint="campaign"),
         Rule("/add/<kind>", endpoint="add"),
         Rule("/methods/<method_id>/delete", endpoint="delete"),
         Rule("/methods/<method_id>/delete-reported", endpoint="delete_reported"),

@@ -4,7 +4,8 @@ Session keys (all server side):
 ``uid`` user id, ``pwd_at`` password time, ``mfa_at`` MFA time, ``amr`` RFC 8176 values so far,
 ``conts`` continuations {id: {url, client_id, acr, essential, max_age, at}} (the request's decision
 parameters, policy/acr.py), ``reg_done`` registration handled in this
-sign-in, ``wizard`` the wizard's progress, ``pending`` pending method setups.
+sign-in, ``wizard`` the wizard's progress, ``pending`` pending method setups, ``campaign`` the
+registration campaign's page in this sign-in (web/views/campaign.py).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from urllib.parse import parse_qsl
 
 from ..config.model import Config
 from ..directory import DirectoryUser
-from ..methods.kinds import METHOD_RULES
+from ..methods.kinds import METHOD_RULES, MethodKind
 from ..policy.acr import AcrLevel, AcrRequest, acr_demand, parse_acr_request
+from ..policy.campaign import campaign_kind
 from ..policy.signin import SignInFacts, Step, next_step
 from ..service import SecurityInfo
 from ..signin import SignInResult
@@ -221,7 +223,24 @@ class Flow:
                 and now - when > max_age
             ),  # fmt: skip
             registration_handled=bool(session.data.get("reg_done")),
+            campaign_kind=self.campaign_kind(user),
+            campaign_handled=bool((session.data.get("campaign") or {}).get("done")),
         )
+
+    def campaign_kind(self, user: DirectoryUser) -> MethodKind | None:
+        """What the registration campaign asks ``user`` to add in this deployment: push only
+        where push is offered (``[methods.push]``), else TOTP; each only if the methods policy
+        allows it to the user and this deployment can register it."""
+        policies = self.config.policies
+        if not policies.campaign.enabled:
+            return None
+        offered = {
+            k
+            for k in self.info.available_kinds() & {MethodKind.PUSH, MethodKind.TOTP}
+            if policies.method_allowed(k, user.id, user.groups)
+            and (k is not MethodKind.PUSH or self.config.push.offered)
+        }
+        return campaign_kind(policies.campaign, offered)
 
     def next_step(self, facts: SignInFacts) -> Step:
         return next_step(facts, self.config.policies)

@@ -49,6 +49,8 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Redirect(web.url("mfa", c=ctx.cid, only=only))
     if step.kind is StepKind.REGISTER:
         return Redirect(web.url("wizard", c=ctx.cid))
+    if step.kind is StepKind.CAMPAIGN:
+        return Redirect(web.url("campaign", c=ctx.cid))
     reason = step.reasons[0] if step.reasons else "blocked"
     if reason == PASSWORD_RESET_REQUIRED:
         return Redirect(web.url("reset"))
