@@ -15,6 +15,7 @@ service workers need one).
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -380,6 +381,10 @@ def test_the_app_speaks_the_phone_language(
 
 
 AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+#: ``COMBINEDREG_SCREENSHOTS=1`` (``make screenshots``, as tests/e2e/test_screens.py): the axe
+#: walk also writes the app's screens at phone size into docs/screenshots/; else nothing
+SHOOT = os.environ.get("COMBINEDREG_SCREENSHOTS") == "1"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 AXE_RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.filter(v => v.impact === "serious" || v.impact === "critical")
@@ -394,7 +399,9 @@ def test_the_app_passes_axe_with_an_account_and_a_request(
     request) in Arabic and English; the context bypasses the CSP only to inject axe."""
     if not AXE.is_file():
         pytest.fail("axe-core is not installed: run `make e2e-deps` (npm ci in tests/e2e/axe)")
-    context = chromium_browser.new_context(bypass_csp=True, locale="en-US")
+    context = chromium_browser.new_context(
+        bypass_csp=True, locale="en-US", viewport={"width": 390, "height": 844}
+    )
     phone = context.new_page()
     phone.set_default_timeout(15_000)
     found: list[str] = []
@@ -407,6 +414,10 @@ def test_the_app_passes_axe_with_an_account_and_a_request(
             assert phone.locator("html").get_attribute("lang") == lang
             phone.add_script_tag(path=str(AXE))
             found.extend(f"{ready} [{lang}]: {v}" for v in phone.evaluate(AXE_RUN))
+            if SHOOT and (lang == "en" or ready == "form.request"):
+                name = {"#confirm-form": "app-confirm", "form.request": "app-request"}[ready]
+                suffix = "phone" if lang == "en" else f"{lang}-phone"
+                phone.screenshot(path=str(SHOTS / f"{name}-{suffix}.png"), full_page=True)
 
     try:
         _sign_in(desktop, served)
