@@ -1,11 +1,14 @@
 """The MFA verify request alone: a TOTP code posted through gunicorn (2 workers), against a bare
 Flask "ok" view served the same way, measured in the same run.
 
-    python benchmarks/mfa_verify.py [--seconds 3] [--rounds 5] [--stores sqlite,redis]
+    python benchmarks/mfa_verify.py [--seconds 3] [--rounds 5] [--stores sqlite,redis,postgres]
                                     [--workers sync,gthread]
 
 ``--stores sqlite,redis,redis-unix`` also measures the same Redis through its Unix socket (a
-Redis on the same host as the IdP).
+Redis on the same host as the IdP). ``postgres`` measures the PostgreSQL store on a server the
+benchmark starts (tests/store/postgres_servers.py: loopback TCP, fsync off, synchronous commits),
+also against its own floor: the bare view after 9 ``SELECT 1`` round trips, what a verify makes
+there (tests/web/test_web_postgres_round_trips.py).
 
 Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
 request per process at a time, no keep-alive: what docs/deploy.md recommends behind a proxy) and
@@ -48,9 +51,15 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "store"), str(ROOT / "tests" / "
 
 import pyotp  # noqa: E402
 from gunicorn_servers import Gunicorn  # noqa: E402
+from postgres_servers import PostgresServer  # noqa: E402
 from redis_servers import RedisServer, require_redis  # noqa: E402
 
-from benchmarks.support.bench_app import VERIFY_ROUND_TRIPS, make_app, write_config  # noqa: E402
+from benchmarks.support.bench_app import (  # noqa: E402
+    POSTGRES_VERIFY_ROUND_TRIPS,
+    VERIFY_ROUND_TRIPS,
+    make_app,
+    write_config,
+)
 from benchmarks.support.load import WrkResult, require_wrk, run_wrk  # noqa: E402
 from oidc_combinedreg import CombinedRegistration  # noqa: E402
 from oidc_combinedreg.crypto import random_id  # noqa: E402
@@ -108,14 +117,16 @@ def line(name: str, c: int, r: WrkResult) -> str:
 class VerifyTarget:
     """One store's gunicorn serving the verify request, and the users prepared for it."""
 
-    def __init__(self, tmp: Path, workers: str, store: str, redis_url: str) -> None:
+    def __init__(
+        self, tmp: Path, workers: str, store: str, redis_url: str, postgres_dsn: str = ""
+    ) -> None:
         self.store = store
         self.folder = tmp / f"verify-{workers}-{store}"
         self.folder.mkdir()
         # "redis-unix": the same Redis through its Unix socket (a Redis on the same host).
         backend = "redis" if store.startswith("redis") else store
         url = f"unix://{UNIX_SOCKET}" if store == "redis-unix" else redis_url
-        config = write_config(self.folder, store=backend, redis_url=url)
+        config = write_config(self.folder, store=backend, redis_url=url, postgres_dsn=postgres_dsn)
         self.reg = make_app(config)  # the same store and key as the workers, to prepare users
         self.server = Gunicorn("bench_app:app", directory=self.folder, workers=2,
                                extra=WORKER_CLASSES[workers], pythonpath=[SUPPORT],
@@ -137,14 +148,14 @@ class VerifyTarget:
 
 
 def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: float,
-          rounds: int, levels: list[int]) -> None:  # fmt: skip
+          rounds: int, levels: list[int], postgres_dsn: str = "") -> None:  # fmt: skip
     """Rounds of "bare, then each store's verify" at each concurrency: each verify figure is
     compared with the bare figure measured just before it, so the machine's drift between
     measurements (large on a shared virtual machine) stays out of the ratio; the median of the
     rounds' ratios is the result. With the Redis store, each round also measures the Redis
     floor (the bare view after the verify's round trips), and the Redis verify against it."""
     print(f"MFA verify through gunicorn (2 workers, {workers}), {rounds} rounds of {seconds:.0f} s")
-    targets = [VerifyTarget(tmp, workers, store, redis_url) for store in stores]
+    targets = [VerifyTarget(tmp, workers, store, redis_url, postgres_dsn) for store in stores]
     bare = Gunicorn("bench_app:bare", directory=tmp / f"bare-{workers}", workers=2,
                     extra=WORKER_CLASSES[workers], pythonpath=[SUPPORT])  # fmt: skip
     floor = (
@@ -159,21 +170,37 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
         if "redis" in stores
         else None
     )
+    pg_floor = (
+        Gunicorn(
+            "bench_app:postgres_floor",
+            directory=tmp / f"pg-floor-{workers}",
+            workers=2,
+            extra=WORKER_CLASSES[workers],
+            pythonpath=[SUPPORT],
+            env={"BENCH_POSTGRES_DSN": postgres_dsn},
+        )  # fmt: skip
+        if "postgres" in stores
+        else None
+    )
     try:
         with bare, contextlib.ExitStack() as stack:
             for target in targets:
                 stack.enter_context(target.server)
             if floor is not None:
                 stack.enter_context(floor)
+            if pg_floor is not None:
+                stack.enter_context(pg_floor)
             for c in levels:
                 # Warm up every server alike (a worker's first requests load and compile code).
                 warm = run_wrk(bare.url + "/ok", connections=c, seconds=1, workdir=tmp)
-                if floor is not None:
-                    run_wrk(floor.url + "/ok", connections=c, seconds=1, workdir=tmp)
+                for warmed in (floor, pg_floor):
+                    if warmed is not None:
+                        run_wrk(warmed.url + "/ok", connections=c, seconds=1, workdir=tmp)
                 for target in targets:
                     target.measure(c, 1, warm.rps, tmp)
                 ratios: dict[str, list[float]] = {t.store: [] for t in targets}
                 floor_ratios: list[float] = []
+                pg_floor_ratios: list[float] = []
                 for _ in range(rounds):
                     base = run_wrk(bare.url + "/ok", connections=c, seconds=seconds, workdir=tmp)
                     print(line("bare Flask ok", c, base), flush=True)
@@ -182,6 +209,12 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
                         least = run_wrk(floor.url + "/ok", connections=c, seconds=seconds,
                                         workdir=tmp)  # fmt: skip
                         print(line(f"Redis floor ({VERIFY_ROUND_TRIPS} RT)", c, least), flush=True)
+                    pg_least = None
+                    if pg_floor is not None:
+                        pg_least = run_wrk(pg_floor.url + "/ok", connections=c, seconds=seconds,
+                                           workdir=tmp)  # fmt: skip
+                        name = f"PG floor ({POSTGRES_VERIFY_ROUND_TRIPS} RT)"
+                        print(line(name, c, pg_least), flush=True)
                     for target in targets:
                         got = target.measure(c, seconds, base.rps, tmp)
                         ratios[target.store].append(got.rps / base.rps)
@@ -189,6 +222,9 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
                         if target.store == "redis" and least is not None:
                             floor_ratios.append(got.rps / least.rps)
                             extra = f", {got.rps / least.rps:.2f} of the floor"
+                        if target.store == "postgres" and pg_least is not None:
+                            pg_floor_ratios.append(got.rps / pg_least.rps)
+                            extra = f", {got.rps / pg_least.rps:.2f} of the floor"
                         print(line(f"verify, {target.store}", c, got)
                               + f"  ratio {got.rps / base.rps:.2f}{extra}", flush=True)  # fmt: skip
                 for store, values in ratios.items():
@@ -199,6 +235,10 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
                     each = " ".join(f"{v:.2f}" for v in floor_ratios)
                     print(f"  ratio verify/Redis floor, {workers}, redis, c={c}: "
                           f"{statistics.median(floor_ratios):.2f} (median of {each})")  # fmt: skip
+                if pg_floor_ratios:
+                    each = " ".join(f"{v:.2f}" for v in pg_floor_ratios)
+                    print(f"  ratio verify/PG floor, {workers}, postgres, c={c}: "
+                          f"{statistics.median(pg_floor_ratios):.2f} (median of {each})")  # fmt: skip
     finally:
         for target in targets:
             target.close()
@@ -207,7 +247,7 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--stores", default="sqlite,redis", help="also: redis-unix")
+    parser.add_argument("--stores", default="sqlite,redis", help="also: redis-unix, postgres")
     parser.add_argument("--workers", default="sync,gthread", help="gunicorn worker classes")
     parser.add_argument("--rounds", type=int, default=5, help="bare/verify rounds per level")
     args = parser.parse_args()
@@ -220,13 +260,17 @@ def main() -> None:
             require_redis()
             socket = ("--unixsocket", str(UNIX_SOCKET), "--unixsocketperm", "700")
             redis = RedisServer(tmp / "redis", extra=socket).start()
+        postgres = PostgresServer().start() if "postgres" in stores else None
+        dsn = postgres.create_database("bench") if postgres else ""
         try:
             for workers in args.workers.split(","):
                 url = redis.url if redis else ""
-                bench(tmp, workers, stores, url, args.seconds, args.rounds, [1, 8])
+                bench(tmp, workers, stores, url, args.seconds, args.rounds, [1, 8], dsn)
         finally:
             if redis:
                 redis.stop()
+            if postgres:
+                postgres.destroy()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Soak: complete sign-ins with MFA through gunicorn at concurrency 16, then count the records.
 
-    python benchmarks/soak.py [--seconds 60] [--concurrency 16] [--stores sqlite,redis]
+    python benchmarks/soak.py [--seconds 60] [--concurrency 16] [--stores sqlite,redis,postgres]
 
 Each of the 16 clients (separate processes, keep-alive) loops until the deadline: a user who
 has an authenticator app and has not used the current time step signs in with password + TOTP
@@ -9,7 +9,8 @@ app in the wizard (password, intro, QR step, code, summary, finish, /authorize).
 store: sign-ins/s, p50/p99 of a request and of a whole sign-in, errors. Then the store is
 checked: every registered user has exactly one method, and the audit log holds exactly one
 "method.added" per registration and one "mfa.succeeded" per MFA sign-in (nothing lost, nothing
-twice). Loopback only: starts its own redis-server and gunicorn (4 workers x 4 threads).
+twice). Loopback only: starts its own redis-server, PostgreSQL (``postgres``; synchronous commits)
+and gunicorn (4 workers x 4 threads).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "store"), str(ROOT / "tests" / "
 import pyotp  # noqa: E402
 import requests  # noqa: E402
 from gunicorn_servers import Gunicorn  # noqa: E402
+from postgres_servers import PostgresServer  # noqa: E402
 from redis_servers import RedisServer, require_redis  # noqa: E402
 
 from benchmarks.support.bench_app import password_of, write_config  # noqa: E402
@@ -168,10 +170,12 @@ def check_records(config: Path, tallies: list[Tally]) -> list[str]:
     return problems
 
 
-def soak(tmp: Path, store: str, redis_url: str, seconds: float, concurrency: int) -> bool:
+def soak(
+    tmp: Path, store: str, redis_url: str, seconds: float, concurrency: int, postgres_dsn: str = ""
+) -> bool:
     folder = tmp / f"soak-{store}"
     folder.mkdir()
-    config = write_config(folder, store=store, redis_url=redis_url)
+    config = write_config(folder, store=store, redis_url=redis_url, postgres_dsn=postgres_dsn)
     extra = ("--worker-class", "gthread", "--threads", "4", "--keep-alive", "30")
     with Gunicorn("bench_app:app", directory=folder, workers=4, extra=extra,
                   pythonpath=[SUPPORT], env={"BENCH_CONFIG": str(config)}) as server:  # fmt: skip
@@ -218,12 +222,17 @@ def main() -> None:
         if "redis" in args.stores:
             require_redis()
             redis = RedisServer(tmp / "redis").start()
+        postgres = PostgresServer().start() if "postgres" in args.stores else None
+        dsn = postgres.create_database("soak") if postgres else ""
         try:
             for store in args.stores.split(","):
-                ok &= soak(tmp, store, redis.url if redis else "", args.seconds, args.concurrency)
+                url = redis.url if redis else ""
+                ok &= soak(tmp, store, url, args.seconds, args.concurrency, dsn)
         finally:
             if redis:
                 redis.stop()
+            if postgres:
+                postgres.destroy()
     sys.exit(0 if ok else 1)
 
 

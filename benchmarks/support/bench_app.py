@@ -5,7 +5,8 @@ a directory where every ``u<digits>`` user exists with password ``pw-u<digits>``
 TOML file named by ``BENCH_CONFIG``. ``bare``: a Flask app whose only view answers "ok", the
 baseline a verify request is compared with. ``redis_floor``: the same view after as many round
 trips to the Redis at ``BENCH_REDIS_URL`` as a verify makes there, nothing else: what any view
-that keeps its state in that Redis pays before its own work.
+that keeps its state in that Redis pays before its own work. ``postgres_floor``: the same with
+PostgreSQL (``BENCH_POSTGRES_DSN``), ``SELECT 1`` as many times as a verify makes round trips there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -102,11 +104,15 @@ def make_app(config_path: str | os.PathLike[str]) -> CombinedRegistration:
     return reg
 
 
-def write_config(directory: Path, *, store: str, redis_url: str = "", key: str = "") -> Path:
+def write_config(
+    directory: Path, *, store: str, redis_url: str = "", key: str = "", postgres_dsn: str = ""
+) -> Path:
     """The benchmark's combinedreg.toml: MFA registration enforced, authenticator apps first."""
     storage = (
         f'backend = "redis"\n[storage.redis]\nurl = "{redis_url}"\n'
         if store == "redis"
+        else f'backend = "postgres"\n[storage.postgres]\ndsn = "{postgres_dsn}"\n'
+        if store == "postgres"
         else f'backend = "sqlite"\n[storage.sqlite]\npath = "{directory / "reg.sqlite3"}"\n'
     )
     path = directory / "combinedreg.toml"
@@ -153,6 +159,32 @@ def _redis_floor() -> Flask:
 
 
 redis_floor = _redis_floor()
+
+#: round trips of an MFA verify on PostgreSQL (tests/web/test_web_postgres_round_trips.py)
+POSTGRES_VERIFY_ROUND_TRIPS = 9
+
+
+def _postgres_floor() -> Flask:
+    flask_app = Flask("postgres_floor")
+    dsn = os.environ.get("BENCH_POSTGRES_DSN")
+    local = threading.local()  # a connection per thread (gthread workers)
+
+    @flask_app.get("/ok")
+    def ok() -> str:
+        assert dsn is not None, "BENCH_POSTGRES_DSN is not set"
+        import psycopg
+
+        conn = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = psycopg.connect(dsn, autocommit=True)
+        for _ in range(POSTGRES_VERIFY_ROUND_TRIPS):
+            conn.execute("SELECT 1").fetchone()  # one at a time, as the verify's
+        return "ok"
+
+    return flask_app
+
+
+postgres_floor = _postgres_floor()
 _config = os.environ.get("BENCH_CONFIG")
 #: None when imported by the benchmark process itself, for its helpers
 app: Any = make_app(_config) if _config else None
