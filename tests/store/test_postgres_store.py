@@ -134,3 +134,24 @@ def test_the_config_opens_a_postgres_store(postgres_server: PostgresServer, tmp_
         assert store.take_challenge("k") is None
     finally:
         store.close()
+
+
+def test_expired_rows_are_purged_and_live_ones_kept(postgres_server: PostgresServer) -> None:
+    clock = FrozenClock(T0)
+    store = PostgresStore(postgres_server.dsn, clock=clock)
+    try:
+        postgres_server.truncate()
+        store.save_session("old.s", {}, user_id="alice", ttl=10)
+        store.put_challenge("old", {}, ttl=10)
+        store.incr("window", ttl=10)
+        store.incr("durable", ttl=None)
+        store.save_session("new.s", {}, user_id="alice", ttl=1000)
+        clock.advance(11)
+        assert store.purge_expired() == 3
+        with psycopg.connect(postgres_server.dsn, autocommit=True) as conn:
+            sessions = conn.execute("SELECT sid FROM sessions").fetchall()
+            counters = conn.execute("SELECT key FROM counters").fetchall()
+        assert sessions == [("new",)] and counters == [("durable",)]
+        assert store.load_session("new.s") == {}
+    finally:
+        store.close()
