@@ -3,7 +3,7 @@
 wrk is C and event-driven: on this 2-core machine it spends a few percent of a core where the
 server spends both cores, which :func:`run_wrk` reports (``client_cpu``) so a reader can check that
 the load generator is not the bottleneck. Per-request bodies come from a file of lines
-``path<TAB>cookie<TAB>body``, split between wrk's threads, each line sent once: when a thread has
+``path<TAB>cookie<TAB>body`` (an empty body: a GET), split between wrk's threads, each line sent once: when a thread has
 sent all its lines it sends the last one again, which the server answers with an error (so an
 under-provisioned run shows up as errors, never as inflated figures).
 """
@@ -50,9 +50,13 @@ init = function(args)
   for line in io.lines(os.getenv("WRK_LINES")) do
     if i % n == id then
       local path, cookie, body = line:match("([^\t]*)\t([^\t]*)\t(.*)")
-      lines[#lines + 1] = wrk.format("POST", path, {
-        ["Cookie"] = cookie, ["Content-Type"] = "application/x-www-form-urlencoded",
-        ["Accept"] = "application/json"}, body)
+      if body == "" then  -- a GET (the path holds its query), as a browser sends it
+        lines[#lines + 1] = wrk.format("GET", path, {["Cookie"] = cookie})
+      else
+        lines[#lines + 1] = wrk.format("POST", path, {
+          ["Cookie"] = cookie, ["Content-Type"] = "application/x-www-form-urlencoded",
+          ["Accept"] = "application/json"}, body)
+      end
     end
     i = i + 1
   end
