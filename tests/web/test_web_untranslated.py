@@ -372,3 +372,12 @@ def test_a_hardware_token_without_make_or_model_is_named_by_its_serial(
     check(browser, SECURITY_INFO)
     html = browser.get(SECURITY_INFO + "?lng=de").get_data(as_text=True)
     assert "HW0" in html and "HW1" in html and "Acme K1 HW2" in html
+
+
+def test_the_admin_dashboard(make_browser: Callable[..., Browser], check: Check) -> None:
+    from admin_helpers import sign_in_and_register_totp
+
+    browser = make_browser(groups={"alice": frozenset({"admins"})}, admin={"group": "admins"})
+    sign_in_and_register_totp(browser, "alice")
+    assert browser.get_json("/security-info/admin/").get_json()["page"] == "admin_dashboard"
+    check(browser, "/security-info/admin/")

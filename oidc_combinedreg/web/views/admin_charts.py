@@ -23,8 +23,16 @@ _LABEL_W = 150
 _BAR_W = 320
 
 
-def bar_chart(chart_id: str, title: str, bars: Sequence[Bar], series: Sequence[str]) -> Markup:
-    """Horizontal bars, one row per label, one segment per series value (stacked)."""
+def bar_chart(
+    chart_id: str,
+    title: str,
+    bars: Sequence[Bar],
+    series: Sequence[str],
+    *,
+    empty: str = "No data.",
+) -> Markup:
+    """Horizontal bars, one row per label, one segment per series value (stacked). Every text
+    (title, labels, series, ``empty``: the description without bars) comes translated."""
     height = _ROW * max(len(bars), 1) + 30
     top = max((sum(values) for _, values in bars), default=0) or 1
     parts = [
@@ -32,7 +40,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar], series: Sequence[s
         f' viewBox="0 0 {_LABEL_W + _BAR_W + 60} {height}"'
         f' aria-labelledby="{escape(chart_id)}-t {escape(chart_id)}-d">',
         f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-d">{escape(_describe(bars, series))}</desc>',
+        f'<desc id="{escape(chart_id)}-d">{escape(_describe(bars, series, empty))}</desc>',
     ]
     for row, (label, values) in enumerate(bars):
         y = row * _ROW
@@ -65,9 +73,9 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar], series: Sequence[s
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
 
 
-def _describe(bars: Sequence[Bar], series: Sequence[str]) -> str:
+def _describe(bars: Sequence[Bar], series: Sequence[str], empty: str) -> str:
     if not bars:
-        return "No data."
+        return empty
     return "; ".join(
         f"{label}: " + ", ".join(f"{s} {v}" for s, v in zip(series, values, strict=False))
         for label, values in bars

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ...admin.auth import is_admin
 from ...admin.service import UnknownUser
 from ...exceptions import AccessDenied, InvalidInput
+from ..i18n import N_, gettext, using_language
 from ..render import Page, Redirect
 from .admin_charts import bar_chart
 from .common import METHOD_NAMES
@@ -58,9 +59,21 @@ def dashboard(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             "summary": summary,
             "events": events,
             "locked": web.reg.admin.locked_accounts(),
-            "_charts": _charts(summary),
+            "_charts": _charts(summary, ctx.lang),
+            # the tables' row names, as msgids (the JSON twin keeps the identifiers)
+            "_kind_names": {k.value: name for k, name in METHOD_NAMES.items()},
+            "_activity_names": ACTIVITY_NAMES,
         },
     )
+
+
+#: the usage summary's activities (reports.ACTIVITY_EVENTS) as the dashboard names them
+ACTIVITY_NAMES = {
+    "registration": N_("Security info registration"),
+    "reset": N_("Password reset"),
+    "mfa": N_("Sign-in verification"),
+    "tap": N_("Temporary Access Pass"),
+}
 
 
 def _kind_name(kind: str) -> str:
@@ -72,31 +85,45 @@ def _kind_name(kind: str) -> str:
         return kind
 
 
-def _charts(summary: dict[str, Any]) -> dict[str, Any]:
+def _charts(summary: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The charts' SVG, its texts in the page's language (they are made here, not in the
+    template, so they are translated here)."""
+    with using_language(lang):
+        return _charts_now(summary)
+
+
+def _charts_now(summary: dict[str, Any]) -> dict[str, Any]:
     methods = summary["methods"]
     activity = summary["activity"]
+    _ = gettext
     return {
         "methods": bar_chart(
             "chart-methods",
-            "Methods registered, by kind",
-            [(_kind_name(k), [v["methods"]]) for k, v in methods.items()],
-            ["methods"],
+            _("Methods registered, by kind"),
+            [(_(_kind_name(k)), [v["methods"]]) for k, v in methods.items()],
+            [_("Registered")],
+            empty=_("No data."),
         ),
         "activity": bar_chart(
             "chart-activity",
-            "Activity in the period",
-            [(name, [a["succeeded"], a["failed"]]) for name, a in activity.items()],
-            ["succeeded", "failed"],
+            _("Activity in the period"),
+            [
+                (_(ACTIVITY_NAMES.get(name, name)), [a["succeeded"], a["failed"]])
+                for name, a in activity.items()
+            ],
+            [_("Succeeded"), _("Failed")],
+            empty=_("No data."),
         ),
         "users": bar_chart(
             "chart-users",
-            "Users",
+            _("Users"),
             [
-                ("registered users", [summary["users"]]),
-                ("MFA capable", [summary["mfa_capable"]]),
-                ("SSPR registered", [summary["sspr_registered"]]),
-                ("SSPR capable", [summary["sspr_capable"]]),
+                (_("Users with security info"), [summary["users"]]),
+                (_("MFA capable"), [summary["mfa_capable"]]),
+                (_("SSPR registered"), [summary["sspr_registered"]]),
+                (_("SSPR capable"), [summary["sspr_capable"]]),
             ],
-            ["users"],
+            [_("Users")],
+            empty=_("No data."),
         ),
     }
