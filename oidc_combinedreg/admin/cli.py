@@ -23,7 +23,7 @@ import click
 from ..cli_support import directory_option, known_user, load_directory, security_info
 from ..exceptions import InvalidInput
 from .auth import hash_token, new_token
-from .reports import AUDIT_COLUMNS, REGISTRATION_COLUMNS, parse_iso, render
+from .reports import AUDIT_COLUMNS, CAMPAIGN_COLUMNS, REGISTRATION_COLUMNS, parse_iso, render
 
 if TYPE_CHECKING:
     from ..directory import Directory
@@ -72,10 +72,10 @@ def _when(name: str, text: str | None) -> float | None:
 
 
 @click.command("report")
-@click.argument("kind", type=click.Choice(["registration", "usage", "audit"]))
+@click.argument("kind", type=click.Choice(["registration", "usage", "audit", "campaign"]))
 @_CONFIG
 @_FORMAT
-@click.option("--user", default=None, help="one user (registration, audit)")
+@click.option("--user", default=None, help="one user (registration, audit, campaign)")
 @click.option("--event", default=None, help="event type or dotted prefix, e.g. tap. (audit)")
 @click.option("--since", default=None, help="ISO 8601, inclusive (usage, audit)")
 @click.option("--until", default=None, help="ISO 8601, exclusive (usage, audit)")
@@ -92,7 +92,8 @@ def report_command(
     limit: int,
     directory_spec: str | None,
 ) -> None:
-    """Print a report: registration details, usage summary or the audit log."""
+    """Print a report: registration details, usage summary, the audit log or the registration
+    campaign (who was asked, snoozed, is required, added the app)."""
     start, end = _when("since", since), _when("until", until)
     directory = load_directory(directory_spec)
     if user is not None and directory is not None:
@@ -101,6 +102,9 @@ def report_command(
         if kind == "registration":
             rows = [r.to_json() for r in admin.registration_rows(user)]
             click.echo(render(rows, REGISTRATION_COLUMNS, fmt))
+        elif kind == "campaign":
+            rows = [r.to_json() for r in admin.campaign_rows(user)]
+            click.echo(render(rows, CAMPAIGN_COLUMNS, fmt))
         elif kind == "usage":
             summary = admin.usage(since=start, until=end)
             if fmt == "json":

@@ -202,6 +202,22 @@ def _schemas(max_minutes: int) -> dict[str, Any]:
                 "locked": _BOOL,
             }
         ),
+        "CampaignRow": _object(
+            {
+                "user_id": _STR,
+                "display_name": _STR,
+                "status": {
+                    "type": "string",
+                    "enum": ["added", "snoozed", "required", "asked", "pending", "excluded"],
+                },
+                "asked": _INT,
+                "first_asked": _nullable(_STR),
+                "last_asked": _nullable(_STR),
+                "snoozes": _INT,
+                "snoozed_until": _nullable(_STR),
+                "added": _nullable(_STR),
+            }
+        ),
         "Activity": activity,
         "UsageSummary": _object(
             {
@@ -403,6 +419,27 @@ def _paths() -> dict[str, Any]:
                     "200": _json(
                         _object({"users": {"type": "array", "items": _ref("RegistrationRow")}}),
                         "One row per user",
+                    ),
+                    **_errors(),
+                },
+            },
+        },
+        "/reports/campaign": {
+            "get": {
+                "operationId": "campaignReport",
+                "summary": "The registration campaign: who was asked, snoozed, is required, added",
+                "parameters": [
+                    {
+                        "name": "user",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                    }
+                ],
+                "responses": {
+                    "200": _json(
+                        _object({"users": {"type": "array", "items": _ref("CampaignRow")}}),
+                        "One row per user the campaign concerns",
                     ),
                     **_errors(),
                 },

@@ -6,7 +6,9 @@ Three reports, each a list of flat rows that render as a table, CSV or JSON:
   method, methods registered (definitions in :func:`registration_row`);
 * **usage summary** over a period: methods registered by kind, and activity from the audit log
   (registration, password reset, MFA, TAP) started / succeeded / failed by reason;
-* **audit log** rows: who, what, when, from which IP, outcome, correlation id.
+* **audit log** rows: who, what, when, from which IP, outcome, correlation id;
+* **registration campaign**, one row per user it concerns: asked, snoozed, required, added
+  (:func:`campaign_row`).
 
 Which audit events count for which activity is data (:data:`ACTIVITY_EVENTS`), so a feature that
 adds events adds a line there.
@@ -26,18 +28,22 @@ from typing import Any
 
 from ..directory import DirectoryUser
 from ..methods.kinds import METHOD_RULES, MethodKind
+from ..policy.campaign import campaign_state, phone_only
 from ..policy.config import PolicyConfig
 from ..store.base import AuditEvent, MethodRecord, UserState
 
 __all__ = [
     "ACTIVITY_EVENTS",
     "AUDIT_COLUMNS",
+    "CAMPAIGN_COLUMNS",
     "REGISTRATION_COLUMNS",
     "Activity",
+    "CampaignRow",
     "Phase",
     "RegistrationRow",
     "UsageSummary",
     "audit_row",
+    "campaign_row",
     "iso",
     "parse_iso",
     "registration_row",
@@ -195,6 +201,90 @@ def registration_row(
         default_method=_default_kind(methods, state),
         methods=tuple(k.value for k in sorted(kinds, key=lambda k: METHOD_RULES[k].rank)),
         locked=locked,
+    )
+
+
+# -- registration campaign ------------------------------------------------------------------------
+
+CAMPAIGN_COLUMNS = (
+    "user_id",
+    "display_name",
+    "status",
+    "asked",
+    "first_asked",
+    "last_asked",
+    "snoozes",
+    "snoozed_until",
+    "added",
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CampaignRow:
+    user_id: str
+    display_name: str
+    #: ``added`` (the app, or another method stronger than a phone, since being asked),
+    #: ``snoozed`` (until ``snoozed_until``), ``required`` (no snooze left), ``asked`` (asked,
+    #: snoozes left), ``pending`` (in scope, not asked yet), ``excluded`` (phones only, outside
+    #: the campaign's audience: break-glass)
+    status: str
+    asked: int
+    first_asked: float | None
+    last_asked: float | None
+    snoozes: int
+    snoozed_until: float | None
+    added: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "display_name": self.display_name,
+            "status": self.status,
+            "asked": self.asked,
+            "first_asked": iso(self.first_asked),
+            "last_asked": iso(self.last_asked),
+            "snoozes": self.snoozes,
+            "snoozed_until": iso(self.snoozed_until),
+            "added": iso(self.added),
+        }
+
+
+def campaign_row(
+    user_id: str,
+    user: DirectoryUser | None,
+    methods: Sequence[MethodRecord],
+    state: UserState,
+    policies: PolicyConfig,
+    now: float,
+) -> CampaignRow | None:
+    """One user's place in the registration campaign; None: it does not concern them (never
+    asked, and not signing in with phones only)."""
+    camp = campaign_state(state.extra)
+    phones = phone_only(methods)
+    if not camp.asked and not phones:
+        return None
+    policy = policies.campaign
+    groups = user.groups if user else frozenset()
+    if camp.added is not None or not phones:
+        status = "added"
+    elif not camp.asked:
+        status = "pending" if policy.audience.contains(user_id, groups) else "excluded"
+    elif camp.until is not None and camp.until > now:
+        status = "snoozed"
+    elif camp.snoozes >= policy.snoozes_allowed:
+        status = "required"
+    else:
+        status = "asked"
+    return CampaignRow(
+        user_id=user_id,
+        display_name=(user.display_name if user else "") or user_id,
+        status=status,
+        asked=camp.asked,
+        first_asked=camp.first_asked,
+        last_asked=camp.last_asked,
+        snoozes=camp.snoozes,
+        snoozed_until=camp.until,
+        added=camp.added,
     )
 
 

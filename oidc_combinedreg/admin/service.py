@@ -346,6 +346,23 @@ class AdminService:
             for uid in ids
         ]
 
+    def campaign_rows(self, user_id: str | None = None) -> list[reports.CampaignRow]:
+        """The registration campaign's rows: every user it concerns, or one user."""
+        ids = [user_id] if user_id else list(self.store.list_user_ids())
+        policies, now = self.info.config.policies, self.info.clock.now()
+        rows = (
+            reports.campaign_row(
+                uid,
+                self._user(uid),
+                self.store.list_methods(uid),
+                self.store.get_user_state(uid),
+                policies,
+                now,
+            )
+            for uid in ids
+        )
+        return [r for r in rows if r is not None]
+
     def usage(self, *, since: float | None, until: float | None) -> reports.UsageSummary:
         ids = self.store.list_user_ids()
         methods = {uid: self.store.list_methods(uid) for uid in ids}

@@ -178,6 +178,11 @@ def registration_report(api: AdminApi, call: Call) -> Result:
     return 200, {"users": [r.to_json() for r in rows]}
 
 
+def campaign_report(api: AdminApi, call: Call) -> Result:
+    rows = api.service.campaign_rows(call.query.get("user"))
+    return 200, {"users": [r.to_json() for r in rows]}
+
+
 def usage_report(api: AdminApi, call: Call) -> Result:
     summary = api.service.usage(since=call.query.get("since"), until=call.query.get("until"))
     return 200, summary.to_json()
@@ -210,6 +215,7 @@ _HANDLERS: dict[str, Handler] = {
     "importHardwareTokens": import_tokens,
     "registrationReport": registration_report,
     "usageReport": usage_report,
+    "campaignReport": campaign_report,
     "auditLog": audit_log,
 }
 

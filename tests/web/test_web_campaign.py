@@ -13,13 +13,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
+from admin_helpers import admin_section, api
+from click.testing import CliRunner
 from plain_wsgi_host import DictDirectory, make_app
 from reset_helpers import add_phone
 from webtest import Browser, base_config, code_from, location
 from werkzeug.test import TestResponse
 
 from oidc_combinedreg import parse_config
+from oidc_combinedreg.cli import main
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.crypto import generate_key
 from oidc_combinedreg.delivery.recording import RecordingSender
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.sqlite import SqliteStore
@@ -49,6 +53,7 @@ def make_env(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., Env]]
         data["policies"]["mfa_registration"] = {"enforced": False}
         data["policies"]["sspr"] = {"enabled_for": "none"}
         data["policies"]["campaign"] = campaign or CAMPAIGN
+        data["admin"] = admin_section()
         store = SqliteStore(str(tmp_path / f"reg{len(stores)}.sqlite3"), clock=clock)
         stores.append(store)
         groups = {"bob": frozenset({"break-glass"})}
@@ -95,18 +100,30 @@ def page(browser: Browser, url: str) -> dict[str, Any]:
     return dict(body)
 
 
+def report(browser: Browser) -> dict[str, dict[str, Any]]:
+    """The admin API's campaign report, by user."""
+    r = api(browser, "GET", "/reports/campaign")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return {row["user_id"]: row for row in r.get_json()["users"]}
+
+
 def events(browser: Browser, prefix: str) -> list[dict[str, Any]]:
     found = browser.reg.store.list_audit(user_id="alice", event_prefix=prefix, limit=100)
     return [dict(e.detail) for e in reversed(found)]
 
 
-def test_asked_snoozed_twice_then_required(env: Env) -> None:
+def test_asked_snoozed_twice_then_required(env: Env, tmp_path: Path) -> None:
     browser, _ = env
     r = sign_in(browser)
     url = location(r)
     assert url.startswith("/security-info/campaign?c="), url
+    assert report(browser)["alice"]["status"] == "pending"  # redirected, not shown yet
     asked = page(browser, url)
     assert asked["page"] == "campaign"
+    assert {u: row["status"] for u, row in report(browser).items()} == {
+        "alice": "asked",
+        "bob": "excluded",  # break-glass: phones only, outside the audience
+    }
     assert (asked["kind"], asked["required"], asked["snoozes_left"]) == ("totp", False, 2)
     assert asked["snooze_days"] == 3
     html = browser.get(url).get_data(as_text=True)
@@ -114,6 +131,9 @@ def test_asked_snoozed_twice_then_required(env: Env) -> None:
     # Not now: the sign-in completes with a code.
     r = browser.post_json(url, {"action": "snooze", "csrf_token": asked["csrf_token"]})
     assert code_from(follow(browser, r)) is not None
+    row = report(browser)["alice"]
+    assert (row["status"], row["asked"], row["snoozes"]) == ("snoozed", 1, 1)
+    assert row["snoozed_until"] == "2023-11-17T22:13:20Z"  # T0 + 3 days
     # Snoozed: the next sign-in is not asked.
     browser.clock.advance(DAY)
     assert code_from(sign_in(browser)) is not None
@@ -135,6 +155,37 @@ def test_asked_snoozed_twice_then_required(env: Env) -> None:
     assert code_from(follow(browser, browser.get(url.replace("/campaign", "/signin")))) is None
     assert [e["snoozes_used"] for e in events(browser, "campaign.snoozed")] == [1, 2]
     assert [e["required"] for e in events(browser, "campaign.asked")] == [False, False, True]
+    assert report(browser)["alice"]["status"] == "required"
+    # The same report from the command line.
+    path = tmp_path / "combinedreg.toml"
+    path.write_text(
+        f"""
+[general]
+environment = "development"
+[web]
+secure_cookies = false
+[secrets]
+encryption_keys = ["{generate_key()}"]
+[storage.sqlite]
+path = "{tmp_path / "reg0.sqlite3"}"
+[policies.campaign]
+enabled = true
+exclude_groups = ["break-glass"]
+snoozes_allowed = 2
+"""
+    )
+    result = CliRunner().invoke(
+        main, ["report", "campaign", "--config", str(path), "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        lines[0]
+        == "user_id,display_name,status,asked,first_asked,last_asked,snoozes,snoozed_until,added"
+    )
+    assert lines[1].startswith("alice,alice,required,3,2023-11-14T22:13:20Z,")
+    # Without --directory the CLI knows no groups (docs/admin.md): bob's exclusion is not seen.
+    assert lines[2] == "bob,bob,pending,0,,,0,,"
 
 
 def _sms_mfa(browser: Browser, sender: RecordingSender, mfa_url: str) -> TestResponse:
@@ -167,6 +218,9 @@ def test_set_it_up_now_adds_the_app_and_the_sign_in_continues(env: Env) -> None:
     kinds = {m.kind for m in browser.reg.store.list_methods("alice")}
     assert kinds == {MethodKind.MOBILE_PHONE, MethodKind.TOTP}
     assert events(browser, "campaign.added") == [{"kind": "totp"}]
+    row = report(browser)["alice"]
+    assert (row["status"], row["asked"], row["snoozes"]) == ("added", 1, 0)
+    assert row["added"] is not None
     # The next sign-in is not asked any more.
     browser.clock.advance(120)
     assert code_from(sign_in(browser)) is not None
