@@ -170,6 +170,20 @@ def test_this_wasnt_me_on_a_change_secures_the_account(browser: Browser) -> None
     assert browser.get_json(ACTIVITY).status_code != 200  # this session ended too
 
 
+def test_the_report_itself_has_no_this_wasnt_me(browser: Browser) -> None:
+    enrolled(browser)
+    audit(browser, "alice", "account.flagged", ip="192.0.2.1", at=browser.clock.now() + 1)
+    browser.clock.advance(5)
+    rows = page(browser)["events"]
+    flagged = next(e for e in rows if e["event"] == "account.flagged")
+    assert flagged["not_me_url"] is None and flagged["activity"] == "Reported as not you"
+    assert all(e["not_me_url"] for e in rows if e is not flagged)
+    token = browser.csrf(ACTIVITY)
+    assert (
+        browser.post_json(NOT_ME, {"ref": flagged["ref"], "csrf_token": token}).status_code == 403
+    )
+
+
 def test_this_wasnt_me_on_a_sign_in_ends_sessions_and_asks_for_a_reset(browser: Browser) -> None:
     enrolled(browser)
     elsewhere = Browser(browser.reg, browser.host, browser.clock)

@@ -77,6 +77,8 @@ RESULTS: dict[str, str] = {
 }
 #: rows whose "This wasn't me" also suspends the method the change added or changed
 _SUSPENDS = frozenset({"method.added", "method.changed"})
+#: rows without "This wasn't me": the report itself (reporting a report secures nothing more)
+_NOT_REPORTABLE = frozenset({"account.flagged"})
 
 
 def approximate_network(web: WebApp, ip: str | None) -> str | None:
@@ -166,7 +168,9 @@ def _row(web: WebApp, ref: str, event: AuditEvent) -> dict[str, Any]:
         "method": _method_name(event),
         "result": event.outcome,
         "result_text": RESULTS.get(event.outcome, N_("Done")),
-        "not_me_url": web.url("activity_not_me", ref=ref),
+        "not_me_url": None
+        if event.event in _NOT_REPORTABLE
+        else web.url("activity_not_me", ref=ref),
     }
 
 
@@ -222,7 +226,7 @@ def not_me(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     _, user = ctx.require_session()
     ref = ctx.form("ref") if ctx.method == "POST" else ctx.arg("ref")
     found = next((e for r, e in _events(web, ctx, user.id) if r == ref), None)
-    if found is None:
+    if found is None or found.event in _NOT_REPORTABLE:
         raise AccessDenied("no such activity for this user")
     if ctx.method != "POST":
         return Page("activity_not_me", {"event": _row(web, str(ref), found), "done": False})
