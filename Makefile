@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit sysdeps venv bench clean e2e-deps i18n-extract i18n-update i18n-compile
+.PHONY: demo test lint typecheck unit sysdeps venv bench clean e2e-deps i18n-extract i18n-update i18n-compile screenshots
 
 # -- environment --------------------------------------------------------------------------------
 
@@ -76,6 +76,13 @@ typecheck: venv
 
 unit: venv
 	$(BIN)/python -m pytest -q
+
+# docs/screenshots/*.png (shown in docs/screens.md): the screens test writes them only when asked.
+# A Japanese font keeps the language chooser's 日本語 readable (installed when missing, as root).
+screenshots: venv sysdeps e2e-deps
+	@fc-list :lang=ja | grep -q . || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq fonts-ipafont-gothic >/dev/null; } \
+	  || echo "no Japanese font: 日本語 shows as boxes (apt-get install fonts-ipafont-gothic)"
+	COMBINEDREG_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_screens.py
 
 bench: venv sysdeps
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

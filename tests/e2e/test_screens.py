@@ -13,6 +13,7 @@ sign-in per user: the walk reuses the session from page to page.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -172,14 +173,23 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     page.get_by_role("button", name="Done").click()
     page.wait_for_url(f"{server.url}/demo*")
 
-    # Manage mode: the list, the add pages, the default chooser, the delete page.
+    # Manage mode: the add pages, a second app, the list, the default chooser, the delete page.
     page.goto(f"{server.url}/security-info/")
-    walk.screen("manage")
     adds = page.locator("details.add a").evaluate_all("links => links.map(a => a.href)")
     assert len(adds) >= 2
     for href in adds:
         page.goto(href)
         walk.screen("add-" + href.rstrip("/").rsplit("/", 1)[-1])
+    page.goto(f"{server.url}/security-info/add/totp")
+    page.get_by_role("button", name="Next").click()
+    second = _app_secret(page)
+    page.get_by_role("button", name="Next").click()
+    page.fill("#code", server.code(second))
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_url("**/security-info/?done=added")
+    page.goto(f"{server.url}/security-info/")
+    assert page.locator("ul.methods > li").count() == 2
+    walk.screen("manage")
     page.goto(f"{server.url}/security-info/default")
     walk.screen("manage-default")
     page.goto(f"{server.url}/security-info/")
@@ -235,3 +245,10 @@ def test_admin_dashboard(walk: Walk, server: Server) -> None:
     _sign_in(page, "admin")
     page.wait_for_url("**/security-info/admin/*")
     walk.screen("admin-dashboard")
+
+
+def test_every_screenshot_the_docs_show_exists() -> None:
+    """docs/screens.md shows only files ``make screenshots`` wrote (and they were committed)."""
+    shown = re.findall(r'src="screenshots/([^"]+)"', (ROOT / "docs" / "screens.md").read_text())
+    assert len(shown) >= 2 * 20
+    assert [name for name in shown if not (SHOTS / name).is_file()] == []
