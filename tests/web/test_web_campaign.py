@@ -17,6 +17,7 @@ from admin_helpers import admin_section, api
 from click.testing import CliRunner
 from plain_wsgi_host import DictDirectory, make_app
 from reset_helpers import add_phone
+from test_web_push import transport
 from webtest import Browser, base_config, code_from, location
 from werkzeug.test import TestResponse
 
@@ -25,6 +26,7 @@ from oidc_combinedreg.cli import main
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import generate_key
 from oidc_combinedreg.delivery.recording import RecordingSender
+from oidc_combinedreg.device import Device
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.sqlite import SqliteStore
 
@@ -263,3 +265,45 @@ def test_the_page_is_not_reachable_without_the_ask(env: Env) -> None:
     cid = parse_qs(urlsplit(location(r)).query)["c"][0]
     r = browser.get(f"/security-info/campaign?c={cid}")
     assert location(r).startswith("/security-info/signin?c=")
+
+
+def test_push_is_set_up_from_the_campaign_with_the_reference_device(
+    make_env: Callable[..., Env],
+) -> None:
+    browser, sender = make_env({**CAMPAIGN, "method": "push"}, push_app="Contoso Authenticator")
+    url = location(sign_in(browser))
+    token = page(browser, url)["csrf_token"]
+    r = browser.post_json(url, {"action": "start", "csrf_token": token})
+    r = follow(browser, _sms_mfa(browser, sender, location(r)))
+    assert location(r) == url
+    intro = page(browser, url)
+    assert (intro["page"], intro["app_name"]) == ("push_intro", "Contoso Authenticator")
+    browser.post_json(url, {"action": "next", "csrf_token": token})
+    setup = page(browser, url)
+    assert setup["page"] == "push_setup"
+    device = Device.enroll(
+        setup["payload"], "Phone", clock=browser.clock, transport=transport(browser)
+    )
+    r = follow(browser, browser.post_json(url, {"action": "next", "csrf_token": token}))
+    assert code_from(r) is not None
+    [push] = [m for m in browser.reg.store.list_methods("alice") if m.kind is MethodKind.PUSH]
+    assert push.lookup == f"push:{device.state.device_id}"
+    assert events(browser, "campaign.added") == [{"kind": "push"}]
+    assert report(browser)["alice"]["status"] == "added"
+
+
+@pytest.mark.parametrize(
+    ("lng", "heading", "snooze"),
+    [
+        ("de", "Authentifizierungs-App hinzufügen", "Nicht jetzt"),
+        ("ar", "إضافة تطبيق المصادقة", "ليس الآن"),
+        ("ja", "認証アプリを追加する", "後で"),
+    ],
+)
+def test_the_page_is_localized(env: Env, lng: str, heading: str, snooze: str) -> None:
+    browser, _ = env
+    url = location(sign_in(browser))
+    html = browser.get(f"{url}&lng={lng}").get_data(as_text=True)
+    assert f"<h1>{heading}</h1>" in html and snooze in html
+    assert ('dir="rtl"' in html) is (lng == "ar")
+    assert "Not now" not in html and "authenticator app" not in html
