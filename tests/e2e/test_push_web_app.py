@@ -336,11 +336,13 @@ def test_the_app_is_served_with_a_strict_csp_and_no_cookie(served: Served) -> No
     for missing in ("../static/push.js", "nope.js", "%2e%2e/app.py"):
         with pytest.raises(urllib.error.HTTPError) as err:
             get(APP + missing)
+        err.value.close()  # an HTTPError holds the response's socket
         assert err.value.code == 404
     redirect = urllib.request.Request(served.url + APP.rstrip("/"), method="GET")
     opener = urllib.request.build_opener(_NoRedirect)
     with pytest.raises(urllib.error.HTTPError) as err:
         opener.open(redirect, timeout=10)
+    err.value.close()
     assert err.value.code == 308 and err.value.headers["Location"] == APP
 
 
