@@ -74,9 +74,12 @@ class PostgresStore(PostgresConnections):
 
     @staticmethod
     def _audit(conn: Conn, events: Sequence[AuditEvent]) -> None:
+        # One multi-row INSERT: one statement and one round trip, as executemany's pipeline mode
+        # would be, without entering and leaving pipeline mode (Flush, then Sync) on every call.
         if events:
-            with conn.cursor() as cur:
-                cur.executemany(q.INSERT_AUDIT, [q.audit_params(event) for event in events])
+            rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(events))
+            params = [v for event in events for v in q.audit_params(event)]
+            conn.execute(f"INSERT INTO audit ({q.AUDIT_COLUMNS}) VALUES {rows}", params)
 
     def report_methods(
         self,

@@ -70,7 +70,15 @@ def _demote() -> tuple[int, int] | None:
 class PostgresServer:
     """One PostgreSQL server the test owns: start, stop (fast or immediate), restart."""
 
-    def __init__(self, *, port: int | None = None, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        extra: Sequence[str] = (),
+        replica_of: PostgresServer | None = None,
+    ) -> None:
+        """``replica_of``: a streaming standby of that (running) server, made with
+        ``pg_basebackup -R`` instead of ``initdb``."""
         self.bin = require_postgres()
         self.ids = _demote()
         # Not under pytest's 0700 tmp folder: the unprivileged server must reach its directory.
@@ -81,6 +89,11 @@ class PostgresServer:
         self.port = port or _free_port()
         self.extra = tuple(extra)
         self.process: subprocess.Popen[bytes] | None = None
+        if replica_of is not None:
+            self._run([str(self.bin / "pg_basebackup"), "-D", str(self.data), "-R",
+                       "-h", "127.0.0.1", "-p", str(replica_of.port), "-U", "postgres",
+                       "--no-sync"])  # fmt: skip
+            return
         self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
                    "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])  # fmt: skip
 
