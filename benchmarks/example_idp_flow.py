@@ -70,13 +70,16 @@ SYNC = ("--worker-class", "sync")
 REDIRECT_URI = "https://rp.example/cb"
 PASSWORD = "bench-password"
 #: users in the benchmark's directory (each verify and each sign-in uses one up)
-USERS = 60_000
+USERS = 30_000
 NEAR_FREE = PasswordHashSettings(memory_kib=8, time_cost=1, parallelism=1)
 EXAMPLE = PasswordHashSettings()  # idp.toml's: OWASP's argon2id minimum
 
 
-def _storage_redis(url: str) -> str:
-    return f'backend = "redis"\n[storage.redis]\nurl = "{url}"\n'
+def _storage_redis(url: str, prefix: str) -> str:
+    # The benchmark's own disposable Redis (no persistence: nothing to keep after the run); one
+    # key prefix per IdP, as each has its own encryption key and the same user names.
+    return (f'backend = "redis"\n[storage.redis]\nurl = "{url}"\nkey_prefix = "{prefix}"\n'
+            "allow_no_persistence = true\n")  # fmt: skip
 
 
 def _storage_sqlite(folder: Path) -> str:
@@ -91,7 +94,7 @@ def _storage_postgres(dsn: str) -> str:
 #: store name -> its [storage] table body, given (IdP folder, Redis URL)
 STORES: dict[str, Callable[[Path, str], str]] = {
     "sqlite": lambda folder, _: _storage_sqlite(folder),
-    "redis": lambda _, url: _storage_redis(url),
+    "redis": lambda folder, url: _storage_redis(url, f"bench-{folder.name}"),
     "postgres": lambda _, __: _storage_postgres(os.environ["BENCH_POSTGRES_DSN"]),
 }
 
@@ -289,6 +292,8 @@ class Idp:
                                     "BENCH_IDP_SETTINGS": str(settings),
                                     "BENCH_IDP_DIRECTORY": str(directory)})  # fmt: skip
         self.next_user = 0
+        #: the verify's last rate (requests/s): how many users the next measurement prepares
+        self.verify_rate = 0.0
         self.secrets: dict[str, str] = {}
         self.glass_cookie = ""
 
@@ -444,8 +449,10 @@ def main() -> None:
             warm = run_wrk(bare.url + "/ok", connections=c, seconds=1, workdir=tmp)
             for (_, label), idp in idps.items():
                 if label == "near-free":
-                    run_wrk(idp.server.url, connections=c, seconds=1, workdir=tmp,
-                            lines=idp.verify_lines(int(warm.rps * 0.6) + 50), expect_status=303)  # fmt: skip
+                    got = run_wrk(idp.server.url, connections=c, seconds=1, workdir=tmp,
+                                  lines=idp.verify_lines(int(warm.rps * 0.6) + 50),
+                                  expect_status=303)  # fmt: skip
+                    idp.verify_rate = got.rps
                 users = idp.signin_users(c)
                 flow_length = sign_in(idp.server.port, idp.client_id, *users[0])
             for _ in range(args.rounds):
@@ -456,8 +463,12 @@ def main() -> None:
                     idp = idps[(store, "near-free")]
                     ceiling = base.rps * args.seconds * 1.1 + 100
                     if "verify" in measures:
-                        lines = idp.verify_lines(int(ceiling * 0.7))
+                        # As many users as the verify's last rate with a margin (each is used
+                        # once; too few would show as errors), at most the bare view's worth.
+                        count = min(ceiling, idp.verify_rate * args.seconds * 1.6 + 200)
+                        lines = idp.verify_lines(int(count))
                         got, cpu = measured_wrk(idp.server, c, args.seconds, tmp, lines, 303)
+                        idp.verify_rate = max(got.rps, idp.verify_rate * 0.8)
                         results.add(f"verify {store} c={c}", got.rps / base.rps, cpu)
                         print(line(f"verify POST, {store}", c, got.rps, cpu,
                                    f"  ratio {got.rps / base.rps:.2f}  errors {got.errors}"),
