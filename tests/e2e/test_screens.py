@@ -26,7 +26,7 @@ import pytest
 from test_browser_a11y import AXE, _sign_in, _with_lng
 from werkzeug.serving import make_server
 
-from example_idp import create_app
+from example_idp.outbox import create_demo_app
 from oidc_combinedreg.clock import FrozenClock
 
 pytestmark = pytest.mark.e2e
@@ -116,8 +116,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     http = make_server("127.0.0.1", 0, dispatch, threaded=True)
     url = f"http://localhost:{http.server_port}"
+    # The demo's own app: its development outbox delivers texts, calls and email, so the phone
+    # and email pages are offered as they are to a visitor.
     apps.append(
-        create_app(
+        create_demo_app(
             instance_path=root / "instance", issuer=url, combinedreg_config=config, clock=clock
         )
     )
@@ -129,6 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         http.shutdown()
         thread.join(timeout=10)
         http.server_close()
+        apps[0].extensions["example_idp_outbox_smtp"].stop()
 
 
 @pytest.fixture
@@ -180,6 +183,17 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     for href in adds:
         page.goto(href)
         walk.screen("add-" + href.rstrip("/").rsplit("/", 1)[-1])
+    # The code pages that follow a phone number and an email address (the codes go to the outbox).
+    page.goto(f"{server.url}/security-info/add/mobile_phone")
+    page.fill("#number", "+1 425 555 0199")
+    page.get_by_role("button", name="Next").click()
+    walk.screen("phone-verify")
+    assert page.locator("#code").count() == 1, page.url
+    page.goto(f"{server.url}/security-info/add/email")
+    page.fill("#email", "alice.home@example.test")
+    page.get_by_role("button", name="Next").click()
+    walk.screen("email-verify")
+    assert page.locator("#code").count() == 1, page.url
     page.goto(f"{server.url}/security-info/add/totp")
     page.get_by_role("button", name="Next").click()
     second = _app_secret(page)
@@ -236,7 +250,7 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     page.get_by_role("button", name="Reset password").click()
     assert page.locator("h1").inner_text() == "Your password was changed"
     walk.here("reset-done")  # the flow is over: loading it again starts a new one
-    assert len(walk.pages) >= 19 * len(LANGUAGES) + 1
+    assert len(walk.pages) >= 24 * len(LANGUAGES) + 1
 
 
 def test_admin_dashboard(walk: Walk, server: Server) -> None:
