@@ -206,6 +206,16 @@ def test_enroll_then_approve_with_the_number_and_refuse_a_wrong_one(
     card.get_by_role("button", name="This wasn't me").click()
     phone.locator("form.request[data-result=reported]").wait_for()
     assert len(served.audit("push.reported")) == 1
+    # "Deny" denies.
+    desktop.get_by_role("button", name="Send a new request").click()
+    desktop.locator(".push-number").wait_for()
+    card = phone.locator("form.request:not([data-result])")
+    card.wait_for()
+    card.get_by_role("button", name="Deny").click()
+    phone.locator("form.request[data-result=denied]").wait_for()
+    desktop.get_by_role("button", name="Send a new request").wait_for()  # told, not signed in
+    assert len(served.audit("push.denied")) == 1
+    assert "/cb?" not in desktop.url
 
 
 def _approve(desktop: Any, phone: Any, served: Served, *, right: bool) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import EXAMPLE_IDP, IdpServer  # type: ignore[import-not-found]
+from conftest import EXAMPLE_IDP, IdpServer
 from flask import Flask
 from oic.oic import Client
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
