@@ -445,3 +445,16 @@ def test_the_app_passes_axe_with_an_account_and_a_request(
     finally:
         context.close()
     assert not found, "\n".join(found)
+
+
+def test_chromium_finds_the_app_installable(served: Served, phone: Any) -> None:
+    """Chromium's own installability check (DevTools ``Page.getInstallabilityErrors``): a valid
+    manifest, an icon, a service worker. A Playwright context counts as incognito, the one
+    reason left."""
+    phone.goto(served.url + APP)
+    phone.locator("body[data-ready]").wait_for()
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    cdp = phone.context.new_cdp_session(phone)
+    assert cdp.send("Page.getAppManifest").get("errors") == []
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    assert [e["errorId"] for e in errors if e["errorId"] != "in-incognito"] == []
