@@ -132,6 +132,7 @@ def generate_key_command() -> None:
 
 def _add_subcommands() -> None:
     # Kept in one block at the end: the command modules live with the features they drive.
+    from .cli_export import export_command, import_command
     from .cli_migrate import migrate_command
     from .device import authenticator_cli
     from .token_admin import import_tokens_command
@@ -139,6 +140,8 @@ def _add_subcommands() -> None:
     main.add_command(authenticator_cli)
     main.add_command(import_tokens_command)
     main.add_command(migrate_command)
+    main.add_command(export_command)
+    main.add_command(import_command)
 
 
 _add_subcommands()
