@@ -257,6 +257,19 @@ def test_admin_dashboard(walk: Walk, server: Server) -> None:
     page = walk.page
     page.goto(f"{server.url}/login?next=/security-info/admin/")
     _sign_in(page, "admin")
+    # His office phone comes from the directory: the sign-in asks for it; the call's code is on
+    # the demo's outbox page (opened beside, the sign-in's page stays where it is).
+    page.wait_for_url("**/security-info/**")
+    if "/admin/" not in page.url:
+        walk.screen("mfa-office-phone")
+        page.get_by_role("button", name=re.compile("^Call ")).click()
+        walk.screen("mfa-phone-code")
+        outbox = page.context.new_page()
+        outbox.goto(f"{server.url}/outbox")
+        code = outbox.locator("li.message[data-channel=voice]").first.get_attribute("data-code")
+        outbox.close()
+        page.fill("#code", str(code))
+        page.get_by_role("button", name="Verify").click()
     page.wait_for_url("**/security-info/admin/*")
     walk.screen("admin-dashboard")
 
