@@ -155,3 +155,31 @@ def test_expired_rows_are_purged_and_live_ones_kept(postgres_server: PostgresSer
         assert store.load_session("new.s") == {}
     finally:
         store.close()
+
+
+def test_a_forked_child_opens_its_own_pool_and_leaves_the_parents_alone(
+    postgres_server: PostgresServer,
+) -> None:
+    # gunicorn --preload: the store is opened in the master, then the workers are forked. A
+    # child that used (or closed) the parent's connections would break the parent's.
+    import os
+
+    store = PostgresStore(postgres_server.dsn, clock=FrozenClock(T0))
+    try:
+        postgres_server.truncate()
+        store.incr("parent", ttl=None)
+        pid = os.fork()
+        if pid == 0:  # the child: its own pool, its own connections
+            code = 1
+            try:
+                store.incr("child", ttl=None)
+                store.close()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert store.incr("parent", ttl=None) == 2  # the parent's connection still works
+        assert store.get_count("child") == 1
+    finally:
+        store.close()
