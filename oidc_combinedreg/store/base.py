@@ -1,6 +1,7 @@
 """The ``Store`` protocol: everything oidc_combinedreg keeps, behind one small backend-neutral interface.
 
-Two backends implement it (``store/sqlite.py``, ``store/redis.py``) and pass the same contract tests.
+Three backends implement it (``store/sqlite.py``, ``store/redis.py``, ``store/postgres.py``) and
+pass the same contract tests.
 Rules every backend keeps:
 
 * ``add_method`` counts and inserts atomically, so a per-kind limit holds under concurrent requests,
