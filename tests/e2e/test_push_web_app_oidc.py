@@ -13,11 +13,12 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import EXAMPLE_IDP, IdpServer
 from flask import Flask
 from oic.oic import Client
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
@@ -31,6 +32,14 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium"),
 ]
 USER = "grace"
+EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
+
+
+@dataclass(frozen=True)
+class IdpServer:  # as tests/e2e/conftest.py's (importing "conftest" is ambiguous across dirs)
+    url: str
+    app: Flask
+    instance_path: Path
 
 
 @pytest.fixture(scope="module")
