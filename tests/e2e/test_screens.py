@@ -56,7 +56,7 @@ class Walk:
         self.pages: list[str] = []
 
     def axe(self, label: str) -> None:
-        self.page.add_script_tag(path=str(AXE))
+        # axe-core comes with every document (the context's init script), not sent page by page.
         lang = self.page.locator("html").get_attribute("lang")
         self.pages.append(f"{label} [{lang}]")
         self.found += [f"{label} [{lang}]: {v}" for v in self.page.evaluate(_RUN)]
@@ -140,6 +140,7 @@ def walk(chromium_browser: Any) -> Iterator[Walk]:
         pytest.fail("axe-core is not installed: run `make e2e-deps` (npm ci in tests/e2e/axe)")
     context = chromium_browser.new_context(bypass_csp=True, locale="en-US", viewport=DESKTOP)
     context.set_default_timeout(10_000)
+    context.add_init_script(path=str(AXE))
     walk = Walk(context.new_page(), shoot=os.environ.get("COMBINEDREG_SCREENSHOTS") == "1")
     yield walk
     context.close()
