@@ -280,3 +280,23 @@ def test_every_screenshot_the_docs_show_exists() -> None:
     shown = re.findall(r'src="screenshots/([^"]+)"', (ROOT / "docs" / "screens.md").read_text())
     assert len(shown) >= 2 * 20
     assert [name for name in shown if not (SHOTS / name).is_file()] == []
+
+
+def test_legacy_wizard_and_conditional_access_block(walk: Walk, server: Server) -> None:
+    page = walk.page
+    # erin is outside combined registration: the wizard's legacy headings.
+    page.goto(f"{server.url}/demo")
+    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, "erin")
+    page.wait_for_url("**/security-info/wizard?c=*")
+    walk.screen("wizard-legacy")
+    # Outside the trusted networks registration is blocked (the demo trusts a proxy on loopback,
+    # so the forwarded address is the client's): grace meets the block page.
+    page.context.clear_cookies()
+    page.set_extra_http_headers({"X-Forwarded-For": "203.0.113.9"})
+    page.goto(f"{server.url}/demo")
+    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page, "grace")
+    page.wait_for_url("**/security-info/**")
+    walk.screen("blocked")
+    assert page.locator("h1").inner_text() == "You can't register security info from this location"
