@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +104,10 @@ class Server:
         return str(pyotp.TOTP(secret).at(self.clock.now()))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("screens-idp")
-    config = shutil.copy(ROOT / "example_idp" / "combinedreg.toml", root / "combinedreg.toml")
+@contextmanager
+def _demo(root: Path, config_text: str) -> Iterator[Server]:
+    config = root / "combinedreg.toml"
+    config.write_text(config_text)
     clock = FrozenClock(float(int(time.time())))
     apps: list[Any] = []
 
@@ -132,6 +132,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         thread.join(timeout=10)
         http.server_close()
         apps[0].extensions["example_idp_outbox_smtp"].stop()
+
+
+DEMO_CONFIG = (ROOT / "example_idp" / "combinedreg.toml").read_text()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with _demo(tmp_path_factory.mktemp("screens-idp"), DEMO_CONFIG) as demo:
+        yield demo
 
 
 @pytest.fixture
@@ -300,3 +309,20 @@ def test_legacy_wizard_and_conditional_access_block(walk: Walk, server: Server) 
     page.wait_for_url("**/security-info/**")
     walk.screen("blocked")
     assert page.locator("h1").inner_text() == "You can't register security info from this location"
+
+
+def test_security_questions_page(walk: Walk, tmp_path: Path) -> None:
+    """Off in the default demo (decision 155): on as docs/example-idp.md says to try them."""
+    text = DEMO_CONFIG.replace(
+        "methods_required = 1",
+        'methods_required = 2\nmethods = ["totp", "mobile_phone", "email", "security_questions"]',
+    )
+    text += "\n[policies.methods.security_questions]\nenabled = true\n"
+    with _demo(tmp_path, text) as server:
+        page = walk.page
+        page.goto(f"{server.url}/login?next=/security-info/")
+        _sign_in(page, "alice")
+        page.wait_for_url("**/security-info/")
+        assert page.locator("details.add a[href$='/add/security_questions']").count() == 1
+        page.goto(f"{server.url}/security-info/add/security_questions")
+        walk.screen("add-security_questions")
