@@ -24,10 +24,10 @@ Beside each wall-clock ratio, the **CPU time per request of the server's workers
 stime from /proc, both workers, the arbiter excluded): on a shared machine the throughput of the
 same server drifts by a third between measurements, CPU time much less (it still grows when the
 cores are oversubscribed: caches). Rounds interleave the servers (bare, then each store's IdP);
-the figure is the median of the rounds. ``--stores`` may name ``postgres`` (with
-``BENCH_POSTGRES_DSN`` set: a PostgreSQL database this benchmark may fill) once the store
-exists; ``STORES`` below is the hook. Loopback only; starts and stops its own redis-server and
-gunicorn processes. Nothing is asserted: the figures are printed (docs/deploy.md keeps them).
+the figure is the median of the rounds. ``--stores`` may also name ``postgres``: a PostgreSQL
+server of its own (tests/store/postgres_servers.py), one database per IdP. Loopback only;
+starts and stops its own redis-server, PostgreSQL and gunicorn processes. Nothing is asserted:
+the figures are printed (docs/deploy.md keeps them).
 """
 
 from __future__ import annotations
@@ -87,15 +87,23 @@ def _storage_sqlite(folder: Path) -> str:
 
 
 def _storage_postgres(dsn: str) -> str:
-    # The hook for the PostgreSQL store (issue 22.4): its [storage] table, once it exists.
     return f'backend = "postgres"\n[storage.postgres]\ndsn = "{dsn}"\n'
+
+
+#: the benchmark's own PostgreSQL server (started by main() for ``--stores postgres``)
+POSTGRES: list[Any] = []
+
+
+def _postgres_database(folder: Path) -> str:
+    # One database per IdP, as each has its own encryption key and the same user names.
+    return str(POSTGRES[0].create_database(folder.name.replace("-", "_")))
 
 
 #: store name -> its [storage] table body, given (IdP folder, Redis URL)
 STORES: dict[str, Callable[[Path, str], str]] = {
     "sqlite": lambda folder, _: _storage_sqlite(folder),
     "redis": lambda folder, url: _storage_redis(url, f"bench-{folder.name}"),
-    "postgres": lambda _, __: _storage_postgres(os.environ["BENCH_POSTGRES_DSN"]),
+    "postgres": lambda folder, _: _storage_postgres(_postgres_database(folder)),
 }
 
 
@@ -414,8 +422,6 @@ def main() -> None:
     stores = args.stores.split(",")
     measures = args.measures.split(",")
     levels = [int(x) for x in args.levels.split(",")]
-    if "postgres" in stores and not os.environ.get("BENCH_POSTGRES_DSN"):
-        raise SystemExit("--stores postgres needs BENCH_POSTGRES_DSN (a database to fill)")
     with tempfile.TemporaryDirectory(prefix="bench-idp-") as name, contextlib.ExitStack() as stack:
         tmp = Path(name)
         redis_url = ""
@@ -424,6 +430,11 @@ def main() -> None:
             redis = RedisServer(tmp / "redis").start()
             stack.callback(redis.stop)
             redis_url = redis.url
+        if "postgres" in stores:
+            from postgres_servers import PostgresServer  # psycopg: only when asked for
+
+            POSTGRES.append(PostgresServer().start())
+            stack.callback(POSTGRES[0].destroy)
         hash_sets = [("near-free", NEAR_FREE)]
         if "signin-hash" in measures:
             hash_sets.append(("example", EXAMPLE))
