@@ -12,6 +12,8 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -38,22 +40,31 @@ def django_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         pytest.skip("Django is already configured in this process")
     from django_host.wsgi import make_application
 
-    app = make_application(tmp_path_factory.mktemp("django-host"))
-    from django.contrib.auth import get_user_model
-    from oauth2_provider.models import get_application_model
-
-    get_user_model().objects.create_user(USER, email="alice@example.test", password=PASSWORD)
+    data = tmp_path_factory.mktemp("django-host")
     client_id, client_secret = secrets.token_urlsafe(16), secrets.token_urlsafe(32)
-    get_application_model().objects.create(
-        name="RP",
-        client_id=client_id,
-        client_secret=client_secret,  # hashed when saved
-        client_type="confidential",
-        authorization_grant_type="authorization-code",
-        redirect_uris=REDIRECT_URI,
-        algorithm="RS256",
-        skip_authorization=True,  # a first-party client: no consent page
-    )
+
+    def set_up() -> Any:
+        app = make_application(data)
+        from django.contrib.auth import get_user_model
+        from oauth2_provider.models import get_application_model
+
+        get_user_model().objects.create_user(USER, email="alice@example.test", password=PASSWORD)
+        get_application_model().objects.create(
+            name="RP",
+            client_id=client_id,
+            client_secret=client_secret,  # hashed when saved
+            client_type="confidential",
+            authorization_grant_type="authorization-code",
+            redirect_uris=REDIRECT_URI,
+            algorithm="RS256",
+            skip_authorization=True,  # a first-party client: no consent page
+        )
+        return app
+
+    # In another thread, as a server would: once a browser test ran in this process, Playwright's
+    # sync API keeps an event loop running in the main thread, and Django refuses ORM calls there.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        app = pool.submit(set_up).result()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="django-host", daemon=True)
     thread.start()
