@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,14 @@ class IdpServer:
 
 @pytest.fixture(scope="session")
 def idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
-    root = tmp_path_factory.mktemp("example-idp")
+    with serve_example_idp(tmp_path_factory.mktemp("example-idp")) as server:
+        yield server
+
+
+@contextmanager
+def serve_example_idp(root: Path) -> Iterator[IdpServer]:
+    """The example IdP with a fresh instance folder under ``root``, served until the block ends
+    (for tests that need every demo account as new, whatever the session's server has seen)."""
     # The config's relative paths ("instance/...") resolve next to the copy: root/instance.
     config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", root / "combinedreg.toml")
     apps: list[Flask] = []

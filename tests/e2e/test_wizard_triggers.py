@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import urljoin
 
 import pytest
 import requests
+from conftest import IdpServer, serve_example_idp
 from oic.oic import Client
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from test_oidc_provider import LOGOUT_URI, REDIRECT_URI, Rp, _field
@@ -13,16 +15,24 @@ from test_oidc_provider import LOGOUT_URI, REDIRECT_URI, Rp, _field
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture(scope="module")
+def new_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
+    """Its own server: every account must be at its first sign-in, whatever other tests of the
+    session did with the shared one (test_oidc_mfa registers an app for alice)."""
+    with serve_example_idp(tmp_path_factory.mktemp("example-idp-triggers")) as server:
+        yield server
+
+
 @pytest.fixture
-def rp(idp_server):  # type: ignore[no-untyped-def]
+def rp(new_idp: IdpServer) -> Rp:
     client = Client(client_authn_method=CLIENT_AUTHN_METHOD)
-    client.provider_config(idp_server.url)
+    client.provider_config(new_idp.url)
     client.register(
         client.provider_info["registration_endpoint"],
         redirect_uris=[REDIRECT_URI],
         post_logout_redirect_uris=[LOGOUT_URI],
     )
-    return Rp(idp=idp_server, client=client)
+    return Rp(idp=new_idp, client=client)
 
 
 def _first_page_after_password(rp: Rp, user: str) -> requests.Response:
