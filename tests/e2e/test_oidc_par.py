@@ -12,10 +12,8 @@ MFA policy: a plain request signs him in with his password alone, so only the pu
 
 from __future__ import annotations
 
-import shutil
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -23,16 +21,12 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import pyotp
 import pytest
 import requests
-from conftest import EXAMPLE_IDP, IdpServer
-from flask import Flask
+from conftest import IdpServer, serve_example_idp
 from oic.oic import Client
 from oic.oic.message import AuthorizationRequest
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from oic.utils.keyio import build_keyjar
 from test_oidc_provider import REDIRECT_URI, Rp, _callback, _field
-from werkzeug.serving import make_server
-
-from example_idp import create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -44,24 +38,8 @@ _STEPS_AHEAD = iter([0, 1])
 @pytest.fixture(scope="module")
 def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
     """An example IdP of this module's own (dave's authenticator app is added below)."""
-    root = tmp_path_factory.mktemp("example-idp-par")
-    config = shutil.copy(EXAMPLE_IDP / "combinedreg.toml", root / "combinedreg.toml")
-    apps: list[Flask] = []
-
-    def dispatch(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        return apps[0](environ, start_response)  # type: ignore[return-value]
-
-    server = make_server("127.0.0.1", 0, dispatch, threaded=True)
-    url = f"http://localhost:{server.server_port}"
-    apps.append(create_app(instance_path=root / "instance", issuer=url, combinedreg_config=config))
-    thread = threading.Thread(target=server.serve_forever, name="example-idp-par", daemon=True)
-    thread.start()
-    try:
-        yield IdpServer(url=url, app=apps[0], instance_path=root / "instance")
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve_example_idp(tmp_path_factory.mktemp("example-idp-par")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
