@@ -146,6 +146,11 @@ def test_the_id_token_says_swk_after_an_approval_in_the_web_app(
     desktop.on(
         "request", lambda r: callbacks.append(r.url) if r.url.startswith(REDIRECT_URI) else None
     )
+    # ... and answered by a stub in the browser: a navigation to it that failed (no such host)
+    # ended late and interrupted the next sign-in's navigation now and then.
+    desktop.route(
+        REDIRECT_URI + "**", lambda route: route.fulfill(status=200, body="callback received")
+    )
     state, verifier = _sign_in(rp, desktop)
     desktop.wait_for_url("**/security-info/wizard*")
     desktop.get_by_role("button", name="Next").click()
