@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store.deferred_transaction import DeferredTransaction
 from oidc_combinedreg.store.postgres_schema import MIGRATIONS, migrate, schema_version
 
 __all__ = ["Conn", "PostgresConnections", "migrate_database"]
@@ -58,7 +59,7 @@ def migrate_database(conninfo: str, *, now: float, connect_timeout: float = 5.0)
         raise StoreUnavailable(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
-class PostgresConnections:
+class PostgresConnections(DeferredTransaction):
     """The connections of a :class:`~oidc_combinedreg.store.postgres.PostgresStore`.
 
     ``conninfo`` is a libpq connection string or URI (empty: the ``PG*`` environment variables).
@@ -197,25 +198,6 @@ class PostgresConnections:
                 return
             with conn.transaction():
                 yield conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """The store calls of this thread inside the block run as one transaction, begun by the
-        block's first call. A block that raises anything but ``StoreUnavailable`` still commits
-        what its calls wrote (see ``Store.transaction``). Nested blocks join the outer one."""
-        local = self._local
-        if getattr(local, "conn", None) is not None or getattr(local, "pending", False):
-            yield
-            return
-        local.pending, commit = True, True
-        try:
-            yield
-        except StoreUnavailable:
-            commit = False
-            raise
-        finally:
-            local.pending = False
-            self._finish(commit=commit)
 
     def serialized(self) -> bool:
         # READ COMMITTED: other writers run between the block's statements (as on Redis).

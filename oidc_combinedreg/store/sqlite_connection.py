@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.config.model import SqliteSynchronous
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store.deferred_transaction import DeferredTransaction
 from oidc_combinedreg.store.sqlite_lock import WriterLock
 from oidc_combinedreg.store.sqlite_schema import migrate, schema_version
 
@@ -51,7 +52,7 @@ def _rollback_quietly(conn: sqlite3.Connection) -> None:
         pass  # the connection is unusable; it is closed when returned
 
 
-class SqliteConnection:
+class SqliteConnection(DeferredTransaction):
     """What every part of :class:`~oidc_combinedreg.store.sqlite.SqliteStore` reaches the file
     through (the constructor's parameters are described there)."""
 
@@ -220,36 +221,8 @@ class SqliteConnection:
             yield conn
             conn.execute("COMMIT")
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """The store calls of this thread inside the block run as one write transaction, under
-        the writer lock (see ``Store.transaction``). A block that raises anything but
-        ``StoreUnavailable`` still commits what its calls wrote: a refused code stays counted.
-        Nested blocks join the outer one.
-
-        The transaction begins with the block's first store call, not with the block: what the
-        block computes before it (a code check's decryption and HMACs) runs without the lock,
-        which the other writers are waiting for."""
-        local = self._local
-        if self._in_transaction():
-            yield
-            return
-        local.pending, commit = True, True
-        try:
-            yield
-        except StoreUnavailable:
-            commit = False
-            raise
-        finally:
-            local.pending = False
-            self._finish(commit=commit)
-
     def serialized(self) -> bool:
         return self._in_transaction()  # BEGIN IMMEDIATE under the writer lock: one writer
-
-    def _in_transaction(self) -> bool:
-        local = self._local
-        return getattr(local, "conn", None) is not None or getattr(local, "pending", False)
 
     def _begin(self) -> sqlite3.Connection:
         """The first call inside :meth:`transaction`: the writer lock, then ``BEGIN IMMEDIATE``."""
