@@ -85,7 +85,9 @@ sqlite3.connect = _traced_connect  # type: ignore[assignment]
 # -- the requests ---------------------------------------------------------------------------------
 
 
-def environ_of(path: str, *, method: str = "GET", cookie: str = "", body: str = "") -> dict[str, Any]:
+def environ_of(
+    path: str, *, method: str = "GET", cookie: str = "", body: str = ""
+) -> dict[str, Any]:
     query = ""
     if "?" in path:
         path, query = path.split("?", 1)
