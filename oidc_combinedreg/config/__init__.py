@@ -378,10 +378,19 @@ def _parse(
         admin=read_admin(root),
     )
     root.done()
-    problems = root.problems + _questions_conflict(config)
+    problems = root.problems + _questions_conflict(config) + _web_app_origin(config)
     if any(p.severity == "error" for p in problems):
         return None, problems
     return config, problems + lint_ca(config.conditional_access) + _registration_warnings(config)
+
+
+def _web_app_origin(config: Config) -> list[ConfigProblem]:
+    from .push import web_app_origin_problems
+
+    production = config.general.environment is Environment.PRODUCTION
+    return web_app_origin_problems(
+        config.push.web_app_origin, production=production, idp_origins=config.webauthn.origins
+    )
 
 
 def _questions_conflict(config: Config) -> list[ConfigProblem]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..exceptions import ConfigProblem
 from .reader import Reader
 
-__all__ = ["PushConfig", "read_push"]
+__all__ = ["PushConfig", "read_push", "web_app_origin_problems"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -35,6 +36,11 @@ class PushConfig:
     #: offer the built-in authenticator web app (served at ``<prefix>/app/``): the QR code is
     #: then a link to it; push is offered even without ``app_name``
     web_app: bool = False
+    #: the app's own origin (``https://authenticator.example.com``), a host name the host maps to
+    #: the same WSGI app: the app and the device API are then served there only, and the IdP's
+    #: pages, cookies and script never share the app's origin (docs/methods/push.md, "Security of
+    #: the web app"). "" = served under the IdP's origin at ``<prefix>/app/``
+    web_app_origin: str = ""
 
     @property
     def offered(self) -> bool:
@@ -63,6 +69,39 @@ def _read_url(r: Reader) -> str:
     return url
 
 
+#: hosts a browser treats as a secure context over plain http (W3C Secure Contexts 3.1)
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _read_origin(r: Reader) -> str:
+    """An RFC 6454 origin, ``scheme://host[:port]``, lower-cased, without its scheme's default
+    port (as a browser's ``Origin`` header spells it); https, or http on a loopback host."""
+    key = "web_app_origin"
+    value = r.string(key, "").strip()
+    if not value:
+        return ""
+    expected = "expected an origin such as 'https://authenticator.example.com'"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        r.error(key, f"{expected}, got {value!r}")
+        return ""
+    host = (parts.hostname or "").lower()
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        r.error(key, f"{expected} (no path, query or user), got {value!r}")
+        return ""
+    local = host in _LOOPBACK or host.endswith(".localhost")
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        r.error(
+            key, f"{expected}: https (http only for localhost or a loopback address), got {value!r}"
+        )
+        return ""
+    default = 443 if parts.scheme == "https" else 80
+    name = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{name}" + (f":{port}" if port not in (None, default) else "")
+
+
 def read_push(r: Reader) -> PushConfig:
     """Read ``[methods.push]``; every key is optional."""
     base = PushConfig()
@@ -76,8 +115,50 @@ def read_push(r: Reader) -> PushConfig:
         app_name=r.string("app_name", "").strip(),
         app_url=_read_app_url(r),
         web_app=r.boolean("web_app", base.web_app),
+        web_app_origin=_read_origin(r),
     )
     if cfg.app_url and not cfg.app_name:
         r.error("app_url", "expected app_name too: the page names the app it links to")
+    if cfg.web_app_origin and not cfg.web_app:
+        r.error("web_app_origin", "expected web_app = true too: it is where the web app is served")
+    if cfg.web_app_origin and cfg.server_url:
+        # One enrollment payload, one base URL: with its own origin the app's devices talk to
+        # that origin (web_app_origin + the prefix); a second URL could only contradict it.
+        r.error(
+            "web_app_origin",
+            "expected no server_url with it: the devices then talk to the app's origin",
+        )
     r.done()
     return cfg
+
+
+def web_app_origin_problems(
+    origin: str, *, production: bool, idp_origins: tuple[str, ...]
+) -> list[ConfigProblem]:
+    """What ``web_app_origin`` must not be, seen against the rest of the file: plain http in
+    production, or an origin of the IdP itself (``idp_origins``: its WebAuthn origins). The same
+    host name on another port is a different origin (RFC 6454 4) with the same cookies
+    (RFC 6265 8.5): a warning."""
+    path = "methods.push.web_app_origin"
+    if not origin:
+        return []
+    if production and origin.startswith("http:"):
+        return [
+            ConfigProblem(path, "expected an https origin when general.environment is 'production'")
+        ]
+    host = urlsplit(origin).hostname
+    for i, idp in enumerate(idp_origins):
+        if idp.rstrip("/").lower() == origin:
+            where = f"methods.webauthn.origins[{i}]"
+            return [ConfigProblem(path, f"expected an origin of its own, not the IdP's ({where})")]
+        if urlsplit(idp).hostname == host:
+            return [
+                ConfigProblem(
+                    path,
+                    f"shares its host name with methods.webauthn.origins[{i}] ({idp!r}): another "
+                    "port is another origin, but browsers send the IdP's cookies to it "
+                    "(RFC 6265 8.5); use a host name of its own",
+                    severity="warning",
+                )
+            ]
+    return []
