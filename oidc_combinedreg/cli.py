@@ -130,6 +130,34 @@ def generate_key_command() -> None:
     click.echo(generate_key())
 
 
+@main.command("generate-vapid-keys")
+@click.option(
+    "--subject",
+    default=None,
+    help="contact for the push services (RFC 8292 2.1): mailto:address or https URL",
+)
+def generate_vapid_keys_command(subject: str | None) -> None:
+    """Print a [methods.push.web_push] table with a new VAPID key pair (Web Push, RFC 8292)."""
+    from .config.web_push import generate_vapid_keys
+
+    private, public = generate_vapid_keys()
+    contact = (
+        f"subject = {json.dumps(subject)}"
+        if subject
+        else '# subject = "mailto:it@example.com"  (required: how push services reach you)'
+    )
+    click.echo(
+        "# Web Push notifications for the authenticator web app (docs/methods/push.md).\n"
+        "# The private key is a secret: keep this file private, or put the key in a file of\n"
+        "# its own and name it with vapid_private_key_file instead.\n"
+        "[methods.push.web_push]\n"
+        f'vapid_private_key = "{private}"\n'
+        f"{contact}\n"
+        "# The application server key (public; the app gets it from the server, RFC 8292 3.2):\n"
+        f"# {public}"
+    )
+
+
 def _add_subcommands() -> None:
     # Kept in one block at the end: the command modules live with the features they drive.
     from .cli_export import export_command, import_command

@@ -17,6 +17,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "postgres": ("psycopg", "psycopg_pool"),
     "phone": ("phonenumbers",),
     "pskc": ("pskc", "defusedxml"),
+    "webpush": ("pywebpush", "http_ece", "py_vapid"),
 }
 
 

@@ -354,7 +354,7 @@ def _parse(
     methods = root.section("methods")
     totp = _read_totp(methods.section("totp"))
     webauthn = read_webauthn(methods.section("webauthn"), base_dir)
-    push = read_push(methods.section("push"))
+    push = read_push(methods.section("push"), base_dir)
     hardware_oath = read_hardware_oath(methods.section("hardware_oath"))
     phone = read_phone_config(methods.section("phone"))
     questions = read_questions_config(methods.section("questions"))

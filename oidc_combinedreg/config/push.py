@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..exceptions import ConfigProblem
 from .reader import Reader
+from .web_push import WebPushConfig, read_web_push
 
 __all__ = ["PushConfig", "read_push", "web_app_origin_problems"]
 
@@ -41,6 +43,9 @@ class PushConfig:
     #: pages, cookies and script never share the app's origin (docs/methods/push.md, "Security of
     #: the web app"). "" = served under the IdP's origin at ``<prefix>/app/``
     web_app_origin: str = ""
+    #: ``[methods.push.web_push]``: Web Push notifications to the web app; None = off (the app
+    #: polls while it is open)
+    web_push: WebPushConfig | None = None
 
     @property
     def offered(self) -> bool:
@@ -102,11 +107,13 @@ def _read_origin(r: Reader) -> str:
     return f"{parts.scheme}://{name}" + (f":{port}" if port not in (None, default) else "")
 
 
-def read_push(r: Reader) -> PushConfig:
+def read_push(r: Reader, base_dir: Path = Path(".")) -> PushConfig:
     """Read ``[methods.push]``; every key is optional."""
     base = PushConfig()
+    request_ttl = r.integer("request_ttl", base.request_ttl, min=30, max=600)
+    web_app = r.boolean("web_app", base.web_app)
     cfg = PushConfig(
-        request_ttl=r.integer("request_ttl", base.request_ttl, min=30, max=600),
+        request_ttl=request_ttl,
         max_prompts=r.integer("max_prompts", base.max_prompts, min=1, max=50),
         prompt_window=r.integer("prompt_window", base.prompt_window, min=60, max=86400),
         enrollment_ttl=r.integer("enrollment_ttl", base.enrollment_ttl, min=60, max=3600),
@@ -114,8 +121,13 @@ def read_push(r: Reader) -> PushConfig:
         server_url=_read_url(r),
         app_name=r.string("app_name", "").strip(),
         app_url=_read_app_url(r),
-        web_app=r.boolean("web_app", base.web_app),
+        web_app=web_app,
         web_app_origin=_read_origin(r),
+        web_push=(
+            read_web_push(r.section("web_push"), base_dir, request_ttl=request_ttl, web_app=web_app)
+            if r.has("web_push")
+            else None
+        ),
     )
     if cfg.app_url and not cfg.app_name:
         r.error("app_url", "expected app_name too: the page names the app it links to")

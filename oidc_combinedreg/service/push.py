@@ -16,7 +16,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 
@@ -48,6 +48,9 @@ from ..notify import Change
 from ..store.base import MethodRecord
 from .base import ServiceContext, secret_context
 
+if TYPE_CHECKING:
+    from .webpush import WebPushNotifier
+
 __all__ = ["DeviceSecrets", "PushService"]
 
 #: how long an answer waits for the browser to pick it up once the device has answered
@@ -58,19 +61,27 @@ _WAITING = "We're still waiting for your approval. Approve the request in the ap
 
 
 class DeviceSecrets:
-    """What the record's encrypted ``secret`` holds: the device's public key and its TOTP seed."""
+    """What the record's encrypted ``secret`` holds: the device's public key, its TOTP seed and,
+    once the web app asked for notifications, its Web Push subscription (the endpoint is a
+    capability: whoever knows it can push to the phone; service/webpush.py)."""
 
-    def __init__(self, public_key: bytes, totp_seed: str) -> None:
+    def __init__(
+        self, public_key: bytes, totp_seed: str, web_push: dict[str, Any] | None = None
+    ) -> None:
         self.public_key = public_key
         self.totp_seed = totp_seed
+        self.web_push = web_push
 
     def dump(self) -> bytes:
-        return json.dumps({"public_key": b64e(self.public_key), "totp": self.totp_seed}).encode()
+        data: dict[str, Any] = {"public_key": b64e(self.public_key), "totp": self.totp_seed}
+        if self.web_push is not None:
+            data["web_push"] = self.web_push
+        return json.dumps(data).encode()
 
     @classmethod
     def load(cls, raw: bytes) -> DeviceSecrets:
         data = json.loads(raw)
-        return cls(b64d(data["public_key"]), str(data["totp"]))
+        return cls(b64d(data["public_key"]), str(data["totp"]), data.get("web_push"))
 
 
 class PushService:
@@ -85,6 +96,11 @@ class PushService:
         )
         self.totp = TotpMethod(issuer=ctx.config.totp.issuer, drift_steps=1)
         self.limit = METHOD_RULES[self.kind].per_user
+        self.web_push: WebPushNotifier | None = None
+        if self.config.web_push is not None:
+            from .webpush import WebPushNotifier
+
+            self.web_push = WebPushNotifier(self, self.config.web_push)
 
     # -- enrollment: the browser's side -------------------------------------------------------
 
@@ -331,6 +347,8 @@ class PushService:
         )
         state.update({"txid": request.txid, "nonce": nonce})
         ctx.audit("push.sent", user_id, "info", ip=ip, method_id=record.id, app=app[:100])
+        if self.web_push is not None:
+            self.web_push.notify(record)  # in the background: never holds up the sign-in
         return {"number": request.number, "expires_at": int(request.expires_at)}
 
     def request_status(self, state: Mapping[str, Any] | None) -> str:

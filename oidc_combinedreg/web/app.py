@@ -112,6 +112,8 @@ _VIEWS: dict[str, View] = {
     "device_pending": device_api.pending,
     "device_respond": device_api.respond,
     "device_remove": device_api.remove,
+    "device_subscribe": device_api.subscribe,
+    "device_unsubscribe": device_api.unsubscribe,
     "push_status": device_api.status,
 }
 
@@ -142,6 +144,8 @@ _URLS = Map(
         Rule("/device/pending", endpoint="device_pending"),
         Rule("/device/respond", endpoint="device_respond"),
         Rule("/device/remove", endpoint="device_remove"),
+        Rule("/device/subscribe", endpoint="device_subscribe"),
+        Rule("/device/unsubscribe", endpoint="device_unsubscribe"),
         Rule("/push/status", endpoint="push_status"),
         Rule("/static/<path:filename>", endpoint="static"),
         Rule("/admin/", endpoint="admin_dashboard"),

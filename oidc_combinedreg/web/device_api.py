@@ -1,11 +1,12 @@
 """The push authenticator's HTTP endpoints: the device's JSON API, and the browser's status poll.
 
 Device endpoints (``/device/enroll``, ``/device/pending``, ``/device/respond``,
-``/device/remove``) are called by an app, not a browser: they carry no cookie and authenticate
-every request by an ECDSA signature with the device's key (enrollment: by the one-time token
-from the QR code plus a proof of key possession). So they drop any session the request might
-carry, never set a cookie, and have no CSRF token to check: CSRF rides on ambient credentials
-(cookies), and these requests have none that count.
+``/device/remove``, ``/device/subscribe``, ``/device/unsubscribe``) are called by an app, not a
+browser: they carry no cookie and authenticate every request by an ECDSA signature with the
+device's key (enrollment: by the one-time token from the QR code plus a proof of key
+possession). So they drop any session the request might carry, never set a cookie, and have no
+CSRF token to check: CSRF rides on ambient credentials (cookies), and these requests have none
+that count.
 They always answer JSON. docs/methods/push.md describes the protocol.
 
 ``/push/status`` is the browser's side: a read-only GET under the session cookie that tells the
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .app import WebApp
     from .context import RequestContext
 
-__all__ = ["enroll", "pending", "remove", "respond", "status"]
+__all__ = ["enroll", "pending", "remove", "respond", "status", "subscribe", "unsubscribe"]
 
 _MESSAGES = {
     Outcome.APPROVED: "Approved.",
@@ -87,12 +88,42 @@ def enroll(web: WebApp, ctx: RequestContext) -> Page:
 
 def pending(web: WebApp, ctx: RequestContext) -> Page:
     """``POST /device/pending``: the requests waiting for this device (signed poll)."""
+    push = web.reg.info.push
     try:
         _device_request(ctx)
-        requests = web.reg.info.push.pending_for(ctx.fields())
+        fields = ctx.fields()
+        requests = push.pending_for(fields)
     except (VerificationFailed, InvalidInput) as exc:
         return _error(exc)
-    return Page("device_pending", {"requests": requests})
+    data: dict[str, Any] = {"requests": requests}
+    if push.web_push is not None:  # the app learns the key to subscribe with (RFC 8292 3.2)
+        data["web_push"] = push.web_push.info(push.device(fields.get("device_id")))
+    return Page("device_pending", data)
+
+
+def subscribe(web: WebApp, ctx: RequestContext) -> Page:
+    """``POST /device/subscribe``: the web app's Web Push subscription for this device (signed,
+    timestamped); ``/device/unsubscribe`` forgets it. 404 when Web Push is not configured."""
+    return _subscription(web, ctx, subscribe=True)
+
+
+def unsubscribe(web: WebApp, ctx: RequestContext) -> Page:
+    return _subscription(web, ctx, subscribe=False)
+
+
+def _subscription(web: WebApp, ctx: RequestContext, *, subscribe: bool) -> Page:
+    notifier = web.reg.info.push.web_push
+    try:
+        _device_request(ctx)
+        if notifier is None:
+            return Page("device_error", {"error": "not_configured"}, 404)
+        if subscribe:
+            notifier.subscribe(ctx.fields(), ip=ctx.ip)
+        else:
+            notifier.unsubscribe(ctx.fields(), ip=ctx.ip)
+    except (VerificationFailed, InvalidInput) as exc:
+        return _error(exc)
+    return Page("device_subscription", {"result": "subscribed" if subscribe else "unsubscribed"})
 
 
 def respond(web: WebApp, ctx: RequestContext) -> Page:
