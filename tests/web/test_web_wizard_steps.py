@@ -245,6 +245,42 @@ def test_the_built_in_web_app_is_offered_and_the_qr_code_links_to_it(
     assert payload.startswith("combinedreg-push://enroll?")
 
 
+def test_the_setup_page_opens_the_web_app_on_this_device(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """Beside the QR code, a link opens the app in another window of this browser (a desktop
+    visitor without a phone at hand): the same link as the QR code's, in every language; the
+    JSON twin's ``app_link``. No link where the app is not the built-in one (nothing to open)."""
+    import html as html_lib
+
+    browser = make_browser(methods={"push": {"app_name": "", "web_app": True}}, policies=PUSH_FIRST)
+    url = _wizard(browser)
+    token = browser.csrf(url)
+    setup = browser.post_json(url, {"action": "next", "csrf_token": token}).get_json()
+    link = setup["app_link"]
+    page = browser.get(url).get_data(as_text=True)
+    anchor = re.search(r'<a [^>]*class="open-app"[^>]*>([^<]+)</a>', page)
+    assert anchor is not None, page
+    assert f'href="{html_lib.escape(link)}"' in anchor.group(0)
+    assert 'target="_blank"' in anchor.group(0) and "noopener" in anchor.group(0)
+    assert anchor.group(1) == "Open the app on this device"
+    for lang, text in {
+        "de": "App auf diesem Gerät öffnen",
+        "es": "Abrir la aplicación en este dispositivo",
+        "fr": "Ouvrir l’application sur cet appareil",
+        "ja": "このデバイスでアプリを開く",
+        "ar": "افتح التطبيق على هذا الجهاز",
+    }.items():
+        assert f">{text}</a>" in browser.get(url + f"&lng={lang}").get_data(as_text=True), lang
+    other = make_browser(
+        methods={"push": {"app_name": "Contoso Authenticator"}}, policies=PUSH_FIRST
+    )
+    url = _wizard(other)
+    token = other.csrf(url)
+    assert other.post_json(url, {"action": "next", "csrf_token": token}).get_json()["app_link"] is None
+    assert 'class="open-app"' not in other.get(url).get_data(as_text=True)
+
+
 def test_web_app_must_be_a_boolean(tmp_path: Path) -> None:
     data = base_config(tmp_path, methods={"push": {"web_app": "yes"}})
     with pytest.raises(ConfigError, match=r"methods\.push\.web_app"):
