@@ -277,7 +277,9 @@ def test_the_setup_page_opens_the_web_app_on_this_device(
     )
     url = _wizard(other)
     token = other.csrf(url)
-    assert other.post_json(url, {"action": "next", "csrf_token": token}).get_json()["app_link"] is None
+    assert (
+        other.post_json(url, {"action": "next", "csrf_token": token}).get_json()["app_link"] is None
+    )
     assert 'class="open-app"' not in other.get(url).get_data(as_text=True)
 
 
