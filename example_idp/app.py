@@ -130,7 +130,7 @@ def create_app(
         clock=clock,
         id_token_lifetime=settings.id_token_lifetime,
         metadata=provider_metadata(issuer, _acr_values(combinedreg_config)),
-        pushed=PushedRequests(db, clock),
+        pushed=PushedRequests(db, clock, settings.par),
     )
     server.register_logout(end_sign_in, settings.open_registration)
     app.extensions["example_idp"] = Idp(

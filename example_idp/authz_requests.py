@@ -8,8 +8,10 @@ the middleware's guard alike (``IdpAuthorizationServer.effective_params``), so b
 same ``prompt``, ``acr_values``, ``max_age`` and ``claims`` (SECURITY.md case 61).
 
 A ``request_uri`` must be used within ``PUSH_LIFETIME`` seconds (the ``expires_in`` the client is
-told); once it reached /authorize the user has ``INTERACTION_LIFETIME`` seconds for the login and
-MFA (the browser comes back to the same URL); it is spent when /authorize answers the client.
+told, RFC 9126 2.2); once it reached /authorize the user has ``INTERACTION_LIFETIME`` seconds for the
+login and MFA (the browser comes back to the same URL); it is spent when /authorize answers the
+client. A request is purged as soon as it expired or was spent (at the next push), and each client
+holds at most ``[par] pending_per_client`` of them (``par_limits.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from joserfc.jwk import KeySet
 from oidc_combinedreg.clock import Clock
 
 from .db import Database
+from .par_limits import ParSettings, PushLimits, PushRefused
 
 if TYPE_CHECKING:
     from .clients import Client
@@ -47,6 +50,7 @@ __all__ = [
     "REQUEST_OBJECT_ALGS",
     "REQUEST_URI_PREFIX",
     "RESPONSE_MODES",
+    "PushRefused",
     "PushedRequests",
     "RequestObjects",
     "check_response_mode",
@@ -90,20 +94,38 @@ def as_strings(params: Mapping[str, Any]) -> dict[str, str]:
 class PushedRequests:
     """The pushed authorization requests, in sqlite, by the SHA-256 of their ``request_uri``."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, settings: ParSettings | None = None) -> None:
         self._db = db
         self._clock = clock
+        self.limits = PushLimits(db, clock, settings or ParSettings())
 
-    def push(self, client_id: str, params: Mapping[str, Any]) -> str:
+    def push(self, client_id: str, params: Mapping[str, Any], *, quota_key: str) -> str:
+        """Keep the request; PushRefused when ``quota_key`` (the client, or a public client at
+        one address) already holds ``pending_per_client`` pending ones. Purges the expired and
+        spent first, in the same transaction as the count, so parallel pushes cannot pass the cap."""
         now = int(self._clock.now())
+        cap = self.limits.settings.pending_per_client
         request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM pushed_requests WHERE expires_at < ?", (now - 86400,))
             conn.execute(
-                "INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at)"
-                " VALUES (?, ?, ?, ?)",
-                (_digest(request_uri), client_id, json.dumps(dict(params)), now + PUSH_LIFETIME),
+                "DELETE FROM pushed_requests WHERE used = 1"
+                " OR (started_at IS NULL AND expires_at < ?) OR started_at < ?",
+                (now, now - INTERACTION_LIFETIME),
             )
+            pending, ends = conn.execute(
+                "SELECT count(*), min(coalesce(started_at + ?, expires_at))"
+                " FROM pushed_requests WHERE quota_key = ?",
+                (INTERACTION_LIFETIME, quota_key),
+            ).fetchone()
+            if pending >= cap:
+                # The oldest pending request is purged the second after it ends.
+                raise PushRefused(ends + 1 - now, f"At most {cap} pending pushed requests.")
+            conn.execute(
+                "INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at, quota_key)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_digest(request_uri), client_id, json.dumps(dict(params)), now + PUSH_LIFETIME,
+                 quota_key),
+            )  # fmt: skip
         return request_uri
 
     def load(self, request_uri: str, client_id: str) -> dict[str, Any] | None:

@@ -62,8 +62,14 @@ CREATE TABLE IF NOT EXISTS pushed_requests (
     params TEXT NOT NULL,             -- JSON: the request's parameters (a request object's claims)
     expires_at INTEGER NOT NULL,      -- to be first used by then
     started_at INTEGER,               -- first seen at /authorize: the login and MFA time from here
-    used INTEGER NOT NULL DEFAULT 0   -- spent when /authorize answered the client
+    used INTEGER NOT NULL DEFAULT 0,  -- spent when /authorize answered the client
+    quota_key TEXT NOT NULL DEFAULT '' -- whose pending cap it counts on (par_limits.py)
 );
+CREATE TABLE IF NOT EXISTS par_counts (
+    key TEXT NOT NULL,                -- "client:<id>" or "ip:<address>" (par_limits.py)
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS par_counts_key ON par_counts (key, at);
 CREATE TABLE IF NOT EXISTS login_failures (
     key TEXT NOT NULL,                -- "user:<name>" or "ip:<address>"
     at REAL NOT NULL
@@ -88,6 +94,17 @@ _INHERITED: list[sqlite3.Connection] = []
 MAX_IDLE = 8
 
 
+def _add_column(conn: sqlite3.Connection, table: str, column: str) -> None:
+    """A column SCHEMA added to an existing table (a file made by an older build)."""
+    name = column.split()[0]
+    if name not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        try:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        except sqlite3.OperationalError as exc:  # another worker, starting at once, added it
+            if "duplicate column" not in str(exc):
+                raise
+
+
 class Database:
     """A sqlite file; each operation borrows a kept connection and gives it back."""
 
@@ -99,6 +116,7 @@ class Database:
         with closing(self._open()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
             conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+            _add_column(conn, "pushed_requests", "quota_key TEXT NOT NULL DEFAULT ''")
 
     def _open(self) -> sqlite3.Connection:
         # check_same_thread off: a pooled connection moves between threads, one at a time.

@@ -159,11 +159,24 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         if request_uri.startswith(REQUEST_URI_PREFIX):
             self.pushed.spend(request_uri)
 
-    def push_request(self) -> tuple[str, int]:
+    def push_request(self, ip: str) -> tuple[str, int]:
         """RFC 9126 2.1: authenticate the client as at the token endpoint, validate its request as
-        /authorize would (a request object in it verified), keep it: (request_uri, expires_in)."""
+        /authorize would (a request object in it verified), keep it: (request_uri, expires_in).
+        Counted first, on the client if it is a confidential one, else on the address (raises
+        PushRefused over a limit: par_limits.py)."""
         http = self.create_oauth2_request(None)
-        client = self.authenticate_client(http, AUTH_METHODS, endpoint="token")
+        limits = self.pushed.limits
+        try:
+            client = self.authenticate_client(http, AUTH_METHODS, endpoint="token")
+        except OAuth2Error:
+            limits.count_address(ip)  # PushRefused (429) once the address is over its rate
+            raise
+        if client.is_public:  # anyone can push as a public client: its share is per address
+            limits.count_address(ip)
+            quota_key = f"{client.client_id}|{ip}"
+        else:
+            limits.count_client(client.client_id)
+            quota_key = client.client_id
         form = flask_request.form
         duplicated = [name for name in form if len(form.getlist(name)) > 1]
         if duplicated:
@@ -178,7 +191,9 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         grant = self.get_authorization_grant(request)  # a request object: verified, resolved
         redirect_uri = grant.validate_authorization_request()
         check_response_mode(grant.request.payload.data, redirect_uri)
-        request_uri = self.pushed.push(client.client_id, grant.request.payload.data)
+        request_uri = self.pushed.push(
+            client.client_id, grant.request.payload.data, quota_key=quota_key
+        )
         return request_uri, PUSH_LIFETIME
 
     def register_logout(self, end_session: Callable[[], None], open_registration: bool) -> None:

@@ -25,7 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from joserfc import jwt
 
-from .authz_requests import REQUEST_URI_PREFIX, RESPONSE_MODES, check_response_mode
+from .authz_requests import REQUEST_URI_PREFIX, RESPONSE_MODES, PushRefused, check_response_mode
 from .csrf import csrf_ok
 from .grants import SignedIn, user_claims
 from .host import current_idp, current_sign_in
@@ -173,7 +173,13 @@ def pushed_authorization_request() -> ResponseReturnValue:
     """RFC 9126: the client pushes its authorization request and gets a request_uri for it."""
     server = current_idp().server
     try:
-        request_uri, expires_in = server.push_request()
+        request_uri, expires_in = server.push_request(request.remote_addr or "unknown")
+    except PushRefused as refused:
+        # RFC 9126 2.3: 429 when a client sends more than allowed; the token endpoint's error
+        # format (RFC 6749 5.2) with 4.1.2.1's code for "try again later", and when (RFC 6585 4).
+        error_body = {"error": "temporarily_unavailable", "error_description": refused.reason}
+        headers = {"Retry-After": str(refused.retry_after), "Cache-Control": "no-store"}
+        return jsonify(error_body), 429, headers
     except OAuth2Error as error:
         error.redirect_uri = None  # RFC 9126 2.3: errors are JSON to the client, never redirects
         response: ResponseReturnValue = server.handle_error_response(None, error)

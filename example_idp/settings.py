@@ -14,6 +14,7 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 
 from .clients import SUPPORTED_SCOPES, Client, hash_secret
+from .par_limits import ParSettings, par_settings
 
 __all__ = ["DEFAULT_SETTINGS_PATH", "IdpSettings", "PasswordHashSettings", "load_settings"]
 
@@ -61,6 +62,8 @@ class IdpSettings:
     open_registration: bool = True
     clients: tuple[Client, ...] = ()
     password_hash: PasswordHashSettings = PasswordHashSettings()
+    #: /par's limits per client and per address, and its pending requests per client
+    par: ParSettings = ParSettings()
 
 
 def _client(raw: dict[str, Any], issuer: str, where: str) -> Client:
@@ -133,4 +136,5 @@ def load_settings(path: Path, *, issuer: str) -> IdpSettings:
         open_registration=bool(data.get("registration", {}).get("open", True)),
         clients=clients,
         password_hash=_password_hash(data.get("password_hash", {}), f"{path.name}: password_hash"),
+        par=par_settings(data.get("par", {}), f"{path.name}: par"),
     )
