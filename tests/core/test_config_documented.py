@@ -3,7 +3,7 @@
 The keys are not listed by hand: the reader itself says which keys it asked for (each table's
 reader calls ``done()``, which knows the keys it read), while it parses the example IdP's config
 and a config that takes every optional branch (Redis, SMTP, webhook, Twilio, admin tokens,
-per-method policies). A key is documented when the page names it in code, as a whole path
+per-method policies, Web Push). A key is documented when the page names it in code, as a whole path
 (`` `storage.sqlite.path` ``) or under a heading that names its table (`` `prefix` `` under
 ``## `[web]` ``), in the first column of a table or in prose.
 """
@@ -19,6 +19,7 @@ import pytest
 from oidc_combinedreg.admin.auth import hash_token
 from oidc_combinedreg.config import _parse
 from oidc_combinedreg.config import reader as config_reader
+from oidc_combinedreg.config.web_push import generate_vapid_keys
 from oidc_combinedreg.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,11 @@ provider = "twilio"
 account_sid = "AC1"
 auth_token = "x"
 from_number = "+14155550100"
+[methods.push]
+web_app = true
+[methods.push.web_push]
+vapid_private_key = "{vapid}"
+subject = "mailto:it@example.com"
 [policies.methods.email]
 enabled = true
 users = "selected"
@@ -73,7 +79,9 @@ def _accepted_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[str]:
         done(self)
 
     monkeypatch.setattr(config_reader.Reader, "done", recording_done)
-    every = EVERY_BRANCH.format(key=generate_key(), hash=hash_token("t" * 43))
+    every = EVERY_BRANCH.format(
+        key=generate_key(), hash=hash_token("t" * 43), vapid=generate_vapid_keys()[0]
+    )
     example = ROOT / "example_idp" / "combinedreg.toml"
     for data, base in ((tomllib.loads(example.read_text()), example.parent),
                        (tomllib.loads(every), tmp_path)):  # fmt: skip
