@@ -4,7 +4,7 @@ benchmarks/mfa_verify.py serves) and through the example IdP as a user runs it (
 its TOML directory, its own SQLite database beside the middleware's store).
 
     python benchmarks/verify_profile.py [--verifies 1200] [--rounds 3] [--hosts bench,example]
-                                        [--top 25]
+                                        [--top 25] [--dump /tmp/head-]
 
 What load on a shared machine does not move, for before/after comparisons (the throughput
 benchmarks need a quiet machine): ``time.process_time`` over many verifies (CPU of this process
@@ -219,7 +219,9 @@ def bare_cpu(count: int) -> float:
     return cpu_per_call(run, count)
 
 
-def measure(subject: Subject, verifies: int, rounds: int, top: int) -> dict[str, float]:
+def measure(
+    subject: Subject, verifies: int, rounds: int, top: int, dump: str = ""
+) -> dict[str, float]:
     subject.run(subject.prepare(50))  # warm up: imports, templates, first connections
     cpu = []
     for _ in range(rounds):
@@ -231,6 +233,8 @@ def measure(subject: Subject, verifies: int, rounds: int, top: int) -> dict[str,
     subject.run(environs)
     profiler.disable()
     stats = pstats.Stats(profiler, stream=io.StringIO())
+    if dump:  # for pstats: compare two commits' calls function by function
+        stats.dump_stats(f"{dump}{subject.name.replace(' ', '-')}.pstats")
     environs = subject.prepare(verifies)
     STATEMENTS.clear()
     COUNTING[0] = True
@@ -267,6 +271,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--hosts", default="bench,example")
     parser.add_argument("--top", type=int, default=0, help="cProfile entries to print")
+    parser.add_argument("--dump", default="", help="write <DUMP><host>.pstats (cProfile's pass)")
     args = parser.parse_args()
     print(f"oidc_combinedreg from {Path(oidc_combinedreg.__file__).parent}")
     bare = statistics.median(bare_cpu(args.verifies) for _ in range(args.rounds))
@@ -277,7 +282,7 @@ def main() -> None:
         for host in args.hosts.split(","):
             subject = bench_host(tmp / host) if host == "bench" else example_idp(tmp / host, users)
             try:
-                got = measure(subject, args.verifies, args.rounds, args.top)
+                got = measure(subject, args.verifies, args.rounds, args.top, args.dump)
             finally:
                 subject.reg.store.close()
             print(f"  bare GET / verify, CPU: {bare / got['cpu']:.2f}")
