@@ -1,0 +1,84 @@
+"""The SQL statements of an MFA verify on the SQLite store, through the whole WSGI stack (issue 22),
+counted from SQLite's own trace of what each connection runs (``set_trace_callback``, given to
+every connection by the store's ``on_connect``). On SQLite each statement is CPU of the worker
+(docs/deploy.md: about a third of a verify's), so a change that adds one fails here; what each
+one is, is listed in ``VERIFY``. The periodic housekeeping (expired rows purged every 64 writes,
+the WAL checkpoint in a thread of its own every 200 commits) is left out: it is no verify's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from plain_wsgi_host import DictDirectory, make_app
+from webtest import Browser, base_config, location
+
+from oidc_combinedreg import parse_config
+from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.store.sqlite import SqliteStore
+
+#: what an MFA verify with an authenticator app runs, in order (first word of each statement)
+VERIFY = [
+    "SELECT",  # the session
+    "SELECT",  # the method the form names
+    "BEGIN",  # BEGIN IMMEDIATE: the code check's transaction, under the writer lock
+    "SELECT",  # the throttle's counters (read: a clean success writes none)
+    "UPDATE",  # the TOTP step advanced (compare-and-set)
+    "INSERT",  # its audit event
+    "UPDATE",  # the upgraded session saved under its new id, in the same transaction
+    "COMMIT",
+]
+
+
+@pytest.fixture
+def traced(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, list[str]]]:
+    statements: list[str] = []
+
+    def on_connect(conn: sqlite3.Connection) -> None:
+        conn.set_trace_callback(statements.append)
+
+    store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock, on_connect=on_connect)
+    reg, host = make_app(
+        parse_config(base_config(tmp_path)), DictDirectory(), store=store, clock=clock
+    )
+    try:
+        yield Browser(reg, host, clock), statements
+    finally:
+        store.close()
+
+
+def _verbs(statements: list[str]) -> list[str]:
+    housekeeping = ("DELETE FROM sessions WHERE expires_at", "DELETE FROM challenges WHERE expires",
+                    "DELETE FROM counters WHERE expires_at", "PRAGMA")  # fmt: skip
+    return [
+        s.split(None, 1)[0].upper() for s in statements if not s.strip().startswith(housekeeping)
+    ]
+
+
+def test_an_mfa_verify_runs_eight_statements(traced: tuple[Browser, list[str]]) -> None:
+    browser, statements = traced
+    mfa_url, form = browser.at_mfa_with_totp()
+    statements.clear()
+    r = browser.post(mfa_url, data=form)
+    assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
+    assert _verbs(statements) == VERIFY, statements
+
+
+def test_a_refused_code_is_counted_in_the_same_transaction(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """The failure path: the attempt counted against the account and the IP, and audited, in
+    the one transaction that read the counters (no second turn of the writer lock)."""
+    browser, statements = traced
+    mfa_url, form = browser.at_mfa_with_totp()
+    statements.clear()
+    wrong = "000000" if form["code"] != "000000" else "111111"
+    r = browser.post(mfa_url, data={**form, "code": wrong})
+    assert r.status_code == 400
+    verbs = _verbs(statements)
+    assert verbs.count("BEGIN") == 1 and verbs.count("COMMIT") == 1, statements
+    begin, commit = verbs.index("BEGIN"), verbs.index("COMMIT")
+    assert "INSERT" in verbs[begin:commit], statements  # the counters and the audit event
