@@ -49,6 +49,7 @@ __all__ = [
     "PUSH_LIFETIME",
     "REQUEST_OBJECT_ALGS",
     "REQUEST_URI_PREFIX",
+    "RESOLVED_KEY",
     "RESPONSE_MODES",
     "PushRefused",
     "PushedRequests",
@@ -66,6 +67,10 @@ REQUEST_OBJECT_ALGS = ["RS256", "PS256", "ES256"]
 RESPONSE_MODES = ("query", "form_post")
 #: client authentication, never kept with a pushed request
 CLIENT_AUTH = ("client_secret", "client_assertion", "client_assertion_type")
+#: WSGI environ key: (the parameters as sent, what they resolved to) when the middleware's guard
+#: resolved a pushed request or a request object, so that the view of the same request neither
+#: loads the pushed request nor verifies the object again. No HTTP header maps to this key.
+RESOLVED_KEY = "example_idp.resolved_request"
 
 
 def _digest(value: str) -> str:

@@ -5,20 +5,44 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list  # type: ignore[import-untyped]
-from flask import g, has_request_context
+from flask import has_request_context, request
 
 from .db import Database
 from .registration import is_loopback_ip_uri
 
-__all__ = ["SUPPORTED_SCOPES", "Client", "ClientStore", "hash_secret"]
+__all__ = ["SUPPORTED_SCOPES", "Client", "ClientStore", "hash_secret", "request_clients"]
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone")
+#: WSGI environ key: the clients read in this request (no HTTP header maps to it)
+CLIENTS_KEY = "example_idp.clients"
+#: the memo of the WSGI request being served outside Flask's request context (the guard)
+_outside_flask: ContextVar[dict[str, Client] | None] = ContextVar("clients", default=None)
+
+
+@contextmanager
+def request_clients(environ: dict[str, Any]) -> Iterator[None]:
+    """Client lookups inside share the memo of the WSGI request ``environ``: the middleware's
+    guard runs before Flask's request context exists, and the view reads the same client."""
+    token = _outside_flask.set(environ.setdefault(CLIENTS_KEY, {}))
+    try:
+        yield
+    finally:
+        _outside_flask.reset(token)
+
+
+def _request_memo() -> dict[str, Client] | None:
+    if has_request_context():
+        memo: dict[str, Client] = request.environ.setdefault(CLIENTS_KEY, {})
+        return memo
+    return _outside_flask.get()
 
 
 def hash_secret(secret: str) -> str:
@@ -119,11 +143,10 @@ class ClientStore:
             return None
         if client_id in self._configured:
             return self._configured[client_id]
-        # Authlib asks for the client several times per request (five times at /authorize): a
-        # registered client is read once per request (never kept longer: nothing to invalidate).
-        memo: dict[str, Client] | None = (
-            g.setdefault("example_idp_clients", {}) if has_request_context() else None
-        )
+        # Authlib asks for the client several times per request (five times at /authorize, the
+        # middleware's guard twice more): a registered client is read once per WSGI request
+        # (never kept longer: nothing to invalidate).
+        memo = _request_memo()
         if memo is not None and client_id in memo:
             return memo[client_id]
         row = self._db.fetch_one(

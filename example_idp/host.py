@@ -18,6 +18,7 @@ from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.directory import DirectoryUser
 from oidc_combinedreg.signin import SignInResult, SignInState
 
+from .clients import request_clients
 from .directory import TomlDirectory
 from .grants import SignedIn
 from .oauth import IdpAuthorizationServer
@@ -179,5 +180,9 @@ class AuthlibEndpoint:
         """The request as /authorize will read it: a pushed request (RFC 9126) or a request
         object (RFC 9101) resolved, the client's registered ``default_acr_values`` and
         ``default_max_age`` (OIDC Registration 2) filled in where it has none; None for a
-        request /authorize refuses (unknown client, bad request object, spent request_uri)."""
-        return self.server.effective_params(params)
+        request /authorize refuses (unknown client, bad request object, spent request_uri).
+
+        What it resolves and reads is kept in ``environ`` for the view of this same request
+        (the client, a pushed request, a verified request object): nothing is read twice."""
+        with request_clients(environ):
+            return self.server.effective_params(params, environ)

@@ -22,6 +22,7 @@ from .authz_requests import (
     PUSH_LIFETIME,
     REQUEST_OBJECT_ALGS,
     REQUEST_URI_PREFIX,
+    RESOLVED_KEY,
     PushedRequests,
     RequestObjects,
     as_strings,
@@ -132,18 +133,28 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         self.request_objects.parse_authorization_request(self, request)
         return request
 
-    def effective_params(self, params: Mapping[str, str]) -> dict[str, str] | None:
+    def effective_params(
+        self, params: Mapping[str, str], environ: dict[str, Any] | None = None
+    ) -> dict[str, str] | None:
         """The parameters the middleware's guard decides on (host contract): the pushed request
         or the request object's instead of the query's, and the client's registered defaults
         where the request has none (OIDC Registration 2: default_acr_values, default_max_age).
-        None: /authorize will refuse this request. Leaves a pushed request unspent."""
+        None: /authorize will refuse this request. Leaves a pushed request unspent.
+
+        ``environ``: the guard's request; a pushed request or request object resolved here is
+        kept in it (``RESOLVED_KEY``) for the view of the same request (:meth:`consent_grant`)."""
+        if environ is not None:
+            environ.pop(RESOLVED_KEY, None)
         try:
-            data = dict(self.resolve_request(params).payload.data)
+            request = self.resolve_request(params)
         except OAuth2Error:
             return None
+        data = dict(request.payload.data)
         client = self.clients.get(data.get("client_id"))
         if client is None:
             return None
+        if environ is not None and data != params:
+            environ[RESOLVED_KEY] = (dict(params), dict(data))
         defaults = client.client_metadata
         acr_values = defaults.get("default_acr_values")
         if not data.get("acr_values") and not _asks_acr(data.get("claims")) and acr_values:
@@ -152,6 +163,52 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         if data.get("max_age") in (None, "") and isinstance(max_age, (int, float)):
             data["max_age"] = int(max_age)
         return as_strings(data)
+
+    def consent_grant(self, end_user: Any, environ: Mapping[str, Any]) -> Any:
+        """Authlib's ``get_consent_grant`` for this /authorize request (validated, prompt and
+        all), reusing what the middleware's guard resolved in the same request: a pushed
+        request is not loaded, a request object not verified a second time. Only for exactly
+        the parameters the guard saw (the first value of each, nothing blank, as the view sees
+        them): anything else is resolved here as without the middleware."""
+        request = self.create_oauth2_request(None)
+        kept = environ.get(RESOLVED_KEY)
+        if kept is None or kept[0] != request.payload.data.to_dict():
+            return self.get_consent_grant(request, end_user)
+        request.payload = BasicOAuth2Payload(dict(kept[1]))
+        request.user = end_user
+        try:
+            grant = self._resolved_grant(request)
+            if grant is None:  # no grant for its response_type: Authlib's refusal, as without
+                return self.get_consent_grant(None, end_user)
+            grant.validate_no_multiple_request_parameter(request)
+            grant.validate_consent_request()
+        except OAuth2Error as error:
+            error.state = request.payload.state
+            raise
+        return grant
+
+    def _resolved_grant(self, request: OAuth2Request) -> Any:
+        """Authlib's ``get_authorization_grant`` for a request resolved already: without its
+        RFC 9101 hook (done by the guard), the grant made with its extensions."""
+        for grant_cls, extensions in self._authorization_grants:
+            if grant_cls.check_authorization_endpoint(request):
+                grant = grant_cls(request, self)
+                for extension in extensions:
+                    extension(grant)
+                return grant
+        return None
+
+    def authorization_response(self, grant: Any, end_user: Any) -> Any:
+        """The code for ``end_user`` on a grant that :meth:`consent_grant` validated: Authlib's
+        ``create_authorization_response`` without validating the same request a second time."""
+        try:
+            args = grant.create_authorization_response(grant.redirect_uri, end_user)
+            response = self.handle_response(*args)
+        except OAuth2Error as error:
+            error.state = grant.request.payload.state
+            response = self.handle_error_response(grant.request, error)
+        grant.execute_hook("after_authorization_response", response)
+        return response
 
     def spend_pushed(self, params: Mapping[str, str]) -> None:
         """The request was answered: its pushed request_uri, if it has one, is used up."""

@@ -115,7 +115,8 @@ def _max_age(data: dict[str, Any], client_metadata: dict[str, Any]) -> int | Non
 def _needs_password(signed_in: SignedIn | None, prompts: list[str], max_age: int | None) -> bool:
     if signed_in is None:
         return True
-    if session.get(REAUTHENTICATED) == _request_key():
+    reauthenticated = session.get(REAUTHENTICATED)
+    if reauthenticated is not None and reauthenticated == _request_key():
         return False  # this very request already got its fresh password: do not loop
     if "login" in prompts:
         return True
@@ -134,7 +135,9 @@ def authorize() -> ResponseReturnValue:
     pushed = request.values.get("request_uri", "")
     pushed = pushed if pushed.startswith(REQUEST_URI_PREFIX) else ""
     try:
-        grant = server.get_consent_grant(end_user=signed_in)
+        # Validated once, with what the middleware's guard resolved (a pushed request, a
+        # request object) in this same request: oauth.py consent_grant.
+        grant = server.consent_grant(signed_in, request.environ)
         data = grant.request.payload.data
         prompts = str(data.get("prompt") or "").split()
         mode = data.get("response_mode")
@@ -164,7 +167,7 @@ def authorize() -> ResponseReturnValue:
     session.pop(LOGIN_FOR, None)
     session.pop(REAUTHENTICATED, None)
     # acr_values need nothing here: the middleware reads them from this request itself.
-    response: Response = server.create_authorization_response(grant=grant, grant_user=signed_in)
+    response: Response = server.authorization_response(grant, signed_in)
     return _deliver(response, mode, grant.redirect_uri)
 
 

@@ -1,0 +1,166 @@
+"""Code issuance through the example IdP does each piece of work once (issue 22.1, 22.5): the view
+reuses what the middleware's guard resolved in the same request (a pushed request, a verified
+request object, the client), validates the request once, and checks the nonce once."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask.testing import FlaskClient
+from idp_client import (
+    authorize_params,
+    basic,
+    callback,
+    exchange,
+    follow,
+    login,
+    make_idp,
+    pkce,
+    registered,
+)
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from example_idp import db as db_module
+from example_idp.authz_requests import RESOLVED_KEY, RequestObjects
+from oidc_combinedreg.clock import FrozenClock
+
+ISSUER = "http://localhost:5000"
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement run on the example's own database."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
+    yield seen
+
+
+@pytest.fixture
+def idp(tmp_path: Path) -> FlaskClient:
+    return make_idp(tmp_path, FrozenClock(time.time()))
+
+
+def _pkce_params(client_id: str, **extra: str) -> tuple[dict[str, str], str]:
+    verifier, challenge = pkce()
+    params = authorize_params(
+        client_id, code_challenge=challenge, code_challenge_method="S256", **extra
+    )
+    return params, verifier
+
+
+def test_a_code_reads_its_client_once_and_checks_its_nonce_once(
+    idp: FlaskClient, statements: list[str]
+) -> None:
+    reg = registered(idp)
+    login(idp)
+    params, verifier = _pkce_params(reg["client_id"])
+    statements.clear()
+    result = callback(idp.get("/authorize?" + urlencode(params)))
+    clients = [s for s in statements if "FROM clients" in s]
+    nonces = [s for s in statements if "FROM codes WHERE client_id" in s]
+    # The old code read the client three times (twice in the guard's effective_params, outside
+    # Flask's request context, once in the view) and checked the nonce twice (Authlib validated
+    # the request in get_consent_grant and again in create_authorization_response).
+    assert (len(clients), len(nonces)) == (1, 1), statements
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+
+
+def test_a_nonce_used_before_is_still_refused(idp: FlaskClient) -> None:
+    """The one nonce check left still refuses a replayed nonce (OIDC Core 15.5.2: the IdP's own
+    choice, as before)."""
+    reg = registered(idp)
+    login(idp)
+    params, _ = _pkce_params(reg["client_id"], nonce="once")
+    assert "code" in callback(idp.get("/authorize?" + urlencode(params)))
+    again, _ = _pkce_params(reg["client_id"], nonce="once")
+    refused = callback(idp.get("/authorize?" + urlencode(again)))
+    assert refused["error"] == "invalid_request" and "code" not in refused
+
+
+def _pushed_url(idp: FlaskClient, reg: dict[str, Any], params: dict[str, str]) -> str:
+    response = idp.post("/par", data=params, headers={"Authorization": basic(reg)})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    query = {"client_id": reg["client_id"], "request_uri": response.get_json()["request_uri"]}
+    return "/authorize?" + urlencode(query)
+
+
+def test_a_pushed_request_is_loaded_once_per_authorization_request(
+    idp: FlaskClient, statements: list[str]
+) -> None:
+    reg = registered(idp)
+    params, verifier = _pkce_params(reg["client_id"], state="pushed")
+    url = _pushed_url(idp, reg, params)
+    login(idp, url)
+    statements.clear()
+    result = callback(idp.get(url))
+    loads = [s for s in statements if s.startswith("SELECT * FROM pushed_requests")]
+    # The old code loaded it in the guard's effective_params and again in the view.
+    assert len(loads) == 1, statements
+    assert result["state"] == "pushed"
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+    # Still one use: the view spends it when it answers (RFC 9126 4).
+    again = follow(idp, url)
+    assert again.status_code == 400 and "invalid_request_uri" in again.get_data(as_text=True)
+
+
+def test_a_request_object_is_verified_once_per_authorization_request(
+    idp: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    decode = RequestObjects._decode_request_object
+
+    def counting(self: RequestObjects, request: Any, client: Any, raw: str) -> Any:
+        decoded.append(raw)
+        return decode(self, request, client, raw)
+
+    monkeypatch.setattr(RequestObjects, "_decode_request_object", counting)
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    reg = registered(idp, jwks={"keys": [key.as_dict(private=False)]})
+    params, verifier = _pkce_params(reg["client_id"], state="signed")
+    signed = jwt.encode({"alg": "RS256", "kid": key.kid}, {**params, "aud": ISSUER}, key)
+    # The query's own state and prompt are not the request's: the object's are (RFC 9101 6.3).
+    url = "/authorize?" + urlencode(
+        {"client_id": reg["client_id"], "response_type": "code", "scope": "openid",
+         "state": "query-state", "prompt": "none", "request": signed}
+    )  # fmt: skip
+    login(idp, url)
+    decoded.clear()
+    result = callback(idp.get(url))
+    # The old code verified it in the guard's effective_params and again in the view.
+    assert len(decoded) == 1
+    assert result["state"] == "signed"
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+
+
+def test_a_resolution_kept_for_other_parameters_is_not_used(idp: FlaskClient) -> None:
+    """The view takes the guard's resolution only for exactly the parameters it sees itself;
+    one kept for another request (here: another redirect URI) is ignored."""
+    reg = registered(idp, redirect_uris=["https://rp.example/cb", "https://rp.example/other"])
+    login(idp)
+    params, _ = _pkce_params(reg["client_id"], state="real")
+    server = idp.application.extensions["example_idp"].server
+    elsewhere = {**params, "redirect_uri": "https://rp.example/other", "state": "forged"}
+    query = urlencode(params)
+    with idp.application.test_request_context("/authorize?" + query):
+        environ = {RESOLVED_KEY: ({"client_id": reg["client_id"]}, elsewhere)}
+        grant = server.consent_grant(None, environ)
+        assert grant.redirect_uri == "https://rp.example/cb"
+        assert grant.request.payload.state == "real"
+        # For exactly these parameters it is what the view decides on.
+        environ = {RESOLVED_KEY: (dict(params), elsewhere)}
+        grant = server.consent_grant(None, environ)
+        assert grant.redirect_uri == "https://rp.example/other"
