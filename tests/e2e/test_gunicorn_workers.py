@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 import subprocess
@@ -242,18 +243,47 @@ def workers_of(lines: list[AccessLine], path_part: str) -> set[int]:
 # -- the flows ------------------------------------------------------------------------------------
 
 
+ANSWERS = ("amsterdam harbour", "blue bicycle", "grandma rosa")
+
+
+def choose_the_app(browser: Browser, wizard: requests.Response) -> requests.Response:
+    """The demo proposes its authenticator web app first: "I want to set up a different method",
+    then an authenticator app of the user's own (the radio button and "Confirm")."""
+    assert "On your phone, install Contoso" in wizard.text, wizard.text[:300]
+    link = re.search(r'<a href="(\?c=[^"]*choose=1)">I want to set up a different', wizard.text)
+    assert link is not None, wizard.text[:300]
+    choose = browser.follow(browser.get(urljoin(wizard.url, html.unescape(link[1]))))
+    assert 'name="kind" value="totp"' in choose.text, choose.text[:300]
+    return browser.submit(choose, action="choose", kind="totp")
+
+
+def answer_questions(browser: Browser, page: requests.Response) -> requests.Response:
+    """The security questions step (the demo's password reset takes two methods): the questions
+    the form preselects, an answer to each; the "successfully registered" page."""
+    assert "Choose and answer 3 questions" in page.text, page.text[:300]
+    chosen = re.findall(r'<option value="([^"]+)" selected>', page.text)
+    assert len(chosen) == 3, chosen
+    fields = {f"question{i}": html.unescape(q) for i, q in enumerate(chosen)}
+    fields |= {f"answer{i}": a for i, a in enumerate(ANSWERS)}
+    done = browser.submit(page, action="next", **fields)
+    assert "successfully registered" in done.text, done.text[:500]
+    return done
+
+
 def register_app_in_wizard(browser: Browser) -> tuple[str, dict[str, Any]]:
-    """First sign-in: password, the wizard registers an authenticator app; (secret, id token)."""
+    """First sign-in: password, the wizard registers an authenticator app (chosen instead of the
+    proposed web app) and security questions; (secret, id token)."""
     page, verifier = browser.authorize()
     wizard = browser.login(page)
     assert "/security-info/wizard" in wizard.url, wizard.text[:300]
-    setup = browser.submit(wizard, action="next")
+    setup = browser.submit(choose_the_app(browser, wizard), action="next")
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup.text)
     assert secret is not None, setup.text[:300]
     verify = browser.submit(setup, action="next")
     added = browser.submit(verify, action="verify", code=code_now(secret[1]))
     assert "successfully registered" in added.text, added.text[:500]
-    summary = browser.submit(added, action="next")
+    questions = browser.submit(added, action="next")
+    summary = browser.submit(answer_questions(browser, questions), action="next")
     assert "Success!" in summary.text
     callback = browser.submit(summary, action="finish")
     return secret[1], browser.exchange(callback, verifier)
@@ -287,7 +317,8 @@ def test_the_wizard_and_the_mfa_step_continue_on_other_workers(served: Served) -
     # Every worker saw the same store: the method registered on one is used on others.
     store = served.store()
     try:
-        assert [m.kind.value for m in store.list_methods("alice")] == ["totp"]
+        kinds = sorted(m.kind.value for m in store.list_methods("alice"))
+        assert kinds == ["security_questions", "totp"]
         assert len(store.list_audit(user_id="alice", event_prefix="mfa.succeeded")) == 1
     finally:
         store.close()

@@ -1,12 +1,15 @@
 """A newcomer's first two sign-ins through the example IdP, driven by the independent ``oic`` RP.
 
-First sign-in: password, then the interrupt wizard registers an authenticator app (the HTML pages, as
-a browser without JavaScript sees them), then the ID token says pwd + otp + mfa. Second sign-in: the
-MFA step asks for a code instead of registering again.
+First sign-in: password, then the interrupt wizard (the HTML pages, as a browser without JavaScript
+sees them): the demo proposes its authenticator web app, alice chooses "a different method", an
+authenticator app of her own, then answers security questions (a password reset takes two methods);
+the ID token says pwd + otp + mfa. Second sign-in: the MFA step asks for a code instead of
+registering again.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from urllib.parse import parse_qsl, urljoin
@@ -21,6 +24,7 @@ from test_oidc_provider import LOGOUT_URI, REDIRECT_URI, Rp, _callback, _field
 pytestmark = pytest.mark.e2e
 
 USER = "alice"
+ANSWERS = ("amsterdam harbour", "blue bicycle", "grandma rosa")
 
 
 @pytest.fixture
@@ -57,6 +61,17 @@ def _post(rp: Rp, page: requests.Response, **fields: str) -> requests.Response:
     return response
 
 
+def _choose_another(rp: Rp, page: requests.Response, kind: str) -> requests.Response:
+    """ "I want to set up a different method", then the kind's radio button and "Confirm"."""
+    link = re.search(
+        r'<a href="(\?c=[^"]*choose=1)">I want to set up a different method</a>', page.text
+    )
+    assert link is not None, page.text[:300]
+    choose = rp.follow(urljoin(page.url, html.unescape(link[1])))
+    assert f'name="kind" value="{kind}"' in choose.text, choose.text[:500]
+    return _post(rp, choose, action="choose", kind=kind)
+
+
 def _code(secret: str, steps_ahead: int = 0) -> str:
     return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
 
@@ -64,8 +79,14 @@ def _code(secret: str, steps_ahead: int = 0) -> str:
 def test_register_an_app_at_first_sign_in_then_mfa_at_the_next(alice: Rp) -> None:
     rp = alice
     url, state, verifier = rp.authorize_url()
-    wizard = _login(rp, rp.follow(url))
-    assert "/security-info/wizard" in wizard.url and "Start by getting the app" in wizard.text
+    proposed = _login(rp, rp.follow(url))
+    # The demo proposes its authenticator web app first; alice takes an app of her own instead.
+    assert (
+        "/security-info/wizard" in proposed.url
+        and "On your phone, install Contoso" in proposed.text
+    )
+    wizard = _choose_another(rp, proposed, "totp")
+    assert "Start by getting the app" in wizard.text and "Microsoft Authenticator" in wizard.text
     setup = _post(rp, wizard, action="next")
     assert setup.status_code == 200, re.findall(r"<h1>.*</h1>", setup.text)
     assert "Set up your account" in setup.text and "<svg" in setup.text
@@ -79,8 +100,19 @@ def test_register_an_app_at_first_sign_in_then_mfa_at_the_next(alice: Rp) -> Non
     assert wrong.status_code == 400 and 'aria-invalid="true"' in wrong.text
     added = _post(rp, verify, action="verify", code=_code(secret[1]))
     assert "successfully registered" in added.text
-    summary = _post(rp, added, action="next")
+    # A password reset takes two methods here: her questions are the second.
+    questions = _post(rp, added, action="next")
+    assert "Choose and answer 3 questions" in questions.text, questions.text[:300]
+    # The questions preselected in the form (a browser posts them), and an answer to each.
+    chosen = re.findall(r'<option value="([^"]+)" selected>', questions.text)
+    assert len(chosen) == 3, chosen
+    answers = {f"question{i}": html.unescape(q) for i, q in enumerate(chosen)}
+    answers |= {f"answer{i}": a for i, a in enumerate(ANSWERS)}
+    done = _post(rp, questions, action="next", **answers)
+    assert "successfully registered" in done.text
+    summary = _post(rp, done, action="next")
     assert "Success!" in summary.text and "Authenticator app" in summary.text
+    assert "Security questions" in summary.text
     callback = _post(rp, summary, action="finish")
     tokens = rp.exchange(_callback(callback), state, verifier)
     claims = tokens["id_token"]  # verified by oic against the JWKS

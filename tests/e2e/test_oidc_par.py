@@ -28,6 +28,8 @@ from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from oic.utils.keyio import build_keyjar
 from test_oidc_provider import REDIRECT_URI, Rp, _callback, _field
 
+from oidc_combinedreg.methods.questions import DEFAULT_QUESTIONS, QuestionAnswer
+
 pytestmark = pytest.mark.e2e
 
 USER = "dave"
@@ -44,12 +46,20 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IdpServer]:
 
 @pytest.fixture(scope="module")
 def dave_totp(idp: IdpServer) -> str:
-    """dave registers an authenticator app (as he would on the manage page); its secret."""
+    """dave registers an authenticator app and his security questions (the demo's password reset
+    takes two methods), as he would on the manage page, so no registration interrupts his
+    sign-ins; the app's secret."""
     reg = idp.app.extensions["combinedreg"]
     setup, state = reg.info.totp.register_begin(USER, USER, None)
     # The step before now: the sign-ins below use now and the next step (each step once).
     code = pyotp.TOTP(setup.secret).at(time.time() - 30)
     reg.info.totp.register_complete(USER, state, code, label="Phone", ip=None)
+    answers = ("amsterdam harbour", "blue bicycle", "grandma rosa")
+    pairs = [
+        QuestionAnswer(question=q, answer=a)
+        for q, a in zip(DEFAULT_QUESTIONS[:3], answers, strict=True)
+    ]
+    reg.info.questions.register(USER, pairs, ip=None)
     return str(setup.secret)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -19,7 +20,7 @@ import requests
 from werkzeug.serving import make_server
 
 from example_idp import create_app
-from oidc_combinedreg import CombinedRegistration
+from oidc_combinedreg import CombinedRegistration, Config, parse_config
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import fast_hasher_for_tests
 from oidc_combinedreg.methods.questions import DEFAULT_QUESTIONS, QuestionAnswer
@@ -43,28 +44,23 @@ class Idp:
     app: Any
 
 
-def _config(tmp: Path, smtp_port: int, required: int) -> Path:
-    text = (EXAMPLE_IDP / "combinedreg.toml").read_text()
-    text = text.replace(
-        "methods_required = 1",
-        f'methods_required = {required}\nmethods = ["totp", "email", "security_questions"]',
-    )
-    text += f"""
-[policies.methods.security_questions]
-enabled = true
-
-[delivery]
-public_url = "http://localhost"
-[delivery.email]
-provider = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-from = "Contoso <no-reply@example.test>"
-"""
-    path = tmp / "combinedreg.toml"
-    path.write_text(text)
-    return path
+def _config(tmp: Path, smtp_port: int, required: int) -> Config:
+    # The demo's config with this test's keys set (the demo has questions on, two methods).
+    data = tomllib.loads((EXAMPLE_IDP / "combinedreg.toml").read_text())
+    assert data["policies"]["methods"]["security_questions"]["enabled"] is True
+    data["policies"]["sspr"]["methods_required"] = required
+    data["policies"]["sspr"]["methods"] = ["totp", "email", "security_questions"]
+    data["delivery"] = {
+        "public_url": "http://localhost",
+        "email": {
+            "provider": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "none",
+            "from": "Contoso <no-reply@example.test>",
+        },
+    }
+    return parse_config(data, base_dir=tmp)  # its relative paths: tmp/instance
 
 
 @pytest.fixture(params=[1, 2], ids=["one method required", "two methods required"])

@@ -22,7 +22,14 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from gunicorn_servers import Gunicorn
-from test_gunicorn_workers import Browser, code_now, field_value, register_app_in_wizard
+from test_gunicorn_workers import (
+    Browser,
+    answer_questions,
+    choose_the_app,
+    code_now,
+    field_value,
+    register_app_in_wizard,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -129,7 +136,7 @@ def test_a_restart_in_the_wizard_issues_no_code_before_the_wizard_ends(idp: Guni
     page, _ = browser.authorize()
     wizard = browser.login(page)
     assert "/security-info/wizard" in wizard.url, wizard.text[:300]
-    setup = browser.submit(wizard, action="next")
+    setup = browser.submit(choose_the_app(browser, wizard), action="next")
     assert '<code class="secret">' in setup.text, setup.text[:300]
     browser.submit(setup, action="next")  # at the code step, nothing bound yet
 
@@ -140,14 +147,16 @@ def test_a_restart_in_the_wizard_issues_no_code_before_the_wizard_ends(idp: Guni
     again = browser.follow(browser.get("/authorize?" + urlencode(query)))
     _no_code(again)
     assert again.status_code == 200 and "/security-info/wizard" in again.url, again.url
-    # Walking the wizard to its end after the restart registers the app and gets the code.
-    setup = browser.submit(again, action="next")
+    # Walking the wizard to its end after the restart registers the app and gets the code (the
+    # new request's wizard proposes the web app again: the app is chosen again).
+    setup = browser.submit(choose_the_app(browser, again), action="next")
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup.text)
     assert secret is not None, setup.text[:300]
     verify = browser.submit(setup, action="next")
     added = browser.submit(verify, action="verify", code=code_now(secret[1]))
     assert "successfully registered" in added.text, added.text[:500]
-    summary = browser.submit(added, action="next")
+    questions = browser.submit(added, action="next")
+    summary = browser.submit(answer_questions(browser, questions), action="next")
     callback = browser.submit(summary, action="finish")
     assert f"state={query['state']}" in callback.headers.get("Location", "")
     tokens = browser.exchange(callback, RFC7636_VERIFIER)

@@ -151,6 +151,13 @@ class Session:
                 self.url = self.response.url
         return r
 
+    def choose_app(self) -> None:
+        """The demo proposes its authenticator web app first: "I want to set up a different
+        method", an authenticator app of the user's own."""
+        assert self.page()["page"] == "push_intro", self.page()
+        r = self.post(action="choose", kind="totp")
+        assert r.status_code == 303, r.text
+
     def register_app(self) -> str:
         assert self.page()["page"] == "totp_intro", self.page()
         self.post(action="next")
@@ -181,9 +188,15 @@ def test_two_required_methods_app_then_email(server: Server) -> None:
     assert first["progress"] == {
         "current": 1,
         "total": 2,
+        "kind": "push",
+        "name": "Authenticator app (notification)",
+        "purpose": "both",
+    }
+    s.choose_app()
+    assert s.page()["progress"] == {
+        **first["progress"],
         "kind": "totp",
         "name": "Authenticator app",
-        "purpose": "both",
     }
     s.register_app()
     second = s.page()
@@ -203,7 +216,7 @@ def test_choosing_a_different_method_keeps_the_policies_met(server: Server) -> N
     kinds = [c["kind"] for c in choices["alternatives"]]
     assert "email" not in kinds  # the first step is for MFA: email can't stand in for it
     assert "mobile_phone" in kinds or "webauthn" in kinds
-    assert "push" not in kinds  # the demo offers no push app to install (issue 19.4)
+    assert s.page()["page"] == "push_intro"  # the demo's web app, proposed first (issue 20)
     s.post(action="choose", kind="webauthn")
     assert s.page()["page"].startswith("webauthn"), s.page()["page"]
     s.post(action="choose", kind="totp")  # and back: the app after all
@@ -224,14 +237,15 @@ def test_skip_within_the_allowance_then_refused(server: Server) -> None:
     assert claims["amr"] == ["pwd"]
     server.clock.advance(15 * DAY)  # the postponement (14 days) is over
     s = Session(server, "erin")
-    assert s.page()["page"] == "totp_intro"
+    assert s.page()["page"] == "push_intro"
     assert s.page()["skips_left"] == 0
     assert s.post(action="skip").status_code == 403
-    assert s.page()["page"] == "totp_intro"
+    assert s.page()["page"] == "push_intro"
 
 
 def test_reconfirm_after_the_interval(server: Server) -> None:
     s = Session(server, "dave")  # password reset only: two methods, no MFA enforcement
+    s.choose_app()
     secret = s.register_app()
     s.register_email("dave.private@example.com")
     s.post(action="finish")
@@ -259,6 +273,7 @@ def test_legacy_mode_shows_mfa_and_reset_as_two_parts(server: Server) -> None:
     assert first["legacy"] is True and first["progress"]["purpose"] == "both"
     html = s.rp.browser.get(s.url).text
     assert "Additional security verification" in html
+    s.choose_app()
     s.register_app()
     second = s.page()
     assert second["progress"]["purpose"] == "sspr"
