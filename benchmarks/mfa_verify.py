@@ -7,7 +7,7 @@ Flask "ok" view served the same way, measured in the same run.
 ``--stores sqlite,redis,redis-unix`` also measures the same Redis through its Unix socket (a
 Redis on the same host as the IdP). ``postgres`` measures the PostgreSQL store on a server the
 benchmark starts (tests/store/postgres_servers.py: loopback TCP, fsync off, synchronous commits),
-also against its own floor: the bare view after 9 ``SELECT 1`` round trips, what a verify makes
+also against its own floor: the bare view after 3 ``SELECT 1`` round trips, what a verify makes
 there (tests/web/test_web_postgres_round_trips.py).
 
 Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
@@ -17,7 +17,7 @@ request per process at a time, no keep-alive: what docs/deploy.md recommends beh
 Budget: the verify request reaches at least 40% of the bare view's throughput (printed as a
 ratio; nothing is asserted on time), on the SQLite store. The Redis store is measured and
 printed the same way, and also against the "Redis floor": the bare view after as many round
-trips to the same Redis as a verify makes (5, tests/web/test_web_redis_round_trips.py), which
+trips to the same Redis as a verify makes (3, tests/web/test_web_redis_round_trips.py), which
 is what the network alone costs (docs/decisions.md, 38).
 
 The servers run side by side; at each concurrency the benchmark measures rounds of "bare (and

@@ -140,7 +140,7 @@ def _bare() -> Flask:
 bare = _bare()
 
 #: round trips of an MFA verify on one Redis server (tests/web/test_web_redis_round_trips.py)
-VERIFY_ROUND_TRIPS = 4
+VERIFY_ROUND_TRIPS = 3
 
 
 def _redis_floor() -> Flask:
@@ -161,7 +161,7 @@ def _redis_floor() -> Flask:
 redis_floor = _redis_floor()
 
 #: round trips of an MFA verify on PostgreSQL (tests/web/test_web_postgres_round_trips.py)
-POSTGRES_VERIFY_ROUND_TRIPS = 9
+POSTGRES_VERIFY_ROUND_TRIPS = 3
 
 
 def _postgres_floor() -> Flask:

@@ -317,8 +317,9 @@ class Store(Protocol):
 class LimitCheckedAdvance(Protocol):
     """An optional store capability: a used code's :meth:`Store.advance_counter` behind the code
     throttle's limits in one atomic call, where the throttle's count first would cost a round
-    trip of its own (Redis on one server). ``Throttle.limit_checks`` gives ``checks``; the
-    counters a success clears (``reset``) are the first of them."""
+    trip of its own (Redis on one server, PostgreSQL). ``Throttle.limit_checks`` gives
+    ``checks``; the counters a success clears (``reset``) are the first of them. The same call
+    can save the session the success upgrades (:meth:`plan_session_save`)."""
 
     def checks_limits(self) -> bool:
         """Whether :meth:`advance_counter_checked` may be used (atomic) on this store."""
@@ -337,4 +338,23 @@ class LimitCheckedAdvance(Protocol):
     ) -> bool | str:
         """The scope of the first of ``checks`` (counter key, limit, scope) whose live value is
         at or past its limit, with nothing written; else :meth:`Store.advance_counter`'s answer."""
+        ...
+
+    def plan_session_save(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str,
+        ttl: float,
+        replaces: str | None = None,
+        create: bool = True,
+    ) -> None:
+        """Inside :meth:`Store.transaction`: the :meth:`Store.save_session` the block will make
+        once its code is accepted (the MFA step's upgraded session). The block's next
+        :meth:`advance_counter_checked` of ``user_id`` that stores its step writes the session
+        in the same atomic call, with save_session's rules (only while the session it updates
+        is live); the block's save_session with exactly these arguments then answers as that
+        write did, without writing again (one round trip fewer). Any other save_session is as
+        without a plan; a plan no advance wrote ends with the block. Outside a block: ignored."""
         ...

@@ -29,6 +29,7 @@ from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChang
 from oidc_combinedreg.store import postgres_sql as q
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
 from oidc_combinedreg.store.postgres_pool import Conn, PostgresConnections
+from oidc_combinedreg.store.session_plan import SessionPlan
 
 __all__ = ["PostgresStore"]
 
@@ -199,6 +200,68 @@ class PostgresStore(PostgresConnections):
                 conn.execute("DELETE FROM counters WHERE key = ANY(%s)", (list(reset),))
         return True
 
+    def checks_limits(self) -> bool:
+        """:meth:`advance_counter_checked` is one statement here (``LimitCheckedAdvance``)."""
+        return True
+
+    def advance_counter_checked(
+        self,
+        user_id: str,
+        method_id: str,
+        value: int,
+        used_at: float,
+        *,
+        checks: Sequence[tuple[str, int, str]],
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool | str:
+        """:meth:`advance_counter` behind the code throttle's limits in one statement, atomic on
+        its own, so it runs outside the block's transaction if none has begun (one round trip:
+        no ``BEGIN``, no ``COMMIT``): the scope of the first of ``checks`` (counter key, limit,
+        scope) whose value is at its limit, with nothing written; else as
+        :meth:`advance_counter`. The counters are locked (``FOR UPDATE``) and read at their
+        newest committed values, so a failure counted meanwhile is seen. A session save
+        planned in the block (:meth:`plan_session_save`) is written by the same statement."""
+        plan = self._plans.pending(user_id)
+        rows = [q.audit_params(event) for event in events]
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+        params: dict[str, Any] = {
+            "keys": [key for key, _, _ in checks], "limits": [limit for _, limit, _ in checks],
+            "scopes": [scope for _, _, scope in checks], "now": self._clock.now(),
+            "value": value, "used_at": used_at, "method_id": method_id, "user_id": user_id,
+            "reset": list(reset),
+            **dict(zip(("at", "event", "event_user", "outcome", "ip", "correlation_id", "detail"),
+                       (list(column) for column in columns), strict=True)),
+        }  # fmt: skip
+        if plan is not None:
+            params.update(self._session_params(plan.sid, plan.payload, user_id, plan.ttl,
+                                               plan.replaces, plan.create))  # fmt: skip
+        sql = q.ADVANCE_CHECKED_ALONE if plan is None else q.ADVANCE_CHECKED_SAVE
+        with self._connection(begin=False) as conn:
+            row = conn.execute(sql, params).fetchone()
+        assert row is not None
+        scope, advanced, updated = row
+        if scope is not None:
+            return str(scope)
+        if advanced and plan is not None:
+            plan.saved = plan.create or updated > 0
+            self._written()
+        return bool(advanced)
+
+    def plan_session_save(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str,
+        ttl: float,
+        replaces: str | None = None,
+        create: bool = True,
+    ) -> None:
+        """See ``LimitCheckedAdvance.plan_session_save``: written by
+        :meth:`advance_counter_checked`."""
+        self._plans.plan(SessionPlan(sid, q.dumps(data), user_id, ttl, replaces, create))
+
     # -- per-user state -----------------------------------------------------------------------
 
     def get_user_state(self, user_id: str) -> UserState:
@@ -246,17 +309,28 @@ class PostgresStore(PostgresConnections):
         replaces: str | None = None,
         create: bool = True,
     ) -> bool:
-        now = self._clock.now()
-        key, secret = q.split_sid(sid)
-        old_key, old_secret = q.split_sid(replaces or sid)
-        params = {"key": key, "secret": secret, "user_id": user_id, "data": q.dumps(data),
-                  "expires_at": now + ttl, "old_key": old_key, "old_secret": old_secret,
-                  # saving a loaded session needs it live; a new one may take over an expired row
-                  "live_after": now if not create else float("-inf"), "create": create}  # fmt: skip
+        payload = q.dumps(data)
+        # A save planned ahead may have been written by the code check's statement already.
+        answer, replaces, create = self._plans.settle(sid, payload, user_id, ttl, replaces, create)
+        if answer is not None:
+            return answer
+        params = self._session_params(sid, payload, user_id, ttl, replaces, create)
         with self._connection() as conn:
             row = conn.execute(q.SAVE_SESSION, params).fetchone()
         self._written()
         return create or (row is not None and row[0] > 0)
+
+    def _session_params(
+        self, sid: str, payload: str, user_id: str | None, ttl: float, replaces: str | None,
+        create: bool,
+    ) -> dict[str, Any]:  # fmt: skip
+        now = self._clock.now()
+        key, secret = q.split_sid(sid)
+        old_key, old_secret = q.split_sid(replaces or sid)
+        return {"key": key, "secret": secret, "user_id": user_id, "data": payload,
+                "expires_at": now + ttl, "old_key": old_key, "old_secret": old_secret,
+                # saving a loaded session needs it live; a new one may take over an expired row
+                "live_after": now if not create else float("-inf"), "create": create}  # fmt: skip
 
     def delete_session(self, sid: str) -> None:
         with self._connection() as conn:

@@ -20,6 +20,7 @@ from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store.deferred_transaction import DeferredTransaction
 from oidc_combinedreg.store.postgres_schema import MIGRATIONS, migrate, schema_version
+from oidc_combinedreg.store.session_plan import SessionPlans
 
 __all__ = ["Conn", "PostgresConnections", "migrate_database"]
 
@@ -90,6 +91,8 @@ class PostgresConnections(DeferredTransaction):
         self._statement_ms = round(statement_timeout * 1000)
         self._lock = threading.Lock()
         self._local = threading.local()
+        #: per thread: the open block's planned session save
+        self._plans = SessionPlans()
         self._writes = itertools.count(1)
         self._closed = False
         self._pid = os.getpid()
@@ -164,12 +167,16 @@ class PostgresConnections(DeferredTransaction):
             return schema_version(conn)
 
     @contextmanager
-    def _connection(self) -> Iterator[Conn]:
+    def _connection(self, *, begin: bool = True) -> Iterator[Conn]:
         """A pooled connection (or this thread's open transaction's); any database error
-        becomes ``StoreUnavailable``, after the pool discarded a broken connection."""
+        becomes ``StoreUnavailable``, after the pool discarded a broken connection.
+
+        ``begin=False``: for one statement that is atomic on its own, a pooled (autocommit)
+        connection even inside a block whose transaction has not begun yet: no ``BEGIN`` and
+        ``COMMIT`` round trips for it; the block's next call begins the transaction."""
         local = self._local
         active: Conn | None = getattr(local, "conn", None)
-        if active is None and getattr(local, "pending", False):
+        if active is None and begin and getattr(local, "pending", False):
             active = self._begin()
         if active is not None:
             try:
@@ -198,6 +205,18 @@ class PostgresConnections(DeferredTransaction):
                 return
             with conn.transaction():
                 yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``DeferredTransaction.transaction``, holding the block's planned session save
+        (``plan_session_save``) until it ends."""
+        opened = self._plans.open()
+        try:
+            with DeferredTransaction.transaction(self):
+                yield
+        finally:
+            if opened:
+                self._plans.close()
 
     def serialized(self) -> bool:
         # READ COMMITTED: other writers run between the block's statements (as on Redis).

@@ -58,6 +58,55 @@ SAVE_SESSION = """
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM updated)"""
+# The MFA verify's write in one statement, atomic on its own (LimitCheckedAdvance): the code
+# throttle's counters locked in the order of ``keys`` (the order in which the throttle's own
+# statements take them: no deadlock) and read at their newest committed values; at a limit
+# nothing is written and the first such scope returned. Else the compare-and-set of ADVANCE, and
+# only if it stored the step: the audit events (arrays, one row per event), the account's
+# counters cleared, and, with SESSION_PART, the planned session saved as SAVE_SESSION would. Each
+# CTE is conditional on the one before, which also fixes the order of the locks taken.
+ADVANCE_CHECKED = """
+    WITH locked AS (
+        SELECT key, value, expires_at FROM counters WHERE key = ANY(%(keys)s::text[])
+        ORDER BY array_position(%(keys)s::text[], key) FOR UPDATE
+    ), refused AS (
+        SELECT c.scope FROM unnest(%(keys)s::text[], %(limits)s::bigint[], %(scopes)s::text[])
+            WITH ORDINALITY AS c(key, lim, scope, n)
+        JOIN locked AS l ON l.key = c.key
+        WHERE (l.expires_at IS NULL OR l.expires_at > %(now)s) AND l.value >= c.lim
+        ORDER BY c.n LIMIT 1
+    ), advanced AS (
+        UPDATE methods SET counter = %(value)s, last_used_at = %(used_at)s
+        WHERE id = %(method_id)s AND user_id = %(user_id)s AND counter < %(value)s
+            AND reported_at IS NULL AND NOT EXISTS (SELECT 1 FROM refused)
+        RETURNING 1
+    ), audited AS (
+        INSERT INTO audit (at, event, user_id, outcome, ip, correlation_id, detail)
+        SELECT * FROM unnest(%(at)s::double precision[], %(event)s::text[], %(event_user)s::text[],
+            %(outcome)s::text[], %(ip)s::text[], %(correlation_id)s::text[], %(detail)s::text[])
+        WHERE EXISTS (SELECT 1 FROM advanced)
+    ), cleared AS (
+        DELETE FROM counters WHERE key = ANY(%(reset)s::text[]) AND EXISTS (SELECT 1 FROM advanced)
+    ){session}
+    SELECT (SELECT scope FROM refused), (SELECT count(*) FROM advanced), {saved}"""
+#: ADVANCE_CHECKED's session save: SAVE_SESSION's, once the step is stored
+SESSION_PART = """, updated AS (
+        UPDATE sessions SET sid = %(key)s, secret = %(secret)s, user_id = %(user_id)s,
+            data = %(data)s, expires_at = %(expires_at)s
+        WHERE sid = %(old_key)s AND secret = %(old_secret)s AND expires_at > %(live_after)s
+            AND EXISTS (SELECT 1 FROM advanced)
+        RETURNING 1
+    ), inserted AS (
+        INSERT INTO sessions (sid, secret, user_id, data, expires_at)
+        SELECT %(key)s, %(secret)s, %(user_id)s, %(data)s, %(expires_at)s
+        WHERE %(create)s AND EXISTS (SELECT 1 FROM advanced) AND NOT EXISTS (SELECT 1 FROM updated)
+        ON CONFLICT (sid) DO NOTHING
+        RETURNING 1
+    )"""
+ADVANCE_CHECKED_ALONE = ADVANCE_CHECKED.format(session="", saved="0")
+ADVANCE_CHECKED_SAVE = ADVANCE_CHECKED.format(
+    session=SESSION_PART, saved="(SELECT count(*) FROM updated)"
+)
 INCR = """
     INSERT INTO counters AS c (key, value, expires_at) VALUES {rows}
     ON CONFLICT (key) DO UPDATE SET

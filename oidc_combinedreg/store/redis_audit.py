@@ -155,8 +155,20 @@ class RedisAudit(RedisConnection):
         user's outbox until the block ends, are removed from it. Any other end of the block
         keeps them (as SQLite commits a block that raises anything else) and moves them to the
         stream. Other writes stay (each was atomic on its own): a code sent by text stays
-        taken, the throttle's counters a success cleared stay cleared."""
-        if not self._cluster or getattr(self._tx, "block", None) is not None:
+        taken, the throttle's counters a success cleared stay cleared.
+
+        On one server the block holds the session save planned ahead of a code check
+        (``plan_session_save``), written by the check's script."""
+        if not self._cluster:
+            if not self._plans.open():
+                yield  # nested: joins the open block
+                return
+            try:
+                yield
+            finally:
+                self._plans.close()
+            return
+        if getattr(self._tx, "block", None) is not None:
             yield
             return
         block = Block()

@@ -29,6 +29,7 @@ from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.redis_layout import RedisKeys
+from oidc_combinedreg.store.session_plan import SessionPlans
 
 RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 _T = TypeVar("_T")
@@ -79,6 +80,8 @@ class RedisConnection:
         self._keys = RedisKeys(key_prefix, cluster=self._cluster)
         #: per thread: what the open ``transaction()`` block may take back (cluster only)
         self._tx = threading.local()
+        #: per thread: the open block's planned session save (one server only)
+        self._plans = SessionPlans()
         #: when a failed call last read the cluster's slot map again (``time.monotonic()``)
         self._map_read_at = -math.inf
         self._scripts: dict[str, Script] = {

@@ -15,6 +15,7 @@ from typing import Any, cast
 from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.redis_connection import RedisConnection, pipe_eval
 from oidc_combinedreg.store.redis_layout import dumps, expiry_ms, hmget_replies
+from oidc_combinedreg.store.session_plan import SessionPlan
 
 
 class RedisEphemeral(RedisConnection):
@@ -41,8 +42,16 @@ class RedisEphemeral(RedisConnection):
         replaces: str | None = None,
         create: bool = True,
     ) -> bool:
+        payload = dumps(data)
+        if not self._cluster:
+            # A save planned ahead may have been written by the code check's script already.
+            answer, replaces, create = self._plans.settle(
+                sid, payload, user_id, ttl, replaces, create
+            )
+            if answer is not None:
+                return answer
         now = self._clock.now()
-        expires_at, ttl_ms, payload = repr(now + ttl), expiry_ms(ttl), dumps(data)
+        expires_at, ttl_ms = repr(now + ttl), expiry_ms(ttl)
         replaced = None if replaces is None or replaces == sid else self._keys.session(replaces)
         if not self._cluster:
             # One script: the liveness check, the index entry, the session and the old id's
@@ -84,6 +93,35 @@ class RedisEphemeral(RedisConnection):
                 pipe.delete(replaced)
             pipe.execute()
         return True
+
+    def plan_session_save(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        user_id: str,
+        ttl: float,
+        replaces: str | None = None,
+        create: bool = True,
+    ) -> None:
+        """See ``LimitCheckedAdvance.plan_session_save``: one server only (a cluster keeps the
+        session in another slot than the user's methods), written by ``advance_counter_checked``."""
+        if not self._cluster:
+            self._plans.plan(SessionPlan(sid, dumps(data), user_id, ttl, replaces, create))
+
+    def _planned_save(self, user_id: str) -> tuple[SessionPlan | None, list[str], list[str]]:
+        """The block's pending plan for ``user_id``, and the session part of the KEYS and ARGV
+        of :data:`~oidc_combinedreg.store.redis_scripts.ADVANCE_COUNTER_CHECKED` that writes it."""
+        plan = self._plans.pending(user_id)
+        if plan is None:
+            return None, [], ["0"]
+        now = self._clock.now()
+        sid, replaces = plan.sid, plan.replaces
+        replaced = None if replaces is None or replaces == sid else self._keys.session(replaces)
+        keys = [self._keys.session(sid), self._keys.user(user_id, "sessions")]
+        args = ["7", plan.payload, repr(now + plan.ttl), str(expiry_ms(plan.ttl)), sid, user_id,
+                "1" if replaced else "0", "0" if plan.create else "1"]  # fmt: skip
+        return plan, keys + ([replaced] if replaced else []), args
 
     def delete_session(self, sid: str) -> None:
         with self._guard():

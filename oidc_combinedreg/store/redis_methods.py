@@ -271,16 +271,22 @@ class RedisMethods(RedisEphemeral, RedisAudit):
         """:meth:`advance_counter` behind counter limits, in one script (one round trip): the
         refusal scope of the first of ``checks`` (counter key, limit, scope) whose live value is
         at its limit, with nothing written; else as :meth:`advance_counter`. ``reset`` must be
-        the first keys of ``checks``. One server only (:meth:`checks_limits`)."""
+        the first keys of ``checks``. One server only (:meth:`checks_limits`). A session save
+        planned in the block (:meth:`plan_session_save`) is written by the same script."""
         assert not self._cluster, "the counters are in other slots than the user's methods"
         keys = [key for key, _, _ in checks]
         assert keys[: len(reset)] == list(reset), "reset must be the first keys of checks"
+        plan, session_keys, session_args = self._planned_save(user_id)
         args = [method_id, str(int(value)), repr(float(used_at)), repr(self._clock.now()),
                 str(len(checks)), str(len(reset)), *(str(limit) for _, limit, _ in checks),
-                *(scope for _, _, scope in checks)]  # fmt: skip
+                *(scope for _, _, scope in checks), *session_args]  # fmt: skip
         counters = [self._keys.counter(key) for key in keys]
         before = self._change("ADVANCE_COUNTER_CHECKED", user_id, [self._keys.methods(user_id)],
-                              args, events, extra_keys=counters)  # fmt: skip
+                              args, events, extra_keys=counters + session_keys)  # fmt: skip
+        if isinstance(before, list):  # stored, with the planned session (saved: 1, ended: 0)
+            assert plan is not None
+            plan.saved = bool(before[1])
+            return True
         if isinstance(before, bytes) and before.startswith(b"limit:"):
             return before[len(b"limit:") :].decode()
         return isinstance(before, bytes)

@@ -14,7 +14,7 @@ from werkzeug.http import parse_cookie
 
 from ..clock import Clock
 from ..config.model import WebConfig
-from ..store.base import Store
+from ..store.base import LimitCheckedAdvance, Store
 
 __all__ = ["Session", "SessionManager", "request_cookies"]
 
@@ -72,6 +72,33 @@ class SessionManager:
         self.config = config
         self.clock = clock
         self.cookie_name = config.cookie_name
+        #: the store, if it can write a session save planned ahead with a code check's success
+        #: (:meth:`plan`); asked once (a protocol ``isinstance`` costs ~25 µs)
+        self._planner = (
+            store if isinstance(store, LimitCheckedAdvance) and store.checks_limits() else None
+        )
+
+    @property
+    def plans(self) -> bool:
+        """Whether :meth:`plan` can save a round trip on this store (else it does nothing)."""
+        return self._planner is not None
+
+    def plan(self, session: Session) -> None:
+        """Inside ``store.transaction()``, before a code check: the save of ``session`` the block
+        will make if the code is accepted, handed to a store that writes it in the same call as
+        the check's success (Redis on one server, PostgreSQL: one round trip fewer). The block's
+        :meth:`save` of a session with the same id and data then writes nothing more; a save of
+        other data writes as usual. Other stores ignore it (SQLite: the block is one commit
+        already)."""
+        if self._planner is not None and session.user_id is not None:
+            self._planner.plan_session_save(
+                session.sid,
+                session.data,
+                user_id=session.user_id,
+                ttl=self.config.session_ttl,
+                replaces=session.replaced_sid,
+                create=not session.stored,
+            )
 
     def sid_from_environ(self, environ: dict[str, Any]) -> str | None:
         header = environ.get("HTTP_COOKIE")

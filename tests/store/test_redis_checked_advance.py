@@ -1,20 +1,34 @@
-"""Redis only: a used code's advance behind the code throttle's limits in one script
-(``RedisStore.advance_counter_checked``, the MFA verify's one round trip for the attempt and the
-success on one server). At a limit nothing is written; expired windows do not refuse; a success
-clears the account's counters and writes its event; a replay writes nothing; of fifty parallel
-submissions of one step exactly one wins. A cluster keeps counters in other slots and says so."""
+"""Redis (one server) and PostgreSQL: a used code's advance behind the code throttle's limits in
+one atomic call (``LimitCheckedAdvance.advance_counter_checked``, the MFA verify's one round trip
+for the attempt and the success). At a limit nothing is written; expired windows do not refuse; a
+success clears the account's counters and writes its event; a replay writes nothing; of fifty
+parallel submissions of one step exactly one wins. A cluster keeps counters in other slots and
+says so. The same call writes the session save planned ahead in the block
+(``plan_session_save``): with the success only, only while the session it replaces is live, and
+the block's save of the same session then writes nothing more (issue 22)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import pytest
 from store_helpers import T0, event, method, race
 
 from oidc_combinedreg.clock import FrozenClock
-from oidc_combinedreg.store.base import LimitCheckedAdvance
+from oidc_combinedreg.store.base import LimitCheckedAdvance, Store
+from oidc_combinedreg.store.postgres import PostgresStore
 from oidc_combinedreg.store.redis import RedisStore
 
 STEP = 56_666_666
 CONSECUTIVE, WINDOW, IP = "fail:user:alice:consecutive", "fail:user:alice:window", "fail:ip:-"
+OLD, NEW = "sessionkey-1.old-secret", "sessionkey-1.new-secret"
+SIGNED_IN = {"uid": "alice", "amr": ["pwd"]}
+UPGRADED = {"uid": "alice", "amr": ["pwd", "otp", "mfa"], "mfa_at": int(T0)}
+
+
+class CheckedStore(Store, LimitCheckedAdvance, Protocol):
+    """A store with the checked advance (Redis on one server, PostgreSQL)."""
 
 
 def checks(consecutive: int = 100, window: int = 3, ip: int = 5) -> list[tuple[str, int, str]]:
@@ -22,21 +36,31 @@ def checks(consecutive: int = 100, window: int = 3, ip: int = 5) -> list[tuple[s
             (IP, ip, "ip")]  # fmt: skip
 
 
-@pytest.fixture
-def one_server(redis_store: RedisStore) -> RedisStore:
-    if not redis_store.checks_limits():
-        pytest.skip("a cluster: the counters are in other slots (checks_limits() is False)")
-    return redis_store
+@pytest.fixture(params=["redis", "postgres"])
+def one_server(request: pytest.FixtureRequest, clock: FrozenClock) -> Iterator[CheckedStore]:
+    """A store whose checked advance is atomic: Redis on one server, PostgreSQL."""
+    store: Any
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        server.flush()
+        store = RedisStore.from_url(server.url, clock=clock)
+    else:
+        server = request.getfixturevalue("postgres_server")
+        store = PostgresStore(server.dsn, clock=clock, max_size=8)
+        server.truncate()
+    assert store.checks_limits()
+    yield store
+    store.close()
 
 
-def advance(store: RedisStore, method_id: str, step: int = STEP) -> bool | str:
+def advance(store: CheckedStore, method_id: str, step: int = STEP) -> bool | str:
     return store.advance_counter_checked(
         "alice", method_id, step, T0, checks=checks(), events=[event("mfa.succeeded")],
         reset=[CONSECUTIVE, WINDOW],
     )  # fmt: skip
 
 
-def stored_counter(store: RedisStore, method_id: str) -> int:
+def stored_counter(store: Store, method_id: str) -> int:
     record = store.get_method("alice", method_id)
     assert record is not None
     return record.counter
@@ -52,7 +76,7 @@ def test_the_store_offers_the_checked_advance_on_one_server_only(redis_store: Re
     [(CONSECUTIVE, 100, "account-locked"), (WINDOW, 3, "user"), (IP, 5, "ip")],
 )
 def test_at_a_limit_nothing_is_written_and_the_scope_is_returned(
-    one_server: RedisStore, key: str, count: int, scope: str
+    one_server: CheckedStore, key: str, count: int, scope: str
 ) -> None:
     record = method(counter=STEP - 1)
     one_server.add_method(record, limit=5)
@@ -67,7 +91,7 @@ def test_at_a_limit_nothing_is_written_and_the_scope_is_returned(
 
 
 def test_below_the_limits_a_success_advances_audits_and_clears_the_account(
-    one_server: RedisStore,
+    one_server: CheckedStore,
 ) -> None:
     record = method(counter=STEP - 1)
     one_server.add_method(record, limit=5)
@@ -80,7 +104,7 @@ def test_below_the_limits_a_success_advances_audits_and_clears_the_account(
     assert [e.event for e in one_server.list_audit()] == ["mfa.succeeded"]
 
 
-def test_an_ended_window_does_not_refuse(one_server: RedisStore, clock: FrozenClock) -> None:
+def test_an_ended_window_does_not_refuse(one_server: CheckedStore, clock: FrozenClock) -> None:
     record = method(counter=STEP - 1)
     one_server.add_method(record, limit=5)
     one_server.counters(incr=[(WINDOW, 60)] * 3)
@@ -89,7 +113,7 @@ def test_an_ended_window_does_not_refuse(one_server: RedisStore, clock: FrozenCl
     assert advance(one_server, record.id) is True
 
 
-def test_a_replayed_step_writes_nothing(one_server: RedisStore) -> None:
+def test_a_replayed_step_writes_nothing(one_server: CheckedStore) -> None:
     record = method(counter=STEP)
     one_server.add_method(record, limit=5)
     one_server.counters(incr=[(WINDOW, 60)])
@@ -100,10 +124,143 @@ def test_a_replayed_step_writes_nothing(one_server: RedisStore) -> None:
     assert one_server.list_audit(event_prefix="mfa.succeeded") == []
 
 
-def test_fifty_sessions_submitting_the_same_step_exactly_one_wins(one_server: RedisStore) -> None:
+def test_fifty_sessions_submitting_the_same_step_exactly_one_wins(one_server: CheckedStore) -> None:
     record = method(counter=STEP - 1)
     one_server.add_method(record, limit=5)
     results = race(50, lambda i: advance(one_server, record.id))
     assert results.count(True) == 1
     assert results.count(False) == 49
     assert len(one_server.list_audit(event_prefix="mfa.succeeded")) == 1
+
+
+# -- the session save planned ahead (the MFA step's upgraded session) -----------------------------
+
+
+def signed_in(store: Store) -> None:
+    """The session the MFA step loaded: signed in with a password."""
+    assert store.save_session(OLD, SIGNED_IN, user_id="alice", ttl=600)
+
+
+def plan(store: CheckedStore, data: dict[str, Any] = UPGRADED) -> None:
+    store.plan_session_save(NEW, data, user_id="alice", ttl=600, replaces=OLD, create=False)
+
+
+def save(store: Store, data: dict[str, Any] = UPGRADED) -> bool:
+    return store.save_session(NEW, data, user_id="alice", ttl=600, replaces=OLD, create=False)
+
+
+def test_a_planned_save_is_written_with_the_success_and_not_again(
+    one_server: CheckedStore,
+) -> None:
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    with one_server.transaction():
+        plan(one_server)
+        assert advance(one_server, record.id) is True
+        # Written by the advance (the round trips: test_redis_store.py, tests/web/*round_trips*)
+        assert one_server.load_session(NEW) == UPGRADED
+        assert one_server.load_session(OLD) is None
+        assert save(one_server) is True
+
+    assert one_server.load_session(NEW) == UPGRADED
+    assert stored_counter(one_server, record.id) == STEP
+    assert [e.event for e in one_server.list_audit()] == ["mfa.succeeded"]
+    assert one_server.delete_user_sessions("alice") == 1, "indexed for 'sign out everywhere'"
+
+
+@pytest.mark.parametrize("refusal", ["limit", "replay", "another user"])
+def test_no_success_no_planned_session(one_server: CheckedStore, refusal: str) -> None:
+    """A refused code (at a limit, replayed) or a plan for someone else writes no session: the
+    old id still opens the sign-in, and the block's save (if it made one) writes as usual."""
+    record = method(counter=STEP if refusal == "replay" else STEP - 1)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    if refusal == "limit":
+        one_server.counters(incr=[(WINDOW, 60)] * 3)
+    with one_server.transaction():
+        if refusal == "another user":
+            one_server.plan_session_save(NEW, UPGRADED, user_id="bob", ttl=600, replaces=OLD,
+                                         create=False)  # fmt: skip
+        else:
+            plan(one_server)
+        result = advance(one_server, record.id)
+        assert one_server.load_session(NEW) is None
+        assert one_server.load_session(OLD) == SIGNED_IN
+
+    assert result == {"limit": "user", "replay": False, "another user": True}[refusal]
+    assert save(one_server) is True
+    assert one_server.load_session(NEW) == UPGRADED
+    assert one_server.load_session(OLD) is None
+
+
+def test_a_session_ended_meanwhile_is_not_saved_by_the_success(one_server: CheckedStore) -> None:
+    """'Sign out everywhere' between the MFA step's load and its code check: the code is used
+    (and audited) as before, the planned session is not written, and the save says so."""
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    with one_server.transaction():
+        plan(one_server)
+        assert one_server.delete_user_sessions("alice") == 1
+        assert advance(one_server, record.id) is True
+        assert save(one_server) is False
+
+    assert one_server.load_session(NEW) is None
+    assert one_server.load_session(OLD) is None
+    assert one_server.delete_user_sessions("alice") == 0
+    assert stored_counter(one_server, record.id) == STEP
+
+
+def test_a_save_of_other_data_updates_the_planned_session(one_server: CheckedStore) -> None:
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    other = {**UPGRADED, "amr": ["pwd", "hwk", "mfa"]}
+    with one_server.transaction():
+        plan(one_server)
+        assert advance(one_server, record.id) is True
+        assert save(one_server, other) is True
+
+    assert one_server.load_session(NEW) == other
+    assert one_server.load_session(OLD) is None
+    assert one_server.delete_user_sessions("alice") == 1
+
+
+def test_a_plan_lives_in_its_block_only(one_server: CheckedStore) -> None:
+    """Outside a block a plan is ignored; a block that ends without an advance takes its plan
+    with it: a later advance writes no session."""
+    record = method(counter=STEP - 3)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    plan(one_server)
+    assert advance(one_server, record.id, STEP - 2) is True
+    with one_server.transaction():
+        plan(one_server)
+    with one_server.transaction():
+        assert advance(one_server, record.id, STEP - 1) is True
+    assert advance(one_server, record.id) is True
+
+    assert one_server.load_session(NEW) is None
+    assert one_server.load_session(OLD) == SIGNED_IN
+
+
+def test_of_parallel_uses_of_one_step_one_saves_its_session(one_server: CheckedStore) -> None:
+    """Ten sign-ins submit the same step at once, each with its planned session: one code is
+    accepted and exactly its session is saved; the others keep their old sessions."""
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    for i in range(10):
+        assert one_server.save_session(f"key-{i}.old", SIGNED_IN, user_id="alice", ttl=600)
+
+    def attempt(i: int) -> bool | str:
+        with one_server.transaction():
+            one_server.plan_session_save(f"key-{i}.new", UPGRADED, user_id="alice", ttl=600,
+                                         replaces=f"key-{i}.old", create=False)  # fmt: skip
+            return advance(one_server, record.id)
+
+    results = race(10, attempt)
+    assert results.count(True) == 1 and results.count(False) == 9
+    upgraded = [i for i in range(10) if one_server.load_session(f"key-{i}.new") is not None]
+    assert upgraded == [results.index(True)]
+    assert sum(one_server.load_session(f"key-{i}.old") is not None for i in range(10)) == 9

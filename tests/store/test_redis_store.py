@@ -288,6 +288,34 @@ def test_round_trips_of_each_method_operation(
     }  # fmt: skip
 
 
+def test_a_checked_advance_saves_the_planned_session_in_its_one_round_trip(
+    counted: tuple[RedisStore, list[bytes]],
+) -> None:
+    """The MFA verify's write on one server (issue 22): the limits checked, the step, its event,
+    the counters cleared and the upgraded session saved are one script; the block's save of
+    that session then sends nothing (before: a script of its own, a second round trip)."""
+    store, sent = counted
+    record = method(counter=1)
+    store.add_method(record, limit=5)
+    store.save_session("k.old", {"uid": "alice"}, user_id="alice", ttl=600)
+    upgraded = {"uid": "alice", "amr": ["pwd", "otp", "mfa"]}
+    counter = "fail:user:alice:consecutive"
+    sent.clear()
+    with store.transaction():
+        store.plan_session_save(
+            "k.new", upgraded, user_id="alice", ttl=600, replaces="k.old", create=False
+        )
+        assert store.advance_counter_checked(
+            "alice", record.id, 2, T0, checks=[(counter, 100, "account-locked")],
+            events=[event("mfa.succeeded")], reset=[counter],
+        ) is True  # fmt: skip
+        assert store.save_session(
+            "k.new", upgraded, user_id="alice", ttl=600, replaces="k.old", create=False
+        )
+    assert sent == [b"EVALSHA"]
+    assert store.load_session("k.new") == upgraded
+
+
 # -- lookup claims --------------------------------------------------------------------------------
 
 

@@ -29,9 +29,10 @@ VERIFY = [
     b"HMGET",  # the session
     b"HGET",  # the method the form names
     # one script: the throttle's limits checked, the step advanced, its audit event, the
-    # account's counters cleared (before: a pipeline counting the attempt, then this script)
+    # account's counters cleared, and the upgraded session saved under its new id (the old id
+    # deleted). Before issue 22: a pipeline counting the attempt, this script without the
+    # session, then a script of its own for the session save (5, then 4 round trips).
     b"EVALSHA",
-    b"EVALSHA",  # the upgraded session saved under its new id, the old id deleted
 ]
 
 
@@ -62,7 +63,7 @@ def counted_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browse
         server.stop()
 
 
-def test_an_mfa_verify_makes_four_round_trips(
+def test_an_mfa_verify_makes_three_round_trips(
     counted_browser: tuple[Browser, list[bytes]],
 ) -> None:
     browser, sent = counted_browser
@@ -73,6 +74,37 @@ def test_an_mfa_verify_makes_four_round_trips(
 
     assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
     assert sent == VERIFY
+
+
+def test_a_session_ended_during_the_verify_stays_ended(
+    counted_browser: tuple[Browser, list[bytes]],
+    counted_store: RedisStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'Sign out everywhere' in another tab after this request loaded its session, before its
+    code is checked: the script that uses the code saves the upgraded session only while the
+    session it replaces is live (live-only saves), so neither id opens a session afterwards.
+    The code itself is used and its success audited, as when the save was a call of its own
+    (decision 168)."""
+    browser, _ = counted_browser
+    mfa_url, form = browser.at_mfa_with_totp()
+    before = _method_counter(counted_store, form)
+    read = counted_store.get_method
+
+    def read_then_sign_out_everywhere(user_id: str, method_id: str) -> object:
+        record = read(user_id, method_id)
+        assert counted_store.delete_user_sessions(user_id) == 1
+        return record
+
+    with monkeypatch.context() as patch:
+        patch.setattr(counted_store, "get_method", read_then_sign_out_everywhere)
+        r = browser.post(mfa_url, data=form)
+
+    assert r.status_code == 403
+    assert counted_store.delete_user_sessions("alice") == 0, "no session of alice is live"
+    assert browser.get_json("/security-info/").status_code in (401, 403)
+    assert _method_counter(counted_store, form) > before
+    assert len(counted_store.list_audit(event_prefix="mfa.succeeded", limit=100)) == 1
 
 
 def _method_counter(store: RedisStore, form: dict[str, str]) -> int:

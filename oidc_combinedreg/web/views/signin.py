@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -17,10 +18,12 @@ from ...exceptions import (
 from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
+from ...service.base import CodeVerifier
 from ...store.base import MethodRecord
 from ..flow import request_params
 from ..i18n import N_
 from ..render import HostAnswer, Page, Redirect
+from ..session import Session
 from .common import describe_method
 
 if TYPE_CHECKING:
@@ -153,6 +156,16 @@ def _push_result(chosen: MethodRecord, exc: Exception, code: str) -> str | None:
     return "expired" if isinstance(exc, ChallengeExpired) else None
 
 
+def _upgrade(
+    web: WebApp, session: Session, amr: Sequence[str], now: float, kind: MethodKind
+) -> None:
+    """The MFA step's change of the sign-in's session once its method proved ``amr``."""
+    session.data.pop("mfa_state", None)
+    web.reg.flow.mark_mfa(
+        session, list(amr), now, phishing_resistant=METHOD_RULES[kind].phishing_resistant
+    )
+
+
 def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/mfa``: "Verify your identity" with the default method first and "Sign in another way"."""
     session, user = ctx.require_session()
@@ -218,12 +231,15 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         # The check, its audit event and the session it upgrades are one write transaction
         # where the store has them (SQLite: one commit, one turn of the writer lock).
         with web.reg.store.transaction():
+            if web.reg.sessions.plans and isinstance(verifier, CodeVerifier):
+                # A typed code proves "otp": the upgraded session is known before the check,
+                # so a store that records the code's success in one call saves it there too.
+                ahead = Session(new.sid, dict(new.data), is_new=True)
+                ahead.replaced_sid, ahead.stored = new.replaced_sid, new.stored
+                _upgrade(web, ahead, ("otp",), ctx.now, chosen.kind)
+                web.reg.sessions.plan(ahead)
             amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
-            new.data.pop("mfa_state", None)
-            web.reg.flow.mark_mfa(
-                new, list(amr), ctx.now,
-                phishing_resistant=METHOD_RULES[chosen.kind].phishing_resistant,
-            )  # fmt: skip
+            _upgrade(web, new, amr, ctx.now, chosen.kind)
             if not web.reg.sessions.save(new):
                 raise AccessDenied("the session has ended")  # signed out meanwhile
         ctx.session = new
