@@ -31,6 +31,7 @@ from oidc_combinedreg import (
 USERS = {"alice": "alice-password", "bob": "bob-password"}
 #: the toy host's registered clients and their one redirect URI each
 CLIENTS = {"demo": "https://rp.example.test/cb"}
+CLIENT_NAMES = {"demo": "Demo app"}
 
 
 class DictDirectory:
@@ -69,6 +70,7 @@ class Host:
         self.reg: CombinedRegistration | None = None  # set once mounted (see make_app)
         #: this host's registered clients (a real host checks its client registry)
         self.clients = dict(CLIENTS)
+        self.client_names = dict(CLIENT_NAMES)
 
     @property
     def redirect_uri(self) -> str:
@@ -192,6 +194,10 @@ class Host:
     ) -> Mapping[str, str] | None:
         """No pushed requests, request objects or client defaults here: the request as sent."""
         return params if params.get("client_id") in self.clients else None
+
+    def client_name(self, client_id: str) -> str | None:
+        """Optional (``ClientNames``): what "Recent activity" calls the app."""
+        return self.client_names.get(client_id)
 
     def logout(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         assert self.reg is not None

@@ -33,6 +33,8 @@ __all__ = [
     "INVALID_REQUEST",
     "LOGIN_REQUIRED",
     "AuthorizationEndpoint",
+    "ClientNames",
+    "client_name",
     "require_endpoint",
     "rp_error",
 ]
@@ -88,6 +90,21 @@ class AuthorizationEndpoint(Protocol):
         without PAR, request objects or client defaults returns ``params`` as it is.
         """
         ...
+
+
+class ClientNames(Protocol):
+    """Optional, on the same object as :class:`AuthorizationEndpoint`: the display name of a
+    client (OpenID Connect Dynamic Client Registration 2 ``client_name``), for the user's
+    "Recent activity" page. None (or no such method): the page shows the client id."""
+
+    def client_name(self, client_id: str) -> str | None: ...
+
+
+def client_name(endpoint: object, client_id: str) -> str | None:
+    """The host's name for ``client_id`` if it offers :class:`ClientNames`, else None."""
+    name_of = getattr(endpoint, "client_name", None)
+    name = name_of(client_id) if callable(name_of) else None
+    return name if isinstance(name, str) else None
 
 
 def require_endpoint(endpoint: Any) -> AuthorizationEndpoint:

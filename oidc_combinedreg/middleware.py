@@ -170,7 +170,11 @@ class CombinedRegistration:
             session.replaced_sid = old.sid
         self.sessions.save(session)
         environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
-        self.info.audit("signin.password", user_id, "success", ip=self.client_ip(environ))
+        # The app this browser is signing in to: the /authorize request the old session keeps
+        # (the cookie check's), in the event written anyway (decision 187).
+        client = Flow.client_of(old)
+        detail = {"client_id": client} if client else {}
+        self.info.audit("signin.password", user_id, "success", ip=self.client_ip(environ), **detail)
 
     def verify_temporary_access_pass(
         self, environ: WSGIEnvironment, user_id: str, code: str

@@ -7,7 +7,9 @@ store, encrypts with the secret box, counts attempts with the throttle and write
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -22,7 +24,23 @@ from ..notify import Change, Notifier, PendingNotice, prepare_notice
 from ..store.base import AuditEvent, LimitCheckedAdvance, MethodRecord, Store
 from ..throttle import Throttle
 
-__all__ = ["MfaVerifier", "ServiceContext", "secret_context"]
+__all__ = ["MfaVerifier", "ServiceContext", "secret_context", "signing_in_to"]
+
+#: the OIDC client of the sign-in the current request serves (the web layer sets it around the
+#: MFA step); every audit event built meanwhile names it as ``client_id``, so "Recent activity"
+#: shows the application without a parameter through every method service or a store write of
+#: its own (decision 187)
+_SIGN_IN_CLIENT: ContextVar[str | None] = ContextVar("combinedreg_sign_in_client", default=None)
+
+
+@contextmanager
+def signing_in_to(client_id: str | None) -> Iterator[None]:
+    """Audit events built inside the block name ``client_id`` (none if empty)."""
+    token = _SIGN_IN_CLIENT.set(client_id or None)
+    try:
+        yield
+    finally:
+        _SIGN_IN_CLIENT.reset(token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +74,9 @@ class ServiceContext:
         correlation_id: str | None = None,
         **detail: Any,
     ) -> AuditEvent:
+        client_id = _SIGN_IN_CLIENT.get()
+        if client_id is not None:
+            detail.setdefault("client_id", client_id)
         return AuditEvent(
             at=self.clock.now(),
             event=event,

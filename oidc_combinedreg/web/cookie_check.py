@@ -34,6 +34,8 @@ __all__ = ["explain", "probe", "resume", "sends_session_cookie"]
 
 #: session data key marking the anonymous session of a probe
 PROBE_KEY = "probe"
+#: the probe session's key for the client of the /authorize request it sent back to
+CLIENT_KEY = "client_id"
 
 
 def sends_session_cookie(cookie_name: str, environ: WSGIEnvironment) -> bool:
@@ -83,9 +85,12 @@ def resume(web: WebApp, ctx: RequestContext) -> Redirect | None:
     session = web.reg.sessions.load(ctx.environ)
     if session is None or not session.data.get(PROBE_KEY) or session.user_id is not None:
         return None
+    client = web.reg.flow.client_of(session, ctx.cid)
     url = web.reg.flow.pop_continuation(session, ctx.cid)
     if url is None:
         return None
+    if client:  # the app being signed in to, for the password's audit event (decision 187)
+        session.data[CLIENT_KEY] = client
     if not web.reg.sessions.save(session):
         return None  # ended meanwhile
     return Redirect(url)

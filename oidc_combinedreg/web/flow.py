@@ -10,9 +10,10 @@ registration campaign's page in this sign-in (web/views/campaign.py).
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from ..config.model import Config
@@ -22,11 +23,18 @@ from ..policy.acr import AcrLevel, AcrRequest, acr_demand, parse_acr_request
 from ..policy.campaign import campaign_kind
 from ..policy.signin import SignInFacts, Step, next_step
 from ..service import SecurityInfo
+from ..service.base import signing_in_to
 from ..signin import SignInResult
 from ..store.base import MethodRecord
 from .session import Session
 
-__all__ = ["MAX_CONTINUATIONS", "Flow", "auth_time", "request_params"]
+if TYPE_CHECKING:
+    from .app import WebApp
+    from .context import RequestContext
+
+__all__ = ["MAX_CONTINUATIONS", "Flow", "auth_time", "names_the_client", "request_params"]
+
+_R = TypeVar("_R")
 
 #: continuations kept per session (several tabs may each be in an /authorize request)
 MAX_CONTINUATIONS = 5
@@ -54,6 +62,21 @@ def auth_time(data: Mapping[str, Any]) -> int | None:
     if not isinstance(pwd_at, int):
         return None
     return max(pwd_at, mfa_at) if isinstance(mfa_at, int) else pwd_at
+
+
+def names_the_client(
+    view: Callable[[WebApp, RequestContext], _R],
+) -> Callable[[WebApp, RequestContext], _R]:
+    """A sign-in step's view whose audit events name the client of its continuation (``?c=``):
+    the application the user is signing in to, for "Recent activity" (decision 187). Read from
+    the session already loaded: no store call."""
+
+    @functools.wraps(view)
+    def wrapper(web: WebApp, ctx: RequestContext) -> _R:
+        with signing_in_to(Flow.client_of(ctx.session, ctx.cid) if ctx.cid else None):
+            return view(web, ctx)
+
+    return wrapper
 
 
 class Flow:
@@ -168,6 +191,24 @@ class Flow:
         conts = session.data.get("conts") or {}
         value = conts.get(cid) if cid else None
         return value if isinstance(value, dict) else None
+
+    @staticmethod
+    def client_of(session: Session | None, cid: str | None = None) -> str | None:
+        """The client of continuation ``cid``, or without one of the newest kept (else the one
+        the cookie check sent the browser back to): the application this browser is signing in
+        to (for the audit events), or None."""
+        if session is None:
+            return None
+        found = session.data.get("conts")
+        conts: dict[str, Any] = found if isinstance(found, dict) else {}
+        cont: Any
+        if cid is None:
+            kept = [c for c in conts.values() if isinstance(c, dict)]
+            cont = max(kept, key=lambda c: c.get("at", 0), default=session.data)
+        else:
+            cont = conts.get(cid)
+        client = cont.get("client_id") if isinstance(cont, dict) else None
+        return client if isinstance(client, str) and client else None
 
     @staticmethod
     def pop_continuation(session: Session, cid: str) -> str | None:

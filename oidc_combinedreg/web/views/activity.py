@@ -3,9 +3,11 @@
 Read from the audit log the middleware already writes (``Store.list_audit(user_id=...)``, the
 call the admin reports use), never a second record: the last :data:`WINDOW` seconds, at most
 :data:`MAX_EVENTS` of the user's events, of the types in :data:`SIGN_INS` and :data:`CHANGES`.
-A row shows the time, the application (the client id, where the event names one), the
-approximate network, the method used and the result, never a secret, a code, a method id, a
-correlation id or a whole address: the network is the Conditional Access named location that
+A row shows the time, the application (the event's ``client_id``: the sign-in and MFA events
+name the client of the /authorize request being signed in to; shown by the host's display name
+for it where the host offers one, ``authorization.ClientNames``), the approximate network, the
+method used and the result, never a secret, a code, a method id, a correlation id or a whole
+address: the network is the Conditional Access named location that
 contains the address, else the address cut to its /24 (IPv4) or /48 (IPv6).
 
 "This wasn't me" on a row (``/activity/not-me?ref=...``: GET asks, POST with the CSRF token
@@ -22,8 +24,10 @@ import hashlib
 import ipaddress
 import json
 import math
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
+from ...authorization import client_name
 from ...exceptions import AccessDenied
 from ...methods.kinds import MethodKind
 from ...store.base import AuditEvent
@@ -75,6 +79,8 @@ RESULTS: dict[str, str] = {
     "blocked": N_("Blocked"),
     "info": N_("Done"),
 }
+#: the longest application name shown (as a method's name, decision 146)
+NAME_LENGTH = 64
 #: rows whose "This wasn't me" also suspends the method the change added or changed
 _SUSPENDS = frozenset({"method.added", "method.changed"})
 #: rows without "This wasn't me": the report itself (reporting a report secures nothing more)
@@ -147,7 +153,21 @@ def _method_name(event: AuditEvent) -> str | None:
 _REGISTRATION_BLOCKED = N_("Security info change blocked by your organization")
 
 
-def _row(web: WebApp, ref: str, event: AuditEvent) -> dict[str, Any]:
+def _display_name(web: WebApp, client_id: str) -> str | None:
+    """The host's name for the client, printable only (a name from open registration must not
+    turn the text around it with a bidi override), white space collapsed, at most
+    :data:`NAME_LENGTH` characters; None when the host has none."""
+    name = client_name(web.reg.authorization, client_id)
+    if name is None:
+        return None
+    kept = "".join(c for c in name if unicodedata.category(c)[0] != "C" or c in "\t\n")
+    return " ".join(kept.split())[:NAME_LENGTH] or None
+
+
+def _row(
+    web: WebApp, ref: str, event: AuditEvent, names: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    """One row; ``names``: the display names already asked of the host for this page."""
     client = event.detail.get("client_id")
     sign_in = event.event in SIGN_INS
     activity = SIGN_INS.get(event.event) or CHANGES[event.event]
@@ -157,13 +177,18 @@ def _row(web: WebApp, ref: str, event: AuditEvent) -> dict[str, Any]:
             client = value
         else:
             sign_in, activity = False, _REGISTRATION_BLOCKED
+    application = str(client) if client else None
+    names = {} if names is None else names
+    if application is not None and application not in names:
+        names[application] = _display_name(web, application)
     return {
         "ref": ref,
         "at": int(event.at),
         "category": "sign_in" if sign_in else "security_info",
         "event": event.event,
         "activity": activity,
-        "application": str(client) if client else None,
+        "application": application,
+        "application_name": names.get(application) if application else None,
         "network": approximate_network(web, event.ip),
         "method": _method_name(event),
         "result": event.outcome,
@@ -199,10 +224,11 @@ def activity(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
     number = _page_number(ctx, pages)
     chunk = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    names: dict[str, str | None] = {}  # the host is asked once per client on the page
     return Page(
         "activity",
         {
-            "events": [_row(web, ref, e) for ref, e in chunk],
+            "events": [_row(web, ref, e, names) for ref, e in chunk],
             "pagination": {
                 "page": number,
                 "pages": pages,

@@ -20,7 +20,7 @@ from ...policy.reset import PASSWORD_RESET_REQUIRED
 from ...policy.signin import StepKind
 from ...service.base import CodeVerifier
 from ...store.base import MethodRecord
-from ..flow import request_params
+from ..flow import names_the_client, request_params
 from ..i18n import N_
 from ..render import HostAnswer, Page, Redirect
 from ..session import Session
@@ -166,6 +166,7 @@ def _upgrade(
     )
 
 
+@names_the_client  # its MFA events name the app being signed in to (decision 187)
 def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     """``/mfa``: "Verify your identity" with the default method first and "Sign in another way"."""
     session, user = ctx.require_session()
