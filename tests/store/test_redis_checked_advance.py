@@ -264,3 +264,25 @@ def test_of_parallel_uses_of_one_step_one_saves_its_session(one_server: CheckedS
     upgraded = [i for i in range(10) if one_server.load_session(f"key-{i}.new") is not None]
     assert upgraded == [results.index(True)]
     assert sum(one_server.load_session(f"key-{i}.old") is not None for i in range(10)) == 9
+
+
+def test_wrong_and_right_codes_at_once_do_not_deadlock(one_server: CheckedStore) -> None:
+    """Wrong codes (counted first in a block: the account's counters, then the address's) and
+    right ones (the checked advance locks the same counters in the same order, then the method)
+    of one user and address at once: every call ends, none waits on the other for good
+    (PostgreSQL would break a deadlock by failing one of them)."""
+    record = method(counter=STEP - 100)
+    one_server.add_method(record, limit=5)
+
+    def attempt(i: int) -> bool | str:
+        if i % 2:
+            with one_server.transaction():
+                one_server.counters(incr=[(CONSECUTIVE, None), (WINDOW, 60)], read=[IP])
+                one_server.counters(incr=[(IP, 60)])
+                one_server.append_audit(event("mfa.failed"))
+            return "failed"
+        return advance(one_server, record.id, STEP - 100 + i)
+
+    results = race(20, attempt)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert results.count("failed") == 10
