@@ -174,6 +174,13 @@ class AuthlibEndpoint:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    def client_name(self, client_id: str) -> str | None:
+        """Optional (``oidc_combinedreg.authorization.ClientNames``): the client's registered
+        ``client_name`` (OIDC Registration 2), for the user's "Recent activity" page."""
+        client = self.server.clients.get(client_id)
+        name = client.client_metadata.get("client_name") if client is not None else None
+        return name if isinstance(name, str) else None
+
     def effective_params(
         self, environ: dict[str, Any], params: Mapping[str, str]
     ) -> Mapping[str, str] | None:

@@ -4,12 +4,15 @@ holds, in the event it writes anyway, and the page shows the host's display name
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyotp
+from idp_client import make_idp, registered
 from test_web_manage import enrolled
 from webtest import Browser, location
 
+from oidc_combinedreg.authorization import client_name
 from oidc_combinedreg.store.base import AuditEvent
 
 ACTIVITY = "/security-info/activity"
@@ -115,3 +118,12 @@ def test_a_display_name_is_cleaned_of_control_and_format_characters(browser: Bro
     )
     name = next(r["application_name"] for r in rows(browser) if r["application"] == "demo")
     assert name.startswith("Payroll x") and len(name) == 64
+
+
+def test_the_example_idp_names_a_client_by_its_registered_client_name(tmp_path: Path) -> None:
+    idp = make_idp(tmp_path)
+    reg = registered(idp, client_name="Payroll")
+    endpoint = idp.application.extensions["combinedreg"].authorization
+    assert client_name(endpoint, reg["client_id"]) == "Payroll"
+    assert client_name(endpoint, "demo-rp") == "Demo relying party (served by the IdP at /demo)"
+    assert client_name(endpoint, "nobody") is None
