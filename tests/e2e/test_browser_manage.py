@@ -110,8 +110,9 @@ def test_add_change_default_delete_and_replace_before_remove(
     alert = page.get_by_role("alert")
     assert "Add another method first" in alert.inner_text()
     # Both gaps (sign-in and reset) are open: only what closes both is suggested (issue 19.9):
-    # another app, not a security key, which never resets a password.
-    assert alert.get_by_role("link", name="Authenticator app").count() == 1
+    # another app (the demo's web app too), not a security key, which never resets a password.
+    assert alert.get_by_role("link", name="Authenticator app", exact=True).count() == 1
+    assert alert.get_by_role("link", name="Authenticator app (notification)").count() == 1
     assert alert.get_by_role("link", name="Security key or passkey").count() == 0
     assert page.get_by_role("button", name="Delete").count() == 0
     page.goto(f"{server.url}/security-info/")
@@ -141,6 +142,17 @@ def test_the_wizard_qr_step(page: Any, frozen_idp_server: Any) -> None:
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r".*/security-info/wizard\?c=.*"))
     assert "Method 1 of" in page.inner_text("nav.steps")
+    # The demo's web app first: its QR code, the same link to open it here, and in "Can't scan".
+    page.get_by_role("button", name="Next").click()
+    assert page.locator("figure.qr svg").is_visible()
+    link = page.get_by_role("link", name="Open the app on this device").get_attribute("href")
+    assert link and link.startswith(f"{server.url}/security-info/app/#enroll=")
+    page.get_by_text("Can't scan the image?").click()
+    assert page.locator("code.secret").inner_text().strip() == link
+    # An authenticator app of his own instead: its QR code and its secret.
+    page.get_by_role("link", name="I want to set up a different method").click()
+    page.get_by_role("radio", name="Authenticator app", exact=True).check()
+    page.get_by_role("button", name="Confirm").click()
     page.get_by_role("button", name="Next").click()
     assert page.locator("figure.qr svg").is_visible()
     page.get_by_text("Can't scan the image?").click()
