@@ -36,7 +36,27 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
-__all__ = ["WriterLock"]
+__all__ = ["WriterLock", "fork_generation"]
+
+#: bumped in a child process right after ``os.fork()`` (gunicorn's workers, multiprocessing):
+#: the store and its lock compare it with the one they were made in, where they asked
+#: ``os.getpid()``, a system call, at every checkout, check-in and write (seven per MFA verify)
+_FORKS = [0]
+
+
+def _forked() -> None:
+    _FORKS[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def fork_generation() -> int:
+    """Changes in a child process after ``fork``: "the process this was made in" without a
+    system call (a fork that returns to no Python code, as ``subprocess``'s, calls no hook and
+    needs none: the child runs no store)."""
+    return _FORKS[0]
+
 
 #: how long a writer that finds the lock taken keeps trying before it waits in the helper
 _SPIN = 0.0003
@@ -107,7 +127,7 @@ class WriterLock:
     def __init__(self, path: str | None) -> None:
         self._path = path
         self._threads = threading.Lock()
-        self._pid = os.getpid()
+        self._generation = _FORKS[0]
         self._fd: int | None = None
         self._tried = False
         #: the descriptor holding the lock while it is held (``_fd`` or one from a blocking wait)
@@ -116,7 +136,7 @@ class WriterLock:
 
     def acquire(self, timeout: float) -> bool:
         """Take the lock within ``timeout`` seconds; False if another writer kept it that long."""
-        if os.getpid() != self._pid:
+        if _FORKS[0] != self._generation:
             self._after_fork()
         if not self._threads.acquire(timeout=timeout):
             return False
@@ -187,11 +207,11 @@ class WriterLock:
         if self._holding is not None and self._holding != self._fd:
             os.close(self._holding)
         self._threads = threading.Lock()
-        self._pid = os.getpid()
+        self._generation = _FORKS[0]
         self._fd, self._tried, self._holding, self._helper = None, False, None, None
 
     def close(self) -> None:
-        if os.getpid() != self._pid:
+        if _FORKS[0] != self._generation:
             return
         if self._helper is not None:
             self._helper.stop()
