@@ -32,6 +32,7 @@ pytestmark = pytest.mark.e2e
 EXAMPLE_IDP = Path(__file__).resolve().parents[2] / "example_idp"
 PHONE = "+14155550123"
 HOME = "alice.home@example.test"
+ANSWERS = ("amsterdam harbour", "blue bicycle", "grandma rosa")
 
 
 @dataclass
@@ -219,7 +220,8 @@ def _sign_in_at_the_demo_rp(demo: Demo, user: str) -> tuple[requests.Session, re
 
 
 def test_admin_answers_a_call_to_his_directory_office_phone(demo: Demo) -> None:
-    """The README's admin row: his office phone comes from the directory; the call is listed."""
+    """The README's admin row: his office phone comes from the directory; the call is listed.
+    A password reset takes two methods: the wizard then asks for a second (his questions)."""
     s, r = _sign_in_at_the_demo_rp(demo, "admin")
     assert "Verify your identity" in r.text and 'value="office-phone"' in r.text
     data = {"csrf_token": _csrf(r.text), "method_id": "office-phone"}
@@ -231,19 +233,48 @@ def test_admin_answers_a_call_to_his_directory_office_phone(demo: Demo) -> None:
         data={**data, "csrf_token": _csrf(r.text), "action": "verify", "code": code},
         timeout=10,
     )
+    assert "/security-info/wizard" in r.url and "Method 1 of 1" in r.text
+    r = s.get(r.url + "&choose=1", timeout=10)
+    assert 'value="security_questions"' in r.text, r.text
+    r = s.post(
+        r.url,
+        data={"csrf_token": _csrf(r.text), "action": "choose", "kind": "security_questions"},
+        timeout=10,
+    )
+    answers = {f"answer{i}": a for i, a in enumerate(ANSWERS)}
+    questions = dict(enumerate(re.findall(r'<option value="([^"]+)" selected>', r.text)))
+    answers |= {f"question{i}": html.unescape(q) for i, q in questions.items()}
+    r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": "next", **answers}, timeout=10)
+    assert "Security questions was successfully registered" in r.text, r.text
+    for action in ("next", "finish"):
+        r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": action}, timeout=10)
     assert r.url == demo.url + "/demo" and '"tel"' in html.unescape(r.text)
 
 
 def test_alice_registers_a_phone_in_the_wizard_with_the_texted_code(demo: Demo) -> None:
-    """The README's alice row, by phone ("I want to set up a different method"), and its notice."""
+    """The README's alice row: the wizard proposes the demo's web app; "I want to set up a
+    different method" offers an app of her own and the phones; after the app, the second method
+    for a password reset is a phone, with the texted code from the outbox; and its notice."""
     s, r = _sign_in_at_the_demo_rp(demo, "alice")
+    assert "Method 1 of 2" in r.text and "Contoso (demo) Authenticator" in r.text
     r = s.get(r.url + "&choose=1", timeout=10)
-    assert 'value="mobile_phone"' in r.text and 'value="alternate_phone"' in r.text
+    assert 'value="totp"' in r.text and 'value="alternate_phone"' in r.text
     r = s.post(
         r.url,
-        data={"csrf_token": _csrf(r.text), "action": "choose", "kind": "mobile_phone"},
+        data={"csrf_token": _csrf(r.text), "action": "choose", "kind": "totp"},
         timeout=10,
     )
+    r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": "next"}, timeout=10)
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', r.text)
+    assert secret is not None, r.text
+    r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": "next"}, timeout=10)
+    code = pyotp.TOTP(secret[1]).now()
+    r = s.post(
+        r.url, data={"csrf_token": _csrf(r.text), "action": "verify", "code": code}, timeout=10
+    )
+    assert "Authenticator app was successfully registered" in r.text, r.text
+    r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": "next"}, timeout=10)
+    assert "Method 2 of 2" in r.text and 'name="number"' in r.text  # the phone
     form = {"action": "next", "country": "US", "number": "415 555 0123", "channel": "sms"}
     r = s.post(r.url, data={"csrf_token": _csrf(r.text), **form}, timeout=10)
     channel, to, code = _outbox(demo)[0]
