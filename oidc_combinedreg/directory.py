@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -131,11 +131,21 @@ class RequestScopedDirectory:
     @staticmethod
     @contextmanager
     def request_scope() -> Iterator[None]:
-        token = _this_request.set({})
+        token = RequestScopedDirectory.open_scope()
         try:
             yield
         finally:
-            _this_request.reset(token)
+            RequestScopedDirectory.close_scope(token)
+
+    @staticmethod
+    def open_scope() -> Token[dict[str, DirectoryUser | None] | None]:
+        """:meth:`request_scope` in two calls, for a caller that ends it in its own ``finally``
+        (web/app.py, on every request: no generator to set up)."""
+        return _this_request.set({})
+
+    @staticmethod
+    def close_scope(token: Token[dict[str, DirectoryUser | None] | None]) -> None:
+        _this_request.reset(token)
 
     def get_user(self, user_id: str) -> DirectoryUser | None:
         users = _this_request.get()

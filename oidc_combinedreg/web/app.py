@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import mimetypes
@@ -25,7 +24,7 @@ from .branding import brand_css
 from .context import MAX_BODY, RequestContext
 from .errors import error_page
 from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
-from .i18n import LANG_COOKIE, Catalogs, use_catalogs
+from .i18n import LANG_COOKIE, Catalogs, end_catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
 from .views import (
@@ -192,19 +191,20 @@ class WebApp:
     # -- WSGI ---------------------------------------------------------------------------------
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # In a copy of the context: the host's catalogs ([general] catalog_dirs) serve this
-        # request's pages and messages, and nothing of it stays with the thread afterwards.
-        return contextvars.copy_context().run(self._serve, environ, start_response)
+        # For this call only, and nothing of it stays with the thread afterwards: the host's
+        # catalogs ([general] catalog_dirs) serve the request's pages and messages, and the
+        # host's Directory answers once per user for the whole request (directory.py). Set and
+        # reset by their tokens: contextvars.copy_context().run and a generator context manager
+        # around every request cost more (benchmarks/verify_profile.py).
+        catalogs = use_catalogs(self.renderer.catalogs)
+        users = RequestScopedDirectory.open_scope()
+        try:
+            return self._serve(environ, start_response)
+        finally:
+            RequestScopedDirectory.close_scope(users)
+            end_catalogs(catalogs)
 
     def _serve(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        # The host's Directory answers once per user for this whole request (middleware.py).
-        with RequestScopedDirectory.request_scope():
-            return self._serve_scoped(environ, start_response)
-
-    def _serve_scoped(
-        self, environ: WSGIEnvironment, start_response: StartResponse
-    ) -> Iterable[bytes]:
-        use_catalogs(self.renderer.catalogs)
         path = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         if path.startswith("/admin/api/"):  # bearer token, no session or cookie: its own app
             if declared_too_large(environ, ADMIN_MAX_BODY):  # before the token is even read

@@ -23,7 +23,7 @@ import io
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from functools import lru_cache
 from pathlib import Path
 
@@ -47,6 +47,7 @@ __all__ = [
     "active_catalogs",
     "active_language",
     "choose_language",
+    "end_catalogs",
     "gettext",
     "is_rtl",
     "language_name",
@@ -208,10 +209,16 @@ def translations(lang: str) -> NullTranslations:
     return _catalogs.get().translations(lang)
 
 
-def use_catalogs(catalogs: Catalogs) -> None:
+def use_catalogs(catalogs: Catalogs) -> Token[Catalogs]:
     """Make ``catalogs`` the active ones for the rest of this request's context (the web app
-    calls it first thing, so pages and the messages a request sends use the host's)."""
-    _catalogs.set(catalogs)
+    calls it first thing, so pages and the messages a request sends use the host's); the
+    token ends it (:func:`end_catalogs`)."""
+    return _catalogs.set(catalogs)
+
+
+def end_catalogs(token: Token[Catalogs]) -> None:
+    """The catalogs active before :func:`use_catalogs` gave ``token``, again."""
+    _catalogs.reset(token)
 
 
 def active_catalogs() -> Catalogs:
