@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import requests
-from test_gunicorn_workers import Browser, code_now, serve_example_idp
+from test_gunicorn_workers import Browser, choose_the_app, code_now, serve_example_idp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from redis_servers import RedisServer, require_redis  # noqa: E402
@@ -42,7 +42,7 @@ def to_verify_step(browser: Browser) -> tuple[requests.Response, str]:
     page, _ = browser.authorize()
     wizard = browser.login(page)
     assert "/security-info/wizard" in wizard.url, wizard.text[:300]
-    setup = browser.submit(wizard, action="next")
+    setup = browser.submit(choose_the_app(browser, wizard), action="next")
     secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', setup.text)
     assert secret is not None
     verify = browser.submit(setup, action="next")
