@@ -26,6 +26,7 @@ from ..crypto import SecretHasher, random_id
 from ..directory import DirectoryUser
 from ..exceptions import InvalidInput, RateLimited, VerificationFailed
 from ..service.base import ServiceContext
+from ..service.refusal_audit import RefusalAudit
 from ..throttle import WindowedThrottle, WindowLimits
 from .config import TAP_MIN_MINUTES, TapConfig
 
@@ -124,6 +125,8 @@ class TapService:
                 window=config.window,
             ),
         )
+        #: a throttled caller's repeats are not audited (decision 188)
+        self.refusals = RefusalAudit(ctx.store, "tap")
 
     # -- admin side ---------------------------------------------------------------------------
 
@@ -221,9 +224,12 @@ class TapService:
         try:
             self.throttle.attempt(user_id, ip)
         except RateLimited as exc:
-            self.ctx.audit(
-                "tap.failed", user_id, "blocked", ip=ip, reason="throttled", scope=exc.scope
-            )
+            extra = self.refusals.detail(ip or "-")  # once per address and window (decision 188)
+            if extra is not None:
+                self.ctx.audit(
+                    "tap.failed", user_id, "blocked", ip=ip, reason="throttled", scope=exc.scope,
+                    **extra,
+                )  # fmt: skip
             raise
 
     def _verify_counted(self, user_id: str, code: str, *, ip: str | None) -> str:

@@ -13,6 +13,7 @@ of browser MFA (SECURITY.md case 57). An app password has 79 random bits: a wind
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from ..conditional_access import ClientAppType, Control, Engine, Outcome, SignInContext, Target
 from ..crypto import SecretHasher
@@ -24,6 +25,7 @@ from ..notify import Change
 from ..store.base import MethodRecord
 from ..throttle import WindowedThrottle, WindowLimits
 from .base import ServiceContext
+from .refusal_audit import RefusalAudit
 
 __all__ = ["AppPasswordService"]
 
@@ -48,6 +50,8 @@ class AppPasswordService:
                 window=cfg.window,
             ),
         )
+        #: a throttled caller's repeats are not audited (decision 188)
+        self.refusals = RefusalAudit(ctx.store, "app_password")
 
     def may_register(self, user: DirectoryUser) -> bool:
         return self.method.may_register(user.per_user_mfa)
@@ -95,7 +99,8 @@ class AppPasswordService:
         try:
             self.throttle.attempt(user_id, ip)
         except RateLimited:
-            return self._fail(user_id, ip, "rate_limited")
+            extra = self.refusals.detail(ip or "-")  # once per address and window (decision 188)
+            return self._fail(user_id, ip, "rate_limited", **extra) if extra is not None else False
         user = self.ctx.directory.get_user(user_id) if self.ctx.directory else None
         if user is None or not user.enabled or not self.may_register(user):
             self.hasher.verify("", str(password))  # same cost as a real check
@@ -140,6 +145,6 @@ class AppPasswordService:
         )
         return decision.outcome is Outcome.ALLOW and not decision.missing
 
-    def _fail(self, user_id: str, ip: str | None, reason: str) -> bool:
-        self.ctx.audit("app_password.failed", user_id, "failure", ip=ip, reason=reason)
+    def _fail(self, user_id: str, ip: str | None, reason: str, **extra: Any) -> bool:
+        self.ctx.audit("app_password.failed", user_id, "failure", ip=ip, reason=reason, **extra)
         return False

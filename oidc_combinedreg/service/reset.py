@@ -61,6 +61,7 @@ from .hardware_oath import HardwareOathService
 from .phone import PhoneService
 from .push import PushService
 from .questions import QuestionsService
+from .refusal_audit import RefusalAudit
 from .reset_decoys import ResetDecoys
 from .reset_flow import (
     FLOW_TTL,
@@ -119,6 +120,7 @@ class ResetService(ResetThrottles, ResetDecoys):
             info.ctx, throttle=CountedByTheFlow(info.store, info.config.throttle)
         )
         self.ctx = ctx
+        self.refusals = RefusalAudit(info.store, "reset")
         self.email = EmailService(ctx, info.delivery)
         self.phones = {
             kind: PhoneService(ctx, info.delivery, kind)
@@ -348,14 +350,18 @@ class ResetService(ResetThrottles, ResetDecoys):
             )
             record = self._check(flow, fields, ip=ip)
         except (VerificationFailed, ChallengeExpired, CodeReused, InvalidInput, RateLimited) as exc:
-            self.info.audit(
-                "reset.failed",
-                subject,
-                "failure",
-                ip=ip,
-                reason=_reason(exc, flow),
-                choice=flow.choice.value,
-            )
+            # A refused try: once per address and window; the repeats only counted (decision 188)
+            extra = self.refusals.detail(ip or "-") if isinstance(exc, RateLimited) else {}
+            if extra is not None:
+                self.info.audit(
+                    "reset.failed",
+                    subject,
+                    "failure",
+                    ip=ip,
+                    reason=_reason(exc, flow),
+                    choice=flow.choice.value,
+                    **extra,
+                )
             raise
         passed = (*flow.passed, passed_from(record))
         self.info.audit(

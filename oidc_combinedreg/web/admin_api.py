@@ -29,6 +29,7 @@ from ..admin.service import NotSupported, UnknownUser
 from ..conditional_access import REGISTER_SECURITY_INFO, Outcome, SignInContext
 from ..directory import PerUserMfa
 from ..exceptions import AccessDenied, InvalidInput, LimitReached, RateLimited, StoreUnavailable
+from ..service.refusal_audit import RefusalAudit
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -251,6 +252,8 @@ class AdminApi:
         self.document = openapi_document(self.root, reg.config.admin)
         self._urls = routes(self.document)
         self._requests = RequestSchema(self.document)
+        #: a denied caller's repeats are not audited (decision 188)
+        self._denials = RefusalAudit(reg.store, "admin-denied")
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
@@ -321,7 +324,12 @@ class AdminApi:
     def _denied(self, exc: AccessDenied, ip: str | None) -> tuple[int, Any, list[tuple[str, str]]]:
         if exc.reason in ("admin: no bearer token", "admin: api disabled (no token configured)"):
             return 401, {"error": "unauthorized"}, [("WWW-Authenticate", "Bearer")]
-        self.reg.info.audit("admin.denied", None, "blocked", ip=ip, reason=exc.reason)
+        # A wrong token is anyone's: audited once per address and window (no audit flood); a
+        # denial of a real token (not an admin any more, Conditional Access) every time.
+        anonymous = exc.reason == "admin: wrong token"
+        extra = self._denials.detail(ip or "-") if anonymous else {}
+        if extra is not None:
+            self.reg.info.audit("admin.denied", None, "blocked", ip=ip, reason=exc.reason, **extra)
         if exc.reason == "admin: wrong token":
             return (
                 401,
