@@ -84,11 +84,14 @@ class SqliteEphemeral(SqliteConnection):
                 "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?",
                 (key, self._clock.now()),
             ).fetchone()
+        if row is None:
+            return None
+        stored, data = row  # by position: sqlite3.Row compares names to find one
         # Bytes: compare_digest refuses str with characters beyond ASCII, and a cookie may
         # hold anything.
-        if row is None or not hmac.compare_digest(str(row["secret"]).encode(), secret.encode()):
+        if not hmac.compare_digest(str(stored).encode(), secret.encode()):
             return None
-        return dict(json.loads(row["data"]))
+        return dict(json.loads(data))
 
     def save_session(
         self,

@@ -33,19 +33,27 @@ def method_params(record: MethodRecord) -> tuple[Any, ...]:
             r.counter, r.last_used_at, r.lookup, r.reported_at)  # fmt: skip
 
 
+#: MethodKind by its stored value: a dict lookup, where ``MethodKind(value)`` is an enum call
+_KINDS = {kind.value: kind for kind in MethodKind}
+
+
 def method_from_row(row: sqlite3.Row) -> MethodRecord:
+    """A row of ``SELECT {METHOD_COLUMNS}``, unpacked by position (every MFA verify reads one:
+    ``sqlite3.Row`` looks a name up by comparing it with each column's, case-insensitively)."""
+    (method_id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup,
+     reported_at) = row  # fmt: skip
     return MethodRecord(
-        id=row["id"],
-        user_id=row["user_id"],
-        kind=MethodKind(row["kind"]),
-        label=row["label"],
-        created_at=row["created_at"],
-        data=json.loads(row["data"]),
-        secret=bytes(row["secret"]),
-        counter=row["counter"],
-        last_used_at=row["last_used_at"],
-        lookup=row["lookup"],
-        reported_at=row["reported_at"],
+        id=method_id,
+        user_id=user_id,
+        kind=_KINDS.get(kind) or MethodKind(kind),  # an unknown value: the enum's ValueError
+        label=label,
+        created_at=created_at,
+        data=json.loads(data),
+        secret=bytes(secret),
+        counter=counter,
+        last_used_at=last_used_at,
+        lookup=lookup,
+        reported_at=reported_at,
     )
 
 
