@@ -12,13 +12,17 @@ with two methods and the "This wasn't me" link of every change notice should be 
 
 A provider the config names itself stays: the outbox only fills the channels it leaves empty.
 Development only: :func:`create_demo_app` refuses a config whose ``general.environment`` is
-``production``, because the page shows every user's codes to anyone who can reach it.
+``production``, because the page shows every user's codes (reset codes too: whoever reads them can
+reset any demo user's password). For the same reason the page answers only a caller on this
+machine (a loopback address), even when the demo listens on every address; and it keeps the
+newest :data:`KEEP` messages, not every message ever sent.
 """
 
 from __future__ import annotations
 
 import atexit
 import email.policy
+import ipaddress
 import os
 import re
 import socket
@@ -30,7 +34,7 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
@@ -42,9 +46,11 @@ from oidc_combinedreg.delivery.smtp import SmtpSecurity, SmtpSender
 
 from .app import DEFAULT_COMBINEDREG_CONFIG, DEFAULT_INSTANCE_PATH, DEFAULT_ISSUER, create_app
 
-__all__ = ["EXTENSION", "Outbox", "OutboxRefused", "OutboxSender", "create_demo_app"]
+__all__ = ["EXTENSION", "KEEP", "Outbox", "OutboxRefused", "OutboxSender", "create_demo_app"]
 
 EXTENSION = "example_idp_outbox"
+#: messages kept: the newest; older ones are deleted as new ones arrive
+KEEP = 1000
 #: the sender of the demo's email
 FROM = "Contoso (demo) <no-reply@example.test>"
 _URL = re.compile(r"https?://[^\s<>\"']+")
@@ -104,6 +110,9 @@ class Outbox:
                 "INSERT INTO messages (created, channel, recipient, subject, body, code)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (datetime.now(UTC).timestamp(), channel, to, subject, body, code),
+            )
+            db.execute(
+                "DELETE FROM messages WHERE id <= (SELECT max(id) FROM messages) - ?", (KEEP,)
             )
 
     def messages(self, limit: int = 200) -> list[Message]:
@@ -216,7 +225,20 @@ def create_demo_app(
     return app
 
 
+def _on_this_machine(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
 @bp.get("/outbox")
 def page() -> ResponseReturnValue:
+    if not _on_this_machine(request.remote_addr):
+        text = "The development outbox holds every user's codes: it is shown on this machine only."
+        return text, 403, {"Content-Type": "text/plain; charset=utf-8"}
     outbox: Outbox = current_app.extensions[EXTENSION]
     return render_template("example_idp/outbox.html", messages=outbox.messages())
