@@ -60,6 +60,7 @@ from .web.authorize_request import authorization_query
 from .web.flow import Flow, request_params
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
+from .web.views.pwa import AppOrigin
 from .wiring import (
     SEEN_KEY,
     ca_evaluated,
@@ -134,6 +135,8 @@ class CombinedRegistration:
         self._prefix = config.web.prefix
         self._prefix_slash = config.web.prefix + "/"
         self._authorize = config.web.authorize_path
+        origin = config.push.web_app_origin  # the web app's own origin: nothing else there
+        self._app_origin = AppOrigin(origin, config.web.prefix) if origin else None
 
     # -- WSGI ---------------------------------------------------------------------------------
 
@@ -141,6 +144,8 @@ class CombinedRegistration:
         path: str = environ.get("PATH_INFO", "")
         # The one mark a pass-through request gets: the host contract checks it (wiring.py).
         environ[SEEN_KEY] = self
+        if self._app_origin is not None and self._app_origin.matches(environ):
+            return self._app_origin.serve(self.web, environ, start_response)
         if path.startswith(self._prefix_slash) or path == self._prefix:
             return self.web(environ, start_response)
         if path == self._authorize:

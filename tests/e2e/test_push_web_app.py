@@ -334,8 +334,9 @@ def test_the_app_is_served_with_a_strict_csp_and_no_cookie(served: Served) -> No
         assert shell.status_code == 200
         assert shell.headers["Content-Security-Policy"] == (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-            "connect-src 'self'; manifest-src 'self'; worker-src 'self'; base-uri 'none'; "
-            "form-action 'none'; frame-ancestors 'none'"
+            "connect-src 'self'; manifest-src 'self'; worker-src 'self'; object-src 'none'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+            "require-trusted-types-for 'script'; trusted-types authenticator"
         )
         assert shell.headers.get("Set-Cookie") is None
         assert shell.headers["Cache-Control"] == "no-cache"

@@ -45,7 +45,16 @@
       remove_confirm: "Remove {account} from this app? You can no longer sign in with it from this device.",
       removed: "Account removed.",
       replace_first: "This device is a sign-in method you still need. Add another sign-in method on the security info page first, then remove this one.",
-      offline: "Offline: codes still work, sign-in requests arrive when you are back online."
+      offline: "Offline: codes still work, sign-in requests arrive when you are back online.",
+      notify_heading: "Notifications",
+      notify_button: "Notify me of sign-in requests",
+      notify_off_button: "Turn off notifications",
+      notify_on: "Notifications are on: a sign-in request shows a notification, even when the app is closed.",
+      notify_off: "Notifications are off. Open the app to see sign-in requests.",
+      notify_denied: "Notifications are blocked for this app in the browser's settings.",
+      notify_unavailable: "This browser cannot deliver notifications to this app. Keep the app open to see sign-in requests.",
+      push_title: "Sign-in request",
+      push_body: "A sign-in is waiting for your approval. Open the app to answer it."
     },
     de: {
       title: "Authenticator",
@@ -89,7 +98,16 @@
       remove_confirm: "{account} aus dieser App entfernen? Sie können sich dann mit diesem Gerät nicht mehr damit anmelden.",
       removed: "Konto entfernt.",
       replace_first: "Dieses Gerät ist eine Anmeldemethode, die Sie noch brauchen. Fügen Sie zuerst auf der Seite mit den Sicherheitsinformationen eine andere Methode hinzu und entfernen Sie dann diese.",
-      offline: "Offline: Codes funktionieren weiter, Anmeldeanfragen kommen an, sobald Sie wieder online sind."
+      offline: "Offline: Codes funktionieren weiter, Anmeldeanfragen kommen an, sobald Sie wieder online sind.",
+      notify_heading: "Benachrichtigungen",
+      notify_button: "Bei Anmeldeanfragen benachrichtigen",
+      notify_off_button: "Benachrichtigungen ausschalten",
+      notify_on: "Benachrichtigungen sind eingeschaltet: Eine Anmeldeanfrage zeigt eine Benachrichtigung, auch wenn die App geschlossen ist.",
+      notify_off: "Benachrichtigungen sind ausgeschaltet. Öffnen Sie die App, um Anmeldeanfragen zu sehen.",
+      notify_denied: "Benachrichtigungen für diese App sind in den Einstellungen des Browsers blockiert.",
+      notify_unavailable: "Dieser Browser kann dieser App keine Benachrichtigungen zustellen. Lassen Sie die App geöffnet, um Anmeldeanfragen zu sehen.",
+      push_title: "Anmeldeanfrage",
+      push_body: "Eine Anmeldung wartet auf Ihre Bestätigung. Öffnen Sie die App, um sie zu beantworten."
     },
     fr: {
       title: "Authenticator",
@@ -133,7 +151,16 @@
       remove_confirm: "Retirer {account} de cette application ? Vous ne pourrez plus vous connecter avec cet appareil.",
       removed: "Compte retiré.",
       replace_first: "Cet appareil est une méthode de connexion dont vous avez encore besoin. Ajoutez d’abord une autre méthode sur la page des informations de sécurité, puis retirez celle-ci.",
-      offline: "Hors ligne : les codes fonctionnent, les demandes de connexion arriveront une fois en ligne."
+      offline: "Hors ligne : les codes fonctionnent, les demandes de connexion arriveront une fois en ligne.",
+      notify_heading: "Notifications",
+      notify_button: "M'avertir des demandes de connexion",
+      notify_off_button: "Désactiver les notifications",
+      notify_on: "Les notifications sont activées : une demande de connexion affiche une notification, même quand l'application est fermée.",
+      notify_off: "Les notifications sont désactivées. Ouvrez l'application pour voir les demandes de connexion.",
+      notify_denied: "Les notifications de cette application sont bloquées dans les paramètres du navigateur.",
+      notify_unavailable: "Ce navigateur ne peut pas envoyer de notifications à cette application. Gardez l'application ouverte pour voir les demandes de connexion.",
+      push_title: "Demande de connexion",
+      push_body: "Une connexion attend votre approbation. Ouvrez l'application pour y répondre."
     },
     es: {
       title: "Authenticator",
@@ -177,7 +204,16 @@
       remove_confirm: "¿Quitar {account} de esta aplicación? Ya no podrá iniciar sesión con ella desde este dispositivo.",
       removed: "Cuenta quitada.",
       replace_first: "Este dispositivo es un método de inicio de sesión que aún necesita. Añada primero otro método en la página de información de seguridad y luego quite este.",
-      offline: "Sin conexión: los códigos funcionan; las solicitudes llegarán cuando vuelva a tener conexión."
+      offline: "Sin conexión: los códigos funcionan; las solicitudes llegarán cuando vuelva a tener conexión.",
+      notify_heading: "Notificaciones",
+      notify_button: "Avisarme de las solicitudes de inicio de sesión",
+      notify_off_button: "Desactivar las notificaciones",
+      notify_on: "Las notificaciones están activadas: una solicitud de inicio de sesión muestra una notificación, incluso con la aplicación cerrada.",
+      notify_off: "Las notificaciones están desactivadas. Abra la aplicación para ver las solicitudes de inicio de sesión.",
+      notify_denied: "Las notificaciones de esta aplicación están bloqueadas en la configuración del navegador.",
+      notify_unavailable: "Este navegador no puede enviar notificaciones a esta aplicación. Mantenga la aplicación abierta para ver las solicitudes de inicio de sesión.",
+      push_title: "Solicitud de inicio de sesión",
+      push_body: "Un inicio de sesión espera su aprobación. Abra la aplicación para responder."
     },
     ja: {
       title: "認証アプリ",
@@ -221,7 +257,16 @@
       remove_confirm: "このアプリから {account} を削除しますか? このデバイスではサインインできなくなります。",
       removed: "アカウントを削除しました。",
       replace_first: "このデバイスはまだ必要なサインイン方法です。先にセキュリティ情報ページで別の方法を追加してから削除してください。",
-      offline: "オフライン: コードは使えます。サインイン要求はオンラインに戻ると届きます。"
+      offline: "オフライン: コードは使えます。サインイン要求はオンラインに戻ると届きます。",
+      notify_heading: "通知",
+      notify_button: "サインイン要求を通知する",
+      notify_off_button: "通知をオフにする",
+      notify_on: "通知はオンです: アプリを閉じていても、サインイン要求があると通知が表示されます。",
+      notify_off: "通知はオフです。サインイン要求を見るにはアプリを開いてください。",
+      notify_denied: "このアプリの通知はブラウザーの設定でブロックされています。",
+      notify_unavailable: "このブラウザーはこのアプリに通知を配信できません。サインイン要求を見るにはアプリを開いたままにしてください。",
+      push_title: "サインイン要求",
+      push_body: "サインインが承認を待っています。アプリを開いて応答してください。"
     },
     ar: {
       title: "تطبيق المصادقة",
@@ -265,7 +310,16 @@
       remove_confirm: "هل تريد إزالة {account} من هذا التطبيق؟ لن تتمكن بعدها من تسجيل الدخول به من هذا الجهاز.",
       removed: "تمت إزالة الحساب.",
       replace_first: "هذا الجهاز طريقة تسجيل دخول ما زلت تحتاج إليها. أضف طريقة أخرى أولًا في صفحة معلومات الأمان، ثم أزل هذه.",
-      offline: "غير متصل: الرموز تعمل، وستصل طلبات تسجيل الدخول عند عودة الاتصال."
+      offline: "غير متصل: الرموز تعمل، وستصل طلبات تسجيل الدخول عند عودة الاتصال.",
+      notify_heading: "الإشعارات",
+      notify_button: "أعلمني بطلبات تسجيل الدخول",
+      notify_off_button: "إيقاف الإشعارات",
+      notify_on: "الإشعارات مفعّلة: يظهر إشعار عند طلب تسجيل الدخول، حتى عندما يكون التطبيق مغلقًا.",
+      notify_off: "الإشعارات متوقفة. افتح التطبيق لرؤية طلبات تسجيل الدخول.",
+      notify_denied: "إشعارات هذا التطبيق محظورة في إعدادات المتصفح.",
+      notify_unavailable: "لا يستطيع هذا المتصفح إيصال الإشعارات إلى هذا التطبيق. أبقِ التطبيق مفتوحًا لرؤية طلبات تسجيل الدخول.",
+      push_title: "طلب تسجيل دخول",
+      push_body: "تسجيل دخول ينتظر موافقتك. افتح التطبيق للرد عليه."
     }
   };
   var SUPPORTED = ["en", "de", "fr", "es", "ja", "ar"];

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from ..i18n import N_
 from ..render import Page
-from ..views.pwa import app_url
+from ..views.pwa import app_url, device_base_url
 
 if TYPE_CHECKING:
     from ..app import WebApp
@@ -33,7 +33,8 @@ def _pending(ctx: RequestContext) -> dict[str, Any]:
 
 
 def _server_url(web: WebApp, ctx: RequestContext) -> str:
-    return ctx.request.host_url.rstrip("/") + web.prefix
+    # With web_app_origin the app and its devices talk to that origin, not the IdP's.
+    return device_base_url(web) or ctx.request.host_url.rstrip("/") + web.prefix
 
 
 def _setup_page(web: WebApp, ctx: RequestContext, notice: str | None = None) -> Page:
