@@ -168,6 +168,8 @@ class WebApp:
         self._brand_css = brand_css(branding).encode()
         # The pages' header set (web/headers.py, the one the hosts' pages get too)
         self._headers = tuple(page_headers(reg.config.web, https=False))
+        #: the same, each with its lower-case name (a page's own headers replace them by name)
+        self._named_headers = tuple((name.lower(), (name, value)) for name, value in self._headers)
         self._network = reg.config.conditional_access.network
         self.admin_api = AdminApi(reg)
         # Bound once: matching and building read the adapter and never change it (thread-safe).
@@ -323,7 +325,7 @@ class WebApp:
         if mimetype:
             headers.append(("Content-Type", mimetype))
         named = {name.lower() for name, _ in own}
-        headers += [(n, v) for n, v in self._headers if n.lower() not in named]
+        headers += [header for low, header in self._named_headers if low not in named]
         headers.append(("Vary", "Accept, Accept-Language, Cookie"))
         headers += [("Set-Cookie", cookie) for cookie in ctx.cookies]
         if self.is_https(ctx.environ):

@@ -147,6 +147,8 @@ class Catalogs:
         return self.normalize(default) or fallback, False
 
     def _from_accept(self, header: str) -> str | None:
+        if not header:
+            return None  # no Accept-Language (API clients, benchmarks): nothing to rank
         ranked: list[tuple[float, int, str]] = []
         for i, part in enumerate(header.split(",")[:20]):
             lang, _, params = part.strip().partition(";")

@@ -491,6 +491,19 @@
 
   // -- start -------------------------------------------------------------------------------------
 
+  // Under the app's CSP (require-trusted-types-for 'script') a script URL must be a
+  // TrustedScriptURL: the one policy the CSP allows ("trusted-types authenticator") makes the
+  // worker's, and nothing else.
+  function workerUrl() {
+    if (!self.trustedTypes) { return "sw.js"; }
+    return self.trustedTypes.createPolicy("authenticator", {
+      createScriptURL: function (url) {
+        if (url !== "sw.js") { throw new TypeError("not the app's worker: " + url); }
+        return url;
+      }
+    }).createScriptURL("sw.js");
+  }
+
   function start() {
     document.documentElement.lang = self.AppI18n.lang;
     document.documentElement.dir = self.AppI18n.dir;
@@ -519,7 +532,7 @@
     window.setInterval(poll, POLL_MS);
     document.addEventListener("visibilitychange", function () { poll(); });
     if ("serviceWorker" in navigator) {
-      navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(function () {});
+      navigator.serviceWorker.register(workerUrl(), { scope: "./" }).catch(function () {});
     }
   }
 
