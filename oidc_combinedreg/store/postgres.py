@@ -222,16 +222,13 @@ class PostgresStore(PostgresConnections):
         :meth:`advance_counter`. The counters are locked (``FOR UPDATE``) and read at their
         newest committed values, so a failure counted meanwhile is seen. A session save
         planned in the block (:meth:`plan_session_save`) is written by the same statement."""
+        keys = [key for key, _, _ in checks]
+        assert keys[: len(reset)] == list(reset), "reset must be the first keys of checks"
         plan = self._plans.pending(user_id)
-        rows = [q.audit_params(event) for event in events]
-        columns = list(zip(*rows, strict=True)) if rows else [()] * 7
         params: dict[str, Any] = {
-            "keys": [key for key, _, _ in checks], "limits": [limit for _, limit, _ in checks],
-            "scopes": [scope for _, _, scope in checks], "now": self._clock.now(),
-            "value": value, "used_at": used_at, "method_id": method_id, "user_id": user_id,
-            "reset": list(reset),
-            **dict(zip(("at", "event", "event_user", "outcome", "ip", "correlation_id", "detail"),
-                       (list(column) for column in columns), strict=True)),
+            "checks": q.checks_json(checks, reset), "events": q.events_json(events),
+            "now": self._clock.now(), "value": value, "used_at": used_at,
+            "method_id": method_id, "user_id": user_id,
         }  # fmt: skip
         if plan is not None:
             params.update(self._session_params(plan.sid, plan.payload, user_id, plan.ttl,

@@ -286,3 +286,24 @@ def test_wrong_and_right_codes_at_once_do_not_deadlock(one_server: CheckedStore)
     results = race(20, attempt)
     assert not [r for r in results if isinstance(r, Exception)], results
     assert results.count("failed") == 10
+
+
+def test_the_success_events_are_stored_exactly_as_given(one_server: CheckedStore) -> None:
+    """The events travel in the checked call (PostgreSQL: as one JSON text): times, missing
+    values, text beyond ASCII, a NUL character and large numbers come back unchanged."""
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    given = [
+        event(
+            "mfa.succeeded",
+            at=T0 + 0.123456789,
+            ip=None,
+            correlation_id="c-ü𝄞",
+            detail={"x": "a\u0000b", "n": 2**60, "f": 0.1},
+        ),  # fmt: skip
+        event("mfa.other", user_id="ünï", at=T0 + 1, ip="2001:db8::1", detail={}),
+    ]
+    assert one_server.advance_counter_checked(
+        "alice", record.id, STEP, T0, checks=checks(), events=given, reset=[CONSECUTIVE, WINDOW]
+    ) is True  # fmt: skip
+    assert sorted(one_server.list_audit(), key=lambda e: e.at) == given
