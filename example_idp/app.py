@@ -165,8 +165,7 @@ def _init_login(app: Flask, directory: TomlDirectory) -> None:
 
     @manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(user_id: str) -> LoginUser | None:
-        user = directory.get_user(user_id)
-        ended = directory.sessions_ended_at(user_id)
+        user, ended = directory.get_session_user(user_id)  # one query, every signed-in request
         if ended is not None and session.get(AUTH_TIME_KEY, 0) <= ended:
             return None  # signed in before the password was reset
         return LoginUser(user) if user is not None else None

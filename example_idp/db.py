@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS codes (
     used INTEGER NOT NULL DEFAULT 0   -- kept after use, so a replay is recognised and answered
 );
 CREATE INDEX IF NOT EXISTS codes_nonce ON codes (client_id, nonce);
+CREATE INDEX IF NOT EXISTS codes_expiry ON codes (expires_at);  -- the day-old purge
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY,
     client_id TEXT NOT NULL,

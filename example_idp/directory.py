@@ -85,16 +85,36 @@ class TomlDirectory:
         row = self._db.fetch_one(
             "SELECT per_user_mfa FROM user_overrides WHERE user_id = ?", (user_id,)
         )
-        if row is None or row["per_user_mfa"] is None:
-            return entry.user
+        return self._with_override(entry.user, row["per_user_mfa"] if row is not None else None)
+
+    def get_session_user(self, user_id: str) -> tuple[DirectoryUser | None, int | None]:
+        """``get_user`` and ``sessions_ended_at`` in one query: the host session's user loader
+        runs on every request of a signed-in browser."""
+        entry = self._entries.get(user_id)
+        if entry is None:
+            return None, None
+        row = self._db.fetch_one(
+            "SELECT (SELECT per_user_mfa FROM user_overrides WHERE user_id = ?) AS per_user_mfa,"
+            " (SELECT at FROM session_cutoffs WHERE user_id = ?) AS ended",
+            (user_id, user_id),
+        )
+        if row is None:  # never: a SELECT without FROM has its one row
+            return None, None
+        ended = int(row["ended"]) if row["ended"] is not None else None
+        return self._with_override(entry.user, row["per_user_mfa"]), ended
+
+    @staticmethod
+    def _with_override(user: DirectoryUser, per_user_mfa: str | None) -> DirectoryUser:
+        if per_user_mfa is None:
+            return user
         return DirectoryUser(
-            id=entry.user.id,
-            display_name=entry.user.display_name,
-            email=entry.user.email,
-            groups=entry.user.groups,
-            office_phone=entry.user.office_phone,
-            per_user_mfa=PerUserMfa(row["per_user_mfa"]),
-            enabled=entry.user.enabled,
+            id=user.id,
+            display_name=user.display_name,
+            email=user.email,
+            groups=user.groups,
+            office_phone=user.office_phone,
+            per_user_mfa=PerUserMfa(per_user_mfa),
+            enabled=user.enabled,
         )
 
     def check_password(self, user_id: str, password: str) -> DirectoryUser | None:

@@ -170,10 +170,10 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         request is not loaded, a request object not verified a second time. Only for exactly
         the parameters the guard saw (the first value of each, nothing blank, as the view sees
         them): anything else is resolved here as without the middleware."""
-        request = self.create_oauth2_request(None)
         kept = environ.get(RESOLVED_KEY)
-        if kept is None or kept[0] != request.payload.data.to_dict():
-            return self.get_consent_grant(request, end_user)
+        if kept is None or kept[0] != flask_request.values.to_dict():
+            return self.get_consent_grant(None, end_user)
+        request = self.create_oauth2_request(None)
         request.payload = BasicOAuth2Payload(dict(kept[1]))
         request.user = end_user
         try:
