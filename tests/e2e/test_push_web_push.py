@@ -276,3 +276,28 @@ def test_notify_me_subscribes_and_a_sign_in_request_reaches_the_phone(
     desktop.locator(".push-number").wait_for()
     assert served.reg.info.push.web_push.drain(timeout=30)
     assert len(receiver.received) == 1
+
+
+def test_the_notifications_section_passes_axe(
+    served: Served, desktop: Any, chromium_browser: Any
+) -> None:
+    """axe-core on the app with its notifications section shown, in Arabic and English (the
+    context bypasses the CSP only to inject axe)."""
+    from test_push_web_app import AXE, AXE_RUN
+
+    if not AXE.is_file():
+        pytest.fail("axe-core is not installed: run `make e2e-deps` (npm ci in tests/e2e/axe)")
+    pages = _page(chromium_browser, served, bypass_csp=True, viewport={"width": 390, "height": 844})
+    phone = next(pages)
+    try:
+        phone.context.grant_permissions(["notifications"], origin=served.url)
+        _enroll(desktop, phone, served)
+        found: list[str] = []
+        for lang in ("ar", "en"):
+            phone.goto(f"{served.url}{APP}?lng={lang}")
+            phone.locator("#notify-on:visible").wait_for()
+            phone.add_script_tag(path=str(AXE))
+            found.extend(f"[{lang}] {v}" for v in phone.evaluate(AXE_RUN))
+        assert found == []
+    finally:
+        next(pages, None)
