@@ -289,3 +289,54 @@ def test_an_expired_enrollment_link_is_refused(
     assert "has expired" in notice.inner_text()
     assert phone.page.locator("article.account").count() == 0
     assert served.store.list_methods("alice") == []
+
+
+def test_an_install_from_before_the_move_leaves_the_idp_origin(
+    tmp_path: Path, phone: Watched
+) -> None:
+    """The app ran on the IdP's origin (its worker and cache there); the deployment then sets
+    ``web_app_origin``: at its next update check the old worker finds the retiring one, which
+    clears the caches and unregisters, and the old address leads to the app's new origin."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
+    from webtest import base_config
+
+    apps: list[Any] = []
+    server = make_server("127.0.0.1", 0, lambda e, s: apps[-1](e, s), threaded=True)
+    idp = f"http://localhost:{server.server_port}"
+    app = f"http://127.0.0.1:{server.server_port}"
+    store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=OffsetClock())
+    for push in ({"web_app": True}, {"web_app": True, "web_app_origin": app}):
+        data = base_config(tmp_path, methods={"push": {**push, "app_name": ""}})
+        reg, _ = make_app(parse_config(data), DictDirectory(), store=store, clock=OffsetClock())
+        apps.append(reg)
+    before = apps.pop()  # served once the "deployment" moved the app
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    page = phone.page
+    try:
+        page.goto(idp + APP)
+        page.locator("body[data-ready]").wait_for()
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        assert page.evaluate("caches.keys()") != []
+        apps.append(before)  # the move
+        left = page.evaluate(
+            """async () => {
+              const reg = await navigator.serviceWorker.getRegistration();
+              await reg.update();
+              for (let i = 0; i < 100; i++) {
+                if ((await navigator.serviceWorker.getRegistrations()).length === 0 &&
+                    (await caches.keys()).length === 0) { return true; }
+                await new Promise((ok) => setTimeout(ok, 100));
+              }
+              return false;
+            }"""
+        )
+        assert left is True
+        page.goto(idp + APP)
+        page.locator("body[data-ready]").wait_for()
+        assert page.url == app + APP
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        store.close()
