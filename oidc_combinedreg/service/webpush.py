@@ -249,8 +249,17 @@ class WebPushNotifier:
         device has a subscription here (after a 410 it has not, and the app offers it again)."""
         return {
             "application_server_key": self.config.application_server_key,
-            "subscribed": self.push.secrets_of(record).web_push is not None,
+            "subscribed": self._subscription(record) is not None,
         }
+
+    def _subscription(self, record: MethodRecord) -> Subscription | None:
+        """The device's subscription, if it was made for this server key: one made for an
+        earlier key (the key was replaced) is refused by the push service, and the app makes
+        a new one when the poll says it has none."""
+        raw = self.push.secrets_of(record).web_push
+        if raw is None or raw.get("server_key") != self.config.application_server_key:
+            return None
+        return Subscription.from_dict(raw)
 
     def subscribe(self, body: Mapping[str, Any], *, ip: str | None) -> MethodRecord:
         """Store the device's subscription (signed, timestamped like a poll)."""
@@ -275,7 +284,9 @@ class WebPushNotifier:
     ) -> bool:
         ctx = self.ctx
         secrets = self.push.secrets_of(record)
-        secrets.web_push = sub.to_dict() if sub else None
+        secrets.web_push = (
+            {**sub.to_dict(), "server_key": self.config.application_server_key} if sub else None
+        )
         sealed = ctx.box.encrypt(secrets.dump(), context=secret_context(record.user_id, record.id))
         # The endpoint is a capability (whoever knows it can push to the phone): only its host
         # goes to the audit log.
@@ -289,10 +300,9 @@ class WebPushNotifier:
     def notify(self, record: MethodRecord) -> Future[None] | None:
         """Send "a sign-in is waiting" to the device, in the background; None when it has no
         subscription (or too many sends are queued: the app still polls)."""
-        raw = self.push.secrets_of(record).web_push
-        if raw is None:
+        sub = self._subscription(record)
+        if sub is None:
             return None
-        sub = Subscription.from_dict(raw)
         with self._lock:
             if len(self._inflight) >= MAX_QUEUED:
                 log.warning("web push: %d sends queued, this notice is dropped", MAX_QUEUED)
@@ -364,7 +374,7 @@ class WebPushNotifier:
         subscribed anew meanwhile."""
         try:
             record = self.ctx.store.get_method(user_id, method_id)
-            if record is None or self.push.secrets_of(record).web_push != sub.to_dict():
+            if record is None or self._subscription(record) != sub:
                 return
             self._store(record, None, "push.unsubscribed", ip=None, reason=f"HTTP {status}")
         except Exception:  # noqa: BLE001 (a background task: log, never raise into the pool)

@@ -247,7 +247,8 @@ def test_notify_me_subscribes_and_a_sign_in_request_reaches_the_phone(
         "key": receiver.server_key,
     }
     method = served.store.list_methods("alice")[0]
-    assert served.reg.info.push.secrets_of(method).web_push == subscription
+    stored = served.reg.info.push.web_push._subscription(method)
+    assert stored is not None and stored.to_dict() == subscription
     # The sign-in request: the server pushes, the push service checks and decrypts.
     desktop.get_by_role("button", name="Send notification").click()
     number = desktop.locator(".push-number").inner_text().strip()

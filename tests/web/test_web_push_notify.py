@@ -62,8 +62,10 @@ def subscribe(browser: Browser, device: Device, subscription: dict[str, Any]) ->
 
 
 def stored_subscription(browser: Browser, device: Device) -> Any:
-    push = browser.reg.info.push
-    return push.secrets_of(record_of(browser, device)).web_push
+    """The subscription the server would push to (None: none, or one for another key)."""
+    n = notifier(browser)
+    sub = n._subscription(record_of(browser, device))
+    return sub and sub.to_dict()
 
 
 def notifier(browser: Browser) -> Any:
@@ -253,3 +255,20 @@ def test_without_web_push_there_is_no_subscription_endpoint(browser: Browser) ->
             ),
         },
     )
+
+
+def test_a_subscription_made_for_an_earlier_key_is_not_used_and_the_app_is_told(
+    pushing: Browser, receiver: Receiver
+) -> None:
+    from dataclasses import replace
+
+    pushing.login("alice")
+    device = enroll(pushing)
+    subscribe(pushing, device, receiver.subscription())
+    n = notifier(pushing)
+    # The operator replaced the VAPID key: the push service would refuse the old subscription.
+    n.config = replace(n.config, application_server_key=generate_vapid_keys()[1])
+    assert n.info(record_of(pushing, device))["subscribed"] is False
+    _start_push(pushing, _mfa_sign_in(pushing))
+    assert n.drain(timeout=30)
+    assert receiver.received == []
