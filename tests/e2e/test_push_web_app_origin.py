@@ -340,3 +340,33 @@ def test_an_install_from_before_the_move_leaves_the_idp_origin(
         thread.join(timeout=10)
         server.server_close()
         store.close()
+
+
+def test_once_the_device_is_deleted_the_apps_approval_is_refused(
+    served: Served, desktop: Any, phone: Watched
+) -> None:
+    """A lost phone: the device is deleted (the security-info page's Delete, the same service
+    call; tests/web/test_web_pwa_lost_phone.py goes through the page) while the app shows a
+    request; the app's approval is refused and says why."""
+    import pyotp
+
+    _add(phone, _qr_link(desktop, served))
+    phone.page.locator("article.account").wait_for()
+    desktop.wait_for_url("**/security-info/mfa*")
+    desktop.get_by_role("button", name="Send notification").click()
+    number = desktop.locator(".push-number").inner_text().strip()
+    card = phone.page.locator("form.request:not([data-result])")
+    card.wait_for()
+    info = served.reg.info
+    setup, state = info.totp.register_begin("alice", "alice", None)
+    code = pyotp.TOTP(setup.secret).at(served.clock.now())
+    info.totp.register_complete("alice", state, code, label="Other app", ip=None)
+    (device,) = [m for m in served.store.list_methods("alice") if m.kind == "push"]
+    info.delete_method("alice", device.id, ip=None)
+    card.get_by_label("Enter the number shown on the sign-in screen").fill(number)
+    card.get_by_role("button", name="Approve").click()
+    refused = phone.page.locator("form.request[data-result=error] .result")
+    refused.wait_for()
+    assert "deleted on the security info page" in refused.inner_text()
+    assert not served.audit("push.approved")
+    assert "/security-info/mfa" in desktop.url

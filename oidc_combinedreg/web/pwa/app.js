@@ -336,6 +336,10 @@
         }).then(function (a) {
           if (a.status === 200) { result.textContent = t(a.data.result); }
           else if (a.status === 410) { result.textContent = t("request_gone"); }
+          // Deleted on the security-info page (a lost phone): its key no longer counts.
+          else if (a.status === 401 && a.data.reason === "unknown device") {
+            result.textContent = t("device_deleted");
+          }
           else { result.textContent = errorText(a); }
           form.setAttribute("data-result", a.status === 200 ? a.data.result : "error");
         }).catch(function () { result.textContent = t("network_error"); });
