@@ -26,6 +26,7 @@ from .host import AUTH_TIME_KEY, AuthlibEndpoint, Idp, LoginUser, Registration, 
 from .keys import SigningKey, new_secret_key, read_or_create
 from .limits import init_body_limit
 from .oauth import IdpAuthorizationServer, provider_metadata
+from .sessions import KeptSerializerSessions
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
 from .throttle import LoginThrottle
 
@@ -102,6 +103,7 @@ def create_app(
     instance.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(instance))
     app.secret_key = read_or_create(instance / "secret-key", new_secret_key)
+    app.session_interface = KeptSerializerSessions()
     secure = issuer.startswith("https:")
     settings = load_settings(Path(settings_path or DEFAULT_SETTINGS_PATH), issuer=issuer)
     app.config.update(
