@@ -272,3 +272,79 @@ def test_a_subscription_made_for_an_earlier_key_is_not_used_and_the_app_is_told(
     _start_push(pushing, _mfa_sign_in(pushing))
     assert n.drain(timeout=30)
     assert receiver.received == []
+
+
+@pytest.mark.parametrize(
+    ("ip", "development", "allowed"),
+    [
+        ("93.184.215.14", False, True),
+        ("2606:4700::6810:84e5", False, True),
+        ("127.0.0.1", False, False),
+        ("127.0.0.1", True, True),
+        ("::1", False, False),
+        ("10.1.2.3", True, False),
+        ("192.168.1.1", False, False),
+        ("169.254.169.254", False, False),
+        ("100.64.0.1", False, False),
+        ("::ffff:127.0.0.1", False, False),
+        ("fe80::1%eth0", False, False),
+        ("224.0.0.1", False, False),
+    ],
+)
+def test_only_public_unicast_addresses_are_reached(
+    ip: str, development: bool, allowed: bool
+) -> None:
+    from oidc_combinedreg.service.webpush import address_allowed
+
+    assert address_allowed(ip, development=development) is allowed
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:8080/push/x",
+        "https://127.0.0.1/push/x",
+        "https://localhost/push/x",
+        "https://[::1]/push/x",
+        "https://push.localhost/x",
+    ],
+)
+def test_in_production_loopback_endpoints_are_refused(receiver: Receiver, endpoint: str) -> None:
+    from oidc_combinedreg.exceptions import InvalidInput
+    from oidc_combinedreg.service.webpush import parse_subscription
+
+    subscription = {**receiver.subscription(), "endpoint": endpoint}
+    with pytest.raises(InvalidInput) as err:
+        parse_subscription(subscription, development=False)
+    assert err.value.field == "endpoint"
+    parse_subscription(receiver.subscription(), development=True)  # the tests' receiver
+
+
+def test_a_name_that_resolves_to_a_refused_address_is_not_connected_to(
+    pushing: Browser, receiver: Receiver
+) -> None:
+    """The endpoint's host name is checked when the socket connects, not only when the device
+    subscribed: a name re-pointed to the server's own network (here: localhost, with the server
+    in production mode) is refused, and the failure is audited like any other."""
+    from oidc_combinedreg.service.webpush import Subscription
+
+    pushing.login("alice")
+    device = enroll(pushing)
+    subscription = receiver.subscription()
+    subscribe(pushing, device, subscription)
+    n = notifier(pushing)
+    n.development = False
+    port = receiver.server.server_port
+    moved = Subscription.from_dict(
+        {**subscription, "endpoint": f"https://localhost:{port}/push/phone"}
+    )
+    with pytest.raises(OSError, match="refused address"):
+        n.send(moved)
+    # Through the background path: audited, nothing reached the receiver.
+    record = record_of(pushing, device)
+    n._store(record, moved, "push.subscribed", ip=None, reason="app")
+    n.notify(record_of(pushing, device))
+    assert n.drain(timeout=30)
+    assert receiver.received == []
+    (failed,) = pushing.reg.store.list_audit(user_id="alice", event_prefix="push.notify_failed")
+    assert failed.detail["reason"] == "OSError" and failed.detail["service"] == "localhost"
