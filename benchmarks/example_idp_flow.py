@@ -108,9 +108,11 @@ STORES: dict[str, Callable[[Path, str], str]] = {
 
 
 def write_directory(path: Path, hasher: PasswordHasher) -> None:
-    """``USERS`` staff users ``u<n>`` (MFA registration enforced for them) and one break-glass
-    user ``glass`` (password only), all with ``PASSWORD``, hashed once with ``hasher``'s
-    parameters (so no sign-in remakes its hash)."""
+    """``USERS`` users ``u<n>`` of the demo's "employees" group (MFA registration enforced, no
+    password reset: the app's code is all they need; the "staff" group's reset asks for a
+    second method since the demo config of issues 19/20) and one break-glass user ``glass``
+    (password only), all with ``PASSWORD``, hashed once with ``hasher``'s parameters (so no
+    sign-in remakes its hash)."""
     digest = hasher.hash(PASSWORD)
     with path.open("w") as out:
         out.write(
@@ -118,7 +120,7 @@ def write_directory(path: Path, hasher: PasswordHasher) -> None:
         )
         for n in range(USERS):
             out.write(f'[[users]]\nid = "u{n}"\npassword_hash = "{digest}"\n'
-                      f'email = "u{n}@example.test"\ngroups = ["staff"]\n')  # fmt: skip
+                      f'email = "u{n}@example.test"\ngroups = ["employees"]\n')  # fmt: skip
 
 
 def write_config(folder: Path, storage: str) -> Path:
