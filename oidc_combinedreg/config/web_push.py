@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -67,7 +68,10 @@ def _parse_private_key(text: str) -> ec.EllipticCurvePrivateKey:
     """The raw base64url scalar ``generate-vapid-keys`` prints, or a PEM (PKCS#8 or SEC 1)."""
     text = text.strip()
     if text.startswith("-----BEGIN"):
-        key = serialization.load_pem_private_key(text.encode(), password=None)
+        try:
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        except (TypeError, UnsupportedAlgorithm) as exc:  # encrypted, or not a key we know
+            raise ValueError(f"expected an unencrypted PEM private key ({exc})") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
             key.curve, ec.SECP256R1
         ):

@@ -162,3 +162,28 @@ def test_generate_vapid_keys_prints_a_table_that_loads(tmp_path: Path) -> None:
     table = tomllib.loads(bare.output)["methods"]["push"]["web_push"]
     assert "subject" not in table
     assert (f"{P}.subject", "required: expected a string") in problems(tmp_path, table)
+
+
+@pytest.mark.parametrize("kind", ["encrypted", "rsa", "p384", "garbage"])
+def test_a_pem_that_is_not_an_unencrypted_p256_key_is_refused(tmp_path: Path, kind: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key: Any = {
+        "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    }.get(kind, lambda: ec.generate_private_key(ec.SECP256R1()))()
+    encryption: Any = (
+        serialization.BestAvailableEncryption(b"secret")
+        if kind == "encrypted"
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    if kind == "garbage":
+        pem = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    (tmp_path / "vapid.pem").write_bytes(pem)
+    found = problems(tmp_path, {"vapid_private_key_file": "vapid.pem", "subject": SUBJECT})
+    assert [p for p, m in found if "P-256 private key" in m] == [f"{P}.vapid_private_key_file"], (
+        found
+    )
