@@ -14,6 +14,7 @@ from authlib.oidc.core.errors import LoginRequiredError  # type: ignore[import-u
 from flask import (
     Blueprint,
     Response,
+    g,
     jsonify,
     make_response,
     redirect,
@@ -95,8 +96,13 @@ def _request_url() -> str:
 
 def _request_key() -> str:
     """Names this authorization request in the host session, by its parameters: the same for
-    a POST and the GET it comes back as after the login (the middleware replays it unchanged)."""
-    return hashlib.sha256(_request_params().encode()).hexdigest()[:32]
+    a POST and the GET it comes back as after the login (the middleware replays it unchanged).
+    Made once per request (the view asks up to three times)."""
+    key: str | None = g.get("example_idp_request_key")
+    if key is None:
+        key = hashlib.sha256(_request_params().encode()).hexdigest()[:32]
+        g.example_idp_request_key = key
+    return key
 
 
 def _max_age(data: dict[str, Any], client_metadata: dict[str, Any]) -> int | None:
