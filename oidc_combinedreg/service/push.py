@@ -220,8 +220,12 @@ class PushService:
 
     def pending_for(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The requests waiting for this device, after checking the signed, timestamped poll."""
+        return self.poll(body)[1]
+
+    def poll(self, body: Mapping[str, Any]) -> tuple[MethodRecord, list[dict[str, Any]]]:
+        """:meth:`pending_for`, with the device's record (the poll's answer says more of it)."""
         record = self._signed(body, poll_message)
-        return [self._shown(record, tx) for tx in self._inbox(record)]
+        return record, [self._shown(record, tx) for tx in self._inbox(record)]
 
     def removal(self, body: Mapping[str, Any]) -> MethodRecord:
         """The device that signed this removal request (the caller deletes it under the

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..config.model import Environment
 from ..config.web_push import WebPushConfig
-from ..exceptions import InvalidInput
+from ..exceptions import InvalidInput, VerificationFailed
 from ..methods.push import PROTOCOL
 from ..store.base import MethodRecord
 from .base import secret_context
@@ -265,12 +265,14 @@ class WebPushNotifier:
         """Store the device's subscription (signed, timestamped like a poll)."""
         sub = parse_subscription(body.get("subscription"), development=self.development)
         record = self.push._signed(body, lambda d, t: subscribe_message(d, t, sub))
-        self._store(record, sub, "push.subscribed", ip=ip, reason="app")
+        if not self._store(record, sub, "push.subscribed", ip=ip, reason="app"):
+            raise VerificationFailed("unknown device")  # deleted meanwhile
         return record
 
     def unsubscribe(self, body: Mapping[str, Any], *, ip: str | None) -> MethodRecord:
         record = self.push._signed(body, unsubscribe_message)
-        self._store(record, None, "push.unsubscribed", ip=ip, reason="app")
+        if not self._store(record, None, "push.unsubscribed", ip=ip, reason="app"):
+            raise VerificationFailed("unknown device")
         return record
 
     def _store(

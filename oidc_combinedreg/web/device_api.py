@@ -91,13 +91,12 @@ def pending(web: WebApp, ctx: RequestContext) -> Page:
     push = web.reg.info.push
     try:
         _device_request(ctx)
-        fields = ctx.fields()
-        requests = push.pending_for(fields)
+        record, requests = push.poll(ctx.fields())
     except (VerificationFailed, InvalidInput) as exc:
         return _error(exc)
     data: dict[str, Any] = {"requests": requests}
     if push.web_push is not None:  # the app learns the key to subscribe with (RFC 8292 3.2)
-        data["web_push"] = push.web_push.info(push.device(fields.get("device_id")))
+        data["web_push"] = push.web_push.info(record)
     return Page("device_pending", data)
 
 
