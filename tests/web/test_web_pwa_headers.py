@@ -48,7 +48,7 @@ def test_the_shell_needs_nothing_the_policy_refuses(browser: Browser) -> None:
     html = browser.get(APP).get_data(as_text=True)
     assert "<script>" not in html and "<style" not in html and " style=" not in html
     assert not re.search(r"\son[a-z]+\s*=", html)  # no inline event handler (onclick=...)
-    for file in ("app.js", "i18n.js", "authcrypto.js", "sw.js"):
+    for file in ("app.js", "i18n.js", "authcrypto.js", "webpush.js", "sw.js"):
         code = browser.get(APP + file).get_data(as_text=True)
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in code, (file, sink)

@@ -11,7 +11,8 @@ importScripts(self.trustedTypes ? self.trustedTypes.createPolicy("authenticator"
   }
 }).createScriptURL("i18n.js") : "i18n.js");
 var CACHE = "combinedreg-authenticator-v1";
-var SHELL = ["./", "app.js", "authcrypto.js", "i18n.js", "app.css", "manifest.webmanifest", "icon.svg"];
+var SHELL = ["./", "app.js", "authcrypto.js", "webpush.js", "i18n.js", "app.css", "manifest.webmanifest",
+             "icon.svg"];
 var SCOPE = new URL("./", self.location).pathname;
 
 self.addEventListener("install", function (event) {

@@ -38,6 +38,7 @@ _FILES = {
     "index.html": "index.html",
     "app.js": "app.js",
     "authcrypto.js": "authcrypto.js",
+    "webpush.js": "webpush.js",
     "i18n.js": "i18n.js",
     "app.css": "app.css",
     "sw.js": "sw.js",
