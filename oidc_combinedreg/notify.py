@@ -33,9 +33,10 @@ from .config.model import Config
 from .crypto import random_id
 from .delivery.base import DeliveryFailed, EmailMessage, EmailSender
 from .delivery.messages import change_sentence, security_info_changed_email
+from .delivery.method_names import KIND_NAMES, added_ordinal, is_named, method_detail_text
 from .delivery.reset_messages import password_reset_email
 from .directory import Directory
-from .methods.kinds import MethodKind
+from .methods.kinds import METHOD_RULES, MethodKind
 from .store.base import AuditEvent, Store
 
 __all__ = [
@@ -55,19 +56,6 @@ NOT_ME_TTL = 14 * 86400
 RESET_FLAG = "password_reset_required"
 #: the outbox message kind of the "your password was changed" notice (password reset)
 PASSWORD_RESET_MESSAGE = "password_reset"
-
-_KIND_NAMES: dict[MethodKind, str] = {
-    MethodKind.PUSH: "Authenticator app (notification)",
-    MethodKind.TOTP: "Authenticator app",
-    MethodKind.HARDWARE_OATH: "Hardware token",
-    MethodKind.MOBILE_PHONE: "Phone",
-    MethodKind.ALTERNATE_PHONE: "Alternate phone",
-    MethodKind.OFFICE_PHONE: "Office phone",
-    MethodKind.EMAIL: "Email",
-    MethodKind.SECURITY_QUESTIONS: "Security questions",
-    MethodKind.APP_PASSWORD: "App password",
-    MethodKind.WEBAUTHN: "Security key or passkey",
-}
 
 
 class Change(StrEnum):
@@ -112,14 +100,16 @@ def prepare_notice(
     detail: str = "",
     old_email: str | None = None,
     suspend: Sequence[str] = (),
+    created_at: float | None = None,
 ) -> PendingNotice:
     """What every add/change/delete path calls (a no-op when no notifier is configured).
-    ``suspend``: the method ids its "This wasn't me" link suspends."""
+    ``suspend``: the method ids its "This wasn't me" link suspends; ``created_at``: when the
+    method was added, which names an unnamed one ("Authenticator app (added 6 Dec 2026)")."""
     if notifier is None:
         return PendingNotice()
     return notifier.prepare(
         user_id, change, kind, ip=ip, method_id=method_id, detail=detail, old_email=old_email,
-        suspend=suspend,
+        suspend=suspend, created_at=created_at,
     )  # fmt: skip
 
 
@@ -173,6 +163,7 @@ class Notifier:
         detail: str = "",
         old_email: str | None = None,
         suspend: Sequence[str] = (),
+        created_at: float | None = None,
     ) -> PendingNotice:
         info: dict[str, Any] = {
             "outbox_id": random_id(),
@@ -184,6 +175,12 @@ class Notifier:
         }
         if old_email:
             info["old_email"] = old_email
+        if created_at is not None and method_id and not is_named(kind, detail):
+            # An unnamed method is named by the day it was added (and its number among that
+            # day's unnamed ones of its kind), as the pages name it; the email composes the
+            # text in its own language when it is sent.
+            info["created_at"] = created_at
+            info["ordinal"] = self._ordinal(user_id, method_id, kind, created_at)
         event = AuditEvent(
             at=self.clock.now(),
             event="notify.queued",
@@ -205,6 +202,18 @@ class Notifier:
             detail={"outbox_id": random_id(), "message": PASSWORD_RESET_MESSAGE},
         )
         return PendingNotice((event,), lambda: self._deliver_safely(event))
+
+    def _ordinal(self, user_id: str, method_id: str, kind: MethodKind, created_at: float) -> int:
+        if METHOD_RULES[kind].per_user < 2:
+            return 0
+        siblings = [
+            (m.id, m.kind, m.created_at, is_named(m.kind, m.label))
+            for m in self.store.list_methods(user_id)
+            if m.id != method_id
+        ]
+        # The method itself: not stored yet when it is being added, still stored when deleted.
+        siblings.append((method_id, kind, created_at, False))
+        return added_ordinal(method_id, kind, created_at, siblings)
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -265,12 +274,18 @@ class Notifier:
             )
             return self._send_with_retries(message)
         kind = MethodKind(str(event.detail["kind"]))
+        created_at = event.detail.get("created_at")
+        detail = method_detail_text(
+            kind,
+            str(event.detail["detail"]),
+            float(created_at) if isinstance(created_at, (int, float)) else None,
+            int(event.detail.get("ordinal") or 0),
+            lang,
+        )
         message = security_info_changed_email(
             to=to,
             org=self.config.general.organization,
-            what=change_sentence(
-                str(event.detail["change"]), _KIND_NAMES[kind], str(event.detail["detail"]), lang
-            ),
+            what=change_sentence(str(event.detail["change"]), KIND_NAMES[kind], detail, lang),
             at=event.at,
             ip=event.ip,
             not_me_url=self._not_me_url(event),

@@ -45,7 +45,20 @@ def component_schemas(max_minutes: int) -> dict[str, Any]:
         {
             "id": STR,
             "kind": STR,
-            "label": STR,
+            "label": {
+                **STR,
+                "description": (
+                    "as stored: the user's name for it, a masked number or address; empty or the"
+                    " kind's English name when the user gave none"
+                ),
+            },
+            "display_name": {
+                **STR,
+                "description": (
+                    "the name the user sees (English): the kind and what tells it apart, e.g."
+                    " 'Authenticator app (#2, added Dec 6, 2026)'"
+                ),
+            },
             "mfa": _BOOL,
             "sspr": _BOOL,
             "default": _BOOL,

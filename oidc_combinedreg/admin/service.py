@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from ..crypto import SecretHasher
+from ..delivery.method_names import added_ordinal, display_name, is_named
 from ..directory import Directory, DirectoryUser, PerUserMfa
 from ..exceptions import CombinedRegError, InvalidInput
 from ..methods.kinds import METHOD_RULES, MethodKind
@@ -43,13 +45,25 @@ class NotSupported(CombinedRegError):
         super().__init__(message)
 
 
-def describe_method(record: MethodRecord, default_id: str | None) -> dict[str, Any]:
-    """A JSON-safe view of a method for admins: never a secret."""
+def describe_method(
+    record: MethodRecord, default_id: str | None, siblings: Sequence[MethodRecord] = ()
+) -> dict[str, Any]:
+    """A JSON-safe view of a method for admins: never a secret. ``label`` is what is stored (the
+    user's name for it, a masked number, or nothing of the user's); ``display_name`` is the name
+    the user sees, in English ("Authenticator app (#2, added Dec 6, 2026)"): ``siblings`` (the
+    user's methods) number unnamed ones of a kind added the same day."""
     rules = METHOD_RULES[record.kind]
+    ordinal = added_ordinal(
+        record.id,
+        record.kind,
+        record.created_at,
+        [(m.id, m.kind, m.created_at, is_named(m.kind, m.label)) for m in siblings or (record,)],
+    )
     return {
         "id": record.id,
         "kind": record.kind.value,
         "label": record.label,
+        "display_name": display_name(record.kind, record.label, record.created_at, ordinal),
         "mfa": rules.mfa,
         "sspr": rules.sspr,
         "default": record.id == default_id,
@@ -101,7 +115,7 @@ class AdminService:
         tap = self.tap.status(user_id)
         return {
             "user_id": user_id,
-            "methods": [describe_method(m, default_id) for m in methods],
+            "methods": [describe_method(m, default_id, methods) for m in methods],
             "reported": [describe_method(m, None) for m in self.info.reported_methods(user_id)],
             "default_method_id": default_id,
             "reregister": state.reregister,

@@ -121,6 +121,7 @@ class ServiceContext:
             detail=record.label if detail is None else detail,
             old_email=old_email,
             suspend=() if keeps else (record.id,),
+            created_at=record.created_at,
         )
         event = self.event(
             name,

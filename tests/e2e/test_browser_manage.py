@@ -73,7 +73,10 @@ def test_add_change_default_delete_and_replace_before_remove(
     assert "No methods registered yet." in page.inner_text("main")
 
     first = add_authenticator_app(page, server)
-    assert page.get_by_role("status").inner_text() == "Method added."
+    # The banner names the app by the name that tells it apart (the day it was added).
+    added = page.locator("ul.methods > li .detail").first.inner_text()
+    assert added.startswith("added ")
+    assert page.get_by_role("status").inner_text() == f"Authenticator app ({added}) was added."
     server.clock.advance(30)
     second = add_authenticator_app(page, server)
     assert first != second

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...delivery.method_names import added_ordinal
 from ...methods.email import mask_email
 from ...methods.kinds import METHOD_RULES, MethodKind
 from ...methods.names import NAMEABLE
@@ -57,24 +57,15 @@ def display_label(record: MethodRecord) -> str:
     return record.label
 
 
-def _day(at: float) -> dt.date:
-    return dt.datetime.fromtimestamp(at, dt.UTC).date()
-
-
 def _ordinal(record: MethodRecord, siblings: Sequence[MethodRecord]) -> int:
     """1, 2, ... when the user has several unnamed methods of this kind added the same (UTC)
     day, in the order added, so that "added 6 Dec 2026" tells them apart; otherwise 0. Only
-    that day's group is numbered: deleting another day's method renumbers nothing."""
-    if METHOD_RULES[record.kind].per_user < 2 or display_label(record):
+    that day's group is numbered: deleting another day's method renumbers nothing. The rule
+    is the notices' and the admin API's too (delivery/method_names.py)."""
+    if display_label(record):
         return 0
-    day = _day(record.created_at)
-    same = sorted(
-        (m for m in siblings
-         if m.kind is record.kind and not display_label(m) and _day(m.created_at) == day),
-        key=lambda m: (m.created_at, m.id),
-    )  # fmt: skip
-    ids = [m.id for m in same]
-    return ids.index(record.id) + 1 if len(ids) > 1 and record.id in ids else 0
+    facts = [(m.id, m.kind, m.created_at, bool(display_label(m))) for m in siblings]
+    return added_ordinal(record.id, record.kind, record.created_at, facts)
 
 
 def method_detail(method: Mapping[str, Any]) -> str:

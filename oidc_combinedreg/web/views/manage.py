@@ -240,9 +240,31 @@ def overview(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             ],
             "sspr_required": sspr.methods_required if sspr.applies(user.groups) else 0,
             "notice": ctx.arg("done") or None,
+            "notice_method": _notice_method(ctx),
             "return_to": _return_to(web, ctx),
         },
     )
+
+
+#: where the name of the method just added or deleted waits for the next page's banner
+_NOTICE_METHOD = "notice_method"
+
+
+def _remember_for_notice(ctx: RequestContext, done: str, described: dict[str, Any]) -> None:
+    """Keep the method's name for the banner of the list ("Authenticator app (#1, added ...)
+    was deleted."): in the session, never the URL (a name the user chose is theirs)."""
+    session, _ = ctx.require_session()
+    session.data[_NOTICE_METHOD] = {"done": done, "method": described}
+    ctx.touch()
+
+
+def _notice_method(ctx: RequestContext) -> dict[str, Any] | None:
+    """The method the banner after an add or a delete names, shown once."""
+    if ctx.session is None or _NOTICE_METHOD not in ctx.session.data:
+        return None
+    kept: dict[str, Any] = ctx.session.data.pop(_NOTICE_METHOD)
+    ctx.touch()
+    return dict(kept["method"]) if kept.get("done") == ctx.arg("done") else None
 
 
 def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
@@ -288,6 +310,10 @@ def add(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             )
             ctx.session = new
         ctx.touch()
+        added = web.reg.store.get_method(user.id, str(state["step"].get("method_id")))
+        if added is not None:
+            methods = web.reg.info.methods(user.id)
+            _remember_for_notice(ctx, "added", describe_method(added, None, methods))
         return Redirect(web.url("manage", done="added"))
     if isinstance(result, Page):
         result.data["progress"] = None
@@ -391,6 +417,7 @@ def delete(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         return Page("manage_delete", {**data, "error": "replace_first"}, 409)
     if not deleted:
         raise AccessDenied("no such method for this user")
+    _remember_for_notice(ctx, "deleted", describe_method(record, None, methods))
     return Redirect(web.url("manage", done="deleted"))
 
 
