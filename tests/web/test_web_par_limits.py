@@ -137,6 +137,8 @@ def test_a_stranger_pushing_as_a_public_client_is_refused_alone(
         assert push(idp2, public2, ip=STRANGER).status_code == 201
     assert_refused(push(idp2, public2, ip=STRANGER))
     assert push(idp2, public2, ip=OWNER).status_code == 201
+    # a confidential client behind the flooding address (a shared NAT) counts on its own
+    assert push(idp2, registered(idp2), ip=STRANGER).status_code == 201
 
 
 def test_a_pushed_request_lives_its_expires_in_and_is_purged_then(
