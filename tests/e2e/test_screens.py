@@ -39,6 +39,7 @@ PHONE = {"width": 390, "height": 844}
 LANGUAGES = ("ar", "de", "es", "fr", "ja", "en")
 #: pages also shot in Arabic (right to left)
 ARABIC_SHOTS = {"wizard-intro", "manage", "reset-choose"}
+ANSWERS = ("amsterdam harbour", "blue bicycle", "grandma rosa")
 _RUN = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map(
@@ -161,26 +162,55 @@ def _app_secret(page: Any) -> str:
     return str(page.locator("code.secret").inner_text().strip())
 
 
+def _answer(page: Any, answers: dict[str, str]) -> None:
+    """Each answer field gets the answer to the question its label asks."""
+    for i in range(page.locator("input[id^=answer]").count()):
+        question = page.locator(f"label[for=answer{i}]").inner_text().strip()
+        page.fill(f"#answer{i}", answers[question])
+
+
 def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> None:
     page = walk.page
-    # The wizard, from the demo relying party (alice: MFA registration and password reset).
+    # The wizard, from the demo relying party (alice: MFA registration and password reset). It
+    # proposes the demo's authenticator web app first.
     page.goto(f"{server.url}/demo")
     page.get_by_role("button", name="Sign in").click()
     _sign_in(page, "alice")
     page.wait_for_url("**/security-info/wizard?c=*")
     wizard = page.url
     walk.screen("wizard-intro")
+    page.get_by_role("button", name="Next").click()
+    walk.screen("wizard-push-qr")  # the QR code, and "Open the app on this device"
     page.goto(wizard + "&choose=1")
     walk.screen("wizard-choose")
     page.goto(wizard)
-    page.get_by_role("button", name="Next").click()
-    walk.screen("wizard-qr")
-    secret = _app_secret(page)
-    page.get_by_role("button", name="Next").click()
-    walk.screen("wizard-verify")
-    page.fill("#code", server.code(secret))
-    page.get_by_role("button", name="Next").click()
+    # The app in a second window of the same browser; the wizard sees the device arrive.
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Open the app on this device").click()
+    app = opened.value
+    app.get_by_role("button", name="Add account").first.click()
+    app.locator("article.account").wait_for()
+    page.wait_for_url("**/security-info/mfa*")
+    walk.screen("wizard-push-try")  # "Let's try it out": the approval with the number
+    page.get_by_role("button", name="Send notification").click()
+    number = page.locator(".push-number").inner_text().strip()
+    card = app.locator("form.request:not([data-result])")
+    card.get_by_label("Enter the number shown on the sign-in screen").fill(number)
+    card.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**/security-info/wizard*")
+    app.close()
     walk.screen("wizard-added")
+    # The second method for a password reset: the phone is proposed; alice answers questions.
+    page.get_by_role("button", name="Next").click()
+    page.goto(wizard + "&choose=1")
+    page.get_by_role("radio", name="Security questions").check()
+    page.get_by_role("button", name="Confirm").click()
+    walk.screen("wizard-questions")
+    chosen = {}
+    for i, answer in enumerate(ANSWERS):
+        chosen[page.locator(f"#question{i} option:checked").inner_text().strip()] = answer
+        page.fill(f"#answer{i}", answer)
+    page.get_by_role("button", name="Done").click()
     page.get_by_role("button", name="Next").click()
     walk.screen("wizard-summary")
     page.get_by_role("button", name="Done").click()
@@ -204,15 +234,18 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     page.get_by_role("button", name="Next").click()
     walk.screen("email-verify")
     assert page.locator("#code").count() == 1, page.url
+    # An authenticator app of her own beside the web app: its QR code and its code check.
     page.goto(f"{server.url}/security-info/add/totp")
     page.get_by_role("button", name="Next").click()
-    second = _app_secret(page)
+    walk.screen("add-totp-qr")
+    secret = _app_secret(page)
     page.get_by_role("button", name="Next").click()
-    page.fill("#code", server.code(second))
+    walk.screen("add-totp-verify")
+    page.fill("#code", server.code(secret))
     page.get_by_role("button", name="Next").click()
     page.wait_for_url("**/security-info/?done=added")
     page.goto(f"{server.url}/security-info/")
-    assert page.locator("ul.methods > li").count() == 2
+    assert page.locator("ul.methods > li").count() == 3  # web app, questions, app
     walk.screen("manage")
     page.goto(f"{server.url}/security-info/default")
     walk.screen("manage-default")
@@ -234,7 +267,9 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     page.goto(f"{server.url}/security-info/")
     page.wait_for_url("**/security-info/mfa*")
     walk.screen("mfa")
-    if page.locator("#code").count() == 0:
+    # The web app is proposed first (the most secure she has): her other app's code instead.
+    if page.get_by_role("button", name="Send notification").count():
+        page.get_by_text("Sign in another way").click()
         page.locator("main a[href*='method=']").first.click()
         walk.screen("mfa-code")
     page.fill("#code", server.code(secret))
@@ -254,13 +289,19 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
     walk.screen("reset-verify")
     page.fill("#code", server.code(secret))
     page.get_by_role("button", name="Verify").click()
+    # A reset takes two methods: her security questions are the second.
+    page.get_by_label("Answer my security questions").check()
+    page.get_by_role("button", name="Next").click()
+    walk.screen("reset-questions")
+    _answer(page, chosen)
+    page.get_by_role("button", name="Verify").click()
     walk.screen("reset-password")
     page.fill("#password", "a new and long pass phrase 42")
     page.fill("#confirm", "a new and long pass phrase 42")
     page.get_by_role("button", name="Reset password").click()
     assert page.locator("h1").inner_text() == "Your password was changed"
     walk.here("reset-done")  # the flow is over: loading it again starts a new one
-    assert len(walk.pages) >= 24 * len(LANGUAGES) + 1
+    assert len(walk.pages) >= 29 * len(LANGUAGES) + 1
 
 
 def test_admin_dashboard(walk: Walk, server: Server) -> None:
@@ -312,13 +353,8 @@ def test_legacy_wizard_and_conditional_access_block(walk: Walk, server: Server) 
 
 
 def test_security_questions_page(walk: Walk, tmp_path: Path) -> None:
-    """Off in the default demo (decision 155): on as docs/example-idp.md says to try them."""
-    text = DEMO_CONFIG.replace(
-        "methods_required = 1",
-        'methods_required = 2\nmethods = ["totp", "mobile_phone", "email", "security_questions"]',
-    )
-    text += "\n[policies.methods.security_questions]\nenabled = true\n"
-    with _demo(tmp_path, text) as server:
+    """On in the demo (decision 182): "Add sign-in method" offers them to a user without them."""
+    with _demo(tmp_path, DEMO_CONFIG) as server:
         page = walk.page
         page.goto(f"{server.url}/login?next=/security-info/")
         _sign_in(page, "alice")
