@@ -25,9 +25,10 @@ def safe_next(target: str | None) -> str:
     """A same-site path to continue to after login; anything else becomes the home page."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return url_for("login.home")
-    if any(c.isspace() or not c.isprintable() for c in target):
+    if " " in target or not target.isprintable():
         # A URL the browser sent is escaped; raw white space or a control character is not one
         # (CR LF would end the Location header: a 500 at best; urlsplit drops tabs silently).
+        # The space is the one white space character str.isprintable() lets through.
         return url_for("login.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:

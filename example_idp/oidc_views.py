@@ -163,6 +163,11 @@ def authorize() -> ResponseReturnValue:
     if _needs_password(signed_in, prompts, max_age):
         session[LOGIN_FOR] = _request_key()
         session.pop(REAUTHENTICATED, None)
+        if "_user_id" not in session:
+            # Flask-Login ("basic" session protection) marks a session that has no signed-in
+            # user's identifier as not fresh at its next request, which rewrote and re-signed
+            # the cookie on the login page: the same mark now, in the cookie this response sets.
+            session["_fresh"] = False
         return redirect(url_for("login.login", next=_request_url()))
     if pushed and not server.pushed.spend(pushed):
         # RFC 9126 4: one use. A parallel request (another tab) answered it first.

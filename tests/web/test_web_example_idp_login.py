@@ -44,6 +44,8 @@ def _login(client: FlaskClient, next_url: str) -> str:
         ("/authorize\r\nSet-Cookie: evil=1", "/"),  # a header of its own: not a 500, not a header
         ("/authorize\tx", "/"),
         ("/ spaced", "/"),
+        ("/no\xa0break", "/"),  # white space beyond ASCII
+        ("/line\u2028separator", "/"),
     ],
 )
 def test_after_the_login_only_a_same_site_path_is_followed(

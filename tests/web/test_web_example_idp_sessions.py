@@ -5,10 +5,11 @@ takes effect at once, and a key moved to SECRET_KEY_FALLBACKS still opens its co
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
-from idp_client import login, make_idp
+from idp_client import authorize_params, login, make_idp, registered
 from itsdangerous import URLSafeTimedSerializer
 
 
@@ -45,3 +46,21 @@ def test_a_new_secret_key_takes_effect_at_once(tmp_path: Path) -> None:
     assert not _signed_in(client)  # the cookie signed with the old key is not accepted
     app.config["SECRET_KEY_FALLBACKS"] = [old]
     assert _signed_in(client)  # a fallback key still opens it
+
+
+def test_the_login_page_does_not_rewrite_the_host_session(tmp_path: Path) -> None:
+    """The authorization request that sends a browser to the login page writes the host session
+    once (the request it came for); the login page itself leaves it as it is. The old code had
+    Flask-Login mark that session "not fresh" on the login page, which signed and set the cookie
+    a second time."""
+    client = make_idp(tmp_path)
+    reg = registered(client)
+    first = client.get("/authorize?" + urlencode(authorize_params(reg["client_id"])))
+    assert first.status_code == 302 and "/login" in first.headers["Location"]
+    assert any(c.startswith("idp_session=") for c in first.headers.getlist("Set-Cookie"))
+    page = client.get(first.headers["Location"])
+    assert page.status_code == 200
+    assert not [c for c in page.headers.getlist("Set-Cookie") if c.startswith("idp_session=")]
+    # Flask-Login still sees a session without a signed-in user as not fresh.
+    with client.session_transaction() as session:
+        assert session.get("_fresh") is False and "_user_id" not in session
