@@ -43,14 +43,18 @@ class LoginThrottle:
     def retry_after(self, username: str, ip: str, kind: str = "password") -> int:
         """Seconds until another attempt is allowed; 0 when one is allowed now."""
         now = self._clock.now()
+        keys = self._keys(username, ip, kind)
+        # One query for the three counters: each holds at most its limit within the window
+        # (a refused try is not counted), so this reads a bounded number of rows.
+        rows = self._db.fetch_all(
+            "SELECT key, at FROM login_failures WHERE key IN (?, ?, ?) AND at > ?",
+            (*(key for key, _ in keys), now - self._window),
+        )
         wait = 0.0
-        for key, allowed in self._keys(username, ip, kind):
-            rows = self._db.fetch_all(
-                "SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at DESC LIMIT ?",
-                (key, now - self._window, allowed),
-            )
-            if len(rows) >= allowed:
-                wait = max(wait, rows[-1]["at"] + self._window - now)
+        for key, allowed in keys:
+            times = sorted((row["at"] for row in rows if row["key"] == key), reverse=True)
+            if len(times) >= allowed:
+                wait = max(wait, times[allowed - 1] + self._window - now)
         return int(wait) + 1 if wait > 0 else 0
 
     def failed(self, username: str, ip: str, kind: str = "password") -> None:
@@ -63,4 +67,8 @@ class LoginThrottle:
 
     def succeeded(self, username: str, ip: str, kind: str = "password") -> None:
         pair, user, _ = (key for key, _ in self._keys(username, ip, kind))
-        self._db.execute("DELETE FROM login_failures WHERE key IN (?, ?)", (pair, user))
+        # Most sign-ins have nothing to clear: a read, and the write lock only when there is.
+        if self._db.fetch_one(
+            "SELECT 1 FROM login_failures WHERE key IN (?, ?) LIMIT 1", (pair, user)
+        ):
+            self._db.execute("DELETE FROM login_failures WHERE key IN (?, ?)", (pair, user))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from idp_client import login, make_idp
 
 from example_idp import create_app
+from example_idp import db as db_module
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import fast_hasher_for_tests
 
@@ -68,3 +71,26 @@ def test_many_addresses_together_refuse_a_name_for_one_window_only(
     assert _password(idp, OWNER, "alice") == 429
     clock.advance(301)
     assert _password(idp, OWNER, "alice") == 302
+
+
+def test_a_login_without_failures_reads_the_counters_once_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22.5: the three counters are read in one query, and a success with nothing to clear
+    takes no write lock (the old code ran three queries, then BEGIN IMMEDIATE, DELETE, COMMIT)."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
+    client = make_idp(tmp_path)
+    login(client)  # the seed file's hash is remade with idp.toml's parameters (a write)
+    statements.clear()
+    login(client)
+    counters = [s for s in statements if "login_failures" in s]
+    assert len(counters) == 2, counters
+    assert not [s for s in statements if s.startswith(("BEGIN", "DELETE"))], statements
