@@ -4,8 +4,8 @@ call, on the connection that call takes (SQLite's writer, a PostgreSQL pool conn
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 from oidc_combinedreg.exceptions import StoreUnavailable
@@ -28,23 +28,35 @@ class DeferredTransaction:
         local = self._local
         return getattr(local, "conn", None) is not None or getattr(local, "pending", False)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """The store calls of this thread inside the block run as one transaction, begun by the
         block's first call, so that what the block computes before it (a code check's decryption
         and HMACs) holds no lock. A block that raises anything but ``StoreUnavailable`` still
         commits what its calls wrote (a refused code stays counted; see ``Store.transaction``).
         Nested blocks join the outer one."""
-        local = self._local
         if self._in_transaction():
-            yield
-            return
-        local.pending, commit = True, True
-        try:
-            yield
-        except StoreUnavailable:
-            commit = False
-            raise
-        finally:
-            local.pending = False
-            self._finish(commit=commit)
+            return _JOINED
+        return _Block(self)
+
+
+class _Block:
+    """The outermost ``transaction()`` block. A class rather than ``@contextmanager``: an MFA
+    verify opens two (the page's and the code check's), each paid a generator's set-up."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: DeferredTransaction) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._local.pending = True
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._store._local.pending = False
+        self._store._finish(commit=not isinstance(exc, StoreUnavailable))
+
+
+#: a nested block: the outer one commits
+_JOINED = nullcontext()
