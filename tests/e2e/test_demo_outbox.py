@@ -8,6 +8,7 @@ lists them newest first: a password reset with email + phone read from it, a cha
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import shutil
@@ -20,11 +21,13 @@ from typing import Any
 import pyotp
 import pytest
 import requests
+from babel.dates import format_date
 from werkzeug.serving import make_server
 
 from example_idp.outbox import OutboxRefused, create_demo_app
 from oidc_combinedreg import CombinedRegistration, load_config
 from oidc_combinedreg.methods.kinds import MethodKind
+from oidc_combinedreg.methods.phone import mask_phone
 from oidc_combinedreg.store.base import MethodRecord
 
 pytestmark = pytest.mark.e2e
@@ -272,7 +275,8 @@ def test_alice_registers_a_phone_in_the_wizard_with_the_texted_code(demo: Demo) 
     r = s.post(
         r.url, data={"csrf_token": _csrf(r.text), "action": "verify", "code": code}, timeout=10
     )
-    assert "Authenticator app was successfully registered" in r.text, r.text
+    today = format_date(dt.datetime.now(dt.UTC), "medium", locale="en")
+    assert f"Authenticator app (added {today}) was successfully registered" in r.text, r.text
     r = s.post(r.url, data={"csrf_token": _csrf(r.text), "action": "next"}, timeout=10)
     assert "Method 2 of 2" in r.text and 'name="number"' in r.text  # the phone
     form = {"action": "next", "country": "US", "number": "415 555 0123", "channel": "sms"}
@@ -282,7 +286,7 @@ def test_alice_registers_a_phone_in_the_wizard_with_the_texted_code(demo: Demo) 
     r = s.post(
         r.url, data={"csrf_token": _csrf(r.text), "action": "verify", "code": code}, timeout=10
     )
-    assert "Phone was successfully registered" in r.text
+    assert f"Phone ({mask_phone(PHONE)}) was successfully registered" in r.text
     assert _outbox(demo)[0][:2] == ("email", "alice@example.test")  # the change notice
 
 

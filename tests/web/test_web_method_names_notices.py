@@ -10,6 +10,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pyotp
 import pytest
 from admin_helpers import admin_section, api
 from babel.dates import format_date
@@ -163,3 +164,22 @@ def test_an_unused_unnamed_app_says_its_date_once(env: tuple[Browser, RecordingS
     html = browser.get(SECURITY_INFO).get_data(as_text=True)
     row = next(li for li in html.split("<li>") if f"methods/{second}/delete" in li)
     assert f"Added {added}, not used yet" in row.split('<div class="actions">')[0]
+
+
+def test_the_wizard_names_the_method_it_registered(env: tuple[Browser, RecordingSender]) -> None:
+    """The wizard's "... was successfully registered." names the method as the list does."""
+    browser, _ = env
+    browser.login("alice")
+    wizard = location(browser.get(location(browser.authorize())))
+    token = browser.csrf(wizard)
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})
+    secret = browser.get_json(wizard).get_json()["secret"]
+    browser.post_json(wizard, {"action": "next", "csrf_token": token})
+    code = pyotp.TOTP(secret).at(browser.clock.now())
+    browser.post_json(wizard, {"action": "verify", "code": code, "csrf_token": token})
+    added = browser.get_json(wizard).get_json()
+    assert added["page"] == "method_added"
+    [app] = browser.reg.store.list_methods("alice")
+    assert (added["method"]["id"], added["method"]["label"]) == (app.id, "")
+    html = browser.get(wizard).get_data(as_text=True)
+    assert f"Authenticator app (added {_added(browser)}) was successfully registered." in html

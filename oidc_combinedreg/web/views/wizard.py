@@ -281,6 +281,15 @@ def _choose(web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str) 
     )
 
 
+def _added(web: WebApp, ctx: RequestContext, step: dict[str, Any]) -> dict[str, Any] | None:
+    """The method the step registered, described as the list describes it (its name with what
+    tells it apart: "Authenticator app (added 6 Dec 2026)"); None if it is gone meanwhile."""
+    _, user = ctx.require_session()
+    methods = web.reg.info.methods(user.id)
+    record = next((m for m in methods if m.id == step.get("method_id")), None)
+    return describe_method(record, None, methods) if record is not None else None
+
+
 def _method_step(
     web: WebApp, ctx: RequestContext, wiz: dict[str, Any], action: str, common: dict[str, Any]
 ) -> Page | Redirect:
@@ -295,7 +304,10 @@ def _method_step(
             wiz["step"] = {}
             ctx.touch()
             return Redirect(web.url("wizard", c=cid))
-        page = Page("method_added", {"kind": kind.value, "name": METHOD_NAMES[kind]})
+        page = Page(
+            "method_added",
+            {"kind": kind.value, "name": METHOD_NAMES[kind], "method": _added(web, ctx, step)},
+        )
     else:
         result = HANDLERS[kind](web, ctx, step, action)
         if result is None:
