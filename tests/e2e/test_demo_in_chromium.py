@@ -31,6 +31,7 @@ from playwright.sync_api import Browser, Page
 from werkzeug.serving import make_server
 
 from example_idp import create_app
+from oidc_combinedreg.methods.questions import DEFAULT_QUESTIONS
 
 pytestmark = pytest.mark.e2e
 
@@ -70,6 +71,8 @@ def _login(page: Page, user: str) -> None:
 
 
 ANSWERS = ("amsterdam harbour", "blue bicycle", "grandma rosa")
+#: the questions the form preselects: the first three the product ships
+QUESTIONS = DEFAULT_QUESTIONS[:3]
 
 
 def _choose_another_method(page: Page, name: str) -> None:
@@ -259,4 +262,28 @@ def test_the_web_app_in_a_second_window_registers_push_and_approves_the_next_sig
     claims = _claims(page)
     assert {"pwd", "swk", "mfa"} <= set(claims["amr"]) and "otp" not in claims["amr"]
     assert claims["sub"] == "alice"
+
+    # She forgot her password: a reset takes two methods, the code the app shows and her
+    # answers (README, the alice row).
+    page.get_by_role("link", name="Sign out").click()
+    page.goto(f"{own_idp.url}/demo")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.fill("#account", "alice")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Enter a code from my authenticator app").check()
+    page.get_by_role("button", name="Next").click()
+    app.wait_for_function("document.querySelector('output.code').textContent.length === 6")
+    page.fill("#code", app.locator("output.code").first.inner_text())
+    page.get_by_role("button", name="Verify").click()
+    page.get_by_label("Answer my security questions").check()
+    page.get_by_role("button", name="Next").click()
+    for i in range(page.locator("input[id^=answer]").count()):
+        asked = page.locator(f"label[for=answer{i}]").inner_text().strip()
+        page.fill(f"#answer{i}", dict(zip(QUESTIONS, ANSWERS, strict=True))[asked])
+    page.get_by_role("button", name="Verify").click()
+    page.fill("#password", "a new and long pass phrase 42")
+    page.fill("#confirm", "a new and long pass phrase 42")
+    page.get_by_role("button", name="Reset password").click()
+    assert page.locator("h1").inner_text() == "Your password was changed"
     context.close()
