@@ -10,12 +10,14 @@ the block's save of the same session then writes nothing more (issue 22)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import pytest
 from store_helpers import T0, event, method, race
 
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store.base import LimitCheckedAdvance, Store
 from oidc_combinedreg.store.postgres import PostgresStore
 from oidc_combinedreg.store.redis import RedisStore
@@ -307,3 +309,57 @@ def test_the_success_events_are_stored_exactly_as_given(one_server: CheckedStore
         "alice", record.id, STEP, T0, checks=checks(), events=given, reset=[CONSECUTIVE, WINDOW]
     ) is True  # fmt: skip
     assert sorted(one_server.list_audit(), key=lambda e: e.at) == given
+
+
+@contextmanager
+def refusing_the_checked_call(
+    store: CheckedStore, request: pytest.FixtureRequest, clock: FrozenClock
+) -> Iterator[CheckedStore]:
+    """A real fault in the middle of the checked call: Redis out of memory (a script that
+    writes is refused as a whole), PostgreSQL's statement stopped by its timeout at the session
+    row, after it changed the method, the audit log and the counters (another client holds the
+    row's lock)."""
+    if isinstance(store, RedisStore):
+        store.client.config_set("maxmemory", 1)
+        try:
+            yield store
+        finally:
+            store.client.config_set("maxmemory", 0)
+        return
+    server = request.getfixturevalue("postgres_server")
+    short = PostgresStore(server.dsn, clock=clock, statement_timeout=0.3)
+    with server.connect("creg") as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM sessions WHERE sid = 'sessionkey-1' FOR UPDATE")
+        try:
+            yield short
+        finally:
+            holder.execute("ROLLBACK")
+            short.close()
+
+
+def test_a_fault_in_the_checked_call_writes_nothing_and_the_code_works_after(
+    one_server: CheckedStore, request: pytest.FixtureRequest, clock: FrozenClock
+) -> None:
+    """Fail closed, all or nothing: the step, its event, the counters cleared and the session
+    are one write; refused, none of them happened, and the same code works once the store
+    answers again."""
+    record = method(counter=STEP - 1)
+    one_server.add_method(record, limit=5)
+    signed_in(one_server)
+    one_server.counters(incr=[(WINDOW, 60)])
+    with refusing_the_checked_call(one_server, request, clock) as faulty:
+        with pytest.raises(StoreUnavailable), faulty.transaction():
+            plan(faulty)
+            advance(faulty, record.id)
+
+    assert stored_counter(one_server, record.id) == STEP - 1
+    assert one_server.list_audit() == []
+    assert one_server.counters(read=[WINDOW]) == [1]
+    assert one_server.load_session(OLD) == SIGNED_IN
+    assert one_server.load_session(NEW) is None
+    with one_server.transaction():
+        plan(one_server)
+        assert advance(one_server, record.id) is True
+        assert save(one_server) is True
+    assert one_server.load_session(NEW) == UPGRADED
