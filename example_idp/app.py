@@ -17,6 +17,7 @@ from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.integrations.flask import FlaskCombinedRegistration
 
 from .authz_requests import PushedRequests
+from .client_auth import ClientAuthLimits
 from .clients import ClientStore
 from .csrf import init_csrf
 from .db import Database
@@ -26,6 +27,7 @@ from .host import AUTH_TIME_KEY, AuthlibEndpoint, Idp, LoginUser, Registration, 
 from .keys import SigningKey, new_secret_key, read_or_create
 from .limits import init_body_limit
 from .oauth import IdpAuthorizationServer, provider_metadata
+from .registration_limits import RegistrationLimits
 from .sessions import KeptSerializerSessions
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
 from .throttle import LoginThrottle
@@ -121,10 +123,11 @@ def create_app(
         from oidc_combinedreg import load_config
 
         combinedreg_config = load_config(combinedreg_config)  # ConfigError lists every problem
+    clients = ClientStore(db, {c.client_id: c for c in settings.clients})
     server = IdpAuthorizationServer(
         app,
         issuer=issuer,
-        clients=ClientStore(db, {c.client_id: c for c in settings.clients}),
+        clients=clients,
         codes=CodeStore(db, clock, settings.code_lifetime),
         tokens=TokenStore(db, clock),
         directory=directory,
@@ -133,8 +136,14 @@ def create_app(
         id_token_lifetime=settings.id_token_lifetime,
         metadata=provider_metadata(issuer, _acr_values(combinedreg_config)),
         pushed=PushedRequests(db, clock, settings.par),
+        client_auth=ClientAuthLimits(
+            db,
+            clock,
+            settings.client_auth,
+            known=lambda client_id: clients.get(client_id) is not None,
+        ),
     )
-    server.register_logout(end_sign_in, settings.open_registration)
+    server.register_logout(end_sign_in, RegistrationLimits(db, clock, settings.registration))
     app.extensions["example_idp"] = Idp(
         issuer=issuer,
         settings=settings,

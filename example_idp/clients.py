@@ -164,12 +164,23 @@ class ClientStore:
             memo[client_id] = client
         return client
 
+    def full(self, cap: int) -> bool:
+        """Whether ``cap`` clients are registered (a registration's check; not per request)."""
+        row = self._db.fetch_one("SELECT count(*) FROM clients")
+        return row is not None and row[0] >= cap
+
     def add(
-        self, *, client_id: str, secret: str | None, metadata: Mapping[str, Any], issued_at: int
-    ) -> Client:
+        self, *, client_id: str, secret: str | None, metadata: Mapping[str, Any], issued_at: int,
+        cap: int,
+    ) -> Client | None:  # fmt: skip
+        """The client stored; None (nothing stored) when ``cap`` clients are registered already,
+        counted in the insert itself so parallel registrations cannot pass it."""
         secret_hash = hash_secret(secret) if secret else None
-        self._db.execute(
-            "INSERT INTO clients (client_id, secret_hash, metadata, issued_at) VALUES (?, ?, ?, ?)",
-            (client_id, secret_hash, json.dumps(dict(metadata)), issued_at),
+        stored = self._db.execute(
+            "INSERT INTO clients (client_id, secret_hash, metadata, issued_at)"
+            " SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM clients) < ?",
+            (client_id, secret_hash, json.dumps(dict(metadata)), issued_at, cap),
         )
+        if not stored:
+            return None
         return Client(client_id=client_id, secret_hash=secret_hash, client_metadata=metadata)

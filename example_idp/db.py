@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tokens_code ON tokens (code_hash);
+CREATE INDEX IF NOT EXISTS tokens_expiry ON tokens (issued_at + expires_in);  -- the purge
 CREATE TABLE IF NOT EXISTS pushed_requests (
     uri_hash TEXT PRIMARY KEY,        -- sha256 of the request_uri (RFC 9126): none usable if leaked
     client_id TEXT NOT NULL,
@@ -66,11 +67,14 @@ CREATE TABLE IF NOT EXISTS pushed_requests (
     used INTEGER NOT NULL DEFAULT 0,  -- spent when /authorize answered the client
     quota_key TEXT NOT NULL DEFAULT '' -- whose pending cap it counts on (par_limits.py)
 );
-CREATE TABLE IF NOT EXISTS par_counts (
-    key TEXT NOT NULL,                -- "client:<id>" or "ip:<address>" (par_limits.py)
-    at REAL NOT NULL
+DROP TABLE IF EXISTS par_counts;     -- an older build's /par counters: now in rate_counts
+CREATE TABLE IF NOT EXISTS rate_counts (
+    key TEXT NOT NULL,                -- "<use>:<what>", e.g. "par:ip:<address>" (rate_limits.py)
+    at REAL NOT NULL,
+    until REAL NOT NULL               -- at + the counter's window: purged from then
 );
-CREATE INDEX IF NOT EXISTS par_counts_key ON par_counts (key, at);
+CREATE INDEX IF NOT EXISTS rate_counts_key ON rate_counts (key, at);
+CREATE INDEX IF NOT EXISTS rate_counts_until ON rate_counts (until);
 CREATE TABLE IF NOT EXISTS login_failures (
     key TEXT NOT NULL,                -- "user:<name>" or "ip:<address>"
     at REAL NOT NULL

@@ -8,8 +8,9 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
-from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Request  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # type: ignore[import-untyped]
+from authlib.oauth2.rfc6749.util import extract_basic_authorization  # type: ignore[import-untyped]
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest  # type: ignore[import-untyped]
 from flask import Flask
 from flask import request as flask_request
@@ -28,11 +29,13 @@ from .authz_requests import (
     as_strings,
     check_response_mode,
 )
+from .client_auth import ClientAuthLimits
 from .clients import SUPPORTED_SCOPES, Client, ClientStore
 from .directory import TomlDirectory
 from .grants import CodeGrant, CodeStore, IdToken, S256Only, TokenStore
 from .keys import SigningKey
 from .registration import AUTH_METHODS, RegistrationEndpoint
+from .registration_limits import RegistrationLimits
 
 __all__ = ["IdpAuthorizationServer", "provider_metadata"]
 
@@ -108,6 +111,7 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         self, app: Flask, *, issuer: str, clients: ClientStore, codes: CodeStore,
         tokens: TokenStore, directory: TomlDirectory, signing_key: SigningKey, clock: Clock,
         id_token_lifetime: int, metadata: Mapping[str, Any], pushed: PushedRequests,
+        client_auth: ClientAuthLimits,
     ) -> None:  # fmt: skip
         super().__init__()
         self.issuer = issuer
@@ -120,10 +124,30 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         self.id_token_lifetime = id_token_lifetime
         self.metadata = dict(metadata)
         self.pushed = pushed
+        self.client_auth = client_auth
         self.init_app(app, query_client=clients.get, save_token=lambda token, request: None)
         self.register_grant(CodeGrant, [S256Only(required=True), IdToken(self)])
         self.request_objects = RequestObjects(self)
         self.register_extension(self.request_objects)
+
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> Client:
+        """Authlib's client authentication (at /token and /par), counted (client_auth.py): over a
+        limit Refused (429) before the secret is compared; a failure counts on the address and
+        on the client named (RFC 6749 2.3.1)."""
+        ip = flask_request.remote_addr or "unknown"
+        basic_id, _ = extract_basic_authorization(request.headers)
+        claimed = (basic_id, request.form.get("client_id"), request.payload.client_id)
+        failed_here = self.client_auth.check(claimed, ip)
+        try:
+            client: Client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            self.client_auth.failed(claimed, ip)
+            raise
+        if client.client_id in failed_here:
+            self.client_auth.succeeded(client.client_id, ip)
+        return client
 
     def resolve_request(self, params: Mapping[str, Any]) -> OAuth2Request:
         """An authorization request with a pushed request or a request object resolved (the
@@ -253,9 +277,11 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         )
         return request_uri, PUSH_LIFETIME
 
-    def register_logout(self, end_session: Callable[[], None], open_registration: bool) -> None:
+    def register_logout(
+        self, end_session: Callable[[], None], registration: RegistrationLimits
+    ) -> None:
         self.register_endpoint(LogoutEndpoint(end_session))
-        self.register_endpoint(RegistrationEndpoint(open_registration))
+        self.register_endpoint(RegistrationEndpoint(registration))
 
 
 class LogoutEndpoint(EndSessionEndpoint):  # type: ignore[misc]

@@ -31,6 +31,7 @@ from .csrf import csrf_ok
 from .grants import SignedIn, user_claims
 from .host import current_idp, current_sign_in
 from .login import LOGIN_FOR, REAUTHENTICATED
+from .rate_limits import Refused, refused_response
 
 __all__ = ["bp"]
 
@@ -189,11 +190,8 @@ def pushed_authorization_request() -> ResponseReturnValue:
     try:
         request_uri, expires_in = server.push_request(request.remote_addr or "unknown")
     except PushRefused as refused:
-        # RFC 9126 2.3: 429 when a client sends more than allowed; the token endpoint's error
-        # format (RFC 6749 5.2) with 4.1.2.1's code for "try again later", and when (RFC 6585 4).
-        error_body = {"error": "temporarily_unavailable", "error_description": refused.reason}
-        headers = {"Retry-After": str(refused.retry_after), "Cache-Control": "no-store"}
-        return jsonify(error_body), 429, headers
+        # RFC 9126 2.3: 429 when a client sends more than allowed (rate_limits.py)
+        return refused_response(refused)
     except OAuth2Error as error:
         error.redirect_uri = None  # RFC 9126 2.3: errors are JSON to the client, never redirects
         response: ResponseReturnValue = server.handle_error_response(None, error)
@@ -204,7 +202,10 @@ def pushed_authorization_request() -> ResponseReturnValue:
 
 @bp.post("/token")
 def token() -> ResponseReturnValue:
-    response: ResponseReturnValue = current_idp().server.create_token_response()
+    try:
+        response: ResponseReturnValue = current_idp().server.create_token_response()
+    except Refused as refused:  # too many failed client authentications (client_auth.py)
+        return refused_response(refused)
     return response
 
 
@@ -260,9 +261,12 @@ def register() -> ResponseReturnValue:
         body = {"error": "invalid_request",
                 "error_description": "The body must be a JSON object (application/json)."}  # fmt: skip
         return jsonify(body), 400, {"Cache-Control": "no-store"}
-    response: ResponseReturnValue = current_idp().server.create_endpoint_response(
-        "client_registration"
-    )
+    try:
+        response: ResponseReturnValue = current_idp().server.create_endpoint_response(
+            "client_registration"
+        )
+    except Refused as refused:  # this address's registrations (registration_limits.py)
+        return refused_response(refused)
     return response
 
 

@@ -22,11 +22,13 @@ from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRed
 from authlib.oauth2.rfc9101 import ClientMetadataClaims as JarClientMetadata  # type: ignore[import-untyped]
 from authlib.oidc.registration import ClientMetadataClaims as OidcClientMetadata  # type: ignore[import-untyped]
 from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadata  # type: ignore[import-untyped]
+from flask import request as flask_request
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 if TYPE_CHECKING:
     from .oauth import IdpAuthorizationServer
+    from .registration_limits import RegistrationLimits
 
 __all__ = ["AUTH_METHODS", "RegistrationEndpoint", "is_loopback_ip_uri", "redirect_uri_problem"]
 
@@ -133,11 +135,12 @@ class _RedirectUrisCheckedFirst(OAuthClientMetadata):  # type: ignore[misc]
 
 
 class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
-    """OpenID Connect Dynamic Client Registration (open, as the Basic OP profile expects)."""
+    """OpenID Connect Dynamic Client Registration (open, as the Basic OP profile expects),
+    limited per address and in total (registration_limits.py)."""
 
     server: IdpAuthorizationServer
 
-    def __init__(self, open_registration: bool) -> None:
+    def __init__(self, limits: RegistrationLimits) -> None:
         super().__init__(
             claims_classes=[
                 _RedirectUrisCheckedFirst,
@@ -146,10 +149,10 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
                 JarClientMetadata,
             ]
         )
-        self._open = open_registration
+        self._limits = limits
 
     def authenticate_token(self, request: Any) -> Any:
-        return "anonymous" if self._open else None
+        return "anonymous" if self._limits.settings.open else None
 
     def get_server_metadata(self) -> dict[str, Any]:
         return self.server.metadata
@@ -174,9 +177,20 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
         public = metadata["token_endpoint_auth_method"] == "none"
         secret = None if public else secrets.token_urlsafe(32)
         issued_at = int(self.server.clock.now())
+        cap = self._limits.settings.max_clients
+        full = AccessDeniedError(f"Registration is full: at most {cap} registered clients.")
+        if self.server.clients.full(cap):
+            raise full  # before counting: a refused registration is not counted
+        self._limits.count_address(flask_request.remote_addr or "unknown")  # Refused: 429
         client = self.server.clients.add(
-            client_id=generate_token(32), secret=secret, metadata=metadata, issued_at=issued_at
+            client_id=generate_token(32),
+            secret=secret,
+            metadata=metadata,
+            issued_at=issued_at,
+            cap=cap,
         )
+        if client is None:  # filled by a parallel registration
+            raise full
         body = dict(metadata, client_id=client.client_id, client_id_issued_at=issued_at)
         if secret is not None:
             body.update(client_secret=secret, client_secret_expires_at=0)

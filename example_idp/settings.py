@@ -13,8 +13,10 @@ from typing import Any
 
 from argon2 import PasswordHasher, Type
 
+from .client_auth import ClientAuthSettings, client_auth_settings
 from .clients import SUPPORTED_SCOPES, Client, hash_secret
 from .par_limits import ParSettings, par_settings
+from .registration_limits import RegistrationSettings, registration_settings
 
 __all__ = ["DEFAULT_SETTINGS_PATH", "IdpSettings", "PasswordHashSettings", "load_settings"]
 
@@ -58,12 +60,18 @@ class IdpSettings:
     #: failed logins per user name from one client IP (per name and per IP: times 10) per window
     login_failures_allowed: int = 5
     login_window: int = 300
-    #: anyone may register a client at /register (what the OpenID Basic OP profile tests)
-    open_registration: bool = True
     clients: tuple[Client, ...] = ()
     password_hash: PasswordHashSettings = PasswordHashSettings()
     #: /par's limits per client and per address, and its pending requests per client
     par: ParSettings = ParSettings()
+    #: failed client authentications at /token and /par, per address and per client
+    client_auth: ClientAuthSettings = ClientAuthSettings()
+    #: /register: open or not, its limit per address and its cap on registered clients
+    registration: RegistrationSettings = RegistrationSettings()
+
+    @property
+    def open_registration(self) -> bool:
+        return self.registration.open
 
 
 def _client(raw: dict[str, Any], issuer: str, where: str) -> Client:
@@ -133,8 +141,11 @@ def load_settings(path: Path, *, issuer: str) -> IdpSettings:
         id_token_lifetime=int(tokens.get("id_token_lifetime", base.id_token_lifetime)),
         login_failures_allowed=int(login.get("failures_allowed", base.login_failures_allowed)),
         login_window=int(login.get("window", base.login_window)),
-        open_registration=bool(data.get("registration", {}).get("open", True)),
         clients=clients,
         password_hash=_password_hash(data.get("password_hash", {}), f"{path.name}: password_hash"),
         par=par_settings(data.get("par", {}), f"{path.name}: par"),
+        client_auth=client_auth_settings(data.get("client_auth", {}), f"{path.name}: client_auth"),
+        registration=registration_settings(
+            data.get("registration", {}), f"{path.name}: registration"
+        ),
     )
