@@ -168,14 +168,22 @@ class TokenStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._next_purge = 0.0
 
     def save(self, token: dict[str, Any], *, client_id: str, user_id: str, code_hash: str) -> None:
+        now = int(self._clock.now())
+        if now >= self._next_purge:
+            # As the codes' purge: at most once a minute per process, through tokens_expiry. An
+            # expired token is refused already (find); revoking one on a code replay changes
+            # nothing, so none is kept past its expiry (decision 192).
+            self._next_purge = now + PURGE_EVERY
+            self._db.execute("DELETE FROM tokens WHERE issued_at + expires_in < ?", (now,))
         self._db.execute(
             "INSERT INTO tokens (token_hash, client_id, user_id, scope, issued_at, expires_in,"
             " code_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 _digest(token["access_token"]), client_id, user_id, token.get("scope", ""),
-                int(self._clock.now()), int(token["expires_in"]), code_hash,
+                now, int(token["expires_in"]), code_hash,
             ),
         )  # fmt: skip
 

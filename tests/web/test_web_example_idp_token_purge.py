@@ -1,0 +1,73 @@
+"""The example IdP purges its expired access tokens (the tokens table grew by one row per sign-in,
+for good), cheaply: at most once a minute per process and through an index on the expiry, as the
+day-old codes (tests/web/test_web_example_idp_issuance.py). Decision 192."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from hashlib import sha256
+from pathlib import Path
+
+import pytest
+from idp_client import exchange, registered, signed_in_code
+from test_web_token_limits import make_idp
+
+from example_idp import db as db_module
+from oidc_combinedreg.clock import FrozenClock
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement run on the example's own database."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
+    yield seen
+
+
+def test_expired_tokens_are_purged_through_an_index_at_most_once_a_minute(
+    tmp_path: Path, statements: list[str]
+) -> None:
+    clock = FrozenClock(time.time())
+    idp = make_idp(tmp_path, clock)
+    reg = registered(idp)
+    server = idp.application.extensions["example_idp"].server
+    lifetime = idp.application.extensions["example_idp"].settings.access_token_lifetime
+
+    def issue() -> str:
+        code, verifier = signed_in_code(idp, reg["client_id"])
+        access: str = exchange(idp, reg, code, verifier)["access_token"]
+        return access
+
+    def kept(access: str) -> bool:
+        row = server.tokens._db.fetch_one(
+            "SELECT 1 FROM tokens WHERE token_hash = ?", (sha256(access.encode()).hexdigest(),)
+        )
+        return row is not None
+
+    old = issue()
+    statements.clear()
+    issue()
+    assert not [s for s in statements if s.startswith("DELETE FROM tokens")], statements
+    clock.advance(lifetime + 1)  # both tokens expired
+    statements.clear()
+    new = issue()
+    purges = [s for s in statements if s.startswith("DELETE FROM tokens")]
+    assert len(purges) == 1, statements
+    assert not kept(old)  # purged, not merely refused at /userinfo
+    assert kept(new)
+    assert idp.get("/userinfo", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    plan = server.tokens._db.fetch_all(
+        "EXPLAIN QUERY PLAN DELETE FROM tokens WHERE issued_at + expires_in < ?", (0,)
+    )
+    assert any("USING" in row["detail"] and "INDEX" in row["detail"] for row in plan), [
+        row["detail"] for row in plan
+    ]
