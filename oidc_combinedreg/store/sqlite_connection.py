@@ -86,7 +86,7 @@ class _Borrowed:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if not self._own:  # the transaction's: it rolls back or commits when it ends
-            if isinstance(exc, sqlite3.Error):
+            if exc is not None and isinstance(exc, sqlite3.Error):
                 raise self._store._unavailable(exc) from exc
             return
         conn = self._conn
