@@ -23,8 +23,14 @@ IN_USE = "reported_at IS NULL"
 AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
 
 
+#: built once: ``json.dumps`` with arguments builds an encoder per call (a verify dumps twice)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+    """Compact JSON with sorted keys, as ``json.dumps(..., separators=(",", ":"),
+    sort_keys=True)`` writes it."""
+    return _ENCODER.encode(dict(value))
 
 
 def method_params(record: MethodRecord) -> tuple[Any, ...]:
