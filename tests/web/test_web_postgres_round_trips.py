@@ -98,3 +98,30 @@ def test_an_mfa_verify_makes_three_round_trips(traced: tuple[Browser, Path]) -> 
     trips = _round_trips(trace, start)
     assert len(trips) == len(VERIFY), str(trips)
     assert all(got in (want, "(prepared)") for got, want in zip(trips, VERIFY, strict=True)), trips
+
+
+def test_a_session_ended_during_the_verify_stays_ended(
+    traced: tuple[Browser, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'Sign out everywhere' in another tab after this request loaded its session, before its
+    code is checked: the statement that uses the code saves the upgraded session only while the
+    session it replaces is live, so neither id opens a session afterwards; the code is used and
+    its success audited, as on the other stores (decision 168)."""
+    browser, _ = traced
+    store = browser.reg.store
+    mfa_url, form = browser.at_mfa_with_totp()
+    read = store.get_method
+
+    def read_then_sign_out_everywhere(user_id: str, method_id: str) -> object:
+        record = read(user_id, method_id)
+        assert store.delete_user_sessions(user_id) == 1
+        return record
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "get_method", read_then_sign_out_everywhere)
+        r = browser.post(mfa_url, data=form)
+
+    assert r.status_code == 403
+    assert store.delete_user_sessions("alice") == 0, "no session of alice is live"
+    assert browser.get_json("/security-info/").status_code in (401, 403)
+    assert len(store.list_audit(event_prefix="mfa.succeeded", limit=100)) == 1
