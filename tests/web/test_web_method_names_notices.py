@@ -183,3 +183,20 @@ def test_the_wizard_names_the_method_it_registered(env: tuple[Browser, Recording
     assert (added["method"]["id"], added["method"]["label"]) == (app.id, "")
     html = browser.get(wizard).get_data(as_text=True)
     assert f"Authenticator app (added {_added(browser)}) was successfully registered." in html
+
+
+def test_recent_activity_names_the_methods_it_lists(env: tuple[Browser, RecordingSender]) -> None:
+    """A row about one of the user's methods names it apart (while the method exists)."""
+    browser, _ = env
+    _, (first, second) = _two_apps(browser)
+    added = _added(browser)
+    page = browser.get_json(SECURITY_INFO + "activity").get_json()
+    about = {e["method_described"]["id"]: e for e in page["events"] if e.get("method_described")}
+    assert {first, second} <= set(about)
+    assert (
+        about[first]["method_described"]["ordinal"],
+        about[second]["method_described"]["ordinal"],
+    ) == (1, 2)
+    html = browser.get(SECURITY_INFO + "activity").get_data(as_text=True)
+    assert f"Authenticator app (<bdi>#1, added {added}</bdi>)" in html
+    assert f"Authenticator app (<bdi>#2, added {added}</bdi>)" in html

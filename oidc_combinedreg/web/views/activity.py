@@ -25,6 +25,7 @@ import ipaddress
 import json
 import math
 import unicodedata
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...authorization import client_name
@@ -33,7 +34,7 @@ from ...methods.kinds import MethodKind
 from ...store.base import AuditEvent
 from ..i18n import N_
 from ..render import Page, Redirect
-from .common import METHOD_NAMES
+from .common import METHOD_NAMES, describe_method
 from .signin import require_fresh_mfa
 
 if TYPE_CHECKING:
@@ -165,9 +166,14 @@ def _display_name(web: WebApp, client_id: str) -> str | None:
 
 
 def _row(
-    web: WebApp, ref: str, event: AuditEvent, names: dict[str, str | None] | None = None
+    web: WebApp,
+    ref: str,
+    event: AuditEvent,
+    names: dict[str, str | None] | None = None,
+    methods: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One row; ``names``: the display names already asked of the host for this page."""
+    """One row; ``names``: the display names already asked of the host for this page;
+    ``methods``: the user's methods described by id, to name the row's method apart."""
     client = event.detail.get("client_id")
     sign_in = event.event in SIGN_INS
     activity = SIGN_INS.get(event.event) or CHANGES[event.event]
@@ -191,6 +197,8 @@ def _row(
         "application_name": names.get(application) if application else None,
         "network": approximate_network(web, event.ip),
         "method": _method_name(event),
+        # the method the row is about, while it exists: its name's parts, as on the list
+        "method_described": (methods or {}).get(str(event.detail.get("method_id"))),
         "result": event.outcome,
         "result_text": RESULTS.get(event.outcome, N_("Done")),
         "not_me_url": None
@@ -225,10 +233,12 @@ def activity(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     number = _page_number(ctx, pages)
     chunk = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     names: dict[str, str | None] = {}  # the host is asked once per client on the page
+    mine = web.reg.info.methods(user.id)
+    methods = {m.id: describe_method(m, None, mine) for m in mine}
     return Page(
         "activity",
         {
-            "events": [_row(web, ref, e, names) for ref, e in chunk],
+            "events": [_row(web, ref, e, names, methods) for ref, e in chunk],
             "pagination": {
                 "page": number,
                 "pages": pages,
