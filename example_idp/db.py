@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS pushed_requests (
     used INTEGER NOT NULL DEFAULT 0,  -- spent when /authorize answered the client
     quota_key TEXT NOT NULL DEFAULT '' -- whose pending cap it counts on (par_limits.py)
 );
+-- each push's purge of the spent and expired (a multi-index OR); the count by quota_key: below
+CREATE INDEX IF NOT EXISTS pushed_requests_used ON pushed_requests (used);
+CREATE INDEX IF NOT EXISTS pushed_requests_ends ON pushed_requests (started_at, expires_at);
 DROP TABLE IF EXISTS par_counts;     -- an older build's /par counters: now in rate_counts
 CREATE TABLE IF NOT EXISTS rate_counts (
     key TEXT NOT NULL,                -- "<use>:<what>", e.g. "par:ip:<address>" (rate_limits.py)
@@ -122,6 +125,10 @@ class Database:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
             conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
             _add_column(conn, "pushed_requests", "quota_key TEXT NOT NULL DEFAULT ''")
+            # After the column (an older file has none): each push counts its quota's pending ones.
+            conn.execute(
+                "CREATE INDEX IF NOT EXISTS pushed_requests_quota ON pushed_requests (quota_key)"
+            )
 
     def _open(self) -> sqlite3.Connection:
         # check_same_thread off: a pooled connection moves between threads, one at a time.

@@ -11,7 +11,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import pytest
-from idp_client import exchange, registered, signed_in_code
+from idp_client import authorize_params, basic, exchange, pkce, registered, signed_in_code
 from test_web_token_limits import make_idp
 
 from example_idp import db as db_module
@@ -71,3 +71,26 @@ def test_expired_tokens_are_purged_through_an_index_at_most_once_a_minute(
     assert any("USING" in row["detail"] and "INDEX" in row["detail"] for row in plan), [
         row["detail"] for row in plan
     ]
+
+
+def test_a_push_reads_the_pushed_requests_through_indexes_not_a_scan(
+    tmp_path: Path, statements: list[str]
+) -> None:
+    """Each push purges the expired and spent requests and counts its client's pending ones (the
+    cap, decision 186): both read the whole table before, at every push, however many requests
+    other clients and addresses held. Now through indexes."""
+    clock = FrozenClock(time.time())
+    idp = make_idp(tmp_path, clock)
+    reg = registered(idp)
+    _, challenge = pkce()
+    params = authorize_params(reg["client_id"], code_challenge=challenge,
+                              code_challenge_method="S256")  # fmt: skip
+    statements.clear()
+    pushed = idp.post("/par", data=params, headers={"Authorization": basic(reg)})
+    assert pushed.status_code == 201
+    reads = [s for s in statements if "pushed_requests" in s and not s.startswith("INSERT")]
+    assert len(reads) >= 2, statements  # the purge and the count
+    db = idp.application.extensions["example_idp"].server.pushed._db
+    for statement in reads:
+        plan = [row["detail"] for row in db.fetch_all("EXPLAIN QUERY PLAN " + statement)]
+        assert not [d for d in plan if d.startswith("SCAN pushed_requests")], (statement, plan)

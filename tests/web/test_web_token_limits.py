@@ -11,7 +11,9 @@ stranger's addresses only (decision 190). The code stays single use throughout.
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +216,21 @@ def test_client_auth_settings_are_checked(tmp_path: Path, line: str, message: st
     settings.write_text(f"[client_auth]\n{line}\n")
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_settings(settings, issuer="http://localhost:5000")
+
+
+def test_a_database_of_an_older_build_counts_in_the_new_table(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """An older build's /par counters (par_counts) are dropped: a minute's counts, now kept with
+    every other limit's in rate_counts."""
+    (tmp_path / "instance").mkdir()
+    with closing(sqlite3.connect(tmp_path / "instance" / "idp.sqlite3")) as conn:
+        conn.execute("CREATE TABLE par_counts (key TEXT NOT NULL, at REAL NOT NULL)")
+        conn.commit()
+    idp = make_idp(tmp_path, clock, address_failures=1)
+    victim = registered(idp)
+    assert_wrong_secret(token(idp, victim, ip=STRANGER, secret="guess"))
+    assert_refused(token(idp, victim, ip=STRANGER, secret="guess"))
+    with closing(sqlite3.connect(tmp_path / "instance" / "idp.sqlite3")) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "par_counts" not in tables and "rate_counts" in tables
