@@ -186,17 +186,17 @@ def test_the_wizard_names_the_method_it_registered(env: tuple[Browser, Recording
 
 
 def test_recent_activity_names_the_methods_it_lists(env: tuple[Browser, RecordingSender]) -> None:
-    """A row about one of the user's methods names it apart (while the method exists)."""
+    """A row about one of the user's methods names it apart (while the method exists); the
+    twin carries the name's parts, no internal id."""
     browser, _ = env
     _, (first, second) = _two_apps(browser)
     added = _added(browser)
     page = browser.get_json(SECURITY_INFO + "activity").get_json()
-    about = {e["method_described"]["id"]: e for e in page["events"] if e.get("method_described")}
-    assert {first, second} <= set(about)
-    assert (
-        about[first]["method_described"]["ordinal"],
-        about[second]["method_described"]["ordinal"],
-    ) == (1, 2)
+    named = [e["method_described"] for e in page["events"] if e["event"] == "method.added"]
+    assert sorted(m["ordinal"] for m in named) == [1, 2]
+    assert {m["kind"] for m in named} == {"totp"} and all("id" not in m for m in named)
+    raw = browser.get_json(SECURITY_INFO + "activity").get_data(as_text=True)
+    assert first not in raw and second not in raw
     html = browser.get(SECURITY_INFO + "activity").get_data(as_text=True)
     assert f"Authenticator app (<bdi>#1, added {added}</bdi>)" in html
     assert f"Authenticator app (<bdi>#2, added {added}</bdi>)" in html

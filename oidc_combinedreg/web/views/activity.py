@@ -215,6 +215,10 @@ def _guard(web: WebApp, ctx: RequestContext) -> Redirect | None:
     return require_fresh_mfa(web, ctx, back="activity")
 
 
+#: what names a method apart on a page (methods/names.py, decision 148)
+_NAME_PARTS = frozenset({"kind", "name", "label", "ordinal", "created_at"})
+
+
 def _page_number(ctx: RequestContext, pages: int) -> int:
     """``?page=``: a number from 1; anything else is the first page, past the end the last."""
     raw = ctx.arg("page") or "1"
@@ -234,7 +238,11 @@ def activity(web: WebApp, ctx: RequestContext) -> Page | Redirect:
     chunk = rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     names: dict[str, str | None] = {}  # the host is asked once per client on the page
     mine = web.reg.info.methods(user.id)
-    methods = {m.id: describe_method(m, None, mine) for m in mine}
+    # The name's parts only (decision 148): the twin carries no internal id.
+    methods = {
+        m.id: {k: v for k, v in describe_method(m, None, mine).items() if k in _NAME_PARTS}
+        for m in mine
+    }
     return Page(
         "activity",
         {
