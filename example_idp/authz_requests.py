@@ -228,3 +228,10 @@ class RequestObjects(JWTAuthenticationRequest):  # type: ignore[misc]  # Authlib
 
     def get_client_require_signed_request_object(self, client: Client) -> bool:
         return bool(client.client_metadata.get("require_signed_request_object"))
+
+    def requires_signed(self, client: Client) -> bool:
+        """Whether a plain request of ``client`` is refused (RFC 9101 10.5: the client's or the
+        server's ``require_signed_request_object``), as Authlib's extension decides it."""
+        return self.get_client_require_signed_request_object(client) or bool(
+            self.get_server_metadata().get("require_signed_request_object", False)
+        )

@@ -210,3 +210,19 @@ def test_a_code_does_not_scan_the_codes_kept_for_a_day(
     assert any("USING" in row["detail"] and "INDEX" in row["detail"] for row in plan), [
         row["detail"] for row in plan
     ]
+
+
+def test_the_guard_refuses_a_plain_request_of_a_client_that_must_sign(idp: FlaskClient) -> None:
+    """effective_params answers a plain request (no request object, no pushed request) without
+    Authlib's RFC 9101 step, and still refuses it for a client registered with
+    require_signed_request_object (RFC 9101 10.5), as /authorize does."""
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    strict = registered(idp, jwks={"keys": [key.as_dict(private=False)]},
+                        require_signed_request_object=True)  # fmt: skip
+    relaxed = registered(idp)
+    server = idp.application.extensions["example_idp"].server
+    assert server.effective_params(authorize_params(strict["client_id"])) is None
+    assert server.effective_params(authorize_params(relaxed["client_id"])) is not None
+    assert (
+        server.effective_params({**authorize_params(relaxed["client_id"]), "client_id": ""}) is None
+    )
