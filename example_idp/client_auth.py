@@ -81,7 +81,10 @@ class ClientAuthLimits:
             if over > 0:  # under attack: refused where it failed, until either ends
                 wait = max(wait, min(over, waits[self._pair(client_id, ip)]))
         if wait > 0:
-            raise Refused(wait, f"Too many failed client authentications: wait {s.window} s.")
+            whose = "from this address"
+            raise Refused(
+                wait, f"Too many failed client authentications {whose} (per {s.window} s)."
+            )
         return [c for c in self._clients(claimed) if waits[self._pair(c, ip)] > 0]
 
     def failed(self, claimed: Iterable[str | None], ip: str) -> None:

@@ -104,13 +104,19 @@ class WindowedCounts:
         )
 
     def waits(self, keys: Mapping[str, tuple[int, int]]) -> dict[str, float]:
-        """``wait`` of each key (``allowed``, ``window``); reads only."""
+        """``wait`` of each key (``allowed``, ``window``): one statement, reading only (a token
+        request reads its address's and its client's counters at once)."""
         now = self._clock.now()
-        waits = {}
-        for key, (allowed, window) in keys.items():
-            row = self._db.fetch_one(self._NTH, (key, now - window, allowed - 1))
-            waits[key] = 0.0 if row is None else float(row[0]) + window - now
-        return waits
+        subqueries = ", ".join(f"({self._NTH})" for _ in keys)
+        args = [
+            a for key, (allowed, window) in keys.items() for a in (key, now - window, allowed - 1)
+        ]
+        row = self._db.fetch_one(f"SELECT {subqueries}", args)
+        assert row is not None  # a SELECT without FROM has its one row
+        return {
+            key: 0.0 if at is None else float(at) + window - now
+            for (key, (_, window)), at in zip(keys.items(), row, strict=True)
+        }
 
     def count(self, keys: Iterable[str], window: int) -> None:
         now = self._clock.now()

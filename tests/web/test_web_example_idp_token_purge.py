@@ -94,3 +94,18 @@ def test_a_push_reads_the_pushed_requests_through_indexes_not_a_scan(
     for statement in reads:
         plan = [row["detail"] for row in db.fetch_all("EXPLAIN QUERY PLAN " + statement)]
         assert not [d for d in plan if d.startswith("SCAN pushed_requests")], (statement, plan)
+
+
+def test_a_token_request_reads_its_limits_in_one_statement_and_writes_none(
+    tmp_path: Path, statements: list[str]
+) -> None:
+    """The client authentication's counters (decision 190) cost a successful token request one
+    read: the address's and the client's counters in one statement, nothing written."""
+    clock = FrozenClock(time.time())
+    idp = make_idp(tmp_path, clock)
+    reg = registered(idp)
+    code, verifier = signed_in_code(idp, reg["client_id"])
+    statements.clear()
+    exchange(idp, reg, code, verifier)
+    counters = [s for s in statements if "rate_counts" in s]
+    assert len(counters) == 1 and counters[0].startswith("SELECT"), counters
