@@ -136,8 +136,13 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         """Authlib's client authentication (at /token and /par), counted (client_auth.py): over a
         limit Refused (429) before the secret is compared; a failure counts on the address and
         on the client named (RFC 6749 2.3.1)."""
+        basic_id, basic_secret = extract_basic_authorization(request.headers)
+        if not basic_secret and not request.form.get("client_secret"):
+            # No secret, nothing guessed (a public client names itself, RFC 6749 2.1): neither
+            # refused nor counted, so an address refused for wrong secrets (a NAT, a proxy, the
+            # demo RP on the IdP's machine) still exchanges a public client's codes.
+            return super().authenticate_client(request, methods, endpoint)  # type: ignore[no-any-return]
         ip = flask_request.remote_addr or "unknown"
-        basic_id, _ = extract_basic_authorization(request.headers)
         claimed = (basic_id, request.form.get("client_id"), request.payload.client_id)
         failed_here = self.client_auth.check(claimed, ip)
         try:

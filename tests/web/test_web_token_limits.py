@@ -234,3 +234,25 @@ def test_a_database_of_an_older_build_counts_in_the_new_table(
     with closing(sqlite3.connect(tmp_path / "instance" / "idp.sqlite3")) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "par_counts" not in tables and "rate_counts" in tables
+
+
+def test_a_request_without_a_secret_guesses_nothing_and_is_not_refused(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """A public client authenticates by its client_id (RFC 6749 2.1): there is no secret to guess,
+    so an address refused for wrong secrets (a shared NAT, the reverse proxy, the demo RP calling
+    from the IdP's own machine) still exchanges a public client's code."""
+    idp = make_idp(tmp_path, clock, address_failures=2)
+    victim = registered(idp)
+    for _ in range(2):
+        assert_wrong_secret(token(idp, victim, ip=STRANGER, secret="guess"))
+    assert_refused(token(idp, victim, ip=STRANGER, secret="guess"))
+    public = registered(idp, token_endpoint_auth_method="none")
+    code, verifier = signed_in_code(idp, public["client_id"])
+    answer = idp.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+              "code_verifier": verifier, "client_id": public["client_id"]},
+        environ_base={"REMOTE_ADDR": STRANGER},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.get_data(as_text=True)
