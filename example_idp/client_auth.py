@@ -12,7 +12,8 @@ compared (a refused request tells nothing about its guess and spends no code):
   real client, which does not fail, is never refused from its own address (decision 190). A
   success clears its address's failures for that client.
 
-Unknown client ids count on the address only: no row per invented id.
+Unknown client ids count on the address only: no row per invented id. A request without a secret
+(a public client names itself, RFC 6749 2.1) guesses nothing: ``oauth.py`` neither checks nor counts it.
 """
 
 from __future__ import annotations
