@@ -14,14 +14,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..extras import missing_extra
 from .reader import Reader
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# cryptography's key modules are imported where a key is read or made, not at import: a host
+# whose config has no Web Push table never loads them (tests/packaging/test_lazy_imports.py).
 
 __all__ = ["WebPushConfig", "generate_vapid_keys", "read_web_push", "vapid_keys"]
 
@@ -52,6 +55,8 @@ def _b64url(raw: bytes) -> str:
 
 def vapid_keys(private: ec.EllipticCurvePrivateKey) -> tuple[str, str]:
     """``(private, public)``: base64url of the raw scalar and of the uncompressed public point."""
+    from cryptography.hazmat.primitives import serialization
+
     scalar = private.private_numbers().private_value.to_bytes(32, "big")
     point = private.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -61,11 +66,17 @@ def vapid_keys(private: ec.EllipticCurvePrivateKey) -> tuple[str, str]:
 
 def generate_vapid_keys() -> tuple[str, str]:
     """A new VAPID key pair, as :func:`vapid_keys` gives it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     return vapid_keys(ec.generate_private_key(ec.SECP256R1()))
 
 
 def _parse_private_key(text: str) -> ec.EllipticCurvePrivateKey:
     """The raw base64url scalar ``generate-vapid-keys`` prints, or a PEM (PKCS#8 or SEC 1)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     text = text.strip()
     if text.startswith("-----BEGIN"):
         try:
