@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request  # type: ignore[import-untyped]
 from authlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Request  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload  # type: ignore[import-untyped]
@@ -153,6 +154,13 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         if client.client_id in failed_here:
             self.client_auth.succeeded(client.client_id, ip)
         return client
+
+    def create_oauth2_request(self, request: Any) -> OAuth2Request:
+        """Authlib's request on Flask's request object itself, not on the ``flask.request``
+        proxy: Authlib reads the request's values some thirty times per authorization request,
+        each a lookup through the proxy otherwise."""
+        real = flask_request._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy
+        return FlaskOAuth2Request(real)
 
     def resolve_request(self, params: Mapping[str, Any]) -> OAuth2Request:
         """An authorization request with a pushed request or a request object resolved (the
