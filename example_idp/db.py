@@ -83,6 +83,7 @@ CREATE TABLE IF NOT EXISTS login_failures (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
+CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at);  -- each failure's purge
 CREATE TABLE IF NOT EXISTS user_overrides (
     user_id TEXT PRIMARY KEY,
     password_hash TEXT,               -- set by self-service password reset

@@ -1,6 +1,7 @@
 """The example IdP purges its expired access tokens (the tokens table grew by one row per sign-in,
 for good), cheaply: at most once a minute per process and through an index on the expiry, as the
-day-old codes (tests/web/test_web_example_idp_issuance.py). Decision 192."""
+day-old codes (tests/web/test_web_example_idp_issuance.py). The purges and counts that run at each
+push and each failed login go through indexes too, not a read of the whole table. Decision 192."""
 
 from __future__ import annotations
 
@@ -109,3 +110,23 @@ def test_a_token_request_reads_its_limits_in_one_statement_and_writes_none(
     exchange(idp, reg, code, verifier)
     counters = [s for s in statements if "rate_counts" in s]
     assert len(counters) == 1 and counters[0].startswith("SELECT"), counters
+
+
+def test_a_failed_login_purges_the_old_failures_through_an_index(
+    tmp_path: Path, statements: list[str]
+) -> None:
+    """Each counted failure deletes the failures older than the window (throttle.py): by a
+    statement that read every row, however many other names and addresses had failed."""
+    clock = FrozenClock(time.time())
+    idp = make_idp(tmp_path, clock)
+    html = idp.get("/login").get_data(as_text=True)
+    csrf = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    statements.clear()
+    form = {"csrf_token": csrf, "username": "alice", "password": "wrong", "next": "/"}
+    assert idp.post("/login", data=form).status_code in (200, 400, 401)
+    purges = [s for s in statements if s.startswith("DELETE FROM login_failures")]
+    assert purges, statements
+    db = idp.application.extensions["example_idp"].server.pushed._db
+    for statement in purges:
+        plan = [row["detail"] for row in db.fetch_all("EXPLAIN QUERY PLAN " + statement)]
+        assert not [d for d in plan if d.startswith("SCAN login_failures")], (statement, plan)
