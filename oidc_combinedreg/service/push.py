@@ -417,8 +417,16 @@ class PushService:
                 "mfa.failed", user_id, "failure", ip=ip, kind="push", reason=result.get("outcome")
             )
             raise VerificationFailed(str(result.get("outcome")))
-        ctx.store.reset_count(f"push:prompts:{user_id}")
-        ctx.audit("mfa.succeeded", user_id, "success", ip=ip, kind="push", method_id=record.id)
+        # One write: the device's use (the security-info page's "Last used"), the success and
+        # the cleared push-bombing count. A device removed or reported since it answered is
+        # no longer one to sign in with (as a reported app's code never passes).
+        success = ctx.event("mfa.succeeded", user_id, "success", ip=ip, kind="push",
+                            method_id=record.id)  # fmt: skip
+        prompts = f"push:prompts:{user_id}"
+        now = ctx.clock.now()
+        if not ctx.store.record_use(user_id, record.id, now, events=[success], reset=[prompts]):
+            ctx.audit("mfa.failed", user_id, "failure", ip=ip, kind="push", reason="removed")
+            raise VerificationFailed("removed")
 
     def verify_code(
         self, user_id: str, record: MethodRecord, code: object, *, ip: str | None

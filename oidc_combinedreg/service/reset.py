@@ -349,6 +349,7 @@ class ResetService(ResetThrottles, ResetDecoys):
                 ("day:acct", flow.account.casefold(), DAILY_ATTEMPTS, 86400),
             )
             record = self._check(flow, fields, ip=ip)
+            self._passed(flow, record, ip=ip)
         except (VerificationFailed, ChallengeExpired, CodeReused, InvalidInput, RateLimited) as exc:
             # A refused try: once per address and window; the repeats only counted (decision 188)
             extra = self.refusals.detail(ip or "-") if isinstance(exc, RateLimited) else {}
@@ -364,15 +365,6 @@ class ResetService(ResetThrottles, ResetDecoys):
                 )
             raise
         passed = (*flow.passed, passed_from(record))
-        self.info.audit(
-            "reset.method_passed",
-            subject,
-            "success",
-            ip=ip,
-            choice=flow.choice.value,
-            kind=record.kind.value,
-            method_id=record.id,
-        )
         sspr = self.config.policies.sspr
         done = satisfied(
             passed,
@@ -409,6 +401,25 @@ class ResetService(ResetThrottles, ResetDecoys):
                 uid, record, state, fields.get("code"), Purpose.RESET, ip=ip
             )
         return record
+
+    def _passed(self, flow: ResetFlow, record: MethodRecord, *, ip: str | None) -> None:
+        """Audit the pass; for a method whose check stored nothing (an email code, questions),
+        in the same write as its use (``last_used_at``): one gone or reported since it was read
+        passes nothing. The others recorded their use as they checked (a counter moved)."""
+        assert flow.choice is not None
+        event = self.info.event(
+            "reset.method_passed",
+            flow.user_id,
+            "success",
+            ip=ip,
+            choice=flow.choice.value,
+            kind=record.kind.value,
+            method_id=record.id,
+        )
+        if record.kind not in (MethodKind.EMAIL, MethodKind.SECURITY_QUESTIONS):
+            self.store.append_audit(event)
+        elif not self.store.record_use(record.user_id, record.id, self.clock.now(), events=[event]):
+            raise ChallengeExpired("the method is gone")
 
     def _check_app_code(self, flow: ResetFlow, code: object, *, ip: str | None) -> MethodRecord:
         """A code from any of the user's apps or tokens (each checked, replay-proof)."""

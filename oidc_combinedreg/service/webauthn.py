@@ -34,7 +34,7 @@ from ..methods.webauthn import (
     new_user_handle,
 )
 from ..notify import Change
-from ..store.base import MethodRecord
+from ..store.base import AuditEvent, MethodRecord
 from .base import ServiceContext
 
 __all__ = ["WebAuthnService"]
@@ -197,24 +197,30 @@ class WebAuthnService:
                 now=ctx.clock.now(),
             )
             used = keys[assertion.credential_id]
-            self._advance(user_id, used, assertion.counter, ip)
+            success = ctx.event(
+                "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=used.id
+            )
+            self._advance(user_id, used, assertion.counter, ip, success)
         except MethodError as exc:
             ctx.throttle.failed(user_id, ip)
             self._audit_failure("mfa.failed", user_id, exc, ip)
             raise
         ctx.throttle.succeeded(user_id)
-        ctx.audit(
-            "mfa.succeeded", user_id, "success", ip=ip, kind=self.kind.value, method_id=used.id
-        )
         return assertion.amr(backup_eligible=bool(used.data["backup_eligible"]))
 
-    def _advance(self, user_id: str, record: MethodRecord, counter: int, ip: str | None) -> None:
+    def _advance(
+        self, user_id: str, record: MethodRecord, counter: int, ip: str | None, success: AuditEvent
+    ) -> None:
+        """Store the key's use with ``success``, in one write: the new sign counter, or for a
+        key without one (most passkeys send 0 forever) its ``last_used_at`` alone."""
+        store, now = self.ctx.store, self.ctx.clock.now()
         try:
-            if check_counter(record.counter, counter) and not self.ctx.store.advance_counter(
-                user_id, record.id, counter, self.ctx.clock.now()
-            ):
-                # A concurrent sign-in stored this counter value (or a later one) first.
-                raise CounterRegression(record.counter, counter)
+            if check_counter(record.counter, counter):
+                if not store.advance_counter(user_id, record.id, counter, now, events=[success]):
+                    # A concurrent sign-in stored this counter value (or a later one) first.
+                    raise CounterRegression(record.counter, counter)
+            elif not store.record_use(user_id, record.id, now, events=[success]):
+                raise VerificationFailed("removed")  # deleted or reported since it was read
         except CounterRegression as exc:
             self.ctx.audit(
                 "webauthn.counter_regression",

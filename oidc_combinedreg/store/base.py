@@ -195,6 +195,21 @@ class Store(Protocol):
         """
         ...
 
+    def record_use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool:
+        """Set ``last_used_at`` of a method in use, its counter untouched: the success of a
+        method without a counter to advance (an approved push, a passkey whose counter stays 0,
+        an email code or questions at a password reset). False, and nothing written, if the
+        method is gone or reported. ``events`` and ``reset`` as in :meth:`advance_counter`."""
+        ...
+
     # -- per-user state -----------------------------------------------------------------------
     def get_user_state(self, user_id: str) -> UserState:
         """The user's state (a default ``UserState`` when none was stored)."""

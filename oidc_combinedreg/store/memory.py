@@ -224,6 +224,26 @@ class MemoryStore:
                 self._counters.pop(key, None)
         return True
 
+    def record_use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool:
+        copies = [_copy_event(event) for event in events]
+        with self._lock:
+            current = self.get_method(user_id, method_id)
+            if current is None:
+                return False
+            self._methods[method_id] = dataclasses.replace(current, last_used_at=used_at)
+            self._audit.extend(copies)
+            for key in reset:
+                self._counters.pop(key, None)
+        return True
+
     # -- per-user state -----------------------------------------------------------------------
 
     def get_user_state(self, user_id: str) -> UserState:

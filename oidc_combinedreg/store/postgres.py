@@ -200,6 +200,23 @@ class PostgresStore(PostgresConnections):
                 conn.execute("DELETE FROM counters WHERE key = ANY(%s)", (list(reset),))
         return True
 
+    def record_use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool:
+        with self._tx() as conn:
+            if conn.execute(q.RECORD_USE, (used_at, method_id, user_id)).rowcount != 1:
+                return False
+            self._audit(conn, events)
+            if reset:
+                conn.execute("DELETE FROM counters WHERE key = ANY(%s)", (list(reset),))
+        return True
+
     def checks_limits(self) -> bool:
         """:meth:`advance_counter_checked` is one statement here (``LimitCheckedAdvance``)."""
         return True

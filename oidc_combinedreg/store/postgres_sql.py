@@ -27,6 +27,8 @@ ADVANCE = (
     "UPDATE methods SET counter = %s, last_used_at = %s"
     f" WHERE id = %s AND user_id = %s AND counter < %s AND {IN_USE}"
 )
+#: a use without a counter (an approved push, a passkey, a reset's email code or questions)
+RECORD_USE = f"UPDATE methods SET last_used_at = %s WHERE id = %s AND user_id = %s AND {IN_USE}"
 #: one namespace (``creg`` in ASCII) of the two-key advisory locks: a user's method changes
 USER_LOCK_SPACE = 0x63726567
 LOCK_USER = "SELECT pg_advisory_xact_lock(%s, %s)"

@@ -252,6 +252,29 @@ class RedisMethods(RedisEphemeral, RedisAudit):
                 pass  # stored with the change; the next change or list_audit moves them
         return True
 
+    def record_use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool:
+        # One script: on one server it deletes the counters too; on a cluster (other slots) they
+        # are deleted after it, as advance_counter does.
+        counters = [] if self._cluster else [self._keys.counter(key) for key in reset]
+        done = self._change("RECORD_USE", user_id, [self._keys.methods(user_id)],
+                            [method_id, repr(float(used_at))], events, extra_keys=counters)  # fmt: skip
+        if done != 1:
+            return False
+        if self._cluster and reset:
+            try:
+                self.counters(reset=reset)
+            except StoreUnavailable as exc:
+                _log.warning("the throttle counters of a used method were not cleared: %s", exc)
+        return True
+
     def checks_limits(self) -> bool:
         """:meth:`advance_counter_checked` is atomic here: one server (a cluster keeps the
         counters in other slots than the user's methods)."""

@@ -32,6 +32,7 @@ __all__ = [
     "INCR",
     "INDEX_SESSION",
     "PUT_USER_STATE",
+    "RECORD_USE",
     "REPORT_METHODS",
     "RESTORE_METHOD",
     "SAVE_SESSION",
@@ -261,6 +262,24 @@ redis.call('HSET', KEYS[1], ARGV[1],
 audit(KEYS[2], 4)
 if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
 return string.sub(v, at[2] + 1, at[4] - 1)
+"""
+)
+
+#: KEYS as ADVANCE_COUNTER's. ARGV: id, used_at (float text), then the audit args. Sets the
+#: ``<last used>`` field alone (a use without a counter), writes the events, deletes the counters:
+#: 1; or 0 (no such method in use: nothing written).
+RECORD_USE = (
+    _WRITES
+    + AUDIT_LIB
+    + _METHODS_LIB
+    + """
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local at = bars(v, 4)
+redis.call('HSET', KEYS[1], ARGV[1], string.sub(v, 1, at[3]) .. ARGV[2] .. string.sub(v, at[4]))
+audit(KEYS[2], 3)
+if #KEYS > 2 then redis.call('DEL', unpack(KEYS, 3)) end
+return 1
 """
 )
 

@@ -29,6 +29,7 @@ _ADVANCE = (
     "UPDATE methods SET counter = ?, last_used_at = ?"
     f" WHERE id = ? AND user_id = ? AND counter < ? AND {IN_USE}"
 )
+_RECORD_USE = f"UPDATE methods SET last_used_at = ? WHERE id = ? AND user_id = ? AND {IN_USE}"
 
 
 class SqliteMethods(SqliteEphemeral):
@@ -186,6 +187,23 @@ class SqliteMethods(SqliteEphemeral):
         with self._transaction() as conn:
             if conn.execute(_ADVANCE, params).rowcount != 1:
                 return False  # COMMIT of nothing: the transaction wrote no row
+            insert_audit(conn, audit)
+            delete_counters(conn, reset)
+        return True
+
+    def record_use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        *,
+        events: Sequence[AuditEvent] = (),
+        reset: Sequence[str] = (),
+    ) -> bool:
+        audit = [audit_params(event) for event in events]
+        with self._transaction() as conn:
+            if conn.execute(_RECORD_USE, (used_at, method_id, user_id)).rowcount != 1:
+                return False
             insert_audit(conn, audit)
             delete_counters(conn, reset)
         return True
