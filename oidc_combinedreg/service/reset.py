@@ -18,7 +18,8 @@ the sign-in's consecutive-failure counter, so reset attempts cannot lock anyone 
 and one address that keeps failing is refused alone (case 57).
 
 The parts: reset_flow.py (the flow's state and token), reset_limits.py (its throttles and
-budgets), reset_decoys.py (the decoy flows); this module has the steps.
+budgets), reset_methods.py (starting and checking each method: codes, questions, app codes),
+reset_decoys.py (the decoy flows); this module has the steps.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from ..exceptions import (
     VerificationFailed,
 )
 from ..methods.kinds import MethodKind
-from ..methods.otp_codes import Purpose
 from ..policy.reset import (
     CHOICE_KINDS,
     PASSWORD_RESET_REQUIRED,
@@ -60,14 +60,11 @@ from .email import EmailService
 from .hardware_oath import HardwareOathService
 from .phone import PhoneService
 from .push import PushService
-from .questions import QuestionsService
 from .refusal_audit import RefusalAudit
-from .reset_decoys import ResetDecoys
 from .reset_flow import (
     FLOW_TTL,
     ResetFlow,
     ResetStep,
-    answers,
     flow_token_key,
     plausible_token,
 )
@@ -78,6 +75,7 @@ from .reset_limits import (
     reset_account_keys,
     reset_day_key,
 )
+from .reset_methods import ResetMethods
 from .totp import TotpService
 
 if TYPE_CHECKING:
@@ -97,15 +95,8 @@ log = logging.getLogger("oidc_combinedreg.reset")
 #: the longest account name the first step takes
 _ACCOUNT_MAX = 256
 
-_CHANNEL_OF_CHOICE: dict[ResetChoice, str] = {
-    ResetChoice.MOBILE_TEXT: "sms",
-    ResetChoice.MOBILE_CALL: "voice",
-    ResetChoice.ALTERNATE_CALL: "voice",
-    ResetChoice.OFFICE_CALL: "voice",
-}
 
-
-class ResetService(ResetThrottles, ResetDecoys):
+class ResetService(ResetThrottles, ResetMethods):
     """The password reset flow. ``info`` is the :class:`~oidc_combinedreg.service.SecurityInfo`."""
 
     def __init__(
@@ -278,38 +269,6 @@ class ResetService(ResetThrottles, ResetDecoys):
             method = self._start_method(flow, choice, candidates[0], ip=ip, lang=lang)
         return replace(flow, step=ResetStep.VERIFY, choice=choice, method=method)
 
-    def _start_method(
-        self,
-        flow: ResetFlow,
-        choice: ResetChoice,
-        record: MethodRecord,
-        *,
-        ip: str | None,
-        lang: str | None,
-        previous: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        assert flow.user_id is not None
-        uid = flow.user_id
-        if choice is ResetChoice.EMAIL:
-            _, state = self.email.send_reset_code(uid, record, ip=ip, state=previous, lang=lang)
-            return state
-        if choice in _CHANNEL_OF_CHOICE:
-            service = self._phone(record.kind)
-            _, state = service.send_code(
-                uid,
-                record,
-                Purpose.RESET,
-                channel=_CHANNEL_OF_CHOICE[choice],
-                ip=ip,
-                state=previous,
-                lang=lang,
-            )
-            return state
-        if choice is ResetChoice.QUESTIONS:
-            _, state = self._questions().ask(uid, record)
-            return state
-        return {"app": True}
-
     def resend(self, flow: ResetFlow, *, ip: str | None, lang: str | None) -> ResetFlow:
         """Send the code again (after the cool-down); a decoy pretends to."""
         if flow.choice is None or flow.method.get("decoy") or "challenge" not in flow.method:
@@ -381,61 +340,6 @@ class ResetService(ResetThrottles, ResetDecoys):
             passed_choices=(*flow.passed_choices, flow.choice),
         )
 
-    def _check(self, flow: ResetFlow, fields: Mapping[str, Any], *, ip: str | None) -> MethodRecord:
-        choice, state = flow.choice, flow.method
-        if state.get("decoy") or flow.user_id is None or not flow.eligible:
-            self._decoy_work(choice, fields)
-            raise VerificationFailed("decoy")
-        uid = flow.user_id
-        if choice is ResetChoice.APP_CODE:
-            return self._check_app_code(flow, fields.get("code"), ip=ip)
-        record = self._record(flow, str(state.get("method_id")))
-        if record is None:
-            raise ChallengeExpired("the method is gone")
-        if choice is ResetChoice.EMAIL:
-            self.email.check_reset_code(uid, record, state, fields.get("code"), ip=ip)
-        elif choice is ResetChoice.QUESTIONS:
-            self._questions().check(uid, record, state, answers(fields), ip=ip)
-        else:
-            self._phone(record.kind).check_code(
-                uid, record, state, fields.get("code"), Purpose.RESET, ip=ip
-            )
-        return record
-
-    def _passed(self, flow: ResetFlow, record: MethodRecord, *, ip: str | None) -> None:
-        """Audit the pass; for a method whose check stored nothing (an email code, questions),
-        in the same write as its use (``last_used_at``): one gone or reported since it was read
-        passes nothing. The others recorded their use as they checked (a counter moved)."""
-        assert flow.choice is not None
-        event = self.info.event(
-            "reset.method_passed",
-            flow.user_id,
-            "success",
-            ip=ip,
-            choice=flow.choice.value,
-            kind=record.kind.value,
-            method_id=record.id,
-        )
-        if record.kind not in (MethodKind.EMAIL, MethodKind.SECURITY_QUESTIONS):
-            self.store.append_audit(event)
-        elif not self.store.record_use(record.user_id, record.id, self.clock.now(), events=[event]):
-            raise ChallengeExpired("the method is gone")
-
-    def _check_app_code(self, flow: ResetFlow, code: object, *, ip: str | None) -> MethodRecord:
-        """A code from any of the user's apps or tokens (each checked, replay-proof)."""
-        assert flow.user_id is not None
-        user = self.info.ctx.directory.get_user(flow.user_id) if self.info.ctx.directory else None
-        if user is None:
-            raise VerificationFailed("no such user")
-        failure: Exception = VerificationFailed("no app")
-        for record in self._candidates(flow, ResetChoice.APP_CODE):
-            try:
-                self.app_codes[record.kind].verify(user, record, {"code": code}, {}, ip=ip)
-                return record
-            except (VerificationFailed, CodeReused, InvalidInput) as exc:
-                failure = exc
-        raise failure
-
     # -- step 3: the new password -------------------------------------------------------------
 
     def set_password(
@@ -480,25 +384,6 @@ class ResetService(ResetThrottles, ResetDecoys):
 
     def password_failed(self, flow: ResetFlow, reason: str, *, ip: str | None) -> None:
         self.info.audit("reset.failed", flow.user_id, "failure", ip=ip, reason=reason)
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    def _record(self, flow: ResetFlow, method_id: str) -> MethodRecord | None:
-        if flow.user_id is None:
-            return None
-        for m in self.info.methods(flow.user_id):
-            if m.id == method_id:
-                return m
-        return None
-
-    def _phone(self, kind: MethodKind) -> PhoneService:
-        if kind is MethodKind.OFFICE_PHONE:
-            return PhoneService(self.ctx, self.info.delivery, kind)
-        return self.phones[kind]
-
-    def _questions(self) -> QuestionsService:
-        # The facade's hasher (tests swap in a fast one); our context (our throttle).
-        return QuestionsService(self.ctx, hasher=self.info.questions.hasher)
 
 
 def _reason(exc: Exception, flow: ResetFlow) -> str:
