@@ -46,6 +46,13 @@ _INCR = """
 
 
 @functools.lru_cache(maxsize=8)
+def _get_counts(count: int) -> str:
+    """The live values of ``count`` counters (then ``now``) in one statement (the throttle's
+    read at every code check: its text made once per count)."""
+    return _GET_COUNTS.format(marks=", ".join("?" * count))
+
+
+@functools.lru_cache(maxsize=8)
 def _incr_many(count: int) -> str:
     """``count`` increments (``key, expires_at`` pairs, then ``now`` twice) in one statement."""
     rows = ", ".join(["(?, 1, ?)"] * count)
@@ -233,8 +240,7 @@ class SqliteEphemeral(SqliteConnection):
             return values
         if not (incr or reset) and len(read) > 1:
             with self._connection() as conn:  # one statement for all the reads
-                marks = ", ".join("?" * len(read))
-                rows = conn.execute(_GET_COUNTS.format(marks=marks), [*read, now]).fetchall()
+                rows = conn.execute(_get_counts(len(read)), [*read, now]).fetchall()
             found = {row["key"]: int(row["value"]) for row in rows}
             return [found.get(key, 0) for key in read]
         values = []

@@ -71,7 +71,7 @@ def request_is_https(environ: Mapping[str, Any], network: NetworkConfig) -> bool
     if network.forwarded_header is ForwardedHeader.X_FORWARDED_FOR:
         said = str(environ.get("HTTP_X_FORWARDED_PROTO") or "")
         # A chain of proxies may append: https at any hop means the browser's hop may be it.
-        claims = "https" in (p.strip().lower() for p in said.split(","))
+        claims = bool(said) and "https" in (p.strip().lower() for p in said.split(","))
     else:
         claims = bool(_FORWARDED_PROTO.search(str(environ.get("HTTP_FORWARDED") or "")))
     return claims and _trusted_peer(environ.get("REMOTE_ADDR"), network)
