@@ -120,7 +120,14 @@ class TomlDirectory:
     def check_password(self, user_id: str, password: str) -> DirectoryUser | None:
         """The user if the password is right and the account enabled, else None."""
         entry = self._entries.get(user_id)
-        stored = self._password_hash(user_id) if entry else self._dummy_hash
+        row, stored = None, self._dummy_hash
+        if entry is not None:  # its override row once: a reset password's hash, the MFA state
+            row = self._db.fetch_one(
+                "SELECT password_hash, per_user_mfa FROM user_overrides WHERE user_id = ?",
+                (user_id,),
+            )
+            reset = row["password_hash"] if row is not None else None
+            stored = str(reset) if reset else entry.password_hash
         try:
             self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
@@ -131,7 +138,7 @@ class TomlDirectory:
             # Made with other parameters (the seed file's, or before a change of [password_hash]):
             # the password is at hand only now, so the hash is remade here (RFC 9106 4).
             self._store_password_hash(user_id, self._hasher.hash(password))
-        return self.get_user(user_id)
+        return self._with_override(entry.user, row["per_user_mfa"] if row is not None else None)
 
     def set_password(self, user_id: str, new_password: str) -> None:
         if user_id not in self._entries:
@@ -169,14 +176,6 @@ class TomlDirectory:
     def sessions_ended_at(self, user_id: str) -> int | None:
         row = self._db.fetch_one("SELECT at FROM session_cutoffs WHERE user_id = ?", (user_id,))
         return int(row["at"]) if row is not None else None
-
-    def _password_hash(self, user_id: str) -> str:
-        row = self._db.fetch_one(
-            "SELECT password_hash FROM user_overrides WHERE user_id = ?", (user_id,)
-        )
-        if row is not None and row["password_hash"]:
-            return str(row["password_hash"])
-        return self._entries[user_id].password_hash
 
 
 def cli_directory() -> TomlDirectory:

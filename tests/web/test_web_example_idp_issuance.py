@@ -238,3 +238,17 @@ def test_authlib_reads_the_request_itself_not_the_proxy(idp: FlaskClient) -> Non
         made = server.create_oauth2_request(None)
         assert type(made._request) is Request
         assert made.payload.data.get("state") == "s"
+
+
+def test_a_password_check_reads_the_users_override_row_once(
+    idp: FlaskClient, statements: list[str]
+) -> None:
+    """The login reads a user's override row (a reset password's hash, the per-user MFA state)
+    once; the old code read it twice, for the hash and again for the user."""
+    login(idp)  # the seed file's hash is remade with idp.toml's parameters (a write)
+    statements.clear()
+    login(idp)
+    # (Flask-Login's loader, for the browser signed in by the first login, reads it in its own
+    # query with the password-reset cutoff: not the password check's.)
+    reads = [s for s in statements if s.startswith(("SELECT password_hash", "SELECT per_user_mfa"))]
+    assert len(reads) == 1, reads
