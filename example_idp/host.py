@@ -55,6 +55,8 @@ class Registration(Protocol):
         self, environ: dict[str, Any], user_id: str, code: str
     ) -> bool: ...
 
+    def client_ip(self, environ: dict[str, Any]) -> str | None: ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Idp:

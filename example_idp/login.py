@@ -9,6 +9,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from flask.typing import ResponseReturnValue
 from flask_login import current_user  # type: ignore[import-untyped]
 
+from .client_address import client_address
 from .csrf import csrf_ok
 from .host import current_idp, current_sign_in, end_sign_in, start_sign_in
 
@@ -86,7 +87,7 @@ def login() -> ResponseReturnValue:
     idp = current_idp()
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    ip = request.remote_addr or "unknown"
+    ip = client_address()
     wait = idp.throttle.retry_after(username, ip)
     if wait:
         error = f"Too many failed sign-ins. Try again in {wait} seconds."
@@ -119,7 +120,7 @@ def login_tap() -> ResponseReturnValue:
     if not csrf_ok():
         abort(400, "The sign-in form expired or came from another site. Reload it and retry.")
     username = request.form.get("username", "").strip()
-    ip = request.remote_addr or "unknown"
+    ip = client_address()
     # Counters of its own: wrong passes never refuse the password (SECURITY.md case 57).
     wait = idp.throttle.retry_after(username, ip, "tap")
     if wait:

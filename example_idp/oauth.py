@@ -30,6 +30,7 @@ from .authz_requests import (
     as_strings,
     check_response_mode,
 )
+from .client_address import client_address
 from .client_auth import ClientAuthLimits
 from .clients import SUPPORTED_SCOPES, Client, ClientStore
 from .directory import TomlDirectory
@@ -143,7 +144,7 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
             # refused nor counted, so an address refused for wrong secrets (a NAT, a proxy, the
             # demo RP on the IdP's machine) still exchanges a public client's codes.
             return super().authenticate_client(request, methods, endpoint)  # type: ignore[no-any-return]
-        ip = flask_request.remote_addr or "unknown"
+        ip = client_address()  # the middleware's, trusted proxies applied
         claimed = (basic_id, request.form.get("client_id"), request.payload.client_id)
         failed_here = self.client_auth.check(claimed, ip)
         try:

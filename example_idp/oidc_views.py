@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from joserfc import jwt
 
 from .authz_requests import REQUEST_URI_PREFIX, RESPONSE_MODES, PushRefused, check_response_mode
+from .client_address import client_address
 from .csrf import csrf_ok
 from .grants import SignedIn, user_claims
 from .host import current_idp, current_sign_in
@@ -188,7 +189,7 @@ def pushed_authorization_request() -> ResponseReturnValue:
     """RFC 9126: the client pushes its authorization request and gets a request_uri for it."""
     server = current_idp().server
     try:
-        request_uri, expires_in = server.push_request(request.remote_addr or "unknown")
+        request_uri, expires_in = server.push_request(client_address())
     except PushRefused as refused:
         # RFC 9126 2.3: 429 when a client sends more than allowed (rate_limits.py)
         return refused_response(refused)

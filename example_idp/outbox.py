@@ -34,7 +34,7 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, render_template, request
+from flask import Blueprint, Flask, current_app, render_template
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
@@ -45,6 +45,7 @@ from oidc_combinedreg.delivery.config import build_delivery
 from oidc_combinedreg.delivery.smtp import SmtpSecurity, SmtpSender
 
 from .app import DEFAULT_COMBINEDREG_CONFIG, DEFAULT_INSTANCE_PATH, DEFAULT_ISSUER, create_app
+from .client_address import client_address
 
 __all__ = ["EXTENSION", "KEEP", "Outbox", "OutboxRefused", "OutboxSender", "create_demo_app"]
 
@@ -237,7 +238,7 @@ def _on_this_machine(address: str | None) -> bool:
 
 @bp.get("/outbox")
 def page() -> ResponseReturnValue:
-    if not _on_this_machine(request.remote_addr):
+    if not _on_this_machine(client_address()):
         text = "The development outbox holds every user's codes: it is shown on this machine only."
         return text, 403, {"Content-Type": "text/plain; charset=utf-8"}
     outbox: Outbox = current_app.extensions[EXTENSION]

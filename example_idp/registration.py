@@ -22,9 +22,10 @@ from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRed
 from authlib.oauth2.rfc9101 import ClientMetadataClaims as JarClientMetadata  # type: ignore[import-untyped]
 from authlib.oidc.registration import ClientMetadataClaims as OidcClientMetadata  # type: ignore[import-untyped]
 from authlib.oidc.rpinitiated import ClientMetadataClaims as LogoutClientMetadata  # type: ignore[import-untyped]
-from flask import request as flask_request
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+
+from .client_address import client_address
 
 if TYPE_CHECKING:
     from .oauth import IdpAuthorizationServer
@@ -181,7 +182,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):  # type: ignore[misc]
         full = AccessDeniedError(f"Registration is full: at most {cap} registered clients.")
         if self.server.clients.full(cap):
             raise full  # before counting: a refused registration is not counted
-        self._limits.count_address(flask_request.remote_addr or "unknown")  # Refused: 429
+        self._limits.count_address(client_address())  # Refused: 429
         client = self.server.clients.add(
             client_id=generate_token(32),
             secret=secret,
