@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..methods.kinds import METHOD_RULES, MethodKind
 from ..methods.otp_codes import CodeChallenge, Purpose
 from ..methods.phone import PhoneChannel, amr_for, channels_for, mask_phone, parse_phone
 from ..notify import Change
-from ..store.base import MethodRecord
+from ..store.base import AuditEvent, MethodRecord
 from .base import ServiceContext
 from .otp_codes import CodeSender
 
@@ -286,11 +286,11 @@ class PhoneService:
         *,
         ip: str | None,
     ) -> tuple[str, ...]:
-        amr = self.check_code(user.id, record, state, response.get("code"), Purpose.MFA, ip=ip)
-        self.ctx.audit(
+        success = self.ctx.event(
             "mfa.succeeded", user.id, "success", ip=ip, kind=self.kind.value, method_id=record.id
         )
-        return amr
+        code = response.get("code")
+        return self.check_code(user.id, record, state, code, Purpose.MFA, ip=ip, events=[success])
 
     # -- codes for MFA and password reset -----------------------------------------------------
 
@@ -332,8 +332,12 @@ class PhoneService:
         purpose: Purpose,
         *,
         ip: str | None,
+        events: Sequence[AuditEvent] = (),
     ) -> tuple[str, ...]:
-        """Check a code from :meth:`send_code`; returns the ``amr`` it proves (``sms`` or ``tel``)."""
+        """Check a code from :meth:`send_code`; returns the ``amr`` it proves (``sms`` or ``tel``).
+
+        The phone's use (``last_used_at``) is stored with ``events`` (the caller's success) in
+        one write; a phone removed or reported since it was read passes nothing."""
         if record.user_id != user_id or state.get("method_id") != record.id:
             raise ChallengeExpired("no code was sent for this method")
         challenge = self.codes.verify(
@@ -347,9 +351,12 @@ class PhoneService:
         if challenge.destination != record.data.get("phone"):
             # The number changed after the code was sent: the code proves the old number only.
             raise ChallengeExpired("the number changed; send a new code")
-        if record.id != OFFICE_PHONE_ID:
-            now = self.ctx.clock.now()
-            self.ctx.store.advance_counter(user_id, record.id, record.counter + 1, now)
+        store = self.ctx.store
+        if record.id == OFFICE_PHONE_ID:  # the Directory's number: no stored record to mark
+            for event in events:
+                store.append_audit(event)
+        elif not store.record_use(user_id, record.id, self.ctx.clock.now(), events=events):
+            raise ChallengeExpired("the phone method was removed")
         return (amr_for(PhoneChannel(challenge.channel)),)
 
     # -- the office phone ---------------------------------------------------------------------

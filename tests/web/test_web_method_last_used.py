@@ -4,20 +4,26 @@ advance, so the security-info page says "Last used <today>", never "Not used yet
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
-from reset_helpers import RESET, Reset, ResetEnv, add_email, add_questions, make_env
+from plain_wsgi_host import DictDirectory, make_app
+from reset_helpers import RESET, Reset, ResetEnv, add_email, add_questions, add_totp, make_env
 from test_web_manage import SECURITY_INFO, manage
+from test_web_phone import _add_phone
 from test_web_push import _mfa_sign_in, _start_push, _verify, enroll, push_methods
 from test_web_webauthn import _add_key, _enrolled, _keys, _mfa_with_key
-from webtest import Browser, location
+from webtest import Browser, base_config, location
 
+from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
+from oidc_combinedreg.delivery.recording import RecordingSender
 from oidc_combinedreg.methods.soft_authenticator import SoftAuthenticator
 from oidc_combinedreg.store.base import MethodRecord
+from oidc_combinedreg.store.sqlite import SqliteStore
 
 
 def _shown(browser: Browser, method_id: str) -> dict[str, Any]:
@@ -113,3 +119,55 @@ def test_a_password_reset_with_email_and_questions_records_their_use(env: ResetE
     assert used == {"email": now, "security_questions": now}
     passed = env.store.list_audit(user_id="alice", event_prefix="reset.method_passed")
     assert sorted(e.detail["kind"] for e in passed) == ["email", "security_questions"]
+
+
+@pytest.fixture
+def phone_env(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, RecordingSender]]:
+    sender = RecordingSender()
+    config = parse_config(base_config(tmp_path, delivery={"public_url": "https://idp.test"}))
+    store = SqliteStore(str(tmp_path / "reg.sqlite3"), clock=clock)
+    reg, host = make_app(
+        config, DictDirectory(), store=store, clock=clock, delivery=sender.delivery()
+    )
+    yield Browser(reg, host, clock), sender
+    store.close()
+
+
+def _phone_mfa(browser: Browser) -> tuple[str, dict[str, Any]]:
+    browser.clock.advance(120)
+    browser.login("alice")
+    mfa = location(browser.get(location(browser.authorize())))
+    page = browser.get_json(mfa).get_json()
+    (phone,) = [m for m in [page["method"], *page["others"]] if m["kind"] == "mobile_phone"]
+    body = {"method_id": phone["id"], "csrf_token": page["csrf_token"]}
+    assert browser.post_json(mfa, {**body, "action": "start", "via": "sms"}).status_code == 200
+    return mfa, body
+
+
+def test_a_text_code_records_the_phones_use_with_its_success(
+    phone_env: tuple[Browser, RecordingSender],
+) -> None:
+    browser, sender = phone_env
+    _add_phone(browser, sender)
+    (record,) = browser.reg.store.list_methods("alice")
+    mfa, body = _phone_mfa(browser)
+    r = browser.post_json(mfa, {**body, "action": "verify", "code": sender.last_code()})
+    assert r.status_code == 303
+    assert _last_used(browser.reg.store, "alice", record.id) == browser.clock.now()
+    succeeded = browser.reg.store.list_audit(user_id="alice", event_prefix="mfa.succeeded")
+    assert [e.detail["method_id"] for e in succeeded] == [record.id]
+
+
+def test_a_phone_removed_after_its_code_was_sent_signs_nobody_in(
+    phone_env: tuple[Browser, RecordingSender],
+) -> None:
+    browser, sender = phone_env
+    _add_phone(browser, sender)
+    (record,) = browser.reg.store.list_methods("alice")
+    add_totp(browser.reg, "alice")  # MFA is still asked once the phone is gone
+    mfa, body = _phone_mfa(browser)
+    # The owner removes the phone (it was stolen) while a code to it is still valid.
+    assert browser.reg.store.delete_method("alice", record.id)
+    r = browser.post_json(mfa, {**body, "action": "verify", "code": sender.last_code()})
+    assert r.status_code == 400
+    assert browser.reg.store.list_audit(user_id="alice", event_prefix="mfa.succeeded") == []
