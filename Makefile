@@ -73,6 +73,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy oidc_combinedreg
+	$(BIN)/mypy --strict example_idp
 
 unit: venv
 	$(BIN)/python -m pytest -q

@@ -29,6 +29,7 @@ def init_body_limit(app: Flask) -> None:
         response = app.make_response(
             (render_template("example_idp/error.html", error="too_large", text=text), 413)
         )
-        # Once written, end the connection cleanly (what the body left unread is drained).
-        response.response = Lingering(response.response, request.environ)
+        # Once written, end the connection cleanly (what the body left unread is drained). The
+        # body as bytes (iter_encoded): a response's body may be text, Lingering's is not.
+        response.response = Lingering(response.iter_encoded(), request.environ)
         return response
