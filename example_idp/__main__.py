@@ -96,13 +96,16 @@ def main() -> None:
 
 
 class _PretendProxy:
-    """Adds ``X-Forwarded-For`` as a reverse proxy on loopback would (the demo config trusts one)."""
+    """Adds ``X-Forwarded-For`` as a reverse proxy on loopback would (the demo config trusts one),
+    except to the outbox: shown to this machine's client address only, it is not a page to try
+    Conditional Access on (decision 195)."""
 
     def __init__(self, app: Any, client_ip: str) -> None:
         self.app, self.client_ip = app, client_ip
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        environ["HTTP_X_FORWARDED_FOR"] = self.client_ip
+        if environ.get("PATH_INFO") != "/outbox":
+            environ["HTTP_X_FORWARDED_FOR"] = self.client_ip
         return self.app(environ, start_response)
 
 

@@ -20,9 +20,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from idp_client import EXAMPLE_IDP, REDIRECT_URI, authorize_params, basic, pkce, registered
-from werkzeug.test import TestResponse
+from werkzeug.test import Client, TestResponse
 
 from example_idp import create_app
+from example_idp.__main__ import _PretendProxy
 from example_idp.outbox import EXTENSION, Outbox, create_demo_app
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.crypto import fast_hasher_for_tests
@@ -220,3 +221,34 @@ def test_the_outbox_is_not_shown_through_the_proxy_to_another_machine(demo: Flas
     assert client.get("/outbox", **direct(STRANGER, PROXY)).status_code == 403
     assert client.get("/outbox", **via_proxy(PROXY)).status_code == 200  # a browser here
     assert client.get("/outbox", **direct(PROXY)).status_code == 200
+
+
+def test_the_demos_pretended_client_address_leaves_the_outbox_to_this_machine(demo: Flask) -> None:
+    """``make demo DEMO_CLIENT_IP=...`` pretends every request comes through a proxy from that
+    address, to try Conditional Access; the outbox, this machine's page, is still shown here."""
+    outbox: Outbox = demo.extensions[EXTENSION]
+    outbox.add("sms", "+14155550123", "", "Your reset code is 482913", "482913")
+    seen: list[str | None] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append(demo.extensions["combinedreg"].client_ip(environ))
+        return demo.wsgi_app(environ, start_response)
+
+    served = Client(_PretendProxy(app, "203.0.113.9"))
+    assert served.get("/outbox", environ_base={"REMOTE_ADDR": PROXY}).status_code == 200
+    assert served.get("/login", environ_base={"REMOTE_ADDR": PROXY}).status_code == 200
+    assert seen == [PROXY, "203.0.113.9"]  # the IdP's own pages: the pretended address
+
+
+def test_a_forwarded_header_the_proxy_cannot_vouch_for_counts_on_the_proxy_alone(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """An unreadable header from the trusted proxy (the client wrote junk, the proxy appended):
+    the middleware answers the proxy's address (and logs it), so such requests share one counter
+    and every caller with a readable one keeps its own."""
+    idp = make_idp(tmp_path, clock, registration={"address_registrations": 2})
+    for _ in range(2):
+        assert register(idp, via_proxy(STRANGER, "not-an-address")).status_code == 201
+    assert register(idp, via_proxy(STRANGER, "not-an-address")).status_code == 429
+    assert register(idp, via_proxy(OWNER, "also-junk")).status_code == 429
+    assert register(idp, via_proxy(OWNER)).status_code == 201
