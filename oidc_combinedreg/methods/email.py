@@ -12,8 +12,14 @@ __all__ = ["SPECIAL_USE_MESSAGE", "mask_email", "parse_email", "same_address"]
 
 MAX_INPUT = 254
 
-#: RFC 6761 special-use names no mail is delivered to (``email_validator.SPECIAL_USE_DOMAIN_NAMES``)
-SPECIAL_USE_MESSAGE = (
+
+def N_(msgid: str) -> str:  # noqa: N802 - gettext's "mark for extraction only"
+    return msgid
+
+
+#: RFC 6761 special-use names no mail is delivered to (``email_validator.SPECIAL_USE_DOMAIN_NAMES``);
+#: marked for extraction, as InvalidInput's keyword sees only literal messages
+SPECIAL_USE_MESSAGE = N_(
     "This address is at a reserved domain (such as .test, .local or .localhost) that can't "
     "receive email. Enter another address."
 )
