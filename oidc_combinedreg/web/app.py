@@ -23,7 +23,13 @@ from .admin_api import AdminApi
 from .branding import brand_css
 from .context import MAX_BODY, RequestContext
 from .errors import error_page
-from .headers import page_headers, request_is_https, secure_cookie, with_https_headers
+from .headers import (
+    PAGE_HEADERS_APPLIED,
+    page_headers,
+    request_is_https,
+    secure_cookie,
+    with_https_headers,
+)
 from .i18n import LANG_COOKIE, Catalogs, end_catalogs, use_catalogs
 from .oversized import Lingering, declared_too_large
 from .render import HostAnswer, Page, Redirect, Renderer, wants_json
@@ -330,6 +336,8 @@ class WebApp:
         headers += [("Set-Cookie", cookie) for cookie in ctx.cookies]
         if self.is_https(ctx.environ):
             headers = with_https_headers(headers, self.config.web)
+        # A host's SecurityHeaders with the same config has nothing to add (web/headers.py).
+        ctx.environ[PAGE_HEADERS_APPLIED] = self.config.web
         return Reply(status, headers, body)
 
     # -- https --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = [
+    "PAGE_HEADERS_APPLIED",
     "SecurityHeaders",
     "page_headers",
     "request_is_https",
@@ -33,6 +34,10 @@ __all__ = [
     "security_headers",
     "with_https_headers",
 ]
+
+#: environ key: the middleware's web app answered this request with one of its own pages, its
+#: header set (and the https treatment) already applied with this ``WebConfig`` (web/app.py)
+PAGE_HEADERS_APPLIED = "combinedreg.page_headers"
 
 # No ``form-action``: Chromium applies it to every redirect after a form submission, and the last
 # step of a sign-in (MFA, the wizard's "Done") redirects through /authorize to the relying party's
@@ -137,6 +142,10 @@ class SecurityHeaders:
         extra = self._https if https else self._plain
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if environ.get(PAGE_HEADERS_APPLIED) is self.web:
+                # One of the middleware's pages, made with this very config: every header of
+                # ``extra`` is there already, or the page set its own (the same merge).
+                return start_response(status, headers, exc_info)
             named = {n.lower() for n, _ in headers}
             headers = [*headers, *((n, v) for n, v in extra if n.lower() not in named)]
             if https:
