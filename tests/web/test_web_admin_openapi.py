@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import schemathesis
 from admin_helpers import API, OPS_TOKEN, admin_section, api, fast_taps
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from webtest import Browser
 
@@ -59,6 +59,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(admin_app: B
         @given(case=op.as_strategy(generation_mode=mode))
         def run(case: schemathesis.Case) -> None:
             nonlocal cases
+            # A query parameter holding an empty list of values ({"": []}) is not sent at all: when
+            # it is a negative case's only violation, the request that goes out is valid and its 200
+            # counts as "schema-violating request accepted" (seen once in a full run, GET
+            # /audit?event=0). Cases holding one are skipped; their other violations, if any, are
+            # tried by the other cases of the run.
+            assume(not any(value == [] for value in (case.query or {}).values()))
             cases += 1
             try:
                 case.call_and_validate(app=admin_app.reg, headers=auth)
