@@ -163,7 +163,13 @@ def authorize() -> ResponseReturnValue:
             server.pushed.spend(pushed)  # answered: the pushed request is done
         return _authorize_error(error, mode if mode in RESPONSE_MODES else None)
     if _needs_password(signed_in, prompts, max_age):
-        session[LOGIN_FOR] = _request_key()
+        if "login" in prompts or max_age is not None:
+            # Only a request that demands a fresh password needs its key through the login
+            # (_needs_password, REAUTHENTICATED); kept for every request, it cost the plain
+            # sign-in's code issuance one more write of the signed cookie to remove it.
+            session[LOGIN_FOR] = _request_key()
+        else:
+            session.pop(LOGIN_FOR, None)  # an abandoned request's key must not get this password
         session.pop(REAUTHENTICATED, None)
         if "_user_id" not in session:
             # Flask-Login ("basic" session protection) marks a session that has no signed-in
