@@ -101,6 +101,16 @@ CREATE TABLE IF NOT EXISTS session_cutoffs (
 _INHERITED: list[sqlite3.Connection] = []
 #: idle connections kept per process; more are opened under load and closed when given back
 MAX_IDLE = 8
+#: bumped in every forked child: a pool compares it to know a child, where asking os.getpid()
+#: (a system call) at each borrow and return cost two per query
+_forks = [0]
+
+
+def _forked() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def _add_column(conn: sqlite3.Connection, table: str, column: str) -> None:
@@ -121,7 +131,8 @@ class Database:
         self.path = path
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
+        #: the process the idle connections belong to (_forks)
+        self._generation = _forks[0]
         with closing(self._open()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database file
             conn.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
@@ -144,24 +155,24 @@ class Database:
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    # Borrowed and given back by hand (try/finally), not through a @contextmanager generator:
+    # its set-up and teardown cost about as much as a small query's own Python.
+    def _take(self) -> sqlite3.Connection:
         with self._lock:
-            if os.getpid() != self._pid:  # a forked child: the parent's are not ours to use
+            if _forks[0] != self._generation:  # a forked child: the parent's are not ours to use
                 _INHERITED.extend(self._idle)
-                self._idle, self._pid = [], os.getpid()
-            conn = self._idle.pop() if self._idle else None
-        conn = conn or self._open()
-        try:
-            yield conn
-        finally:
-            with self._lock:
-                keep = os.getpid() == self._pid and len(self._idle) < MAX_IDLE
-                if keep and not conn.in_transaction:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
+                self._idle, self._generation = [], _forks[0]
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _give(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            keep = _forks[0] == self._generation and len(self._idle) < MAX_IDLE
+            if keep and not conn.in_transaction:
+                self._idle.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
         """Close the idle connections (those in use close when given back, past the limit)."""
@@ -173,7 +184,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction taken up front (BEGIN IMMEDIATE), so check-then-write is atomic."""
-        with self._connection() as conn:
+        conn = self._take()
+        try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -182,17 +194,36 @@ class Database:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            self._give(conn)  # closed instead when a failed COMMIT left it in the transaction
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one write statement; the number of rows it changed."""
-        with self.transaction() as conn:
-            return conn.execute(sql, params).rowcount
+        """Run one write statement in a transaction of its own; the number of rows it changed."""
+        conn = self._take()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                count: int = conn.execute(sql, params).rowcount
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return count
+        finally:
+            self._give(conn)
 
     def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        with self._connection() as conn:
+        conn = self._take()
+        try:
             row: sqlite3.Row | None = conn.execute(sql, params).fetchone()
             return row
+        finally:
+            self._give(conn)
 
     def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._connection() as conn:
+        conn = self._take()
+        try:
             return list(conn.execute(sql, params).fetchall())
+        finally:
+            self._give(conn)
