@@ -87,6 +87,9 @@ class Renderer:
             extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
+            # Loaded once per process: Jinja's default stats every template of a page (layouts,
+            # macros) at each render to see whether it changed (Flask checks only in debug).
+            auto_reload=False,
         )
         # Globals, not render variables: macros imported without context translate too. They
         # read the page's language (and CSRF token) from context variables set around rendering.
