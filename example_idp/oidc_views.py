@@ -171,10 +171,12 @@ def authorize() -> ResponseReturnValue:
         else:
             session.pop(LOGIN_FOR, None)  # an abandoned request's key must not get this password
         session.pop(REAUTHENTICATED, None)
-        if "_user_id" not in session:
+        if session and "_user_id" not in session and session.get("_fresh") is not False:
             # Flask-Login ("basic" session protection) marks a session that has no signed-in
             # user's identifier as not fresh at its next request, which rewrote and re-signed
             # the cookie on the login page: the same mark now, in the cookie this response sets.
+            # An empty session (a plain request of a signed-out browser) is left empty: no
+            # cookie to sign here, or to open and check on the login page and its POST.
             session["_fresh"] = False
         return redirect(url_for("login.login", next=_request_url()))
     if pushed and not server.pushed.spend(pushed):

@@ -52,10 +52,12 @@ def test_the_login_page_does_not_rewrite_the_host_session(tmp_path: Path) -> Non
     """The authorization request that sends a browser to the login page writes the host session
     once (the request it came for); the login page itself leaves it as it is. The old code had
     Flask-Login mark that session "not fresh" on the login page, which signed and set the cookie
-    a second time."""
+    a second time. (A request that demands a fresh password: a plain one writes no host session
+    at all, test_web_example_idp_signin_cookie.py.)"""
     client = make_idp(tmp_path)
     reg = registered(client)
-    first = client.get("/authorize?" + urlencode(authorize_params(reg["client_id"])))
+    params = authorize_params(reg["client_id"], prompt="login")
+    first = client.get("/authorize?" + urlencode(params))
     assert first.status_code == 302 and "/login" in first.headers["Location"]
     assert any(c.startswith("idp_session=") for c in first.headers.getlist("Set-Cookie"))
     page = client.get(first.headers["Location"])

@@ -41,6 +41,25 @@ def test_a_plain_sign_in_issues_its_code_without_rewriting_the_host_session(
         assert "login_for" not in session and "reauthenticated" not in session
 
 
+def test_a_signed_out_browsers_plain_request_sets_no_host_session(tmp_path: Path) -> None:
+    """Nothing to keep for a plain request on its way to the login page: no host cookie is
+    signed and set there, none is opened and checked on the login page and at the password's
+    POST (the old code wrote one with the request's key and Flask-Login's "not fresh" mark)."""
+    client = make_idp(tmp_path)
+    reg = registered(client)
+    url = "/authorize?" + urlencode(authorize_params(reg["client_id"]))
+    first = client.get(url)
+    assert first.status_code == 302 and "/login" in first.headers["Location"]
+    assert _host_cookies(first) == []
+    page = client.get(first.headers["Location"])
+    assert page.status_code == 200 and _host_cookies(page) == []
+    assert client.get_cookie("idp_session") is None
+    # The password still starts a host session, and the request gets its code.
+    signed_in = login(client, url)
+    assert _host_cookies(signed_in) and client.get_cookie("idp_session") is not None
+    assert "code" in callback(client.get(url))
+
+
 def test_prompt_login_still_asks_for_the_password_once(tmp_path: Path) -> None:
     client = make_idp(tmp_path)
     reg = registered(client)
