@@ -10,8 +10,10 @@ demo's employees group with an authenticator app follows the authorization reque
 login page, posts the password, is sent to the MFA page, posts the code and comes back to
 /authorize for the code. CPU time (``time.process_time``) per request, the median and the least
 of ``--rounds`` rounds (the least moves least on a shared machine), beside a bare Flask "ok"
-GET through the same kind of client. ``--profile`` prints cProfile's top entries for one step
-(named as printed, e.g. "3 POST /login"). Nothing is asserted.
+GET through the same kind of client; then the same for the WSGI application alone (what a
+server such as gunicorn calls: the test client's own work, building the environ and reading the
+response, left out), the bare app's beside it. ``--profile`` prints cProfile's top entries for
+one step (named as printed, e.g. "3 POST /login"). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
@@ -72,10 +75,15 @@ class SignIns:
         helper.reg, helper.next_user = self.app.extensions["example_idp"].registration, 0
         self.users = [(user, helper.add_totp(user)[0]) for user in helper.take_users(users)]
         self.clock = helper.reg.clock
+        #: CPU seconds of each call of the WSGI application itself (its body read included)
+        self.app_cpu: list[float] = []
+        self.app.wsgi_app = _timed(self.app.wsgi_app, self.app_cpu)  # type: ignore[method-assign]
 
     def sign_in(self, user: str, secret: str, cpu: dict[str, list[float]] | None,
-                profile: tuple[str, cProfile.Profile] | None = None) -> int:  # fmt: skip
-        """One whole sign-in; each request's CPU seconds appended to ``cpu[step]``."""
+                profile: tuple[str, cProfile.Profile] | None = None,
+                app_cpu: dict[str, list[float]] | None = None) -> int:  # fmt: skip
+        """One whole sign-in; each request's CPU seconds appended to ``cpu[step]``, the WSGI
+        application's own to ``app_cpu[step]``."""
         browser = self.app.test_client()
         count = 0
 
@@ -96,6 +104,8 @@ class SignIns:
                 profiler.disable()
             if cpu is not None:
                 cpu.setdefault(step, []).append(spent)
+            if app_cpu is not None:
+                app_cpu.setdefault(step, []).append(self.app_cpu[-1])
             location = response.headers.get("Location", "")
             for prefix in (HOST, "http://localhost"):
                 location = location.removeprefix(prefix)
@@ -123,6 +133,29 @@ class SignIns:
         return count
 
 
+def _timed(app: WSGIApplication, spent: list[float]) -> WSGIApplication:
+    def timed(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start = time.process_time()
+        body = b"".join(app(environ, start_response))
+        spent.append(time.process_time() - start)
+        return [body]
+
+    return timed
+
+
+def _print_steps(title: str, base: list[float], steps: dict[str, list[float]],
+                 totals: list[float]) -> None:  # fmt: skip
+    mid = statistics.median(base)
+    print(f"  {title:<34} {mid * 1000:6.3f} / {min(base) * 1000:6.3f} ms")
+    for step, values in steps.items():
+        med = statistics.median(values)
+        print(f"  {step:<34} {med * 1000:6.3f} / {min(values) * 1000:6.3f} ms"
+              f"   ({med / mid:4.1f}x the bare GET)")  # fmt: skip
+    whole = statistics.median(totals)
+    print(f"  {'whole sign-in':<34} {whole * 1000:6.3f} / {min(totals) * 1000:6.3f} ms"
+          f"   ({whole / (mid * len(steps)):4.1f}x a bare flow of as many GETs)")  # fmt: skip
+
+
 def cpu_of(run: Callable[[], object], count: int) -> float:
     start = time.process_time()
     for _ in range(count):
@@ -141,6 +174,8 @@ def main() -> None:
         subject = SignIns(Path(tmp), warm + args.sign_ins * args.rounds)
         bare: FlaskClient = Flask("bare").test_client()
         bare.application.add_url_rule("/ok", "ok", lambda: "ok")
+        bare_app_cpu: list[float] = []
+        bare.application.wsgi_app = _timed(bare.application.wsgi_app, bare_app_cpu)  # type: ignore[method-assign]
         users = iter(subject.users)
         for _ in range(warm):  # imports, templates, first connections
             subject.sign_in(*next(users), None)
@@ -152,27 +187,28 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
             return
         steps: dict[str, list[float]] = {}
+        app_steps: dict[str, list[float]] = {}
         bare_rounds: list[float] = []
+        bare_app_rounds: list[float] = []
         totals: list[float] = []
+        app_totals: list[float] = []
         for _ in range(args.rounds):
+            bare_app_cpu.clear()
             bare_rounds.append(cpu_of(lambda: bare.get("/ok"), args.sign_ins * 9))
+            bare_app_rounds.append(sum(bare_app_cpu) / len(bare_app_cpu))
             cpu: dict[str, list[float]] = {}
+            app_cpu: dict[str, list[float]] = {}
             for _ in range(args.sign_ins):
-                subject.sign_in(*next(users), cpu)
-            for step, values in cpu.items():
-                steps.setdefault(step, []).append(sum(values) / len(values))
-            totals.append(sum(sum(v) for v in cpu.values()) / args.sign_ins)
-        base = statistics.median(bare_rounds)
+                subject.sign_in(*next(users), cpu, app_cpu=app_cpu)
+            for measured, into, whole in ((cpu, steps, totals), (app_cpu, app_steps, app_totals)):
+                for step, values in measured.items():
+                    into.setdefault(step, []).append(sum(values) / len(values))
+                whole.append(sum(sum(v) for v in measured.values()) / args.sign_ins)
         print(f"CPU per request in process (median / least of {args.rounds} rounds of "
               f"{args.sign_ins} sign-ins; {len(steps)} requests per sign-in):")  # fmt: skip
-        print(f"  {'bare Flask GET':<34} {base * 1000:6.3f} / {min(bare_rounds) * 1000:6.3f} ms")
-        for step, values in steps.items():
-            med = statistics.median(values)
-            print(f"  {step:<34} {med * 1000:6.3f} / {min(values) * 1000:6.3f} ms"
-                  f"   ({med / base:4.1f}x the bare GET)")  # fmt: skip
-        whole = statistics.median(totals)
-        print(f"  {'whole sign-in':<34} {whole * 1000:6.3f} / {min(totals) * 1000:6.3f} ms"
-              f"   ({whole / (base * len(steps)):4.1f}x a bare flow of as many GETs)")  # fmt: skip
+        _print_steps("bare Flask GET", bare_rounds, steps, totals)
+        print("The WSGI application alone (without the test client's work):")
+        _print_steps("bare Flask app", bare_app_rounds, app_steps, app_totals)
 
 
 if __name__ == "__main__":
