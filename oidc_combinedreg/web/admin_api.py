@@ -269,7 +269,9 @@ class AdminApi:
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> tuple[int, Any, list[tuple[str, str]]]:
-        path = request.environ.get("PATH_INFO", "")[len(self.root) :] or "/"
+        # request.path, not PATH_INFO: WSGI carries the path's UTF-8 bytes as latin-1 characters,
+        # and a path parameter's maxLength counts characters (an id of 150 "Ω" is 300 there).
+        path = request.path[len(self.root) :] or "/"
         adapter = self._urls.bind("localhost", path_info=path)
         try:
             endpoint, args = adapter.match(method=request.method)

@@ -36,7 +36,10 @@ MANAGE_ENDPOINTS = frozenset(
 
 def same_origin_next(environ: WSGIEnvironment) -> str | None:
     """This request's path and query as a relative URL on this origin, or None if it is not one."""
-    path = quote(str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "")), "/")
+    # WSGI (PEP 3333) carries the path's bytes as latin-1 characters: quote those bytes, or a
+    # non-ASCII path ("/sécurité") would come back encoded twice.
+    raw = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    path = quote(raw.encode("latin-1", "replace"), "/")
     query = str(environ.get("QUERY_STRING", ""))
     target = f"{path}?{query}" if query else path
     # A path that a browser would read as another origin ("//evil", "/\\evil") is never one.
