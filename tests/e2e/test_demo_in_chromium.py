@@ -234,7 +234,9 @@ def test_the_web_app_in_a_second_window_registers_push_and_approves_the_next_sig
     assert app.url.startswith(f"{own_idp.url}/security-info/app/")
     app.get_by_text("alice").first.wait_for()  # the account it is about to add
     app.get_by_role("button", name="Add account").first.click()
-    app.locator("article.account").wait_for()
+    # The app's first start in a fresh window installs its service worker and makes the key:
+    # seconds on a loaded 2-core machine (a full make test timed out once at the default 10 s).
+    app.locator("article.account").wait_for(timeout=30_000)
     # The wizard saw the device arrive and asks to try it: approve with the number.
     page.wait_for_url("**/security-info/mfa*")
     _approve_in_the_app(page, app)

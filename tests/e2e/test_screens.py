@@ -189,7 +189,9 @@ def test_wizard_manage_mfa_activity_and_reset(walk: Walk, server: Server) -> Non
         page.get_by_role("link", name="Open the app on this device").click()
     app = opened.value
     app.get_by_role("button", name="Add account").first.click()
-    app.locator("article.account").wait_for()
+    # The app's first start in a fresh window installs its service worker and makes the key:
+    # seconds on a loaded 2-core machine (a full make test timed out once at the default 10 s).
+    app.locator("article.account").wait_for(timeout=30_000)
     page.wait_for_url("**/security-info/mfa*")
     walk.screen("wizard-push-try")  # "Let's try it out": the approval with the number
     page.get_by_role("button", name="Send notification").click()
