@@ -190,7 +190,8 @@ class CombinedRegistration:
         does, with amr ``["otp", "mfa"]``: MFA counts as done for this sign-in, the wizard may
         register methods even when the user has none, and Conditional Access sees MFA satisfied.
         False: unknown or disabled user, wrong, expired, used or revoked pass, or throttled (each
-        audited as ``tap.failed`` with the reason). Details: docs/admin.md.
+        audited as ``tap.failed`` with the reason; a throttled try only once per address and 15
+        minutes, decision 188). Details: docs/admin.md.
         """
         from .admin.tap import TAP_AMR
 
