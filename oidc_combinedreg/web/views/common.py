@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...delivery.method_names import added_ordinal
+from ...delivery.method_names import KIND_NAMES, N_, added_ordinal
 from ...methods.email import mask_email
 from ...methods.kinds import METHOD_RULES, MethodKind
 from ...methods.names import NAMEABLE
@@ -16,23 +16,9 @@ from ..i18n import gettext, localized_date
 __all__ = ["METHOD_NAMES", "N_", "describe_method", "display_label", "method_detail"]
 
 
-def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark for extraction only"
-    return msgid
-
-
-#: user-facing names of the method kinds (msgids: templates translate them)
-METHOD_NAMES: dict[MethodKind, str] = {
-    MethodKind.PUSH: N_("Authenticator app (notification)"),
-    MethodKind.TOTP: N_("Authenticator app"),
-    MethodKind.HARDWARE_OATH: N_("Hardware token"),
-    MethodKind.MOBILE_PHONE: N_("Phone"),
-    MethodKind.ALTERNATE_PHONE: N_("Alternate phone"),
-    MethodKind.OFFICE_PHONE: N_("Office phone"),
-    MethodKind.EMAIL: N_("Email"),
-    MethodKind.SECURITY_QUESTIONS: N_("Security questions"),
-    MethodKind.APP_PASSWORD: N_("App password"),
-    MethodKind.WEBAUTHN: N_("Security key or passkey"),
-}
+#: user-facing names of the method kinds (msgids: templates translate them); one table with the
+#: notices' names (delivery/method_names.py)
+METHOD_NAMES: dict[MethodKind, str] = KIND_NAMES
 
 
 _PHONES = (MethodKind.MOBILE_PHONE, MethodKind.ALTERNATE_PHONE, MethodKind.OFFICE_PHONE)
