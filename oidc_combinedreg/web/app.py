@@ -306,7 +306,11 @@ class WebApp:
                 result, ctx.session = error_page(exc), None
             else:
                 if saved:
-                    ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
+                    # Only a value the browser does not hold yet (a new session, a rotation):
+                    # the cookie has no Max-Age to refresh, so the same value again would be
+                    # work and bytes for nothing (decision 199).
+                    if self.reg.sessions.sid_from_environ(ctx.environ) != ctx.session.sid:
+                        ctx.cookies.append(self.reg.sessions.set_cookie_header(ctx.session))
                 else:  # ended while this request ran: what it did is not for a live session
                     result, ctx.session = error_page(AccessDenied("the session has ended")), None
                     ctx.cookies.append(self.reg.sessions.clear_cookie_header())
