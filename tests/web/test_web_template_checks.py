@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,53 @@ def test_a_hosts_template_is_used(tmp_path: Path) -> None:
     renderer = Renderer((str(tmp_path / "t"),))
     page = Page("blocked", {"reason": "x", "correlation_id": "c"}, 403)
     assert renderer.html(page, {}, "en") == "host page x"
+
+
+def test_a_page_does_not_rebuild_its_macros_at_each_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The middleware's pages import their macros without context (decision 200): Jinja builds
+    an imported macros module once per process instead of once per import and render (the old
+    ``with context`` imports: at every render of a wizard's code step)."""
+    from jinja2 import Template
+
+    renderer = Renderer()
+    progress = {"current": 1, "total": 2, "kind": "totp", "name": "x", "purpose": "mfa"}
+    pages = [
+        Page(
+            "totp_verify",
+            {
+                "stage": "verify",
+                "errors": {},
+                "values": {},
+                "progress": progress,
+                "can_choose_other": True,
+                "skips_left": 1,
+            },
+        ),  # fmt: skip
+    ]
+    for page in pages:
+        renderer.html(page, {"csrf_token": "t", "cid": "c1"}, "en")  # compiles, builds once
+    built: list[str] = []
+    make_module = Template.make_module
+
+    def counting(self: Template, *args: Any, **kwargs: Any) -> Any:
+        built.append(str(self.name))
+        return make_module(self, *args, **kwargs)
+
+    monkeypatch.setattr(Template, "make_module", counting)
+    for page in pages:
+        renderer.html(page, {"csrf_token": "t", "cid": "c1"}, "en")
+    assert built == []
+
+
+def test_other_method_imported_with_context_still_reads_the_skip_state(tmp_path: Path) -> None:
+    """A host's template may still import ``other_method`` with context (its signature kept)."""
+    folder = tmp_path / "t" / "combinedreg"
+    folder.mkdir(parents=True)
+    (folder / "blocked.html").write_text(
+        '{% from "combinedreg/_macros.html" import other_method with context %}'
+        "{{ other_method(progress, True, 'c1') }}"
+    )
+    renderer = Renderer((str(tmp_path / "t"),))
+    page = Page("blocked", {"progress": {"current": 1}, "skips_left": 2}, 403)
+    html = renderer.html(page, {"csrf_token": "t"}, "en")
+    assert "choose=1" in html and 'value="skip"' in html and "2 more times" in html

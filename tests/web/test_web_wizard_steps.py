@@ -48,7 +48,11 @@ STEP_PAGES = [
 
 
 def test_the_table_lists_every_template_with_the_wizard_links() -> None:
-    with_links = {p.stem for p in TEMPLATES.glob("*.html") if "other_method(" in p.read_text()}
+    # other_method_for: the same links with the skip state as arguments (imported without context)
+    calls = ("other_method(", "other_method_for(")
+    with_links = {
+        p.stem for p in TEMPLATES.glob("*.html") if any(c in p.read_text() for c in calls)
+    }
     with_links.discard("_macros")
     assert with_links == {name for name, _ in STEP_PAGES}
 
