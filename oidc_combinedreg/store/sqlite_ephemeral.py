@@ -28,6 +28,14 @@ _SAVE_SESSION = """
 _UPDATE_SESSION_DATA = """
     UPDATE sessions SET secret = ?, data = ?
     WHERE sid = ? AND secret = ? AND user_id IS ? AND expires_at BETWEEN ? AND ?"""
+# A new session that replaces none: its random id is in no row, so the two UPDATEs could not
+# match; one statement instead of three, same outcome (a row of the same id and secret, which only
+# a caller reusing an id can have, is updated; another secret's row is left alone).
+_CREATE_SESSION = """
+    INSERT INTO sessions (sid, secret, user_id, data, expires_at) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (sid) DO UPDATE SET
+        user_id = excluded.user_id, data = excluded.data, expires_at = excluded.expires_at
+    WHERE sessions.secret = excluded.secret"""
 _UPDATE_SESSION = """
     UPDATE sessions SET sid = ?, secret = ?, user_id = ?, data = ?, expires_at = ?
     WHERE sid = ? AND secret = ? AND expires_at > ?"""
@@ -121,7 +129,11 @@ class SqliteEphemeral(SqliteConnection):
         live_after = now if not create else float("-inf")
         quick = (secret, text, key, old_secret, user_id, expires_at - slack, expires_at)
         with self._writing() as conn:
-            updated = key == old_key and conn.execute(_UPDATE_SESSION_DATA, quick).rowcount == 1
+            if create and replaces is None:
+                conn.execute(_CREATE_SESSION, params)
+                updated = True
+            else:
+                updated = key == old_key and conn.execute(_UPDATE_SESSION_DATA, quick).rowcount == 1
             if not updated:
                 full = (*params, old_key, old_secret, live_after)
                 updated = conn.execute(_UPDATE_SESSION, full).rowcount == 1

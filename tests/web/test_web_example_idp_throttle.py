@@ -83,7 +83,10 @@ def test_a_login_without_failures_reads_the_counters_once_and_writes_nothing(
 
     def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
         conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.set_trace_callback(statements.append)
+        # The IdP's own database: the middleware's store writes the new session and its audit
+        # event in one transaction of its own (BEGIN, tests/web/test_web_sqlite_statements.py).
+        if str(args[0] if args else kwargs.get("database", "")).endswith("idp.sqlite3"):
+            conn.set_trace_callback(statements.append)
         return conn
 
     monkeypatch.setattr(db_module.sqlite3, "connect", tracing)

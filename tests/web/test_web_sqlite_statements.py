@@ -137,3 +137,37 @@ def _calls_of(
         monkeypatch.setattr(WebApp, "__call__", serve)
     assert r.status_code == 303
     return int(pstats.Stats(profiler).total_calls)  # type: ignore[attr-defined]
+
+
+def test_a_sign_in_writes_its_new_session_and_audit_event_in_one_transaction(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """``password_verified()`` in a browser without a session: the new session is one INSERT
+    (the old code first ran two UPDATEs that cannot match a fresh random id), written with its
+    ``signin.password`` event in one transaction (the old code: four statements, each its own
+    commit and turn of the writer lock)."""
+    browser, statements = traced
+    browser.get("/login")
+    statements.clear()
+    r = browser.login("alice")
+    assert r.status_code in (302, 303)
+    assert _verbs(statements) == ["BEGIN", "INSERT", "INSERT", "COMMIT"], statements
+    assert statements[1].split()[2] == "sessions" and statements[2].split()[2] == "audit"
+    # the session it wrote is the browser's: the sign-in goes on to the middleware
+    assert "/security-info/" in location(browser.get(location(browser.authorize())))
+
+
+def test_a_sign_in_over_an_earlier_session_takes_its_row_over(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """With a session already in the browser, the new one replaces its row (one UPDATE, the
+    old id stops working), in the same transaction as the audit event."""
+    browser, statements = traced
+    browser.login("alice")
+    old = browser.client.get_cookie(browser.reg.sessions.cookie_name)
+    assert old is not None
+    statements.clear()
+    browser.login("alice")
+    # the earlier session read (its app, for the event), then one write transaction
+    assert _verbs(statements) == ["SELECT", "BEGIN", "UPDATE", "INSERT", "COMMIT"], statements
+    assert browser.reg.store.load_session(old.value) is None
