@@ -24,15 +24,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.exceptions import HTTPException
-
 from .admin.service import AdminService
 from .authorization import (
-    INVALID_REQUEST,
-    LOGIN_REQUIRED,
     AuthorizationEndpoint,
     require_endpoint,
-    rp_error,
 )
 from .clock import Clock, SystemClock
 from .conditional_access import (
@@ -48,16 +43,15 @@ from .conditional_access import (
 from .config.model import Config
 from .delivery.base import Delivery
 from .directory import Directory, DirectoryUser, RequestScopedDirectory, require_directory
-from .exceptions import StoreUnavailable
-from .policy.signin import SignInFacts, Step, StepKind
+from .policy.signin import SignInFacts, Step
 from .service import SecurityInfo
 from .service.reset import ResetService
 from .signin import SignInResult, SignInState
 from .store.base import Store
-from .web import backstop, cookie_check
+from .web import authorize_guard
 from .web.app import WebApp
-from .web.authorize_request import authorization_query
-from .web.flow import Flow, request_params
+from .web.authorize_guard import _COOKIES_KEY, RESULT_KEY
+from .web.flow import Flow
 from .web.render import Page, Redirect
 from .web.session import Session, SessionManager
 from .web.views.pwa import AppOrigin
@@ -66,15 +60,11 @@ from .wiring import (
     ca_evaluated,
     check_cookie_transport,
     check_served,
-    decided,
     explain_no_result,
-    no_user,
     step_decided,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from .conditional_access import Decision
@@ -83,10 +73,6 @@ if TYPE_CHECKING:
 __all__ = ["CombinedRegistration", "RESULT_KEY"]
 
 log = logging.getLogger("oidc_combinedreg")
-
-#: environ key holding the :class:`SignInResult` of a cleared /authorize request
-RESULT_KEY = "combinedreg.result"
-_COOKIES_KEY = "combinedreg.set_cookie"
 
 
 class CombinedRegistration:
@@ -149,7 +135,7 @@ class CombinedRegistration:
         if path.startswith(self._prefix_slash) or path == self._prefix:
             return self.web(environ, start_response)
         if path == self._authorize:
-            return self._guard(environ, start_response)
+            return authorize_guard.guard(self, environ, start_response)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             cookies = environ.get(_COOKIES_KEY)
@@ -386,132 +372,3 @@ class CombinedRegistration:
             else "registration_requires_mfa"
         )
         return Page("blocked", {"reason": reason, "correlation_id": decision.correlation_id}, 403)
-
-    # -- the authorization endpoint guard -----------------------------------------------------
-
-    def _guard(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        environ.pop(RESULT_KEY, None)
-        try:
-            query = authorization_query(environ)
-        except HTTPException as exc:  # a POSTed body too large to decide on, or cut off
-            return self.web.error_response(environ, start_response, exc)
-        params = request_params(query)
-        try:
-            effective = self.authorization.effective_params(environ, params)  # effective parameters
-            if effective is None:  # the host refuses this request itself
-                decided(environ, "the host's effective_params() refused the request")
-                return self._host_without_result(environ, start_response)
-            return self._guard_inner(environ, start_response, query, params, effective)
-        except StoreUnavailable:
-            # Fail closed: no store, no authorization code.
-            return self.web.error_response(environ, start_response, StoreUnavailable())
-
-    def _guard_inner(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        query: str,
-        params: Mapping[str, str],
-        effective: Mapping[str, str],
-    ) -> Iterable[bytes]:
-        """``query``/``params``: the request as sent (a POST's body too); ``effective``: what it
-        means (the host's ``effective_params``), which the decision reads."""
-        prompts = effective.get("prompt", "").split()
-        silent = "none" in prompts  # OIDC Core 3.1.2.1: no page, whatever happens
-        if silent and len(prompts) > 1:
-            text = "prompt=none cannot be combined with another value."
-            decided(environ, "prompt=none with another prompt value: invalid_request to the RP")
-            return self.answer_rp(environ, start_response, params, INVALID_REQUEST, text)
-        session = self.sessions.load(environ)
-        if session is None and not silent:
-            # A browser without our cookie: set one and check it comes back (web/cookie_check.py).
-            probe = cookie_check.probe(self, environ)
-            if probe is not None:
-                decided(environ, "no middleware cookie: the cookie check first")
-                start_response(*probe)
-                return [b"Checking that cookies work..."]
-        user = self.directory.get_user(session.user_id) if session and session.user_id else None
-        if session is None or user is None or not user.enabled:
-            no_user(environ, session.user_id if session else None, user)
-            if silent:  # nobody signed in here (or a cookie that did not come back)
-                decided(environ, "prompt=none without a signed-in user: login_required to the RP")
-                text = "The user is not signed in."
-                return self.answer_rp(environ, start_response, params, LOGIN_REQUIRED, text)
-            return self._host_without_result(environ, start_response)
-        ctx = self.web.context_for(environ)
-        ctx.session, ctx.user = session, user
-        path = environ.get("PATH_INFO", "")
-        cid = self.flow.add_continuation(session, path, query, ctx.now, effective)
-        cont = self.flow.continuation(session, cid)
-        step = self.decide(ctx, session, user, cont)
-        if silent and step.kind is StepKind.CAMPAIGN and "campaign_nudge" in step.reasons:
-            # A campaign ask that may be snoozed is an offer, not a requirement: prompt=none
-            # gets its code, and the ask waits for an interactive sign-in (decision 162).
-            step = Step(kind=StepKind.DONE)
-        if step.kind is StepKind.DONE:
-            self.flow.pop_continuation(session, cid)
-            if not self.sessions.save(session):
-                # Ended (signed out everywhere, revoked) since it was loaded: no code for it.
-                decided(environ, "the session ended while deciding")
-                return self._host_without_result(environ, start_response)
-            environ[RESULT_KEY] = result = self.flow.result(session, cont)
-            decided(environ, f"{user.id!r} cleared: to the host with amr {result and result.amr}")
-            return self._host_without_result(environ, start_response, cleared=True)
-        error = rp_error(step, silent=silent)
-        if error is not None:  # the RP hears it; the request does not wait for a page
-            self.flow.pop_continuation(session, cid)
-            if not self.sessions.save(session):
-                decided(environ, "the session ended while deciding")
-                return self._host_without_result(environ, start_response)
-            self.info.audit(
-                "signin.answered", user.id, "info", ip=ctx.ip, error=error[0], step=str(step.kind)
-            )
-            decided(environ, f"{user.id!r}: {step.kind} needed: {error[0]} to the RP")
-            return self.answer_rp(environ, start_response, params, *error)
-        if not self.sessions.save(session):
-            decided(environ, "the session ended while deciding")
-            return self._host_without_result(environ, start_response)
-        decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's sign-in page")
-        location = self.web.url("signin", c=cid)
-        headers = [
-            ("Location", location),
-            ("Cache-Control", "no-store"),
-            ("Content-Type", "text/plain; charset=utf-8"),
-        ]
-        start_response("303 See Other", headers)
-        return [b"Continue: " + location.encode()]
-
-    def answer_rp(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        params: Mapping[str, str],
-        error: str,
-        description: str,
-    ) -> Iterable[bytes]:
-        """The host's error response to the RP (its validated redirect URI, with ``state``)."""
-        app = self.authorization.error_response(environ, params, error, description)
-        return self._host_without_result(environ, start_response, app=app)
-
-    def _host_without_result(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        *,
-        cleared: bool = False,
-        app: WSGIApplication | None = None,
-    ) -> Iterable[bytes]:
-        """Pass /authorize to the host (or ``app``, its error answer); unless cleared, hold its
-        answer back and refuse it if it carries a code in any response mode (web/backstop.py)."""
-
-        def add_cookies(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-            cookies = environ.get(_COOKIES_KEY)
-            return [*headers, *self.web.cookie_headers(environ, cookies)] if cookies else headers
-
-        if not cleared:
-            return backstop.checked_response(app or self.app, environ, start_response, add_cookies)
-
-        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return start_response(status, add_cookies(headers), exc_info)
-
-        return (app or self.app)(environ, start)
