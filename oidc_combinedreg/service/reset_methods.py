@@ -4,7 +4,7 @@ Mixed into :class:`~oidc_combinedreg.service.reset.ResetService`, whose steps ca
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ChallengeExpired, CodeReused, InvalidInput, VerificationFailed
@@ -44,9 +44,9 @@ class ResetMethods(ResetDecoys):
     #: the app-code services by kind (authenticator app, push app, hardware token)
     app_codes: dict[MethodKind, Any]
 
-    def _candidates(self, flow: ResetFlow, choice: ResetChoice) -> list[MethodRecord]:
-        """The user's methods that can serve ``choice`` now (the service's step 2)."""
-        raise NotImplementedError
+    #: the user's methods that can serve a choice now: ResetService's step 2, which reads the
+    #: policy this half does not hold
+    _candidates: Callable[[ResetFlow, ResetChoice], list[MethodRecord]]
 
     def _start_method(
         self,
