@@ -4,6 +4,7 @@ with and without the password hash's cost, on each store.
 
     python benchmarks/example_idp_flow.py [--stores sqlite,redis] [--seconds 3] [--rounds 5]
                                           [--levels 1,8] [--measures verify,issue,signin,signin-hash]
+                                          [--baseline TREE]
 
 Measures (each as a ratio against the bare app measured just before it, in the same round):
 
@@ -24,7 +25,10 @@ Beside each wall-clock ratio, the **CPU time per request of the server's workers
 stime from /proc, both workers, the arbiter excluded): on a shared machine the throughput of the
 same server drifts by a third between measurements, CPU time much less (it still grows when the
 cores are oversubscribed: caches). Rounds interleave the servers (bare, then each store's IdP);
-the figure is the median of the rounds. ``--stores`` may also name ``postgres``: a PostgreSQL
+the figure is the median of the rounds. ``--baseline TREE`` serves each store's IdP a second time
+from another source tree (``git worktree add /tmp/base <commit>``), in the same rounds, each round
+in the other order: a change's before and after on the same machine at the same moment.
+``--stores`` may also name ``postgres``: a PostgreSQL
 server of its own (tests/store/postgres_servers.py), one database per IdP. Loopback only;
 starts and stops its own redis-server, PostgreSQL and gunicorn processes. Nothing is asserted:
 the figures are printed (docs/deploy.md keeps them).
@@ -278,10 +282,11 @@ class Idp:
     """One example IdP on one store with one password-hash setting, served by gunicorn."""
 
     def __init__(self, tmp: Path, store: str, redis_url: str, params: PasswordHashSettings,
-                 directory: Path) -> None:  # fmt: skip
-        self.name = store
-        self.folder = tmp / f"idp-{store}-{params.memory_kib}"
+                 directory: Path, source: str = "") -> None:  # fmt: skip
+        self.name = f"{store}@baseline" if source else store
+        self.folder = tmp / f"idp-{store}-{params.memory_kib}{'-baseline' if source else ''}"
         self.folder.mkdir()
+        # Its own folder: a baseline has its own database, key prefix and keys.
         config = write_config(self.folder, STORES[store](self.folder, redis_url))
         settings = write_settings(self.folder, params)
         instance = self.folder / "instance"
@@ -297,7 +302,8 @@ class Idp:
         self.reg: Any = self.app.extensions["example_idp"].registration
         self.server = Gunicorn("example_idp_app:app", directory=self.folder, workers=2,
                                extra=SYNC, pythonpath=[SUPPORT],
-                               env={"BENCH_IDP_INSTANCE": str(instance),
+                               env={**({"PYTHONPATH": source} if source else {}),
+                                    "BENCH_IDP_INSTANCE": str(instance),
                                     "BENCH_IDP_CONFIG": str(config),
                                     "BENCH_IDP_SETTINGS": str(settings),
                                     "BENCH_IDP_DIRECTORY": str(directory)})  # fmt: skip
@@ -428,6 +434,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--levels", default="1,8", help="concurrencies")
     parser.add_argument("--measures", default="verify,issue,signin,signin-hash")
+    parser.add_argument("--baseline", default="",
+                        help="a source tree (e.g. a git worktree of an earlier commit) served "
+                             "beside this one on each store, in the same rounds")  # fmt: skip
     args = parser.parse_args()
     require_wrk()
     stores = args.stores.split(",")
@@ -454,9 +463,10 @@ def main() -> None:
             directory = tmp / f"directory-{label}.toml"
             write_directory(directory, params.hasher())
             for store in stores:
-                idp = Idp(tmp, store, redis_url, params, directory)
-                stack.callback(idp.close)
-                idps[(store, label)] = idp
+                for source in ["", args.baseline] if args.baseline else [""]:
+                    idp = Idp(tmp, store, redis_url, params, directory, source)
+                    stack.callback(idp.close)
+                    idps[(idp.name, label)] = idp
         bare = Gunicorn("bench_app:bare", directory=tmp / "bare", workers=2, extra=SYNC,
                         pythonpath=[SUPPORT])  # fmt: skip
         stack.enter_context(bare)
@@ -477,11 +487,14 @@ def main() -> None:
                     idp.verify_rate = got.rps
                 users = idp.signin_users(c)
                 flow_length = sign_in(idp.server.port, idp.client_id, *users[0])
-            for _ in range(args.rounds):
+            variants = [name for name, label in idps if label == "near-free"]
+            for turn in range(args.rounds):
+                # Each round in the other order: none always runs first after the bare view.
+                order = variants if turn % 2 == 0 else variants[::-1]
                 base, base_cpu = measured_wrk(bare, c, args.seconds, tmp, None, 0, "/ok")
                 results.add(f"bare GET c={c}", None, base_cpu)
                 print(line("bare Flask GET", c, base.rps, base_cpu), flush=True)
-                for store in stores:
+                for store in order:
                     idp = idps[(store, "near-free")]
                     ceiling = base.rps * args.seconds * 1.1 + 100
                     if "verify" in measures:
@@ -514,7 +527,7 @@ def main() -> None:
                     cpu = 1000 * (worker_cpu(bare.process.pid) - before) / max(requests, 1)
                     results.add(f"bare {flow_length}-request flow c={c}", None, cpu)
                     print(line(f"bare {flow_length}-request flow", c, flows, cpu), flush=True)
-                    for (store, label), idp in idps.items():
+                    for (store, label), idp in sorted(idps.items(), reverse=turn % 2 == 1):
                         name = "signin" if label == "near-free" else "signin-hash"
                         if name not in measures:
                             continue
