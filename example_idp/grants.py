@@ -104,18 +104,18 @@ class CodeStore:
             # lose nothing by staying a minute longer (a replay is refused either way).
             self._next_purge = now + PURGE_EVERY
             self._db.execute("DELETE FROM codes WHERE expires_at < ?", (now - KEEP_USED,))
-        with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO codes (code_hash, client_id, user_id, redirect_uri, scope, nonce,"
-                " code_challenge, code_challenge_method, auth_time, amr, acr, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _digest(code), client_id, signed_in.user.id, redirect_uri, scope,
-                    data.get("nonce"), data.get("code_challenge"),
-                    data.get("code_challenge_method"), signed_in.auth_time,
-                    json.dumps(list(signed_in.amr)), signed_in.acr, now + self._lifetime,
-                ),
-            )  # fmt: skip
+        # One statement, its own transaction (Database.execute): no BEGIN/COMMIT around it.
+        self._db.execute(
+            "INSERT INTO codes (code_hash, client_id, user_id, redirect_uri, scope, nonce,"
+            " code_challenge, code_challenge_method, auth_time, amr, acr, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _digest(code), client_id, signed_in.user.id, redirect_uri, scope,
+                data.get("nonce"), data.get("code_challenge"),
+                data.get("code_challenge_method"), signed_in.auth_time,
+                json.dumps(list(signed_in.amr)), signed_in.acr, now + self._lifetime,
+            ),
+        )  # fmt: skip
 
     def consume(self, code: str, client_id: str) -> StoredCode | None:
         """The code's record, marking it used; None if unknown, expired or used before.
