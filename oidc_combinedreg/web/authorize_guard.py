@@ -88,6 +88,10 @@ def _guard_inner(
     ctx = reg.web.context_for(environ)
     ctx.session, ctx.user = session, user
     path = environ.get("PATH_INFO", "")
+    # How many continuations the session had: a cleared request adds its own and takes it back,
+    # so the same count afterwards means the data is what the store holds (nothing evicted).
+    conts = session.data.get("conts")
+    kept = len(conts) if isinstance(conts, dict) else -1
     cid = reg.flow.add_continuation(session, path, query, ctx.now, effective)
     cont = reg.flow.continuation(session, cid)
     step = reg.decide(ctx, session, user, cont)
@@ -97,8 +101,10 @@ def _guard_inner(
         step = Step(kind=StepKind.DONE)
     if step.kind is StepKind.DONE:
         reg.flow.pop_continuation(session, cid)
-        if not reg.sessions.save(session):
-            # Ended (signed out everywhere, revoked) since it was loaded: no code for it.
+        changed = kept != len(session.data["conts"])
+        if not reg.sessions.save_seen(session, changed=changed):
+            # Ended (signed out everywhere, revoked) since it was loaded: no code for it. (An
+            # unchanged session saved moments ago is not written: its load above was the check.)
             decided(environ, "the session ended while deciding")
             return host_without_result(reg, environ, start_response)
         environ[RESULT_KEY] = result = reg.flow.result(session, cont)
@@ -107,7 +113,7 @@ def _guard_inner(
     error = rp_error(step, silent=silent)
     if error is not None:  # the RP hears it; the request does not wait for a page
         reg.flow.pop_continuation(session, cid)
-        if not reg.sessions.save(session):
+        if not reg.sessions.save_seen(session, changed=True):
             decided(environ, "the session ended while deciding")
             return host_without_result(reg, environ, start_response)
         reg.info.audit(
@@ -115,7 +121,7 @@ def _guard_inner(
         )
         decided(environ, f"{user.id!r}: {step.kind} needed: {error[0]} to the RP")
         return answer_rp(reg, environ, start_response, params, *error)
-    if not reg.sessions.save(session):
+    if not reg.sessions.save_seen(session, changed=True):
         decided(environ, "the session ended while deciding")
         return host_without_result(reg, environ, start_response)
     decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's sign-in page")

@@ -19,6 +19,11 @@ from ..store.base import LimitCheckedAdvance, Store
 __all__ = ["Session", "SessionManager", "request_cookies"]
 
 _COOKIES = "oidc_combinedreg.cookies"
+#: session data key: when the /authorize guard last saved the session (whole seconds)
+_SEEN = "seen"
+#: at most how many seconds a cleared /authorize that changed nothing goes without saving
+#: (decision 205); at most 1/200 of the session's lifetime
+_SEEN_SLACK = 30.0
 
 
 def request_cookies(environ: dict[str, Any]) -> Mapping[str, str]:
@@ -72,6 +77,7 @@ class SessionManager:
         self.config = config
         self.clock = clock
         self.cookie_name = config.cookie_name
+        self._seen_slack = min(_SEEN_SLACK, config.session_ttl / 200)
         #: the store, if it can write a session save planned ahead with a code check's success
         #: (:meth:`plan`); asked once (a protocol ``isinstance`` costs ~25 µs)
         self._planner = (
@@ -150,6 +156,19 @@ class SessionManager:
             session.modified = False
             session.stored = True
         return saved
+
+    def save_seen(self, session: Session, *, changed: bool) -> bool:
+        """The /authorize guard's save. A session the request did not change (a cleared
+        request adds its continuation and takes it back) is not written again within
+        ``_SEEN_SLACK`` seconds of the guard's last save: the store holds this data, and its
+        lifetime (``session_ttl`` from the last use) was refreshed then, so it lags by at most
+        that much (decision 205). Otherwise as :meth:`save`, noting the time in the data."""
+        now = self.clock.now()
+        seen = session.data.get(_SEEN)
+        if not changed and isinstance(seen, int) and 0 <= now - seen < self._seen_slack:
+            return True
+        session.data[_SEEN] = int(now)
+        return self.save(session)
 
     def delete(self, session: Session) -> None:
         self.store.delete_session(session.sid)

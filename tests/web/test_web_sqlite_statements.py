@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, location
+from webtest import Browser, base_config, code_from, location
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -171,3 +171,42 @@ def test_a_sign_in_over_an_earlier_session_takes_its_row_over(
     # the earlier session read (its app, for the event), then one write transaction
     assert _verbs(statements) == ["SELECT", "BEGIN", "UPDATE", "INSERT", "COMMIT"], statements
     assert browser.reg.store.load_session(old.value) is None
+
+
+def _signed_in_through_mfa(browser: Browser) -> None:
+    """A whole sign-in: password, the app's code, the sign-in page, the code at /authorize."""
+    mfa_url, form = browser.at_mfa_with_totp()
+    r = browser.post(mfa_url, data=form)
+    r = browser.get(location(r))  # the sign-in step: done, back to /authorize
+    assert location(r).startswith("/authorize"), location(r)
+    assert code_from(browser.get(location(r))) is not None
+
+
+def test_a_cleared_authorize_does_not_rewrite_a_session_saved_moments_ago(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """A cleared /authorize adds its continuation and takes it back: the session is what the
+    store holds. Within half a minute of the guard's last save (decision 205) it reads and
+    writes nothing (the old code: an UPDATE of the same data at each such request); the code
+    is still issued."""
+    browser, statements = traced
+    _signed_in_through_mfa(browser)
+    browser.clock.advance(5)
+    statements.clear()
+    assert code_from(browser.authorize()) is not None
+    assert _verbs(statements) == ["SELECT", "SELECT", "SELECT"], statements
+
+
+def test_a_cleared_authorize_still_keeps_a_used_session_alive(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """Past the half minute, a cleared /authorize saves again: the session's lifetime runs
+    from its last use (``session_ttl``, 3600 s here), /authorize included, so a user who
+    only signs in to applications keeps it."""
+    browser, statements = traced
+    _signed_in_through_mfa(browser)
+    for _ in range(4):  # 4 x 50 minutes: well past one session_ttl since the MFA page's save
+        browser.clock.advance(3000)
+        statements.clear()
+        assert code_from(browser.authorize()) is not None
+        assert "UPDATE" in _verbs(statements), statements
