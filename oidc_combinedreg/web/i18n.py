@@ -262,7 +262,14 @@ def localized_date(value: float | dt.datetime | None, fmt: str = "medium") -> st
     """A timestamp as a date in the page's language ("14 Nov 2023", "2023/11/14")."""
     if value is None:
         return ""
-    return format_date(_to_datetime(value), format=fmt, locale=_current.get())
+    return _date_text(_to_datetime(value).date(), fmt, _current.get())
+
+
+@lru_cache(maxsize=512)
+def _date_text(day: dt.date, fmt: str, lang: str) -> str:
+    """One day's text in one language: the pages show a method's "added" date at each render
+    (the MFA page twice), and Babel looks the locale and its pattern up each time (about 15 us)."""
+    return format_date(day, format=fmt, locale=lang)
 
 
 def localized_datetime(value: float | dt.datetime | None, fmt: str = "medium") -> str:

@@ -91,3 +91,39 @@ def test_other_method_imported_with_context_still_reads_the_skip_state(tmp_path:
     page = Page("blocked", {"progress": {"current": 1}, "skips_left": 2}, 403)
     html = renderer.html(page, {"csrf_token": "t"}, "en")
     assert "choose=1" in html and 'value="skip"' in html and "2 more times" in html
+
+
+def test_the_pages_read_their_globals_from_one_dict() -> None:
+    """Jinja 3 wraps each template's globals in a ``ChainMap`` over the environment's, and each
+    render copies them name by name and each macro import compares their keys through it: a
+    tenth of the MFA page. The middleware's templates add no globals of their own, so they use
+    the environment's dict (as Jinja 2 did); a template given its own still overlays them
+    without changing the environment's."""
+    renderer = Renderer()
+    template = renderer.env.get_template("combinedreg/mfa.html")
+    assert template.globals is renderer.env.globals
+    own = renderer.env.from_string("{{ x }} {{ _('Code') }}", globals={"x": "own"})
+    assert own.render() == "own Code"
+    assert "x" not in renderer.env.globals
+
+
+def test_a_date_is_formatted_once_per_day_and_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A method's "added" date is on the MFA page twice at every render; Babel looks its locale
+    and pattern up each time (about 15 us). The text of a day in a language is kept."""
+    from oidc_combinedreg.web import i18n
+
+    formatted: list[object] = []
+    format_date = i18n.format_date
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        formatted.append(args[0])
+        return format_date(*args, **kwargs)
+
+    monkeypatch.setattr(i18n, "format_date", counting)
+    when = 1_234_567_890.5  # a day no other test formats
+    with i18n.using_language("de"):
+        first = [i18n.localized_date(when), i18n.localized_date(when + 60)]
+    with i18n.using_language("en"):
+        english = i18n.localized_date(when)
+    assert first == ["13.02.2009", "13.02.2009"] and english == "Feb 13, 2009"
+    assert len(formatted) == 2  # one per language
