@@ -4,7 +4,11 @@ Flask builds an itsdangerous serializer for every ``open_session`` and every ``s
 and itsdangerous tries each new one out by serializing an empty dict (``is_text_serializer``):
 about a twentieth of a sign-in page's CPU here. The serializer keeps nothing per request, so
 one per key set serves every request; a changed ``secret_key`` or ``SECRET_KEY_FALLBACKS``
-makes a new one. The cookie, its signature and its checks are Flask's, unchanged.
+makes a new one. Its signer is made once too, and derives each key once: itsdangerous makes a
+new signer for every ``loads`` and ``dumps`` and derives the HMAC key from the secret again at
+every signature and every check (an HMAC of the salt: a pure function of the key and the salt,
+so nothing to invalidate but the key set itself, which makes a new serializer). The cookie, its
+signature and its checks are Flask's, unchanged.
 """
 
 from __future__ import annotations
@@ -13,9 +17,39 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
 
 __all__ = ["KeptSerializerSessions"]
+
+
+class _KeptKeySigner(TimestampSigner):
+    """itsdangerous's timestamp signer, each secret key derived once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[str | bytes | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self._derived.get(secret_key)
+        if key is None:  # two threads may both derive it: the same bytes either way
+            key = self._derived[secret_key] = super().derive_key(secret_key)
+        return key
+
+
+class _KeptSignerSerializer(URLSafeTimedSerializer):
+    """The serializer Flask makes, its signer (for its own salt, the only one Flask uses) made
+    once instead of at every ``loads`` and ``dumps``."""
+
+    default_signer = _KeptKeySigner
+    _kept_signer: Signer | None = None
+
+    def make_signer(self, salt: str | bytes | None = None) -> Signer:
+        if salt is not None and salt != self.salt:
+            return super().make_signer(salt)
+        kept = self._kept_signer
+        if kept is None:
+            kept = self._kept_signer = super().make_signer(self.salt)
+        return kept
 
 
 class KeptSerializerSessions(SecureCookieSessionInterface):
@@ -26,5 +60,20 @@ class KeptSerializerSessions(SecureCookieSessionInterface):
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
         kept = self._kept  # one read: another thread may replace it meanwhile
         if kept is None or kept[0] != keys:
-            kept = self._kept = (keys, super().get_signing_serializer(app))
+            kept = self._kept = (keys, self._serializer(app))
         return kept[1]
+
+    def _serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Flask's ``get_signing_serializer`` (3.1), with the kept signer."""
+        if not app.secret_key:
+            return None
+        keys: list[str | bytes] = [*(app.config["SECRET_KEY_FALLBACKS"] or ()), app.secret_key]
+        return _KeptSignerSerializer(
+            keys,  # type: ignore[arg-type]  # signs with the last, checks the others too
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={
+                "key_derivation": self.key_derivation,
+                "digest_method": self.digest_method,
+            },
+        )

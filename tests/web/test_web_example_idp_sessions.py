@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from flask.testing import FlaskClient
 from idp_client import authorize_params, login, make_idp, registered
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import Signer, URLSafeTimedSerializer
 
 
 def _signed_in(client: FlaskClient) -> bool:
@@ -34,6 +34,33 @@ def test_the_signing_serializer_is_made_once(
         assert _signed_in(client)
     # Flask made one for every open_session and every save_session.
     assert len(made) <= 1
+
+
+def test_the_signer_and_its_key_are_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """itsdangerous makes a signer for every ``loads``/``dumps`` and derives the key from the
+    secret at every signature and check: twice or more per request of a signed-in browser."""
+    client = make_idp(tmp_path)
+    login(client)
+    assert _signed_in(client)
+    signers: list[object] = []
+    derived: list[object] = []
+    init, derive = Signer.__init__, Signer.derive_key
+
+    def counting_init(self: Signer, *args: object, **kwargs: object) -> None:
+        signers.append(self)
+        init(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_derive(self: Signer, secret_key: str | bytes | None = None) -> bytes:
+        derived.append(secret_key)
+        return derive(self, secret_key)
+
+    monkeypatch.setattr(Signer, "__init__", counting_init)
+    monkeypatch.setattr(Signer, "derive_key", counting_derive)
+    for _ in range(5):
+        assert _signed_in(client)
+    assert (len(signers), len(derived)) == (0, 0)
 
 
 def test_a_new_secret_key_takes_effect_at_once(tmp_path: Path) -> None:
