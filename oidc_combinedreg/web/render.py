@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 from collections import ChainMap
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    Template,
+    Undefined,
+    select_autoescape,
+)
 
 from .i18n import (
     BUILTIN,
@@ -74,13 +81,41 @@ def wants_json(accept: str | None) -> bool:
     )
 
 
+#: at most this many remembered template choices (``_Environment.select_template``)
+_SELECTED_MAX = 256
+
+
 class _Environment(Environment):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._selected: dict[tuple[tuple[str, ...], str | None], Template] = {}
+
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals: the environment's own dict when the template adds none (all
         of ours), as Jinja 2 did, not Jinja 3's ``ChainMap`` over it. Each render copies the
         globals into its context and each macro import compares their keys: through a
         ``ChainMap`` that was Python code per name, a tenth of the MFA page's rendering."""
         return self.globals if not d else ChainMap(d, self.globals)
+
+    def select_template(
+        self,
+        names: Iterable[str | Template] | Undefined,
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,  # noqa: A002 - Jinja's name
+    ) -> Template:
+        """The first of ``names`` that exists, remembered per list of names: the MFA page
+        includes ``mfa_<kind>.html`` or else ``mfa_code.html``, and Jinja caches no miss, so each
+        render asked every loader (a ``stat``) and raised two exceptions for the absent one.
+        Templates are read once per process anyway (``auto_reload=False``, decision 198)."""
+        key = tuple(names) if isinstance(names, list | tuple) and not globals else None
+        if key is None or not all(isinstance(name, str) for name in key):
+            return super().select_template(names, parent, globals)
+        found = self._selected.get((key, parent))
+        if found is None:
+            found = super().select_template(names, parent, globals)
+            if len(self._selected) < _SELECTED_MAX:  # names come from our templates: few
+                self._selected[key, parent] = found
+        return found
 
 
 class Renderer:

@@ -127,3 +127,40 @@ def test_a_date_is_formatted_once_per_day_and_language(monkeypatch: pytest.Monke
         english = i18n.localized_date(when)
     assert first == ["13.02.2009", "13.02.2009"] and english == "Feb 13, 2009"
     assert len(formatted) == 2  # one per language
+
+
+def _mfa_page() -> Page:
+    method = {"id": "m1", "kind": "totp", "name": "Authenticator app", "label": "",
+              "created_at": 1_700_000_000.0, "ordinal": 0}  # fmt: skip
+    return Page("mfa", {"method": method, "others": [], "needs_start": False, "started": False,
+                        "challenge": {}, "push_result": None, "errors": {}, "values": {},
+                        "cancel_url": None, "back": None})  # fmt: skip
+
+
+def test_a_page_including_the_first_template_that_exists_looks_it_up_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The MFA page includes ``mfa_<kind>.html`` or else ``mfa_code.html``; Jinja remembers no
+    template that is absent, so each render asked the loaders again (a ``stat`` per folder and
+    two exceptions). The choice is made once per process; a host's own ``mfa_totp.html`` is
+    still the one chosen."""
+    from jinja2 import FileSystemLoader
+
+    renderer = Renderer()
+    first = renderer.html(_mfa_page(), {"csrf_token": "t"}, "en")
+    asked: list[str] = []
+    get_source = FileSystemLoader.get_source
+
+    def counting(self: FileSystemLoader, environment: Any, template: str) -> Any:
+        asked.append(template)
+        return get_source(self, environment, template)
+
+    monkeypatch.setattr(FileSystemLoader, "get_source", counting)
+    assert renderer.html(_mfa_page(), {"csrf_token": "t"}, "en") == first
+    assert asked == []
+    folder = tmp_path / "t" / "combinedreg"
+    folder.mkdir(parents=True)
+    (folder / "mfa_totp.html").write_text("host's own totp form")
+    host = Renderer((str(tmp_path / "t"),))
+    assert "host's own totp form" in host.html(_mfa_page(), {"csrf_token": "t"}, "en")
+    assert "host's own totp form" in host.html(_mfa_page(), {"csrf_token": "t"}, "en")
