@@ -164,3 +164,24 @@ def test_a_page_including_the_first_template_that_exists_looks_it_up_once(
     host = Renderer((str(tmp_path / "t"),))
     assert "host's own totp form" in host.html(_mfa_page(), {"csrf_token": "t"}, "en")
     assert "host's own totp form" in host.html(_mfa_page(), {"csrf_token": "t"}, "en")
+
+
+def test_the_footer_lists_the_languages_in_one_piece() -> None:
+    """The footer's language links were a loop in the layout: seven pieces per language, each
+    passed up through every template level of the page (a third of the MFA page's rendering,
+    decision 207). They are one piece now, with the same text: the page's own continuation
+    and part kept, escaped, the current language marked."""
+    from oidc_combinedreg.web.i18n import using_language
+
+    renderer = Renderer()
+    template = renderer.env.get_template("combinedreg/blocked.html")
+    data = {"reason": "x", "correlation_id": "c", "lang": "de", "dir": "ltr", "page": "blocked"}
+    with using_language("de"):
+        pieces = list(template.generate(**data, cid='c"1&', part="signins"))
+    assert len(pieces) < 60, len(pieces)  # the old loop: 123 with the 6 built-in languages
+    page = "".join(pieces)
+    for code in renderer.catalogs.names:
+        link = f'<a href="?c=c&#34;1&amp;&amp;part=signins&amp;lng={code}" lang="{code}"'
+        assert link in page, code
+    assert 'hreflang="de" aria-current="true">Deutsch</a></li>\n' in page
+    assert page.count("aria-current") == 1
