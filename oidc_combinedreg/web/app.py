@@ -259,8 +259,21 @@ class WebApp:
         return self._respond(ctx, error_page(exc))(environ, start_response)
 
     def context_for(self, environ: WSGIEnvironment) -> RequestContext:
-        """A context without the session (the guard loads it itself)."""
-        return self._context(environ, with_session=False)
+        """The /authorize guard's context: without the session (the guard loads it itself),
+        and without a page's language or ``?c=``: the guard draws no page (its errors are the
+        host's or :meth:`error_response`'s, which choose their own) and the query is the
+        relying party's, which the guard parses once itself. Choosing a language parsed that
+        query a second time at each /authorize."""
+        reg = self.reg
+        return RequestContext(
+            environ=environ,
+            session=None,
+            user=None,
+            lang=self.config.general.default_language,
+            ip=reg.client_ip(environ),
+            now=reg.clock.now(),
+            json=False,
+        )
 
     # -- request context ----------------------------------------------------------------------
 
