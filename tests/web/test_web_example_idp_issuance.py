@@ -242,6 +242,51 @@ def test_authlib_reads_the_request_itself_not_the_proxy(idp: FlaskClient) -> Non
         assert made.payload.data.get("state") == "s"
 
 
+def test_authlib_does_not_make_the_requests_whole_url(
+    idp: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authlib had werkzeug build each request's whole URL (about 17 us hot) only to check its
+    scheme and host; the URL is made only when read."""
+    from flask import Request
+
+    reg = registered(idp)
+    login(idp)
+    built: list[str] = []
+    url = Request.url
+
+    def counting(self: Request) -> str:
+        built.append(self.path)
+        return url.fget(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Request, "url", property(counting))
+    params, verifier = _pkce_params(reg["client_id"])
+    result = callback(idp.get("/authorize?" + urlencode(params)))
+    assert built == []
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+    server = idp.application.extensions["example_idp"].server
+    with idp.application.test_request_context("/authorize?client_id=x", base_url="http://idp.test"):
+        assert server.create_oauth2_request(None).uri == "http://idp.test/authorize?client_id=x"
+
+
+@pytest.mark.parametrize(
+    ("base", "refused"),
+    [("http://idp.test", True), ("https://idp.test", False), ("http://127.0.0.1:5000", False)],
+)
+def test_authlibs_transport_check_still_refuses_plain_http(
+    idp: FlaskClient, monkeypatch: pytest.MonkeyPatch, base: str, refused: bool
+) -> None:
+    from authlib.oauth2.rfc6749.errors import InsecureTransportError
+
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    server = idp.application.extensions["example_idp"].server
+    with idp.application.test_request_context("/authorize?client_id=x", base_url=base):
+        if refused:
+            with pytest.raises(InsecureTransportError):
+                server.create_oauth2_request(None)
+        else:
+            assert server.create_oauth2_request(None).payload.data["client_id"] == "x"
+
+
 def test_a_password_check_reads_the_users_override_row_once(
     idp: FlaskClient, statements: list[str]
 ) -> None:
