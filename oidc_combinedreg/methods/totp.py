@@ -94,7 +94,29 @@ class TotpMethod:
         raise VerificationFailed("wrong code")
 
 
+#: RFC 4648 base32's alphabet (either case) as the digits ``int(..., 32)`` reads
+_BASE32_DIGITS = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz",
+    "0123456789abcdefghijklmnopqrstuv0123456789abcdefghijklmnop",
+)
+
+
 def secret_bytes(secret: str) -> bytes:
     """The key of a base32 secret, padded as authenticator apps leave it out: what pyotp's
-    ``byte_secret`` returns, without building a ``TOTP`` (whose constructor decodes it too)."""
+    ``byte_secret`` returns, without building a ``TOTP`` (whose constructor decodes it too).
+
+    ``base64.b32decode`` is Python code, a sixtieth of an MFA verify: a secret of base32
+    letters alone (ours: 32 of them) is one number in base 32 instead, its bits past the last
+    whole byte dropped as ``b32decode`` drops them. Anything else (padding, other characters,
+    a length base32 cannot have) goes to ``b32decode``, which decodes or refuses it."""
+    size = len(secret)
+    if (
+        size
+        and size % 8 in (0, 2, 4, 5, 7)
+        and secret.isascii()
+        and secret.isalnum()
+        and not any(digit in secret for digit in "0189")
+    ):
+        number = int(secret.translate(_BASE32_DIGITS), 32)
+        return (number >> size * 5 % 8).to_bytes(size * 5 // 8, "big")
     return base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)

@@ -27,11 +27,25 @@ from .session import Session, request_cookies
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["MAX_BODY", "RequestContext", "first_values"]
+__all__ = ["MAX_BODY", "RequestContext", "first_values", "parse_pairs"]
 
 #: largest request body the pages accept: codes and names are small; a 1 MB body is refused early
 MAX_BODY = 64 * 1024
 _FORM = "application/x-www-form-urlencoded"
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True)``: a query string's or a form body's pairs.
+    Without ``%`` or ``+`` nothing is encoded, and splitting gives the same pairs without
+    ``parse_qsl``'s unquoting of each part (a verify's query and form, a page's ``?c=``)."""
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    pairs = []
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
 
 
 def first_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -80,7 +94,7 @@ class RequestContext:
     @cached_property
     def args(self) -> dict[str, str]:
         """The query string's parameters (the first value of each)."""
-        return first_values(parse_qsl(self.environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        return first_values(parse_pairs(self.environ.get("QUERY_STRING", "")))
 
     def header(self, name: str) -> str | None:
         """A request header by its HTTP name (``Sec-Fetch-Site``)."""
@@ -120,7 +134,7 @@ class RequestContext:
             except ValueError:
                 return {}
             return data if isinstance(data, dict) else {}
-        return first_values(parse_qsl(text, keep_blank_values=True))
+        return first_values(parse_pairs(text))
 
     def form(self, key: str, default: str = "") -> str:
         value = self.fields().get(key, default)
