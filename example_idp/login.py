@@ -88,17 +88,17 @@ def login() -> ResponseReturnValue:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     ip = client_address()
-    wait = idp.throttle.retry_after(username, ip)
-    if wait:
-        error = f"Too many failed sign-ins. Try again in {wait} seconds."
+    attempt = idp.throttle.check(username, ip)
+    if attempt.wait:
+        error = f"Too many failed sign-ins. Try again in {attempt.wait} seconds."
         page = render_template("example_idp/login.html", next_url=next_url, error=error)
-        return page, 429, {"Retry-After": str(wait)}
+        return page, 429, {"Retry-After": str(attempt.wait)}
     user = idp.directory.check_password(username, password) if username else None
     if user is None:
         idp.throttle.failed(username, ip)
         error = "That user name and password don't match."
         return render_template("example_idp/login.html", next_url=next_url, error=error), 401
-    idp.throttle.succeeded(username, ip)
+    idp.throttle.succeeded(username, ip, checked=attempt)
     pending = session.get(LOGIN_FOR)
     start_sign_in(user)
     if isinstance(pending, str):
@@ -122,9 +122,9 @@ def login_tap() -> ResponseReturnValue:
     username = request.form.get("username", "").strip()
     ip = client_address()
     # Counters of its own: wrong passes never refuse the password (SECURITY.md case 57).
-    wait = idp.throttle.retry_after(username, ip, "tap")
-    if wait:
-        error = f"Too many failed sign-ins. Try again in {wait} seconds."
+    attempt = idp.throttle.check(username, ip, "tap")
+    if attempt.wait:
+        error = f"Too many failed sign-ins. Try again in {attempt.wait} seconds."
         return render_template(template, next_url=next_url, error=error), 429
     code = request.form.get("pass", "")
     user = idp.directory.get_user(username) if username else None
@@ -135,7 +135,7 @@ def login_tap() -> ResponseReturnValue:
         idp.throttle.failed(username, ip, "tap")
         error = "That Temporary Access Pass isn't valid. Ask your administrator for a new one."
         return render_template(template, next_url=next_url, error=error), 401
-    idp.throttle.succeeded(username, ip, "tap")
+    idp.throttle.succeeded(username, ip, "tap", checked=attempt)
     start_sign_in(user, tap_verified=True)
     return redirect(next_url)
 

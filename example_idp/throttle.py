@@ -14,14 +14,26 @@ Unknown user names are counted too: the throttle must not tell which accounts ex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from oidc_combinedreg.clock import Clock
 
 from .db import Database
 
-__all__ = ["LoginThrottle"]
+__all__ = ["Attempt", "LoginThrottle"]
 
 IP_FACTOR = 10
 USER_FACTOR = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What the throttle found before an attempt."""
+
+    #: seconds until another attempt is allowed; 0 when one is allowed now
+    wait: int
+    #: whether the user's counters (this address's, all addresses') hold failures in the window
+    user_failures: bool
 
 
 class LoginThrottle:
@@ -40,8 +52,8 @@ class LoginThrottle:
             (f"{kind}:ip:{ip}", self._allowed * IP_FACTOR),
         )
 
-    def retry_after(self, username: str, ip: str, kind: str = "password") -> int:
-        """Seconds until another attempt is allowed; 0 when one is allowed now."""
+    def check(self, username: str, ip: str, kind: str = "password") -> Attempt:
+        """Whether an attempt is allowed now, and what :meth:`succeeded` will have to clear."""
         now = self._clock.now()
         keys = self._keys(username, ip, kind)
         # One query for the three counters: each holds at most its limit within the window
@@ -55,17 +67,31 @@ class LoginThrottle:
             times = sorted((row["at"] for row in rows if row["key"] == key), reverse=True)
             if len(times) >= allowed:
                 wait = max(wait, times[allowed - 1] + self._window - now)
-        return int(wait) + 1 if wait > 0 else 0
+        user_keys = (keys[0][0], keys[1][0])
+        return Attempt(
+            wait=int(wait) + 1 if wait > 0 else 0,
+            user_failures=any(row["key"] in user_keys for row in rows),
+        )
 
     def failed(self, username: str, ip: str, kind: str = "password") -> None:
-        """Count a failed try (only tries :meth:`retry_after` let through reach this)."""
+        """Count a failed try (only tries :meth:`check` let through reach this)."""
         now = self._clock.now()
         with self._db.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE at <= ?", (now - self._window,))
             for key, _ in self._keys(username, ip, kind):
                 conn.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", (key, now))
 
-    def succeeded(self, username: str, ip: str, kind: str = "password") -> None:
+    def succeeded(
+        self, username: str, ip: str, kind: str = "password", checked: Attempt | None = None
+    ) -> None:
+        """Clear the user's counters (this address's and all addresses'), never the address's.
+
+        ``checked``: what :meth:`check` found for this attempt. When it found no failure of the
+        user in the window there is nothing to clear and nothing is read again (decision 203):
+        a failure older than the window never counts again (every count is of the window), and
+        one counted after the check is as if it came after this success."""
+        if checked is not None and not checked.user_failures:
+            return
         pair, user, _ = (key for key, _ in self._keys(username, ip, kind))
         # Most sign-ins have nothing to clear: a read, and the write lock only when there is.
         if self._db.fetch_one(

@@ -95,5 +95,33 @@ def test_a_login_without_failures_reads_the_counters_once_and_writes_nothing(
     statements.clear()
     login(client)
     counters = [s for s in statements if "login_failures" in s]
-    assert len(counters) == 2, counters
+    # One: the success reuses what the check found (decision 203; the old code read again).
+    assert len(counters) == 1, counters
     assert not [s for s in statements if s.startswith(("BEGIN", "DELETE"))], statements
+
+
+def test_a_success_still_clears_the_users_failures_but_not_the_addresss(
+    idp: FlaskClient, clock: FrozenClock
+) -> None:
+    """Four wrong passwords from the owner's address, a right one, then four more wrong: the
+    success cleared the four (the pair's limit is five), so the owner is not refused."""
+    allowed = idp.application.extensions["example_idp"].settings.login_failures_allowed
+    for _ in range(allowed - 1):
+        assert _password(idp, OWNER, "wrong") == 401
+    assert _password(idp, OWNER, "alice") == 302
+    for _ in range(allowed - 1):
+        assert _password(idp, OWNER, "wrong") == 401
+    assert _password(idp, OWNER, "alice") == 302
+
+
+def test_failures_older_than_the_window_never_refuse(idp: FlaskClient, clock: FrozenClock) -> None:
+    """A success after the window leaves the old failures (nothing to clear in the window): they
+    count for nothing."""
+    settings = idp.application.extensions["example_idp"].settings
+    for _ in range(settings.login_failures_allowed - 1):
+        assert _password(idp, OWNER, "wrong") == 401
+    clock.advance(settings.login_window + 1)
+    assert _password(idp, OWNER, "alice") == 302
+    for _ in range(settings.login_failures_allowed - 1):
+        assert _password(idp, OWNER, "wrong") == 401
+    assert _password(idp, OWNER, "alice") == 302
