@@ -20,6 +20,7 @@ from ..methods.otp_codes import (
     send_quota_keys,
 )
 from .base import ServiceContext
+from .refusal_audit import RefusalAudit
 
 __all__ = ["CodeSender"]
 
@@ -35,6 +36,8 @@ class CodeSender:
     def __init__(self, ctx: ServiceContext, policy: CodePolicy) -> None:
         self.ctx = ctx
         self.policy = policy
+        #: the anonymous reset's refused sends: audited once per address and window
+        self.refusals = RefusalAudit(ctx.store, "code-send")
 
     def load(self, challenge_id: object) -> CodeChallenge | None:
         if not isinstance(challenge_id, str) or not challenge_id:
@@ -52,12 +55,21 @@ class CodeSender:
         channel: str,
     ) -> None:
         """Spend one send of each budget of this purpose; a refusal is audited (never the
-        destination in clear: bombing one number shows as refusals of its owner's sends)."""
+        destination in clear: bombing one number shows as refusals of its owner's sends). At
+        the password reset, which anyone can start for any account, once per address and
+        window (decision 188): each repeat would be a row in the log and on the owner's
+        Recent activity page."""
         store = self.ctx.store
         for key, limit, scope in send_quota_keys(
             self.policy, user_id=user_id, destination=destination, ip=ip, purpose=purpose
         ):
             if store.incr(key, ttl=self.policy.window) > limit:
+                extra = {}
+                if purpose is Purpose.RESET:
+                    once = self.refusals.detail(ip or "-")
+                    if once is None:  # a repeat within the window: counted, not written
+                        raise RateLimited(retry_after=self.policy.window, scope=scope)
+                    extra = once
                 self.ctx.audit(
                     "code.send_refused",
                     user_id,
@@ -67,6 +79,7 @@ class CodeSender:
                     scope=scope,
                     purpose=purpose.value,
                     channel=channel,
+                    **extra,
                 )
                 raise RateLimited(retry_after=self.policy.window, scope=scope)
 
