@@ -32,6 +32,12 @@ _ADVANCE = (
 _RECORD_USE = f"UPDATE methods SET last_used_at = ? WHERE id = ? AND user_id = ? AND {IN_USE}"
 
 
+_GET_USER_STATE = (
+    "SELECT user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister,"
+    " extra FROM user_state WHERE user_id = ?"
+)
+
+
 class SqliteMethods(SqliteEphemeral):
     """Methods and user state of :class:`~oidc_combinedreg.store.sqlite.SqliteStore`. Built on the
     sessions and counters part: a report ends the user's sessions, a used code clears counters."""
@@ -212,17 +218,21 @@ class SqliteMethods(SqliteEphemeral):
 
     def get_user_state(self, user_id: str) -> UserState:
         with self._connection() as conn:
-            row = conn.execute("SELECT * FROM user_state WHERE user_id = ?", (user_id,)).fetchone()
+            row = conn.execute(_GET_USER_STATE, (user_id,)).fetchone()
         if row is None:
             return UserState(user_id=user_id)
+        # By position (every sign-in decision reads it): sqlite3.Row finds a name by comparing
+        # it with each column's, case-insensitively.
+        (stored_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister,
+         extra) = row  # fmt: skip
         return UserState(
-            user_id=row["user_id"],
-            default_method_id=row["default_method_id"],
-            skips_used=row["skips_used"],
-            snoozed_until=row["snoozed_until"],
-            confirmed_at=row["confirmed_at"],
-            reregister=bool(row["reregister"]),
-            extra=json.loads(row["extra"]),
+            user_id=stored_id,
+            default_method_id=default_method_id,
+            skips_used=skips_used,
+            snoozed_until=snoozed_until,
+            confirmed_at=confirmed_at,
+            reregister=bool(reregister),
+            extra=json.loads(extra),
         )
 
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:

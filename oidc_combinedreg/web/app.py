@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,8 @@ _VIEWS: dict[str, View] = {
 
 #: the characters werkzeug leaves unquoted in a built query (the URL standard's)
 _QUERY_SAFE = "!$'()*,/:;?@"
+#: what ``quote_plus`` never changes (letters, digits, ``_.-~``)
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 
 _URLS = Map(
     [
@@ -194,7 +197,12 @@ class WebApp:
             return self._builder.build(endpoint, values)
         # What werkzeug's build does with the values that are not path parts: None is left out.
         query = [(name, str(value)) for name, value in values.items() if value is not None]
-        return f"{path}?{urlencode(query, safe=_QUERY_SAFE)}" if query else path
+        if not query:
+            return path
+        if all(_PLAIN.fullmatch(name) and _PLAIN.fullmatch(value) for name, value in query):
+            # Nothing to quote (a continuation id, a method id): urlencode's answer, joined.
+            return f"{path}?{'&'.join(f'{name}={value}' for name, value in query)}"
+        return f"{path}?{urlencode(query, safe=_QUERY_SAFE)}"
 
     # -- WSGI ---------------------------------------------------------------------------------
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pyotp
 import pytest
+from webtest import Browser
 
 from oidc_combinedreg.methods.totp import secret_bytes
+from oidc_combinedreg.web.app import _QUERY_SAFE
 from oidc_combinedreg.web.context import parse_pairs
 
 
@@ -61,3 +63,52 @@ def test_a_secret_decodes_as_base32_decodes_it() -> None:
         expected = _outcome(lambda s: base64.b32decode(s, casefold=True), padded)
         assert _outcome(secret_bytes, secret) == expected, secret
     assert secret_bytes("JBSWY3DPEHPK3PXP") == b"Hello!\xde\xad\xbe\xef"
+
+
+def test_cookies_are_what_werkzeug_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser's plain ``a=b; c=d`` header is split without werkzeug's pair-by-pair matching;
+    anything else (quotes, stray spaces, non-ASCII, which werkzeug reads as UTF-8) is its."""
+    from werkzeug.http import parse_cookie
+
+    from oidc_combinedreg.web import session
+
+    rng = random.Random(22)
+    plain = [
+        "; ".join(
+            f"{''.join(rng.choice('abc') for _ in range(rng.randint(1, 3)))}"
+            f"={''.join(rng.choice('xy=,-') for _ in range(rng.randint(0, 4)))}"
+            for _ in range(rng.randint(1, 4))
+        )
+        for _ in range(10000)
+    ]
+    odd = [
+        "".join(rng.choice(' \t=";\\,aB1é\xc3\xa9') for _ in range(rng.randint(0, 14)))
+        for _ in range(20000)
+    ]
+    for header in [*plain, *odd, "", 'a="x\\"y"', "a=1;b=2", " a=1"]:
+        expected = _outcome(lambda h: parse_cookie(h).to_dict(), header)
+        assert _outcome(session._parse_cookies, header) == expected, header
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("werkzeug's parse_cookie called")
+
+    monkeypatch.setattr(session, "parse_cookie", refused)
+    environ = {"HTTP_COOKIE": "host=eyJ.x-y; combinedreg_session=k.s-_1; lang=de"}
+    assert session.request_cookies(environ)["combinedreg_session"] == "k.s-_1"
+
+
+def test_a_redirect_is_built_as_urlencode_builds_it(browser: Browser) -> None:
+    """``?c=<continuation>`` on every redirect of a sign-in: nothing in it needs quoting, so it
+    is joined as is; other values are quoted as before."""
+    web = browser.reg.web
+    rng = random.Random(22)
+    values = ["", "mV043wBp-XoDeP-T", "a b", "a+b", "é", "x/y?z", "~._-", "100%"]
+    values += [
+        "".join(rng.choice("aZ9_.~-+ /%&=é") for _ in range(rng.randint(0, 8))) for _ in range(5000)
+    ]
+    path = web.url("signin")
+    for value in values:
+        expected = f"{path}?{urlencode([('c', value)], safe=_QUERY_SAFE)}"
+        assert web.url("signin", c=value) == expected, value
+    assert web.url("signin", c=None) == path
+    assert web.url("mfa", c="a", method="b c") == f"{web.url('mfa')}?c=a&method=b+c"
