@@ -21,7 +21,7 @@ from .client_auth import ClientAuthLimits
 from .clients import ClientStore
 from .csrf import init_csrf
 from .db import Database
-from .directory import TomlDirectory
+from .directory import RequestRows, TomlDirectory
 from .grants import CodeStore, TokenStore
 from .host import AUTH_TIME_KEY, AuthlibEndpoint, Idp, LoginUser, Registration, end_sign_in
 from .keys import SigningKey, new_secret_key, read_or_create
@@ -164,8 +164,10 @@ def create_app(
     # a response to an https request gets Secure on every cookie and HSTS, whatever the issuer.
     # Without the middleware, its config's short demo HSTS too (combinedreg.toml says why).
     hsts = None if combinedreg_config is not None else DEMO_HSTS_MAX_AGE
+    # Around the middleware too: its guard and the host's user loader read a user's row once
+    # per request (directory.py, decision 204).
     app.wsgi_app = SecurityHeaders(  # type: ignore[method-assign]
-        app.wsgi_app, combinedreg_config, hsts_max_age=hsts
+        RequestRows(app.wsgi_app), combinedreg_config, hsts_max_age=hsts
     )
     return app
 

@@ -8,9 +8,12 @@ the IdP's own login form checks passwords against.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,7 +23,7 @@ from oidc_combinedreg.directory import DirectoryUser, PasswordRejected, PerUserM
 from .db import Database
 from .settings import PasswordHashSettings
 
-__all__ = ["DirectoryEntry", "TomlDirectory", "cli_directory", "load_entries"]
+__all__ = ["DirectoryEntry", "RequestRows", "TomlDirectory", "cli_directory", "load_entries"]
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -59,6 +62,39 @@ def load_entries(path: Path) -> dict[str, DirectoryEntry]:
     return {e.user.id: e for e in entries}
 
 
+#: the users' override rows read in the WSGI request being served (user id -> MFA state
+#: override, sessions cutoff); None outside :class:`RequestRows`
+_request_rows: ContextVar[dict[str, tuple[str | None, int | None]] | None] = ContextVar(
+    "example_idp_directory_rows", default=None
+)
+
+
+def _forget(user_id: str) -> None:
+    """A write of the user's row: this request reads it again."""
+    rows = _request_rows.get()
+    if rows is not None:
+        rows.pop(user_id, None)
+
+
+class RequestRows:
+    """WSGI middleware (outside oidc_combinedreg's): inside one request, a user's override row
+    is read once, by whichever comes first of the middleware's Directory lookup (its guard at
+    /authorize, each of its pages) and the host session's user loader (decision 204). Nothing
+    is kept past the request, so a change made by another request or process (an MFA state set
+    by an admin, sessions ended by a password reset) still takes effect at the next request
+    (decision 112); a change made through this directory in the same request drops the row."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        token = _request_rows.set({})
+        try:
+            return self.app(environ, start_response)
+        finally:
+            _request_rows.reset(token)
+
+
 class TomlDirectory:
     """Users from the directory file, with overrides (new passwords, MFA state) from the database."""
 
@@ -82,6 +118,8 @@ class TomlDirectory:
         entry = self._entries.get(user_id)
         if entry is None:
             return None
+        if _request_rows.get() is not None:  # the user's row is read once per WSGI request
+            return self._with_override(entry.user, self._user_row(user_id)[0])
         row = self._db.fetch_one(
             "SELECT per_user_mfa FROM user_overrides WHERE user_id = ?", (user_id,)
         )
@@ -89,19 +127,33 @@ class TomlDirectory:
 
     def get_session_user(self, user_id: str) -> tuple[DirectoryUser | None, int | None]:
         """``get_user`` and ``sessions_ended_at`` in one query: the host session's user loader
-        runs on every request of a signed-in browser."""
+        runs on every request of a signed-in browser (at /authorize after the middleware's
+        guard read the same row: then none, decision 204)."""
         entry = self._entries.get(user_id)
         if entry is None:
             return None, None
+        per_user_mfa, ended = self._user_row(user_id)
+        return self._with_override(entry.user, per_user_mfa), ended
+
+    def _user_row(self, user_id: str) -> tuple[str | None, int | None]:
+        """The user's MFA state override and sessions cutoff, in one query; kept for the rest
+        of the WSGI request inside :class:`RequestRows` (never longer; a write through this
+        directory drops it)."""
+        rows = _request_rows.get()
+        kept = rows.get(user_id) if rows is not None else None
+        if kept is not None:
+            return kept
         row = self._db.fetch_one(
             "SELECT (SELECT per_user_mfa FROM user_overrides WHERE user_id = ?) AS per_user_mfa,"
             " (SELECT at FROM session_cutoffs WHERE user_id = ?) AS ended",
             (user_id, user_id),
         )
-        if row is None:  # never: a SELECT without FROM has its one row
-            return None, None
-        ended = int(row["ended"]) if row["ended"] is not None else None
-        return self._with_override(entry.user, row["per_user_mfa"]), ended
+        read: tuple[str | None, int | None] = (None, None)
+        if row is not None:  # always: a SELECT without FROM has its one row
+            read = (row["per_user_mfa"], int(row["ended"]) if row["ended"] is not None else None)
+        if rows is not None:
+            rows[user_id] = read
+        return read
 
     @staticmethod
     def _with_override(user: DirectoryUser, per_user_mfa: str | None) -> DirectoryUser:
@@ -150,6 +202,7 @@ class TomlDirectory:
         self._store_password_hash(user_id, self._hasher.hash(new_password))
 
     def _store_password_hash(self, user_id: str, password_hash: str) -> None:
+        _forget(user_id)
         self._db.execute(
             "INSERT INTO user_overrides (user_id, password_hash) VALUES (?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
@@ -159,6 +212,7 @@ class TomlDirectory:
     def set_per_user_mfa(self, user_id: str, state: PerUserMfa) -> None:
         if user_id not in self._entries:
             raise KeyError(user_id)
+        _forget(user_id)
         self._db.execute(
             "INSERT INTO user_overrides (user_id, per_user_mfa) VALUES (?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET per_user_mfa = excluded.per_user_mfa",
@@ -167,6 +221,7 @@ class TomlDirectory:
 
     def end_sessions(self, user_id: str, at: int) -> None:
         """After a password reset: every host session that signed in at or before ``at`` ends."""
+        _forget(user_id)
         self._db.execute(
             "INSERT INTO session_cutoffs (user_id, at) VALUES (?, ?)"
             " ON CONFLICT (user_id) DO UPDATE SET at = excluded.at",
@@ -174,6 +229,8 @@ class TomlDirectory:
         )
 
     def sessions_ended_at(self, user_id: str) -> int | None:
+        if _request_rows.get() is not None:
+            return self._user_row(user_id)[1]
         row = self._db.fetch_one("SELECT at FROM session_cutoffs WHERE user_id = ?", (user_id,))
         return int(row["at"]) if row is not None else None
 

@@ -82,9 +82,13 @@ def test_a_code_reads_its_client_once_and_checks_its_nonce_once(
     # All of it: the client, the user (the guard's get_user; Flask-Login's loader reads the
     # user and the password-reset cutoff in one query, the old code in two), the nonce, the
     # code's insert, a transaction of its own without BEGIN/COMMIT around it (decision 201:
-    # 7 before). Earlier code made 12 (the three above, two reads of the user, the cutoff, a
+    # 7 before). The user's row is read once, by the guard's Directory lookup, with the cutoff
+    # the host's loader then finds in the request (decision 204: 5 before, the loader reading
+    # it again). Earlier code made 12 (the three above, two reads of the user, the cutoff, a
     # second nonce check, and a purge of the day-old codes each time).
-    assert len(statements) == 5, statements
+    assert len(statements) == 4, statements
+    users = [s for s in statements if "user_overrides" in s or "session_cutoffs" in s]
+    assert len(users) == 1, statements
     assert not [s for s in statements if s.startswith(("BEGIN", "COMMIT"))], statements
     assert exchange(idp, reg, result["code"], verifier)["id_token"]
 
