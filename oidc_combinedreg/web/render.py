@@ -139,6 +139,11 @@ class Renderer:
             # Loaded once per process: Jinja's default stats every template of a page (layouts,
             # macros) at each render to see whether it changed (Flask checks only in debug).
             auto_reload=False,
+            # Kept in a plain dict: a page asks for its template, base.html, layout.html and its
+            # macros at each render, and Jinja's default (an LRU of 400 behind a lock, each hit
+            # moving its name in a queue) cost 2-3 us per ask. The templates are a fixed set
+            # (ours, the host's template_dirs), so nothing needs evicting.
+            cache_size=-1,
         )
         # Globals, not render variables: macros imported without context translate too. They
         # read the page's language (and CSRF token) from context variables set around rendering.

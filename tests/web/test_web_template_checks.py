@@ -185,3 +185,13 @@ def test_the_footer_lists_the_languages_in_one_piece() -> None:
         assert link in page, code
     assert 'hreflang="de" aria-current="true">Deutsch</a></li>\n' in page
     assert page.count("aria-current") == 1
+
+
+def test_loaded_templates_are_kept_without_an_lru() -> None:
+    """A page asks the environment for its template, base.html, layout.html and its macros at
+    each render; Jinja's default cache (an LRU of 400 behind a lock, a hit moving its name in
+    a queue) cost 2-3 us per ask. The templates are a fixed set, so a plain dict keeps them."""
+    renderer = Renderer()
+    renderer.html(_mfa_page(), {"csrf_token": "t"}, "en")
+    assert type(renderer.env.cache) is dict
+    assert "combinedreg/layout.html" in {name for _, name in renderer.env.cache}
