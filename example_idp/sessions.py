@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask import json as flask_json
+from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
@@ -63,7 +65,40 @@ class _KeptSignerSerializer(URLSafeTimedSerializer):
         return kept
 
 
+#: the JSON values Flask's tagged serializer passes through as they are
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+class _FlatSessionJSON(TaggedJSONSerializer):
+    """Flask's session JSON, without its tag pass for a session that has nothing to tag.
+
+    Flask's serializer tries each of its eight tags on the session and on every value in it
+    when it writes the cookie, and walks what it reads back for tags to undo. The IdP's session
+    is a flat dict of strings, numbers and booleans (Flask-Login's marks, a request's key):
+    nothing to tag, so the walk changes nothing and costs a tenth of the cookie's handling. The
+    JSON is the same (Flask's JSON provider, compact); anything else (a tuple, bytes, a nested
+    dict, a key that looks like a tag) goes through Flask's serializer as before."""
+
+    def _flat(self, value: Any) -> bool:
+        return (
+            type(value) is dict
+            and all(type(item) in _PLAIN for item in value.values())
+            and not (len(value) == 1 and next(iter(value)) in self.tags)
+        )
+
+    def dumps(self, value: Any) -> str:
+        if self._flat(value):
+            return flask_json.dumps(value, separators=(",", ":"))
+        return super().dumps(value)
+
+    def loads(self, value: str) -> Any:
+        data = flask_json.loads(value)
+        return data if self._flat(data) else self._untag_scan(data)
+
+
 class KeptSerializerSessions(SecureCookieSessionInterface):
+    serializer = _FlatSessionJSON()
+
     def __init__(self) -> None:
         self._kept: tuple[Any, URLSafeTimedSerializer | None] | None = None
 

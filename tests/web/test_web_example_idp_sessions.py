@@ -4,16 +4,22 @@ takes effect at once, and a key moved to SECRET_KEY_FALLBACKS still opens its co
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from flask.sessions import SecureCookieSessionInterface
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SecureCookieSessionInterface, session_json_serializer
 from flask.testing import FlaskClient
 from idp_client import authorize_params, login, make_idp, registered
 from itsdangerous import Signer, URLSafeTimedSerializer
+from markupsafe import Markup
+
+from example_idp.sessions import KeptSerializerSessions
 
 
 def _signed_in(client: FlaskClient) -> bool:
@@ -102,6 +108,56 @@ def test_a_compressed_session_cookie_still_opens(tmp_path: Path) -> None:
     assert old.startswith(".")  # compressed: this payload does get shorter
     client.set_cookie("idp_session", old)
     assert _signed_in(client)
+
+
+def test_a_signed_in_browser_s_session_is_not_walked_for_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Flask's serializer tried its eight tags on every value of the session at each write and
+    walked it for tags at each read; the IdP's session is a flat dict with nothing to tag."""
+    client = make_idp(tmp_path)
+    walked: list[object] = []
+    tag, untag = TaggedJSONSerializer.tag, TaggedJSONSerializer._untag_scan
+
+    def counting_tag(self: TaggedJSONSerializer, value: Any) -> Any:
+        walked.append(value)
+        return tag(self, value)
+
+    def counting_untag(self: TaggedJSONSerializer, value: Any) -> Any:
+        walked.append(value)
+        return untag(self, value)
+
+    monkeypatch.setattr(TaggedJSONSerializer, "tag", counting_tag)
+    monkeypatch.setattr(TaggedJSONSerializer, "_untag_scan", counting_untag)
+    login(client)
+    assert _signed_in(client)
+    assert walked == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"_user_id": "alice", "_fresh": True, "auth_time": 1700000000, "x": 1.5, "y": None},
+        {"ü": "é", "z": "<b>"},
+        {"t": (1, 2)},
+        {"b": b"\x00"},
+        {"m": Markup("<b>x</b>")},
+        {"d": {" t": [1]}},
+        {" t": ["looks like a tag"]},
+        {"when": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)},
+        {"u": uuid.UUID(int=7)},
+        {},
+    ],
+)
+def test_the_session_json_is_flasks(tmp_path: Path, data: dict[str, Any]) -> None:
+    """Byte for byte what Flask's serializer writes, and what it reads back, for a flat session
+    and for everything Flask tags (those go through Flask's own)."""
+    app = make_idp(tmp_path).application
+    ours = KeptSerializerSessions.serializer
+    with app.app_context():
+        written = ours.dumps(data)
+        assert written == session_json_serializer.dumps(data)
+        assert ours.loads(written) == session_json_serializer.loads(written) == data
 
 
 def test_a_new_secret_key_takes_effect_at_once(tmp_path: Path) -> None:
