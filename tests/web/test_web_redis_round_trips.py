@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, location
+from webtest import Browser, base_config, code_from, location
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -157,3 +157,19 @@ def test_a_replayed_code_is_counted_against_the_account_and_the_ip(
     assert counted_store.get_count("fail:user:alice:consecutive") == 1
     assert counted_store.get_count("fail:user:alice:window") == 1
     assert counted_store.get_count("fail:ip:127.0.0.1") == 1
+
+
+def test_a_cleared_authorize_reads_and_writes_nothing_back(
+    counted_browser: tuple[Browser, list[bytes]],
+) -> None:
+    """A cleared /authorize moments after the last: the session, the user's methods and state
+    read, and no save of the session it left as it was (decision 205; the old code: a fourth
+    round trip, the save's script, writing the same data)."""
+    browser, sent = counted_browser
+    mfa_url, form = browser.at_mfa_with_totp()
+    authorize = location(browser.get(location(browser.post(mfa_url, data=form))))
+    assert code_from(browser.get(authorize)) is not None
+    browser.clock.advance(5)
+    sent.clear()
+    assert code_from(browser.get(authorize)) is not None
+    assert sent == [b"HMGET", b"HGETALL", b"GET"]  # session, methods, user state
