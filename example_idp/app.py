@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, render_template, session
 from flask.typing import ResponseReturnValue
-from flask_login import LoginManager  # type: ignore[import-untyped]
+from flask_login import LoginManager, current_user  # type: ignore[import-untyped]
 
 from oidc_combinedreg import SecurityHeaders
 from oidc_combinedreg.clock import Clock, SystemClock
@@ -173,8 +173,12 @@ def create_app(
 
 
 def _init_login(app: Flask, directory: TomlDirectory) -> None:
-    manager = LoginManager(app)
+    # Templates get Flask-Login's current_user proxy, not the user it loads: Flask-Login's own
+    # context processor loaded the user (session protection's hash, the loader) for every page
+    # rendered, the login page of a signed-out browser included; the proxy loads it on use.
+    manager = LoginManager(app, add_context_processor=False)
     manager.login_view = "login.login"
+    app.context_processor(lambda: {"current_user": current_user})
 
     @manager.user_loader  # type: ignore[untyped-decorator]
     def load_user(user_id: str) -> LoginUser | None:
