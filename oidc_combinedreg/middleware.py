@@ -38,8 +38,8 @@ from .conditional_access import (
     Outcome,
     SignInContext,
     Target,
-    resolve_client_ip,
 )
+from .conditional_access.client_ip import ClientIpResolver
 from .config.model import Config
 from .delivery.base import Delivery
 from .directory import Directory, DirectoryUser, RequestScopedDirectory, require_directory
@@ -117,6 +117,10 @@ class CombinedRegistration:
         self.password_reset = ResetService(self.info, on_password_reset=on_password_reset)
         self.admin = AdminService(info=self.info, directory=self.directory, config=config.admin)
         self.ca = Engine(config.conditional_access)
+        # Its own, not resolve_client_ip's: that one finds the resolver for the [network] it is
+        # given by hashing it, trusted proxies and all, at each of the two or three calls a
+        # request makes (the pages' context, Conditional Access, the host's counters).
+        self._client_ips = ClientIpResolver(config.conditional_access.network)
         self.web = WebApp(self)
         self._prefix = config.web.prefix
         self._prefix_slash = config.web.prefix + "/"
@@ -262,9 +266,8 @@ class CombinedRegistration:
     # -- client IP and Conditional Access -----------------------------------------------------
 
     def client_ip_info(self, environ: WSGIEnvironment) -> ClientIp:
-        return resolve_client_ip(
+        return self._client_ips.resolve(
             environ.get("REMOTE_ADDR"),
-            self.config.conditional_access.network,
             x_forwarded_for=environ.get("HTTP_X_FORWARDED_FOR"),
             forwarded=environ.get("HTTP_FORWARDED"),
         )

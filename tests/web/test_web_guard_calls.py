@@ -56,3 +56,20 @@ def test_the_guard_still_answers_in_the_pages_language_when_the_store_is_down(
     r = browser.get("/authorize?client_id=demo&state=s1", headers={"Accept-Language": "de"})
     assert r.status_code == 503 and code_from(r) is None
     assert 'lang="de"' in r.get_data(as_text=True)
+
+
+def test_the_client_address_is_resolved_by_the_middlewares_own_resolver(
+    browser: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``resolve_client_ip`` finds the resolver for the ``[network]`` it is given by hashing
+    it (trusted proxies and all) at every call, and a request asks two or three times (its
+    context, Conditional Access, the host's counters); the middleware keeps its own."""
+    from oidc_combinedreg.conditional_access import client_ip
+
+    def refused(*args: Any) -> Any:
+        raise AssertionError("the resolver looked up again")
+
+    monkeypatch.setattr(client_ip, "_resolver", refused)
+    assert browser.reg.client_ip({"REMOTE_ADDR": "203.0.113.9"}) == "203.0.113.9"
+    browser.login("alice")
+    assert browser.authorize().status_code in (302, 303)
