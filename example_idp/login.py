@@ -13,10 +13,12 @@ from .client_address import client_address
 from .csrf import csrf_ok
 from .host import current_idp, current_sign_in, end_sign_in, start_sign_in
 
-__all__ = ["LOGIN_FOR", "REAUTHENTICATED", "bp", "safe_next"]
+__all__ = ["LOGIN_FOR", "LOGIN_PATH", "REAUTHENTICATED", "bp", "safe_next"]
 
 bp = Blueprint("login", __name__)
 
+#: the login page, under the app's root (oidc_views builds its URL without url_for)
+LOGIN_PATH = "/login"
 #: host session keys: the authorization request that asked for a fresh password, and the one that got it
 LOGIN_FOR = "login_for"
 REAUTHENTICATED = "reauthenticated"
@@ -77,7 +79,7 @@ def home() -> ResponseReturnValue:
     )
 
 
-@bp.route("/login", methods=["GET", "POST"])
+@bp.route(LOGIN_PATH, methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
