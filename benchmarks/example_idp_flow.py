@@ -2,7 +2,7 @@
 the same way, in one run: the MFA verify POST, code issuance, and the whole sign-in of a browser
 with and without the password hash's cost, on each store.
 
-    python benchmarks/example_idp_flow.py [--stores sqlite,redis] [--seconds 3] [--rounds 5]
+    python benchmarks/example_idp_flow.py [--stores sqlite,redis,postgres] [--seconds 3] [--rounds 5]
                                           [--levels 1,8] [--measures verify,issue,signin,signin-hash]
                                           [--baseline TREE]
 
@@ -28,8 +28,8 @@ cores are oversubscribed: caches). Rounds interleave the servers (bare, then eac
 the figure is the median of the rounds. ``--baseline TREE`` serves each store's IdP a second time
 from another source tree (``git worktree add /tmp/base <commit>``), in the same rounds, each round
 in the other order: a change's before and after on the same machine at the same moment.
-``--stores`` may also name ``postgres``: a PostgreSQL
-server of its own (tests/store/postgres_servers.py), one database per IdP. Loopback only;
+On ``postgres`` (a default store, as ``make bench`` runs it): a PostgreSQL server of its own
+(tests/store/postgres_servers.py), one database per IdP. Loopback only;
 starts and stops its own redis-server, PostgreSQL and gunicorn processes. Nothing is asserted:
 the figures are printed (docs/deploy.md keeps them).
 """
@@ -429,7 +429,7 @@ def measured_wrk(server: Gunicorn, c: int, seconds: float, tmp: Path, lines: Pat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stores", default="sqlite,redis", help=f"of {', '.join(STORES)}")
+    parser.add_argument("--stores", default="sqlite,redis,postgres", help=f"of {', '.join(STORES)}")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--levels", default="1,8", help="concurrencies")
