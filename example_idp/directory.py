@@ -118,8 +118,9 @@ class TomlDirectory:
         entry = self._entries.get(user_id)
         if entry is None:
             return None
-        if _request_rows.get() is not None:  # the user's row is read once per WSGI request
-            return self._with_override(entry.user, self._user_row(user_id)[0])
+        rows = _request_rows.get()
+        if rows is not None:  # the user's row is read once per WSGI request
+            return self._with_override(entry.user, self._user_row(user_id, rows)[0])
         row = self._db.fetch_one(
             "SELECT per_user_mfa FROM user_overrides WHERE user_id = ?", (user_id,)
         )
@@ -132,14 +133,15 @@ class TomlDirectory:
         entry = self._entries.get(user_id)
         if entry is None:
             return None, None
-        per_user_mfa, ended = self._user_row(user_id)
+        per_user_mfa, ended = self._user_row(user_id, _request_rows.get())
         return self._with_override(entry.user, per_user_mfa), ended
 
-    def _user_row(self, user_id: str) -> tuple[str | None, int | None]:
-        """The user's MFA state override and sessions cutoff, in one query; kept for the rest
-        of the WSGI request inside :class:`RequestRows` (never longer; a write through this
-        directory drops it)."""
-        rows = _request_rows.get()
+    def _user_row(
+        self, user_id: str, rows: dict[str, tuple[str | None, int | None]] | None
+    ) -> tuple[str | None, int | None]:
+        """The user's MFA state override and sessions cutoff, in one query; kept in ``rows``
+        (the WSGI request's, inside :class:`RequestRows`) for the rest of the request, never
+        longer (a write through this directory drops it)."""
         kept = rows.get(user_id) if rows is not None else None
         if kept is not None:
             return kept
@@ -229,8 +231,9 @@ class TomlDirectory:
         )
 
     def sessions_ended_at(self, user_id: str) -> int | None:
-        if _request_rows.get() is not None:
-            return self._user_row(user_id)[1]
+        rows = _request_rows.get()
+        if rows is not None:
+            return self._user_row(user_id, rows)[1]
         row = self._db.fetch_one("SELECT at FROM session_cutoffs WHERE user_id = ?", (user_id,))
         return int(row["at"]) if row is not None else None
 

@@ -18,7 +18,8 @@ from typing import Any
 from flask import Flask
 from flask import json as flask_json
 from flask.json.tag import TaggedJSONSerializer
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Response
 from itsdangerous import Signer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from itsdangerous.url_safe import URLSafeSerializerMixin
@@ -96,6 +97,15 @@ class _FlatSessionJSON(TaggedJSONSerializer):
         return data if self._flat(data) else self._untag_scan(data)
 
 
+def _vary_cookie(response: Response) -> None:
+    """``response.vary.add("Cookie")``, the usual cases without werkzeug's header set."""
+    vary = response.headers.get("Vary")
+    if not vary:
+        response.headers["Vary"] = "Cookie"
+    elif "cookie" not in (item.strip().lower() for item in vary.split(",")):
+        response.vary.add("Cookie")  # werkzeug's own spelling of the longer header
+
+
 class KeptSerializerSessions(SecureCookieSessionInterface):
     serializer = _FlatSessionJSON()
 
@@ -108,6 +118,43 @@ class KeptSerializerSessions(SecureCookieSessionInterface):
         if kept is None or kept[0] != keys:
             kept = self._kept = (keys, self._serializer(app))
         return kept[1]
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Flask's (3.1), with ``Vary: Cookie`` added without werkzeug's header set: Flask asks
+        ``response.vary`` up to twice per request, and each time werkzeug parses the header into
+        a set and writes it back, for a header that is absent or says ``Cookie`` already."""
+        name = self.get_cookie_name(app)
+        domain = self.get_cookie_domain(app)
+        path = self.get_cookie_path(app)
+        secure = self.get_cookie_secure(app)
+        partitioned = self.get_cookie_partitioned(app)
+        samesite = self.get_cookie_samesite(app)
+        httponly = self.get_cookie_httponly(app)
+        if session.accessed:  # the answer depends on the cookie
+            _vary_cookie(response)
+        if not session:  # emptied: the cookie goes; empty: none is set
+            if session.modified:
+                response.delete_cookie(
+                    name, domain=domain, path=path, secure=secure, partitioned=partitioned,
+                    samesite=samesite, httponly=httponly,
+                )  # fmt: skip
+                _vary_cookie(response)
+            return
+        if not self.should_set_cookie(app, session):
+            return
+        expires = self.get_expiration_time(app, session)
+        value = self._kept_serializer(app).dumps(dict(session))
+        response.set_cookie(
+            name, value, expires=expires, httponly=httponly, domain=domain, path=path,
+            secure=secure, partitioned=partitioned, samesite=samesite,
+        )  # fmt: skip
+        _vary_cookie(response)
+
+    def _kept_serializer(self, app: Flask) -> URLSafeTimedSerializer:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:  # Flask refuses to open a session without a key: never here
+            raise RuntimeError("The session needs the app's secret_key.")
+        return serializer
 
     def _serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         """Flask's ``get_signing_serializer`` (3.1), with the kept signer."""

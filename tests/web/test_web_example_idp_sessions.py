@@ -190,3 +190,63 @@ def test_the_login_page_does_not_rewrite_the_host_session(tmp_path: Path) -> Non
     # Flask-Login still sees a session without a signed-in user as not fresh.
     with client.session_transaction() as session:
         assert session.get("_fresh") is False and "_user_id" not in session
+
+
+@pytest.mark.parametrize("vary", [None, "Accept-Encoding", "Cookie", "accept-encoding,  cookie"])
+@pytest.mark.parametrize(
+    "state", ["untouched", "read", "written", "emptied", "empty-written", "read-unchanged"]
+)
+def test_the_session_save_answers_as_flasks(tmp_path: Path, vary: str | None, state: str) -> None:
+    """The IdP's save_session (Vary added without werkzeug's header set) sets the same headers
+    as Flask's: the same Vary, the same cookie attributes (the value is signed differently)."""
+    from flask.sessions import SecureCookieSession
+    from flask.wrappers import Response
+
+    app = make_idp(tmp_path).application
+    answers = []
+    for interface in (KeptSerializerSessions(), SecureCookieSessionInterface()):
+        session = SecureCookieSession({"_user_id": "alice"} if state != "empty-written" else {})
+        if state == "read" or state == "read-unchanged":
+            session.get("_user_id")
+        if state == "written":
+            session["auth_time"] = 1
+        if state == "emptied":
+            session.clear()
+        if state == "empty-written":
+            session["x"] = 1
+            session.pop("x")
+        if state == "read-unchanged":
+            session.accessed, session.modified = True, False
+        response = Response("ok")
+        if vary is not None:
+            response.headers["Vary"] = vary
+        with app.test_request_context("/"):
+            interface.save_session(app, session, response)
+        answers.append(
+            [
+                (k, v.split("=", 1)[0] + "; " + v.split(";", 1)[1] if k == "Set-Cookie" else v)
+                for k, v in response.headers.items()
+            ]
+        )
+    assert answers[0] == answers[1]
+
+
+def test_a_host_page_parses_no_vary_header(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flask parsed the Vary header into werkzeug's header set and wrote it back up to twice per
+    request of the host's pages."""
+    import werkzeug.sansio.response as sansio_response
+
+    client = make_idp(tmp_path)
+    login(client)
+    parsed: list[object] = []
+    parse = sansio_response.parse_set_header
+
+    def counting(value: Any, on_update: Any = None) -> Any:
+        parsed.append(value)
+        return parse(value, on_update)
+
+    monkeypatch.setattr(sansio_response, "parse_set_header", counting)
+    response = client.get("/")
+    assert "Sign out" in response.get_data(as_text=True)
+    assert response.headers["Vary"] == "Cookie"
+    assert parsed == []
