@@ -106,11 +106,13 @@ def start_sign_in(user: DirectoryUser, *, tap_verified: bool = False) -> None:
 
 def current_sign_in() -> SignedIn | None:
     """The user the IdP may issue a code for, with amr/acr/auth_time; None means "go to login"."""
-    if not current_user.is_authenticated:
+    # The user object once, not through Flask-Login's proxy at each use (each a lookup).
+    login = current_user._get_current_object()
+    if not login.is_authenticated:
         return None
     idp = current_idp()
     # Flask-Login's user_loader read this user from the directory for this very request.
-    user = current_user.user if isinstance(current_user, LoginUser) else None
+    user = login.user if isinstance(login, LoginUser) else None
     if user is None or not user.enabled:
         return None
     if idp.registration is None:

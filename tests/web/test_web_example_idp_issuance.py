@@ -272,6 +272,28 @@ def test_authlib_does_not_make_the_requests_whole_url(
         assert server.create_oauth2_request(None).uri == "http://idp.test/authorize?client_id=x"
 
 
+def test_the_code_asks_flask_login_for_the_user_once(
+    idp: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """current_sign_in read the user through Flask-Login's proxy at each use (three lookups)."""
+    import flask_login.utils
+
+    reg = registered(idp)
+    login(idp)
+    asked: list[object] = []
+    get_user = flask_login.utils._get_user
+
+    def counting() -> object:
+        asked.append(1)
+        return get_user()
+
+    monkeypatch.setattr(flask_login.utils, "_get_user", counting)
+    params, verifier = _pkce_params(reg["client_id"])
+    result = callback(idp.get("/authorize?" + urlencode(params)))
+    assert len(asked) == 1
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+
+
 @pytest.mark.parametrize(
     ("base", "refused"),
     [("http://idp.test", True), ("https://idp.test", False), ("http://127.0.0.1:5000", False)],
