@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from werkzeug.http import parse_cookie
+from werkzeug.sansio.http import parse_cookie
 
 from ..clock import Clock
 from ..config.model import WebConfig
@@ -45,11 +45,16 @@ _PLAIN_COOKIES = re.compile(r'[^ \t=";]+=[^ \t";]*(?:; [^ \t=";]+=[^ \t";]*)*')
 
 
 def _parse_cookies(header: str) -> dict[str, str]:
-    """What werkzeug's ``parse_cookie(header).to_dict()`` gives (the first value of each name);
+    """What werkzeug's ``parse_cookie(header).to_dict()`` gives (the first value of each name),
+    a byte that is not UTF-8 replaced;
     a plain ASCII header (werkzeug reads the WSGI string as UTF-8 first, which changes nothing
     in ASCII) is split directly, in a third of the time of werkzeug's pair-by-pair matching."""
     if not (header.isascii() and _PLAIN_COOKIES.fullmatch(header)):
-        return parse_cookie(header).to_dict()
+        # The header's bytes (latin-1 in WSGI) as UTF-8, what cannot be decoded replaced:
+        # werkzeug.http.parse_cookie decodes strictly and raised on a stray byte (a 500 for
+        # any stranger's request), while the host's Flask pages read such a header.
+        text = header.encode("latin-1", "replace").decode("utf-8", "replace")
+        return parse_cookie(text).to_dict()
     cookies: dict[str, str] = {}
     for pair in header.split("; "):
         name, _, value = pair.partition("=")
