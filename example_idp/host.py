@@ -106,6 +106,12 @@ def start_sign_in(user: DirectoryUser, *, tap_verified: bool = False) -> None:
 
 def current_sign_in() -> SignedIn | None:
     """The user the IdP may issue a code for, with amr/acr/auth_time; None means "go to login"."""
+    if "_user_id" not in session:
+        # Nobody signed in to this host session: Flask-Login keeps its user id there, and this
+        # IdP sets no remember-me cookie and has no request or header loader, so loading the
+        # user (session protection's hash, its signals) could only say "anonymous". A host that
+        # adds remember-me must drop this shortcut.
+        return None
     # The user object once, not through Flask-Login's proxy at each use (each a lookup).
     login = current_user._get_current_object()
     if not login.is_authenticated:

@@ -81,3 +81,28 @@ def test_the_redirect_to_the_login_page_builds_no_url(
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=/authorize?client_id%3D")
     assert built == []
+
+
+def test_a_signed_out_authorization_request_loads_no_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser with no host session: Flask-Login's load (session-protection hash, signals)
+    could only find nobody; current_sign_in answers without it. A signed-in one still loads."""
+    from idp_client import authorize_params, callback, registered
+
+    client = make_idp(tmp_path)
+    params = authorize_params(registered(client)["client_id"])
+    loads: list[object] = []
+    load = LoginManager._load_user
+
+    def counting(self: LoginManager) -> object:
+        loads.append(self)
+        return load(self)
+
+    monkeypatch.setattr(LoginManager, "_load_user", counting)
+    response = client.get("/authorize", query_string=params)
+    assert response.headers["Location"].startswith("/login?")
+    assert loads == []
+    login(client)
+    assert "code" in callback(client.get("/authorize", query_string=params))
+    assert loads != []
