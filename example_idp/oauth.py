@@ -109,6 +109,18 @@ def _asks_acr(claims: Any) -> bool:
     return isinstance(id_token, dict) and "acr" in id_token
 
 
+class _FlaskPayload(FlaskOAuth2Payload):  # type: ignore[misc]  # Authlib is untyped
+    """Authlib's Flask payload, the request's values looked up once: Authlib reads ``data``
+    about thirty times per authorization request, each a property and a werkzeug cached
+    property lookup otherwise."""
+
+    data = None  # a plain attribute: the instance's own value, not Authlib's property
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.data = request.values
+
+
 class _FlaskRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is untyped
     """Authlib's Flask request, its full URL made only if something reads ``uri``.
 
@@ -124,7 +136,7 @@ class _FlaskRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is unt
             headers=request.headers,
         )  # fmt: skip
         self._request = request
-        self.payload = FlaskOAuth2Payload(request)
+        self.payload = _FlaskPayload(request)
 
     @property
     def uri(self) -> str:
@@ -168,6 +180,11 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         """Authlib's client authentication (at /token and /par), counted (client_auth.py): over a
         limit Refused (429) before the secret is compared; a failure counts on the address and
         on the client named (RFC 6749 2.3.1)."""
+        if not request.headers.get("Authorization", "").isascii():
+            # Authlib decodes Basic credentials with base64.b64decode, which raises ValueError
+            # (uncaught: a 500) on a non-ASCII string; such a header names no client and guesses
+            # no secret (not counted): invalid_client, 401 for a header (RFC 6749 5.2).
+            raise InvalidClientError(status_code=401)
         basic_id, basic_secret = extract_basic_authorization(request.headers)
         if not basic_secret and not request.form.get("client_secret"):
             # No secret, nothing guessed (a public client names itself, RFC 6749 2.1): neither

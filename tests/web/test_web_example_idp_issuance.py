@@ -272,6 +272,29 @@ def test_authlib_does_not_make_the_requests_whole_url(
         assert server.create_oauth2_request(None).uri == "http://idp.test/authorize?client_id=x"
 
 
+def test_authlib_looks_the_requests_values_up_once(
+    idp: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authlib read its payload's ``data`` (a property over werkzeug's cached ``values``) about
+    thirty times per authorization request."""
+    from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
+
+    reg = registered(idp)
+    login(idp)
+    read: list[object] = []
+
+    def counting(self: FlaskOAuth2Payload) -> object:
+        read.append(self)
+        return self._request.values
+
+    monkeypatch.setattr(FlaskOAuth2Payload, "data", property(counting))
+    params, verifier = _pkce_params(reg["client_id"], state="kept")
+    result = callback(idp.get("/authorize?" + urlencode(params)))
+    assert read == []
+    assert result["state"] == "kept"
+    assert exchange(idp, reg, result["code"], verifier)["id_token"]
+
+
 def test_the_code_asks_flask_login_for_the_user_once(
     idp: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
