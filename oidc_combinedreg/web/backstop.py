@@ -66,7 +66,7 @@ def _jarm_carries(token: str) -> bool:
         return True  # encrypted (JWE): unreadable, so fail closed
     try:
         payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return True
     if not isinstance(payload, dict):
         return True

@@ -117,7 +117,10 @@ class RequestContext:
         if not raw_length or self.mimetype not in ("application/json", _FORM):
             # Chunked bodies and other encodings: werkzeug's parser, with the same limits.
             if self.mimetype == "application/json":
-                data = self.request.get_json(silent=True)
+                try:
+                    data = self.request.get_json(silent=True)
+                except RecursionError:  # nested past the parser's depth: silent=True misses it
+                    return {}
                 return data if isinstance(data, dict) else {}
             return self.request.form.to_dict()
         try:
@@ -131,7 +134,7 @@ class RequestContext:
         if self.mimetype == "application/json":
             try:
                 data = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 return {}
             return data if isinstance(data, dict) else {}
         return first_values(parse_pairs(text))

@@ -4,6 +4,8 @@ what it can and leaves the rest, as Flask does for the host's pages."""
 
 from __future__ import annotations
 
+import io
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,8 @@ def call(app: Flask, path: str, **headers: str) -> tuple[str, bytes]:
         "REQUEST_METHOD": "GET", "PATH_INFO": path.split("?")[0],
         "QUERY_STRING": path.partition("?")[2], "SERVER_NAME": "localhost",
         "SERVER_PORT": "5000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(b""),
-        "wsgi.errors": __import__("sys").stderr, "wsgi.multithread": False,
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr, "wsgi.multithread": False,
         "wsgi.multiprocess": False, "wsgi.run_once": False, "wsgi.version": (1, 0),
         **{f"HTTP_{name.upper()}": value for name, value in headers.items()},
     }  # fmt: skip
@@ -89,3 +91,32 @@ def test_a_path_or_query_that_is_not_utf8_gets_the_middleware_an_answer(
     flask_app, _ = app
     status, _ = call(flask_app, path)
     assert status[:3] in {"200", "302", "303", "400", "401", "404"}, status
+
+
+#: a JSON body nested deeper than Python's parser goes (it raises RecursionError, not ValueError)
+DEEP = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/security-info/device/enroll", "/security-info/device/respond", "/security-info/reset"],
+)
+@pytest.mark.parametrize("chunked", [False, True], ids=["with a length", "chunked"])
+def test_a_json_body_nested_too_deep_is_no_json_not_an_exception(
+    app: tuple[Flask, str], path: str, chunked: bool
+) -> None:
+    flask_app, _ = app
+    body = DEEP.encode()
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "",
+        "SERVER_NAME": "localhost", "SERVER_PORT": "5000", "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr, "CONTENT_TYPE": "application/json",
+    }  # fmt: skip
+    if chunked:  # no length: the server ends the stream (werkzeug's parser then reads it)
+        environ.update({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True})
+    else:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    seen: list[str] = []
+    b"".join(flask_app.wsgi_app(environ, lambda status, _h, _e=None: seen.append(status)))
+    assert seen[-1][0] == "4", seen
