@@ -141,8 +141,13 @@ class RequestSchema:
             raise InvalidInput("body", "expected Content-Type: application/json")
         try:
             data = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise InvalidInput("body", "expected a JSON object") from None
+            # '"\\ud800"' is valid JSON (RFC 8259 section 8.2) but no text: the store's first
+            # encode of it would fail mid-request.
+            json.dumps(data, ensure_ascii=False).encode()
+        except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+            raise InvalidInput(
+                "body", "expected a JSON object of text (no lone surrogates)"
+            ) from None
         if not isinstance(data, dict):
             raise InvalidInput("body", "expected a JSON object")
         schema = spec["content"]["application/json"]["schema"]

@@ -110,6 +110,19 @@ class RequestContext:
             self._body = self._read_fields()
         return self._body
 
+    @staticmethod
+    def _json_object(data: Any) -> dict[str, Any]:
+        """A JSON body's fields: an object, holding no lone surrogate (``"\\ud800"`` is valid
+        JSON, RFC 8259 section 8.2, but no text: it fails at the first encode, in the store or
+        a template), else none."""
+        if not isinstance(data, dict):
+            return {}
+        try:
+            json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return {}
+        return data
+
     def _read_fields(self) -> dict[str, Any]:
         if self.method not in ("POST", "PUT", "PATCH", "DELETE"):
             return {}
@@ -121,7 +134,7 @@ class RequestContext:
                     data = self.request.get_json(silent=True)
                 except RecursionError:  # nested past the parser's depth: silent=True misses it
                     return {}
-                return data if isinstance(data, dict) else {}
+                return self._json_object(data)
             return self.request.form.to_dict()
         try:
             length = int(raw_length)
@@ -136,7 +149,7 @@ class RequestContext:
                 data = json.loads(text)
             except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 return {}
-            return data if isinstance(data, dict) else {}
+            return self._json_object(data)
         return first_values(parse_pairs(text))
 
     def form(self, key: str, default: str = "") -> str:

@@ -350,3 +350,18 @@ def test_unknown_paths_and_methods(browser: Browser) -> None:
     assert api(browser, "GET", "/nothing").status_code == 404
     r = api(browser, "PATCH", "/users/alice/tap")
     assert r.status_code == 405 and set(r.headers["Allow"].split(", ")) >= {"GET", "POST", "DELETE"}
+
+
+def test_a_body_with_a_lone_surrogate_is_refused_as_no_text(browser: Browser) -> None:
+    # '"\ud800"' is valid JSON that parses to a str no encoder takes: refused with the body's
+    # 400 before anything reads it, not a 500 from the store's or the CSV reader's encode.
+    header = "upn,serial number,secret key,time interval,manufacturer,model\n"
+    for content in [
+        header + "\ud800@x.test,1,JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP,30,Acme,T1\n",
+        "\udfff",
+    ]:
+        response = api(
+            browser, "POST", "/hardware-tokens", json={"format": "csv", "content": content}
+        )
+        assert response.status_code == 400, response.get_data(as_text=True)
+        assert "surrogate" in response.get_data(as_text=True), response.get_json()

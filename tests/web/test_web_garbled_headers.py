@@ -120,3 +120,23 @@ def test_a_json_body_nested_too_deep_is_no_json_not_an_exception(
     seen: list[str] = []
     b"".join(flask_app.wsgi_app(environ, lambda status, _h, _e=None: seen.append(status)))
     assert seen[-1][0] == "4", seen
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/security-info/device/enroll",
+        "/security-info/device/pending",
+        "/security-info/device/respond",
+        "/security-info/device/subscribe",
+    ],
+)
+@pytest.mark.parametrize("field", ["device_id", "token", "request_id", "signature"])
+def test_a_json_string_with_a_lone_surrogate_is_no_text_not_an_exception(
+    app: tuple[Flask, str], path: str, field: str
+) -> None:
+    # '"\ud800"' is valid JSON and parses to a str that no encoder takes (the store's, UTF-8).
+    flask_app, _ = app
+    body = "{" + f'"{field}": "\\ud800", "device_id": "d\\udfff"' + "}"
+    response = flask_app.test_client().post(path, data=body, content_type="application/json")
+    assert 400 <= response.status_code < 500, response.status_code
