@@ -4,6 +4,7 @@ end session."""
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -275,12 +276,27 @@ def userinfo() -> ResponseReturnValue:
     return signed, 200, {"Content-Type": "application/jwt", "Cache-Control": "no-store"}
 
 
+def _json_object() -> dict[str, Any] | None:
+    """The request's JSON body if it is an object of text, else None. Flask's ``silent=True``
+    lets a body nested past the parser's depth through (RecursionError: a 500), and
+    ``"\\ud800"`` is valid JSON (RFC 8259 8.2) that is no text: stored, it would fail at the
+    first page or response that encodes it."""
+    try:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return None
+        json.dumps(data, ensure_ascii=False).encode()
+    except (RecursionError, UnicodeEncodeError):
+        return None
+    return data
+
+
 @bp.post("/register")
 def register() -> ResponseReturnValue:
-    if not isinstance(request.get_json(silent=True), dict):
+    if _json_object() is None:
         # RFC 7591 3.1: the body is a JSON object. Answer in JSON, as every registration error.
         body = {"error": "invalid_request",
-                "error_description": "The body must be a JSON object (application/json)."}  # fmt: skip
+                "error_description": "The body must be a JSON object of text (application/json)."}  # fmt: skip
         return jsonify(body), 400, {"Cache-Control": "no-store"}
     try:
         response: ResponseReturnValue = current_idp().server.create_endpoint_response(

@@ -44,3 +44,23 @@ def test_client_authentication_refuses_a_garbled_basic_header(
 def test_userinfo_refuses_a_garbled_authorization_header(idp: FlaskClient, scheme: str) -> None:
     response = idp.get("/userinfo", headers={"Authorization": f"{scheme} \xff\xfe"})
     assert response.status_code == 401, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param('{"redirect_uris": ["https://rp.example/\\ud800"]}', id="a lone surrogate"),
+        pytest.param(
+            '{"redirect_uris": ["https://rp.example/cb"], "client_name": "x\\udfff"}',
+            id="a lone surrogate in the name",
+        ),
+        pytest.param('{"a":' * 5000 + "1" + "}" * 5000, id="nested past the parser's depth"),
+    ],
+)
+def test_registration_refuses_a_json_body_that_is_no_text(idp: FlaskClient, body: str) -> None:
+    # Valid JSON, or too deep to parse: a 400 invalid_request (RFC 7591 3.1), never a stored
+    # client whose name or address no page can encode, nor a 500.
+    idp.application.testing = False  # an exception would show as the 500 a browser gets
+    response = idp.post("/register", data=body, content_type="application/json")
+    assert response.status_code == 400, response.get_data(as_text=True)[:200]
+    assert response.get_json()["error"] == "invalid_request"
