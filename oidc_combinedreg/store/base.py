@@ -26,6 +26,7 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -33,7 +34,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..methods.kinds import MethodKind
 
-__all__ = ["AuditEvent", "LimitCheckedAdvance", "MethodRecord", "Store", "UserState"]
+__all__ = [
+    "AuditEvent",
+    "LimitCheckedAdvance",
+    "MethodRecord",
+    "Store",
+    "UserState",
+    "state_from_row",
+]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,6 +84,23 @@ class UserState:
     reregister: bool = False
     #: anything else (flags set by "this wasn't me", ...)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def state_from_row(row: Sequence[Any]) -> UserState:
+    """A ``user_state`` row of the SQL stores, its columns in the table's order (``user_id``,
+    ``default_method_id``, ``skips_used``, ``snoozed_until``, ``confirmed_at``, ``reregister``,
+    ``extra`` as JSON text). By position: every sign-in decision reads it, and sqlite3.Row finds a
+    name by comparing it with each column's, case-insensitively."""
+    user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister, extra = row
+    return UserState(
+        user_id=user_id,
+        default_method_id=default_method_id,
+        skips_used=skips_used,
+        snoozed_until=snoozed_until,
+        confirmed_at=confirmed_at,
+        reregister=bool(reregister),
+        extra=json.loads(extra),
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -27,7 +27,7 @@ from typing import Any
 
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.store import postgres_sql as q
-from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState, state_from_row
 from oidc_combinedreg.store.postgres_pool import Conn, PostgresConnections
 from oidc_combinedreg.store.session_plan import SessionPlan
 
@@ -285,7 +285,7 @@ class PostgresStore(PostgresConnections):
                 " reregister, extra FROM user_state WHERE user_id = %s",
                 (user_id,),
             ).fetchone()
-        return UserState(user_id=user_id) if row is None else q.state_from_row(row)
+        return UserState(user_id=user_id) if row is None else state_from_row(row)
 
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
         with self._tx() if events else self._connection() as conn:

@@ -206,19 +206,6 @@ def state_params(state: UserState) -> tuple[Any, ...]:
             state.confirmed_at, state.reregister, dumps(state.extra))  # fmt: skip
 
 
-def state_from_row(row: Sequence[Any]) -> UserState:
-    user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister, extra = row
-    return UserState(
-        user_id=user_id,
-        default_method_id=default_method_id,
-        skips_used=skips_used,
-        snoozed_until=snoozed_until,
-        confirmed_at=confirmed_at,
-        reregister=bool(reregister),
-        extra=json.loads(extra),
-    )
-
-
 def audit_params(event: AuditEvent) -> tuple[Any, ...]:
     return (event.at, event.event, event.user_id, event.outcome, event.ip, event.correlation_id,
             dumps(event.detail))  # fmt: skip

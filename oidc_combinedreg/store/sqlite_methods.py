@@ -6,12 +6,11 @@ events are written together or not at all.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection, Sequence
 
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
-from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState, state_from_row
 from oidc_combinedreg.store.sqlite_ephemeral import SqliteEphemeral, delete_counters
 from oidc_combinedreg.store.sqlite_rows import (
     IN_USE,
@@ -221,19 +220,7 @@ class SqliteMethods(SqliteEphemeral):
             row = conn.execute(_GET_USER_STATE, (user_id,)).fetchone()
         if row is None:
             return UserState(user_id=user_id)
-        # By position (every sign-in decision reads it): sqlite3.Row finds a name by comparing
-        # it with each column's, case-insensitively.
-        (stored_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister,
-         extra) = row  # fmt: skip
-        return UserState(
-            user_id=stored_id,
-            default_method_id=default_method_id,
-            skips_used=skips_used,
-            snoozed_until=snoozed_until,
-            confirmed_at=confirmed_at,
-            reregister=bool(reregister),
-            extra=json.loads(extra),
-        )
+        return state_from_row(row)  # by position, as PostgreSQL's
 
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
         params = (state.user_id, state.default_method_id, state.skips_used, state.snoozed_until,
