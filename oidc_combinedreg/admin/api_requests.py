@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import InvalidInput
+from ..json_text import encodable
 from .reports import parse_iso
 
 __all__ = ["HTTP_METHODS", "Checked", "RequestSchema"]
@@ -141,13 +142,10 @@ class RequestSchema:
             raise InvalidInput("body", "expected Content-Type: application/json")
         try:
             data = json.loads(raw)
-            # '"\\ud800"' is valid JSON (RFC 8259 section 8.2) but no text: the store's first
-            # encode of it would fail mid-request.
-            json.dumps(data, ensure_ascii=False).encode()
-        except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
-            raise InvalidInput(
-                "body", "expected a JSON object of text (no lone surrogates)"
-            ) from None
+        except (ValueError, RecursionError):
+            raise InvalidInput("body", "expected a JSON object") from None
+        if not encodable(data):  # valid JSON, but not text (json_text.py)
+            raise InvalidInput("body", "expected a JSON object of text (no lone surrogates)")
         if not isinstance(data, dict):
             raise InvalidInput("body", "expected a JSON object")
         schema = spec["content"]["application/json"]["schema"]

@@ -211,18 +211,7 @@ class MemoryStore:
         events: Sequence[AuditEvent] = (),
         reset: Sequence[str] = (),
     ) -> bool:
-        copies = [_copy_event(event) for event in events]
-        with self._lock:
-            current = self.get_method(user_id, method_id)
-            if current is None or value <= current.counter:
-                return False
-            self._methods[method_id] = dataclasses.replace(
-                current, counter=value, last_used_at=used_at
-            )
-            self._audit.extend(copies)
-            for key in reset:
-                self._counters.pop(key, None)
-        return True
+        return self._use(user_id, method_id, used_at, value, events, reset)
 
     def record_use(
         self,
@@ -233,12 +222,28 @@ class MemoryStore:
         events: Sequence[AuditEvent] = (),
         reset: Sequence[str] = (),
     ) -> bool:
+        return self._use(user_id, method_id, used_at, None, events, reset)
+
+    def _use(
+        self,
+        user_id: str,
+        method_id: str,
+        used_at: float,
+        counter: int | None,
+        events: Sequence[AuditEvent],
+        reset: Sequence[str],
+    ) -> bool:
+        """A use of the method, its events and the counters it clears, at once; with
+        ``counter``, only if it moves the method's counter forward (advance_counter)."""
         copies = [_copy_event(event) for event in events]
         with self._lock:
             current = self.get_method(user_id, method_id)
-            if current is None:
+            if current is None or (counter is not None and counter <= current.counter):
                 return False
-            self._methods[method_id] = dataclasses.replace(current, last_used_at=used_at)
+            moved = current.counter if counter is None else counter
+            self._methods[method_id] = dataclasses.replace(
+                current, counter=moved, last_used_at=used_at
+            )
             self._audit.extend(copies)
             for key in reset:
                 self._counters.pop(key, None)

@@ -159,6 +159,14 @@ class RedisConnection:
         if self._cluster:
             return self._given
         own = self._own
+        if not self._closed and getattr(own, "generation", None) == fork_generation():
+            client = cast(redis.Redis, own.client)
+            conn = cast(redis.Connection, client.connection)
+            try:
+                if not conn.can_read():  # the usual case: no context manager per command
+                    return client
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                pass  # closed after a failed command, and not reachable now: opened below
         with self._guard():  # connecting may fail: StoreUnavailable, as a command's failure
             if getattr(own, "generation", None) != fork_generation():
                 given = cast(redis.Redis, self._given)
@@ -166,15 +174,11 @@ class RedisConnection:
                     connection_pool=given.connection_pool, single_connection_client=True
                 )
                 own.generation = fork_generation()
+                return cast(redis.Redis, own.client)  # connected by its constructor
             client = cast(redis.Redis, own.client)
             conn = cast(redis.Connection, client.connection)
-            try:
-                stale = conn.can_read()  # connects one closed after a failed command
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
-                stale = True
-            if stale:
-                conn.disconnect()  # type: ignore[no-untyped-call]
-                conn.connect()  # type: ignore[no-untyped-call]
+            conn.disconnect()  # type: ignore[no-untyped-call]
+            conn.connect()  # type: ignore[no-untyped-call]
         return client
 
     # -- plumbing -----------------------------------------------------------------------------

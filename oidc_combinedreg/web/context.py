@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request
 
 from ..directory import DirectoryUser
 from ..exceptions import AccessDenied
+from ..json_text import encodable
 from .session import Session, request_cookies
 
 if TYPE_CHECKING:
@@ -112,16 +113,8 @@ class RequestContext:
 
     @staticmethod
     def _json_object(data: Any) -> dict[str, Any]:
-        """A JSON body's fields: an object, holding no lone surrogate (``"\\ud800"`` is valid
-        JSON, RFC 8259 section 8.2, but no text: it fails at the first encode, in the store or
-        a template), else none."""
-        if not isinstance(data, dict):
-            return {}
-        try:
-            json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            return {}
-        return data
+        """A JSON body's fields: an object of text (``json_text.encodable``), else none."""
+        return data if isinstance(data, dict) and encodable(data) else {}
 
     def _read_fields(self) -> dict[str, Any]:
         if self.method not in ("POST", "PUT", "PATCH", "DELETE"):

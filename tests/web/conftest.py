@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from plain_wsgi_host import DictDirectory, make_app
 from webtest import T0, Browser, base_config
 
+from example_idp import db as example_idp_db
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.store.sqlite import SqliteStore
@@ -39,3 +41,20 @@ def make_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[Callable[..., B
 @pytest.fixture
 def browser(make_browser: Callable[..., Browser]) -> Browser:
     return make_browser()
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every SQL statement run on the SQLite connections the test opens from now on: the example
+    IdP's database, and the middleware's store when it is SQLite (``sqlite3.connect`` is one
+    function for both: patched through the example's ``db`` module)."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(seen.append)
+        return conn
+
+    monkeypatch.setattr(example_idp_db.sqlite3, "connect", tracing)
+    yield seen

@@ -52,17 +52,8 @@ def test_issuing_a_code_opens_no_connection(tmp_path: Path, opened: list[int]) -
 
 
 def test_issuing_a_code_reads_the_client_and_the_user_fewer_times(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, statements: list[str]
 ) -> None:
-    statements: list[str] = []
-    connect = sqlite3.connect
-
-    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.set_trace_callback(statements.append)
-        return conn
-
-    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
     client = make_idp(tmp_path)
     client_id = registered(client)["client_id"]
     login(client, "/")

@@ -6,27 +6,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from example_idp import db as db_module
 from example_idp.db import Database
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
-    yield seen
 
 
 def test_a_lone_write_is_one_statement(tmp_path: Path, statements: list[str]) -> None:

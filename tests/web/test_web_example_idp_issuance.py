@@ -4,9 +4,7 @@ request object, the client), validates the request once, and checks the nonce on
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -28,26 +26,10 @@ from idp_client import (
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from example_idp import db as db_module
 from example_idp.authz_requests import RESOLVED_KEY, RequestObjects
 from oidc_combinedreg.clock import FrozenClock
 
 ISSUER = "http://localhost:5000"
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every SQL statement run on the example's own database."""
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
-    yield seen
 
 
 @pytest.fixture

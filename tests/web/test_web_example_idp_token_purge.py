@@ -5,33 +5,14 @@ push and each failed login go through indexes too, not a read of the whole table
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Iterator
 from hashlib import sha256
 from pathlib import Path
 
-import pytest
 from idp_client import authorize_params, basic, exchange, pkce, registered, signed_in_code
 from test_web_token_limits import make_idp
 
-from example_idp import db as db_module
 from oidc_combinedreg.clock import FrozenClock
-
-
-@pytest.fixture
-def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every SQL statement run on the example's own database."""
-    seen: list[str] = []
-    connect = sqlite3.connect
-
-    def tracing(*args: object, **kwargs: object) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
-        conn.set_trace_callback(seen.append)
-        return conn
-
-    monkeypatch.setattr(db_module.sqlite3, "connect", tracing)
-    yield seen
 
 
 def test_expired_tokens_are_purged_through_an_index_at_most_once_a_minute(
