@@ -25,9 +25,7 @@ class RedisEphemeral(RedisConnection):
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
         key = self._keys.session(sid)
-        data, expires_at = hmget_replies(
-            self._read(key, lambda: self._client.hmget(key, ["d", "e"]))
-        )
+        data, expires_at = hmget_replies(self._read_command(key, "HMGET", key, "d", "e"))
         if data is None or expires_at is None or float(expires_at) <= self._clock.now():
             return None
         return dict(json.loads(data))

@@ -57,7 +57,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
         # The key holds the user id, so another user's method id is simply not there (no IDOR).
         key = self._keys.methods(user_id)
-        raw = cast("bytes | None", self._read(key, lambda: self._client.hget(key, method_id)))
+        raw = cast("bytes | None", self._read_command(key, "HGET", key, method_id))
         return None if raw is None else method_from_value(user_id, method_id, raw)[0]
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = [
     "CountingPool",
@@ -168,7 +170,9 @@ class RedisCluster3:
 
 class CountingPool(redis.ConnectionPool):
     """A pool whose connections record every write to the socket in :attr:`sent`: one entry per
-    round trip (a single command, or a whole pipeline), named by its first command."""
+    round trip (a single command, or a whole pipeline), named by its first command. Without
+    retries, as ``RedisStore.from_url`` makes its clients: the store's commands take the path
+    they take in production (``RedisConnection._send``)."""
 
     def __init__(self, port: int) -> None:
         sent: list[bytes] = []
@@ -179,7 +183,7 @@ class CountingPool(redis.ConnectionPool):
                 sent.append(packed.split(b"\r\n")[2].upper())
                 super().send_packed_command(command, check_health)
 
-        super().__init__(port=port, connection_class=Counting)
+        super().__init__(port=port, connection_class=Counting, retry=Retry(NoBackoff(), 0))
         self.sent = sent
 
 
