@@ -422,6 +422,40 @@ def test_list_audit_since_stops_at_entries_written_long_before(
     assert [e.event for e in single.list_audit()] == ["stamped-ahead", "recent"]
 
 
+def test_entries_follow_write_order_when_the_clock_steps_back(
+    single: RedisStore, raw: redis.Redis, clock: FrozenClock
+) -> None:
+    """An id is never below the stream's last: after a step back the entries go on at the last
+    entry's ms (the events keep their own ``at``), with one read of the stream (XREVRANGE) per
+    write while the clock is behind it, and none once it has caught up."""
+    raw.config_resetstat()
+    single.append_audit(event("first", at=T0))
+    single.put_user_state(UserState(user_id="alice"), events=[event("second", at=T0)])
+    assert raw.info("commandstats").get("cmdstat_xrevrange", {}).get("calls", 0) == 0
+    clock.advance(-5)
+    single.append_audit(event("third", at=T0 - 5))
+    single.put_user_state(UserState(user_id="bob"), events=[event("fourth"), event("fifth")])
+    ids = [entry_id for entry_id, _ in raw.xrange("creg:audit")]
+    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split(b"-"))))
+    assert [int(i.split(b"-")[0]) for i in ids] == [int(T0 * 1000)] * 5
+    assert raw.info("commandstats")["cmdstat_xrevrange"]["calls"] == 2
+    clock.advance(10)
+    single.append_audit(event("sixth", at=T0 + 5))
+    assert raw.info("commandstats")["cmdstat_xrevrange"]["calls"] == 2
+    assert raw.xrevrange("creg:audit", count=1)[0][0] == f"{int((T0 + 5) * 1000)}-0".encode()
+    events = [e.event for e in single.list_audit()]
+    assert events == ["sixth", "fifth", "fourth", "second", "first", "third"]
+
+
+def test_an_audit_stream_of_the_wrong_type_fails_closed_and_writes_nothing_more(
+    single: RedisStore, raw: redis.Redis
+) -> None:
+    raw.set("creg:audit", "not a stream")
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        single.append_audit(event("lost"))
+    assert raw.get("creg:audit") == b"not a stream"
+
+
 @pytest.fixture
 def on_cluster(redis_cluster: RedisCluster3, clock: FrozenClock) -> Iterator[RedisStore]:
     redis_cluster.flush()
