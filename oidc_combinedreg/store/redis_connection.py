@@ -225,7 +225,9 @@ class RedisConnection:
                 conn.connect()
 
     def _read_command(self, key: str, *args: str | bytes | int) -> Any:
-        """A read of ``key`` (see :meth:`_read`) by one command without a reply callback."""
+        """A read of ``key`` (see :meth:`_read`) by one command, on one server through
+        :meth:`_send`: its reply as the server sent it, without redis-py's reply callback (none
+        for ``GET``, ``HGET``, ``HMGET``; ``HGETALL``'s: ``redis_layout.hash_replies``)."""
         if self._cluster:
             cluster: Any = self._client
             return self._read(key, lambda: cluster.execute_command(*args))

@@ -153,7 +153,7 @@ class RedisEphemeral(RedisConnection):
 
     def peek_challenge(self, key: str) -> dict[str, Any] | None:
         name = self._keys.challenge(key)
-        raw = cast("bytes | None", self._read(name, lambda: self._client.get(name)))
+        raw = cast("bytes | None", self._read_command(name, "GET", name))
         return self._live_challenge(raw)
 
     def _live_challenge(self, raw: bytes | str | None) -> dict[str, Any] | None:
@@ -171,7 +171,7 @@ class RedisEphemeral(RedisConnection):
 
     def get_count(self, key: str) -> int:
         name = self._keys.counter(key)
-        reply = hmget_replies(self._read(name, lambda: self._client.hmget(name, ["v", "e"])))
+        reply = hmget_replies(self._read_command(name, "HMGET", name, "v", "e"))
         return self._live_count(reply)
 
     def reset_count(self, key: str) -> None:

@@ -150,3 +150,12 @@ def state_json(state: UserState) -> str:
 def hmget_replies(values: object) -> list[bytes | None]:
     """Replies of HMGET: bytes, since the client was checked for ``decode_responses=False``."""
     return cast("list[bytes | None]", values)
+
+
+def hash_replies(values: object) -> dict[bytes, bytes]:
+    """The reply of HGETALL as a dict: RESP3 (redis-py's default since 8) sends a map, RESP2
+    the fields and values in turn (what redis-py's reply callback pairs up for ``hgetall``)."""
+    if isinstance(values, dict):
+        return cast("dict[bytes, bytes]", values)
+    flat = cast("list[bytes]", values)
+    return dict(zip(flat[::2], flat[1::2], strict=True))

@@ -26,6 +26,7 @@ from oidc_combinedreg.store.redis_ephemeral import RedisEphemeral
 from oidc_combinedreg.store.redis_layout import (
     METHODS_PART,
     event_json,
+    hash_replies,
     hmget_replies,
     method_body,
     method_from_value,
@@ -47,7 +48,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
 
     def list_methods(self, user_id: str) -> list[MethodRecord]:
         key = self._keys.methods(user_id)
-        values = cast("dict[bytes, bytes]", self._read(key, lambda: self._client.hgetall(key)))
+        values = hash_replies(self._read_command(key, "HGETALL", key))
         found = [
             method_from_value(user_id, method_id.decode(), raw) for method_id, raw in values.items()
         ]
@@ -62,9 +63,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         key = self._keys.lookup(lookup)
-        owner, method_id = hmget_replies(
-            self._read(key, lambda: self._client.hmget(key, ["u", "m"]))
-        )
+        owner, method_id = hmget_replies(self._read_command(key, "HMGET", key, "u", "m"))
         if owner is None or method_id is None:
             return None
         found = self.get_method(owner.decode(), method_id.decode())
@@ -72,7 +71,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
 
     def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
         key = self._keys.reported(user_id)
-        values = cast("dict[bytes, bytes]", self._read(key, lambda: self._client.hgetall(key)))
+        values = hash_replies(self._read_command(key, "HGETALL", key))
         found = []
         for method_id, raw in values.items():
             at, _, value = raw.partition(b"|")
@@ -318,7 +317,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
 
     def get_user_state(self, user_id: str) -> UserState:
         key = self._keys.user(user_id, "state")
-        raw = cast("bytes | None", self._read(key, lambda: self._client.get(key)))
+        raw = cast("bytes | None", self._read_command(key, "GET", key))
         if raw is None:
             return UserState(user_id=user_id)
         v = json.loads(raw)

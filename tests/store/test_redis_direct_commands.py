@@ -16,11 +16,14 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from redis_servers import RedisServer
 from store_helpers import T0, event, method
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store import UserState
 from oidc_combinedreg.store.redis import RedisStore
 
 STEP = 56_666_666
@@ -84,6 +87,58 @@ def test_the_verifys_commands_do_not_go_through_execute_command(
 ) -> None:
     verify_commands(store)()
     assert through_execute_command == []
+
+
+def test_a_sign_ins_reads_do_not_go_through_execute_command(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def spy(self: redis.Redis, *args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]))
+        return original(self, *args, **options)
+
+    record = method(lookup="alice@example.org")
+    store.add_method(record, limit=5)
+    store.put_user_state(UserState(user_id="alice", skips_used=2))
+    store.incr("fail:ip:-", ttl=60)
+    store.put_challenge("challenge-1", {"n": 1}, ttl=60)
+    monkeypatch.setattr(redis.Redis, "execute_command", spy)
+    assert store.list_methods("alice") == [record]
+    assert store.get_user_state("alice").skips_used == 2
+    assert store.get_count("fail:ip:-") == 1
+    assert store.peek_challenge("challenge-1") == {"n": 1}
+    assert store.find_method_by_lookup("alice@example.org") == record
+    assert store.list_reported_methods("alice") == []
+    assert sent == []
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_the_replies_read_the_same_in_resp2_and_resp3(
+    redis_server: RedisServer, clock: FrozenClock, protocol: int
+) -> None:
+    """redis-py 8 speaks RESP3 unless told otherwise; a hash comes back as a map there and as
+    fields and values in turn in RESP2 (``redis_layout.hash_replies``)."""
+    redis_server.flush()
+    client = redis.Redis(port=redis_server.port, protocol=protocol, retry=Retry(NoBackoff(), 0))
+    store = RedisStore(client, clock=clock)
+    try:
+        assert int(store._client.connection.protocol) == protocol  # type: ignore[union-attr]
+        first, second = method(), method(created_at=T0 + 1)
+        store.add_method(first, limit=5)
+        store.add_method(second, limit=5)
+        store.put_user_state(UserState(user_id="alice", skips_used=2))
+        store.save_session("sess.one", {"uid": "alice"}, user_id="alice", ttl=600)
+        assert store.list_methods("alice") == [first, second]
+        assert store.list_methods("nobody") == []
+        assert store.get_user_state("alice").skips_used == 2
+        assert store.load_session("sess.one") == {"uid": "alice"}
+        assert store.get_method("alice", second.id) == second
+        assert store.report_methods(UserState(user_id="alice"), [first.id], at=T0) == 1
+        assert [m.id for m in store.list_reported_methods("alice")] == [first.id]
+    finally:
+        store.close()
 
 
 def test_a_client_made_with_retries_keeps_redis_pys_own_path(
