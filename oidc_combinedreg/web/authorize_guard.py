@@ -1,8 +1,9 @@
 """The /authorize guard: what the middleware decides for the host's authorization endpoint
 before the host sees the request (OIDC Core 3.1.2.1): the session and user, the sign-in policy's
 next step, a cleared request's :class:`SignInResult` in ``environ[RESULT_KEY]``, an error the
-relying party hears (``prompt=none``), or a redirect to the middleware's sign-in page; the host's
-answer to an uncleared request is held back and refused if it carries a code (backstop.py)."""
+relying party hears (``prompt=none``), or a redirect to the middleware's page the step needs;
+the host's answer to an uncleared request is held back and refused if it carries a code
+(backstop.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..wiring import decided, no_user
 from . import backstop, cookie_check
 from .authorize_request import authorization_query
 from .flow import request_params
+from .views.signin import step_url
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,8 +126,11 @@ def _guard_inner(
     if not reg.sessions.save_seen(session, changed=True):
         decided(environ, "the session ended while deciding")
         return host_without_result(reg, environ, start_response)
-    decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's sign-in page")
-    location = reg.web.url("signin", c=cid)
+    # Straight to the page the step needs (the URL /signin?c= would choose: one function); a
+    # block without a page of its own is shown there (decision 212).
+    location = step_url(reg.web, step, cid) or reg.web.url("signin", c=cid)
+    page = location.split("?", 1)[0]
+    decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's page {page}")
     headers = [
         ("Location", location),
         ("Cache-Control", "no-store"),

@@ -211,6 +211,16 @@ class Flow:
         return client if isinstance(client, str) and client else None
 
     @staticmethod
+    def in_progress(session: Session, cid: str) -> bool:
+        """Does a page of the sign-in ``cid`` keep its progress under it (the wizard's, the
+        registration campaign's)? Its continuation then stays while that page goes on."""
+        for key in ("wizard", "campaign"):
+            kept = session.data.get(key)
+            if isinstance(kept, dict) and kept.get("cid") == cid:
+                return True
+        return False
+
+    @staticmethod
     def pop_continuation(session: Session, cid: str) -> str | None:
         conts = session.data.get("conts") or {}
         value = conts.pop(cid, None)

@@ -55,7 +55,7 @@ def api(
 def sign_in_and_register_totp(browser: Browser, user: str = "alice") -> str:
     """Password, the wizard's authenticator-app step, finish; returns the TOTP secret."""
     browser.login(user)
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     assert wizard.startswith("/security-info/wizard"), wizard
     secret = browser.register_totp(wizard)
     token = browser.csrf(wizard)

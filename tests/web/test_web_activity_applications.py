@@ -61,7 +61,9 @@ def test_mfa_events_name_the_app_and_the_page_shows_its_name(browser: Browser) -
     secret = enrolled(browser)
     browser.clock.advance(120)
     browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
+    assert location(browser.authorize()).startswith("/security-info/mfa?c=")  # left pending
+    browser.login("alice")
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
     browser.post_json(mfa_url, {**form, "code": "000000"})  # wrong: mfa.failed
@@ -69,7 +71,7 @@ def test_mfa_events_name_the_app_and_the_page_shows_its_name(browser: Browser) -
     assert browser.post_json(mfa_url, {**form, "code": code}).status_code == 303
     assert [e.detail.get("client_id") for e in events(browser, "mfa.")] == ["demo", "demo"]
 
-    # the second password sign-in too: the first one's request for demo was still pending
+    # the last password sign-in too: the request for demo before it was still pending
     shown = [(r["event"], r["application"], r["application_name"]) for r in rows(browser)]
     assert shown[:3] == [("mfa.succeeded", "demo", "Demo app"), ("mfa.failed", "demo", "Demo app"),
                          ("signin.password", "demo", "Demo app")]  # fmt: skip

@@ -30,7 +30,7 @@ def enforced(make_browser: Callable[..., Browser]) -> Browser:
 
 def _enrolled(browser: Browser) -> None:
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     browser.register_totp(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
 
@@ -93,7 +93,7 @@ def test_never_offered_or_accepted_at_browser_sign_in(enforced: Browser) -> None
     password = _create(enforced)
     [app_id] = _app_passwords(enforced)
     enforced.login("alice")
-    mfa = location(enforced.get(location(enforced.authorize())))
+    mfa = location(enforced.authorize())
     page = enforced.get_json(mfa).get_json()
     listed = [page["method"]["kind"], *(m["kind"] for m in page["others"])]
     assert "app_password" not in listed

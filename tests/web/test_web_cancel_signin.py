@@ -54,7 +54,7 @@ def test_cancel_needs_the_csrf_token_and_a_post(browser: Browser) -> None:
 
 def test_cancel_in_the_wizard_by_the_json_twin(browser: Browser) -> None:
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     assert wizard.startswith("/security-info/wizard?c=")
     html = browser.get(wizard).get_data(as_text=True)
     assert 'class="cancel-signin"' in html and "Cancel sign-in" in html

@@ -102,7 +102,7 @@ def test_forwarded_header_tricks_do_not_unlock_registration(
 def test_ca_is_checked_again_at_commit(seeded: Callable[..., Browser]) -> None:
     browser = seeded(forwarded=TRUSTED)
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     token = browser.csrf(wizard)
     browser.post_json(wizard, {"action": "next", "csrf_token": token})
     secret = browser.get_json(wizard).get_json()["secret"]
@@ -123,13 +123,13 @@ def test_ca_is_checked_again_at_commit(seeded: Callable[..., Browser]) -> None:
 def test_blocked_from_registering_can_still_sign_in_to_apps(seeded: Callable[..., Browser]) -> None:
     browser = seeded(forwarded=TRUSTED)
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     secret = browser.register_totp(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
     browser.clock.advance(600)
     browser.headers["X-Forwarded-For"] = UNTRUSTED
     browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     r = browser.post_json(
         mfa_url,
@@ -139,7 +139,7 @@ def test_blocked_from_registering_can_still_sign_in_to_apps(seeded: Callable[...
             "csrf_token": page["csrf_token"],
         },
     )
-    r = browser.get(location(browser.get(location(r))))
+    r = browser.get(location(r))
     assert code_from(r) is not None  # the app is not targeted by the user-action policy
     manage = browser.get_json("/security-info/")
     assert manage.status_code == 403 and manage.get_json()["page"] == "blocked"
@@ -187,7 +187,7 @@ def test_entering_the_wizard_evaluates_the_applications_policies_once(
     }
     browser = make_browser(conditional_access=[trial])
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     assert wizard.startswith("/security-info/wizard")
     store = browser.reg.store
     before = len(store.list_audit(event_prefix="ca.evaluated"))

@@ -1,4 +1,4 @@
-"""What the /authorize guard does per request (issue 22): it runs at three of a sign-in's nine
+"""What the /authorize guard does per request (issue 22): it runs at three of a sign-in's seven
 requests, so work it repeats or does not need is paid at each. Its context carries no page
 language and no ``?c=``: it draws no page, and the query is the relying party's, which it
 parses once itself."""
@@ -18,8 +18,7 @@ def test_a_cleared_authorize_parses_its_query_once_and_chooses_no_language(
     browser: Browser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mfa_url, form = browser.at_mfa_with_totp()
-    r = browser.get(location(browser.post(mfa_url, data=form)))
-    authorize = location(r)
+    authorize = location(browser.post(mfa_url, data=form))
     assert authorize.startswith("/authorize")
     parsed: list[str] = []
     chosen: list[Any] = []

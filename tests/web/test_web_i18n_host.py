@@ -146,7 +146,7 @@ def test_a_text_sent_in_a_request_uses_the_host_strings(tmp_path: Path, catalogs
     browser = Browser(reg, host, clock)
     add_phone(reg, "alice")
     browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     assert page["page"] == "mfa", page
     form = {"action": "start", "via": "sms", "method_id": page["method"]["id"],

@@ -136,7 +136,7 @@ def phone_env(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, Rec
 def _phone_mfa(browser: Browser) -> tuple[str, dict[str, Any]]:
     browser.clock.advance(120)
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     (phone,) = [m for m in [page["method"], *page["others"]] if m["kind"] == "mobile_phone"]
     body = {"method_id": phone["id"], "csrf_token": page["csrf_token"]}

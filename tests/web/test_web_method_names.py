@@ -41,7 +41,7 @@ def _add_app(browser: Browser) -> str:
 def _two_apps(browser: Browser) -> tuple[str, list[str]]:
     """alice with two authenticator apps added the same day; (first secret, both ids in order)."""
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     secret = browser.register_totp(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
     browser.clock.advance(60)
@@ -106,7 +106,7 @@ def test_a_renamed_app_shows_its_name_everywhere(browser: Browser) -> None:
     # The MFA step's "Sign in another way" list names both apps apart.
     browser.clock.advance(120)
     browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     mfa = browser.get_json(mfa_url).get_json()
     named = [mfa["method"]["label"]] + [m["label"] for m in mfa["others"]]
     assert "Work phone" in named
@@ -173,7 +173,7 @@ def test_phones_are_named_by_their_number_and_are_not_renamed(browser: Browser) 
 
 def test_the_wizard_summary_names_the_app_once_with_its_date(browser: Browser) -> None:
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     browser.register_totp(wizard)
     html = browser.get(wizard).get_data(as_text=True)
     assert "Authenticator app (Authenticator app)" not in html

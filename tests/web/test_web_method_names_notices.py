@@ -76,7 +76,7 @@ def test_the_manage_banner_names_the_app_added_or_deleted(
 ) -> None:
     browser, _ = env
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     browser.register_totp(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
     browser.clock.advance(60)
@@ -170,7 +170,7 @@ def test_the_wizard_names_the_method_it_registered(env: tuple[Browser, Recording
     """The wizard's "... was successfully registered." names the method as the list does."""
     browser, _ = env
     browser.login("alice")
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     token = browser.csrf(wizard)
     browser.post_json(wizard, {"action": "next", "csrf_token": token})
     secret = browser.get_json(wizard).get_json()["secret"]

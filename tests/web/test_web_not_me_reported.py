@@ -86,7 +86,7 @@ def _reset_password(browser: Browser, own: str) -> None:
 
 def _at_mfa(browser: Browser) -> tuple[str, dict[str, Any]]:
     browser.login("alice", NEW_PASSWORD)
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     assert page["page"] == "mfa", page
     return mfa_url, page

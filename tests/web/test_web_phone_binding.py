@@ -73,7 +73,7 @@ def _fresh_sign_in_with_app(browser: Browser, secret: str) -> None:
     """A new sign-in (password, then the app at the MFA step): MFA is fresh again."""
     browser.clock.advance(700)  # past the gate's freshness window and the last used step
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     others = [m for m in [page["method"], *page["others"]] if m["kind"] == "totp"]
     r = browser.post_json(
@@ -136,7 +136,7 @@ def test_the_new_number_is_bound_only_by_its_own_code_and_the_old_one_serves_unt
     # Meanwhile another sign-in of alice passes MFA by text: the code goes to the OLD number.
     other = Browser(browser.reg, browser.host, browser.clock)
     other.login("alice")
-    other_mfa = location(other.get(location(other.authorize())))
+    other_mfa = location(other.authorize())
     mfa_page = other.get_json(other_mfa).get_json()
     by_phone = next(m for m in [mfa_page["method"], *mfa_page["others"]] if m["id"] == phone_id)
     start = {"method_id": by_phone["id"], "csrf_token": mfa_page["csrf_token"]}
@@ -174,7 +174,7 @@ def test_the_new_number_is_bound_only_by_its_own_code_and_the_old_one_serves_unt
     browser.clock.advance(60)
     third = Browser(browser.reg, browser.host, browser.clock)
     third.login("alice")
-    third_mfa = location(third.get(location(third.authorize())))
+    third_mfa = location(third.authorize())
     p = third.get_json(third_mfa).get_json()
     third.post_json(
         third_mfa,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
 from psycopg import pq
-from webtest import Browser, base_config, location
+from webtest import Browser, base_config, cid_of, location, stored_conts
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -94,10 +94,12 @@ def test_an_mfa_verify_makes_three_round_trips(traced: tuple[Browser, Path]) -> 
     mfa_url, form = browser.at_mfa_with_totp()
     start = len(trace.read_text(errors="replace"))
     r = browser.post(mfa_url, data=form)
-    assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
+    # straight back to /authorize: the continuation taken back in the planned session's save
+    assert r.status_code == 303 and location(r) == "/authorize?client_id=demo&state=s1"
     trips = _round_trips(trace, start)
     assert len(trips) == len(VERIFY), str(trips)
     assert all(got in (want, "(prepared)") for got, want in zip(trips, VERIFY, strict=True)), trips
+    assert cid_of(mfa_url) not in stored_conts(browser)
 
 
 def test_a_session_ended_during_the_verify_stays_ended(

@@ -80,7 +80,7 @@ def test_a_pending_mfa_step_is_login_required_not_the_verify_page(
         "state": "quiet",
     }
     # Nothing was left pending for it, and the same request interactively gets the MFA step.
-    r = browser.get(location(browser.authorize(f"client_id=demo&state=s&acr_values={MFA}")))
+    r = browser.authorize(f"client_id=demo&state=s&acr_values={MFA}")
     assert location(r).startswith("/security-info/mfa?c=")
 
 
@@ -149,7 +149,7 @@ def test_a_forced_password_reset_is_interaction_required_not_the_reset_page(
     state = browser.reg.store.get_user_state("alice")
     browser.reg.store.put_user_state(replace(state, extra={PASSWORD_RESET_REQUIRED: True}))
     assert rp_error(silent(browser))["error"] == "interaction_required"
-    r = browser.get(location(browser.authorize()))
+    r = browser.authorize()
     assert location(r) == "/security-info/reset"
 
 
@@ -166,7 +166,7 @@ def test_a_reconfirmation_due_is_interaction_required(
     browser.clock.advance(31 * 86400)
     browser.login("alice")
     assert rp_error(silent(browser))["error"] == "interaction_required"
-    r = browser.get(location(browser.authorize()))
+    r = browser.authorize()
     wizard = location(r)
     assert wizard.startswith("/security-info/wizard?c=")
     # Re-confirm lists the methods, behind the MFA gate like manage mode.

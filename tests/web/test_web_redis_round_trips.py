@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, code_from, location
+from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -72,8 +72,10 @@ def test_an_mfa_verify_makes_three_round_trips(
     sent.clear()
     r = browser.post(mfa_url, data=form)
 
-    assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
+    # straight back to /authorize: the continuation taken back in the planned session's save
+    assert r.status_code == 303 and location(r) == "/authorize?client_id=demo&state=s1"
     assert sent == VERIFY
+    assert cid_of(mfa_url) not in stored_conts(browser)
 
 
 def test_a_session_ended_during_the_verify_stays_ended(
@@ -148,7 +150,7 @@ def test_a_replayed_code_is_counted_against_the_account_and_the_ip(
     mfa_url, form = browser.at_mfa_with_totp()
     assert browser.post(mfa_url, data=form).status_code == 303
     browser.login("alice")
-    again = location(browser.get(location(browser.authorize())))
+    again = location(browser.authorize())
     form = {**form, "csrf_token": browser.csrf(again)}
 
     r = browser.post(again, data=form)
@@ -167,7 +169,7 @@ def test_a_cleared_authorize_reads_and_writes_nothing_back(
     round trip, the save's script, writing the same data)."""
     browser, sent = counted_browser
     mfa_url, form = browser.at_mfa_with_totp()
-    authorize = location(browser.get(location(browser.post(mfa_url, data=form))))
+    authorize = location(browser.post(mfa_url, data=form))
     assert code_from(browser.get(authorize)) is not None
     browser.clock.advance(5)
     sent.clear()

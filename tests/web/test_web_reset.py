@@ -228,7 +228,7 @@ def test_after_a_reset_sessions_are_dead_the_user_is_told_and_nothing_is_signed_
     add_email(env.reg, "alice")
     other = env.new_browser()
     other.login("alice")
-    assert location(other.authorize()).startswith("/security-info/signin")  # signed in
+    assert location(other.authorize()).startswith("/security-info/wizard?c=")  # signed in
     flow = Reset(env.browser)
     flow.start("alice")
     flow.choose("email")
@@ -236,7 +236,7 @@ def test_after_a_reset_sessions_are_dead_the_user_is_told_and_nothing_is_signed_
     _finish(env, flow)
     # The old browser's middleware session is gone: /authorize goes back to the host's login.
     r = other.authorize()
-    assert "/security-info/signin" not in location(r)
+    assert not location(r).startswith("/security-info/"), location(r)
     assert other.get_json("/security-info/").status_code == 401
     # The reset browser is not signed in either (no auto-login).
     assert env.browser.get_json("/security-info/").status_code == 401

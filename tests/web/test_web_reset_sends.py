@@ -43,7 +43,7 @@ def test_six_anonymous_reset_calls_leave_the_owners_mfa_call(env: ResetEnv) -> N
     # alice signs in: her MFA call goes out (it got 429 for an hour before).
     browser = env.browser
     browser.login("alice")
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     assert page["method"]["kind"] == "mobile_phone"
     r = browser.post_json(

@@ -20,7 +20,7 @@ def _cookie(browser: Browser, name: str = "combinedreg") -> str | None:
 def _enrolled(browser: Browser, user: str = "alice") -> tuple[str, str]:
     """Sign in, register an app, finish; returns (secret, method id)."""
     browser.login(user)
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     secret = browser.register_totp(wizard)
     token = browser.csrf(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": token})
@@ -30,7 +30,7 @@ def _enrolled(browser: Browser, user: str = "alice") -> tuple[str, str]:
 
 def _at_wizard(browser: Browser) -> str:
     browser.login("alice")
-    return location(browser.get(location(browser.authorize())))
+    return location(browser.authorize())
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(browser: Browser) -> None:
@@ -98,7 +98,7 @@ def test_session_id_changes_after_password_and_after_mfa(browser: Browser) -> No
     browser.login("alice")
     after_password = _cookie(browser)
     assert after_password and after_password != before
-    mfa_url = location(browser.get(location(browser.authorize())))
+    mfa_url = location(browser.authorize())
     page = browser.get_json(mfa_url).get_json()
     browser.post_json(
         mfa_url,
@@ -140,7 +140,7 @@ def test_a_host_that_forgets_the_check_still_issues_no_code(
     assert r.status_code == 403 and "leaked" not in r.headers.get("Location", "")
     browser.login("alice")
     r = browser.authorize()  # MFA registration pending: never reaches the host
-    assert location(r).startswith("/security-info/signin")
+    assert location(r).startswith("/security-info/wizard?c=")
     browser.host.authorize = original  # type: ignore[method-assign]
 
 
@@ -158,7 +158,7 @@ def test_a_user_with_a_method_must_pass_mfa_before_the_wizard(browser: Browser) 
     _enrolled(browser)
     browser.clock.advance(3600)
     browser.login("alice")
-    r = browser.get(location(browser.authorize()))
+    r = browser.authorize()
     assert location(r).startswith("/security-info/mfa")
     cid = location(r).split("c=")[1]
     r = browser.get(f"/security-info/wizard?c={cid}")
@@ -223,7 +223,7 @@ def test_wrong_codes_are_throttled_per_user_without_locking_out_others(
     secret, _ = _enrolled(alice)
     alice.clock.advance(3600)
     alice.login("alice")
-    mfa_url = location(alice.get(location(alice.authorize())))
+    mfa_url = location(alice.authorize())
     page = alice.get_json(mfa_url).get_json()
     good = pyotp.TOTP(secret).at(alice.clock.now())
     wrong = "000000" if good != "000000" else "111111"

@@ -40,7 +40,7 @@ def _cookie(browser: Browser) -> str | None:
 
 def _wizard(browser: Browser, user: str = "alice") -> str:
     browser.login(user)
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     assert wizard.startswith("/security-info/wizard"), wizard
     return wizard
 
@@ -141,7 +141,7 @@ def test_a_skip_is_counted_on_the_server_and_a_replay_from_another_session_is_re
     assert other.get_json(second).get_json()["skips_left"] == 1
     r = browser.post_json(first, {"action": "skip", "csrf_token": browser.csrf(first)})
     assert r.status_code == 303
-    assert code_from(browser.get(location(browser.get(location(r))))) is not None
+    assert code_from(browser.get(location(r))) is not None
     # The second session replays the same skip: the allowance is spent on the server.
     r = other.post_json(second, {"action": "skip", "csrf_token": other.csrf(second)})
     assert r.status_code == 403
@@ -171,7 +171,7 @@ def test_a_malformed_code_at_the_mfa_step_is_a_400_page(browser: Browser, code: 
     secret = enrolled(browser)
     browser.clock.advance(120)
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
     r = browser.post_json(mfa, {**form, "code": code})
@@ -189,7 +189,7 @@ def test_a_megabyte_code_is_refused_without_a_500(browser: Browser) -> None:
     enrolled(browser)
     browser.clock.advance(120)
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
     r = browser.post_json(mfa, {**form, "code": "1" * 1_000_000})
@@ -235,7 +235,7 @@ def test_failures_at_sign_in_and_at_an_enrollment_confirm_share_one_lockout(
 
     signing_in = Browser(browser.reg, browser.host, browser.clock)  # session A: at the MFA step
     signing_in.login("alice")
-    mfa = location(signing_in.get(location(signing_in.authorize())))
+    mfa = location(signing_in.authorize())
     page = signing_in.get_json(mfa).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
 
@@ -260,7 +260,7 @@ def test_failures_at_sign_in_and_at_an_enrollment_confirm_share_one_lockout(
     assert signing_in.post_json(mfa, right).status_code == 429
     fresh = Browser(browser.reg, browser.host, browser.clock)
     fresh.login("alice")  # the password is not locked: its own counter
-    fresh_mfa = location(fresh.get(location(fresh.authorize())))
+    fresh_mfa = location(fresh.authorize())
     assert fresh_mfa.startswith("/security-info/mfa")
     fresh_page = fresh.get_json(fresh_mfa).get_json()
     r = fresh.post_json(
@@ -285,7 +285,7 @@ def test_the_session_id_changes_after_a_temporary_access_pass(
     browser = make_tap_browser()
     code = issue(browser)
     browser.login("alice")  # a session exists already (password, at the wizard)
-    assert location(browser.get(location(browser.authorize()))).startswith("/security-info/wizard")
+    assert location(browser.authorize()).startswith("/security-info/wizard")
     before = _cookie(browser)
     assert before is not None
     assert tap_login(browser, code) == 303

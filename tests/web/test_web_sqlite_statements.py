@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, code_from, location
+from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -67,8 +67,10 @@ def test_an_mfa_verify_runs_eight_statements(traced: tuple[Browser, list[str]]) 
     mfa_url, form = browser.at_mfa_with_totp()
     statements.clear()
     r = browser.post(mfa_url, data=form)
-    assert r.status_code == 303 and "/security-info/signin?c=" in location(r)
+    # straight back to /authorize: the continuation taken back in the upgraded session's UPDATE
+    assert r.status_code == 303 and location(r) == "/authorize?client_id=demo&state=s1"
     assert _verbs(statements) == VERIFY, statements
+    assert cid_of(mfa_url) not in stored_conts(browser)
 
 
 def test_a_refused_code_is_counted_in_the_same_transaction(
@@ -157,7 +159,7 @@ def test_a_sign_in_writes_its_new_session_and_audit_event_in_one_transaction(
     assert _verbs(statements) == ["BEGIN", "INSERT", "INSERT", "COMMIT"], statements
     assert statements[1].split()[2] == "sessions" and statements[2].split()[2] == "audit"
     # the session it wrote is the browser's: the sign-in goes on to the middleware
-    assert "/security-info/" in location(browser.get(location(browser.authorize())))
+    assert "/security-info/" in location(browser.authorize())
 
 
 def test_a_sign_in_over_an_earlier_session_takes_its_row_over(
@@ -177,10 +179,9 @@ def test_a_sign_in_over_an_earlier_session_takes_its_row_over(
 
 
 def _signed_in_through_mfa(browser: Browser) -> None:
-    """A whole sign-in: password, the app's code, the sign-in page, the code at /authorize."""
+    """A whole sign-in: password, the app's code (back to /authorize), the code at /authorize."""
     mfa_url, form = browser.at_mfa_with_totp()
     r = browser.post(mfa_url, data=form)
-    r = browser.get(location(r))  # the sign-in step: done, back to /authorize
     assert location(r).startswith("/authorize"), location(r)
     assert code_from(browser.get(location(r))) is not None
 

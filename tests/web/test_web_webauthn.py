@@ -21,7 +21,7 @@ ADD = "/security-info/add/webauthn"
 def _enrolled(browser: Browser, user: str = "alice") -> None:
     """Sign in, register an authenticator app in the wizard, finish: MFA is fresh."""
     browser.login(user)
-    wizard = location(browser.get(location(browser.authorize())))
+    wizard = location(browser.authorize())
     browser.register_totp(wizard)
     browser.post_json(wizard, {"action": "finish", "csrf_token": browser.csrf(wizard)})
 
@@ -44,7 +44,7 @@ def _keys(browser: Browser, user: str = "alice") -> list[MethodRecord]:
 def _mfa_with_key(browser: Browser, auth: SoftAuthenticator, **kw: Any) -> Any:
     """A new sign-in up to the MFA page, then the key; returns the verify response."""
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     assert page["method"]["kind"] == "webauthn"  # the most secure method is offered first
     token, method_id = page["csrf_token"], page["method"]["id"]
@@ -72,7 +72,7 @@ def test_register_a_key_then_pass_mfa_with_it(browser: Browser) -> None:
     browser.clock.advance(60)
     _, r, _, _ = _mfa_with_key(browser, auth)
     assert r.status_code == 303
-    r = browser.get(location(browser.get(location(r))))
+    r = browser.get(location(r))
     code = code_from(r)
     assert code is not None
     issued = browser.host.codes[code]
@@ -88,7 +88,7 @@ def test_a_replayed_assertion_is_refused(browser: Browser) -> None:
     mfa, r, verify, assertion = _mfa_with_key(browser, auth)
     assert r.status_code == 303
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     r = browser.post_json(mfa, {**verify, "csrf_token": browser.csrf(mfa), "credential": assertion})
     assert r.status_code == 400
     assert browser.host.codes == {}
@@ -220,7 +220,7 @@ def test_the_mfa_page_offers_the_key_button_and_a_no_script_message(browser: Bro
     _enrolled(browser)
     _add_key(browser, SoftAuthenticator())
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     html = browser.get(mfa).get_data(as_text=True)
     assert 'data-webauthn="get"' in html and "Use your security key" in html
     assert "<noscript>" in html and "/static/webauthn.js" in html

@@ -48,7 +48,7 @@ def test_registration_options_of_one_session_are_refused_in_another(
     browser.clock.advance(30)
     other = Browser(browser.reg, browser.host, browser.clock)  # alice's second session
     other.login("alice")
-    mfa = location(other.get(location(other.authorize())))
+    mfa = location(other.authorize())
     page = other.get_json(mfa).get_json()
     code = pyotp.TOTP(secret).at(browser.clock.now())
     r = other.post_json(
@@ -92,7 +92,7 @@ def test_an_assertion_for_one_session_is_refused_in_another(
     # Session 2 (a new browser of alice's) posts session 1's answer: not its challenge.
     other = Browser(browser.reg, browser.host, browser.clock)
     other.login("alice")
-    mfa2 = location(other.get(location(other.authorize())))
+    mfa2 = location(other.authorize())
     page = other.get_json(mfa2).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
     other.post_json(mfa2, {**form, "action": "start"})
@@ -114,7 +114,7 @@ def _mfa_with_key_no_post(
     browser: Browser, auth: SoftAuthenticator, origin: str = ORIGIN, **kw: Any
 ) -> tuple[str, str, str, Any]:
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     token, method_id = page["csrf_token"], page["method"]["id"]
     started = browser.post_json(
@@ -130,7 +130,7 @@ def test_a_registration_challenge_answered_at_the_mfa_step_is_refused(browser: B
     registration_options, _ = _options(browser)  # a registration challenge of this session
     browser.clock.advance(60)
     browser.login("alice")
-    mfa = location(browser.get(location(browser.authorize())))
+    mfa = location(browser.authorize())
     page = browser.get_json(mfa).get_json()
     form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"]}
     browser.post_json(mfa, {**form, "action": "start"})

@@ -107,7 +107,7 @@ def make_env(
 
 def _wizard(browser: Browser, user: str = "alice") -> str:
     browser.login(user)
-    url = location(browser.get(location(browser.authorize())))
+    url = location(browser.authorize())
     assert "/wizard" in url, url
     return url
 

@@ -107,12 +107,12 @@ class Browser:
         """Register an authenticator app in a first sign-in, then sign in again two minutes
         later up to the MFA step: (its URL, the form that verifies the app's current code)."""
         self.login(user)
-        wizard = location(self.get(location(self.authorize())))
+        wizard = location(self.authorize())
         secret = self.register_totp(wizard)
         self.post_json(wizard, {"action": "finish", "csrf_token": self.csrf(wizard)})
         self.clock.advance(120)
         self.login(user)
-        mfa_url = location(self.get(location(self.authorize())))
+        mfa_url = location(self.authorize())
         page = self.get_json(mfa_url).get_json()
         form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
                 "code": pyotp.TOTP(secret).at(self.clock.now())}  # fmt: skip
@@ -124,6 +124,23 @@ def notices(store: Store, user_id: str) -> list[tuple[str, str, str]]:
     detail). Queued with the change itself (SECURITY.md case 17), sent or not."""
     queued = store.list_audit(user_id=user_id, event_prefix="notify.queued", limit=1000)
     return [(e.detail["change"], e.detail["kind"], e.detail["detail"]) for e in reversed(queued)]
+
+
+def stored_conts(browser: Browser) -> dict[str, Any]:
+    """The continuations of the browser's middleware session as the store holds them."""
+    cookie = browser.client.get_cookie(browser.reg.sessions.cookie_name)
+    assert cookie is not None
+    data = browser.reg.store.load_session(cookie.value)
+    assert data is not None
+    conts: dict[str, Any] = data.get("conts") or {}
+    return conts
+
+
+def cid_of(url: str) -> str:
+    """The continuation id ``c`` of a middleware URL."""
+    found = re.search(r"[?&]c=([^&]+)", url)
+    assert found is not None, url
+    return found.group(1)
 
 
 def location(response: TestResponse) -> str:

@@ -75,8 +75,17 @@ def _snooze(web: WebApp, ctx: RequestContext, user_id: str, camp: dict[str, Any]
         ),
     )
     camp["done"] = True
+    return _done(web, ctx, camp)
+
+
+def _done(web: WebApp, ctx: RequestContext, camp: dict[str, Any]) -> Redirect:
+    """The ask handled in this sign-in: its continuation is taken back in the same session
+    write, and the browser goes straight to the /authorize request, whose guard decides again
+    (decision 212)."""
+    session, _ = ctx.require_session()
     ctx.touch()
-    return Redirect(web.url("signin", c=camp["cid"]))
+    url = web.reg.flow.pop_continuation(session, str(camp["cid"]))
+    return Redirect(url if url is not None else web.url("signin", c=camp["cid"]))
 
 
 def _setup(web: WebApp, ctx: RequestContext, camp: dict[str, Any], action: str) -> Page | Redirect:
@@ -115,8 +124,7 @@ def _setup(web: WebApp, ctx: RequestContext, camp: dict[str, Any], action: str) 
             phishing_resistant=METHOD_RULES[kind].phishing_resistant,
         )
         ctx.session = new
-    ctx.touch()
-    return Redirect(web.url("signin", c=camp["cid"]))
+    return _done(web, ctx, camp)
 
 
 def campaign(web: WebApp, ctx: RequestContext) -> Page | Redirect:

@@ -17,7 +17,7 @@ from ...exceptions import (
 )
 from ...methods.kinds import METHOD_RULES, MethodKind
 from ...policy.reset import PASSWORD_RESET_REQUIRED
-from ...policy.signin import StepKind
+from ...policy.signin import Step, StepKind
 from ...service.base import CodeVerifier
 from ...store.base import MethodRecord
 from ..flow import names_the_client, request_params
@@ -30,11 +30,31 @@ if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa"]
+__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa", "step_url"]
+
+
+def step_url(web: WebApp, step: Step, cid: str) -> str | None:
+    """The page ``step`` of the sign-in ``cid`` needs: the one place that chooses it, for the
+    /authorize guard (which sends the browser there at once) and for ``/signin?c=ID``. None
+    for a cleared sign-in and for a block without a page of its own (``/signin?c=ID`` shows it)."""
+    if step.kind is StepKind.MFA:
+        # The RP asked for phishing resistance: the page offers only such methods. (Only a
+        # narrowing: a code from another method leaves the sign-in at this step.)
+        only = "phr" if "phishing_resistant" in step.reasons else None
+        return web.url("mfa", c=cid, only=only)
+    if step.kind is StepKind.REGISTER:
+        return web.url("wizard", c=cid)
+    if step.kind is StepKind.CAMPAIGN:
+        return web.url("campaign", c=cid)
+    if step.kind is StepKind.BLOCKED and step.reasons[:1] == (PASSWORD_RESET_REQUIRED,):
+        return web.url("reset")
+    return None
 
 
 def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
-    """``/signin?c=ID``: send the browser to the next step of this sign-in, or to /authorize."""
+    """``/signin?c=ID``: send the browser to the next step of this sign-in, or to /authorize.
+    (The guard sends it to the step's page itself; this page serves the cookie check's return,
+    the blocked page, the steps that come back here, and bookmarks.)"""
     session, user = ctx.require_session()
     cont = web.reg.flow.continuation(session, ctx.cid)
     if cont is None or ctx.cid is None:
@@ -45,20 +65,11 @@ def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         ctx.touch()
         assert url is not None
         return Redirect(url)
-    if step.kind is StepKind.MFA:
-        # The RP asked for phishing resistance: the page offers only such methods. (Only a
-        # narrowing: a code from another method leaves the sign-in at this step.)
-        only = "phr" if "phishing_resistant" in step.reasons else None
-        return Redirect(web.url("mfa", c=ctx.cid, only=only))
-    if step.kind is StepKind.REGISTER:
-        return Redirect(web.url("wizard", c=ctx.cid))
-    if step.kind is StepKind.CAMPAIGN:
-        return Redirect(web.url("campaign", c=ctx.cid))
-    reason = step.reasons[0] if step.reasons else "blocked"
-    if reason == PASSWORD_RESET_REQUIRED:
-        return Redirect(web.url("reset"))
+    page = step_url(web, step, ctx.cid)
+    if page is not None:
+        return Redirect(page)
     data = {
-        "reason": reason,
+        "reason": step.reasons[0] if step.reasons else "blocked",
         "correlation_id": session.data.get("ca_correlation"),
         # the way back to the app, which hears access_denied (not left waiting)
         "cancel_url": web.url("cancel", c=ctx.cid),
@@ -113,7 +124,10 @@ def _ordered_mfa_methods(
 _BACK = {"admin": "admin_dashboard", "activity": "activity"}
 
 
-def _after_mfa(web: WebApp, ctx: RequestContext) -> Redirect:
+def _after_mfa(web: WebApp, ctx: RequestContext, resume: str | None = None) -> Redirect:
+    """``resume``: the /authorize request whose continuation the MFA took back (decision 212)."""
+    if resume is not None:
+        return Redirect(resume)
     if ctx.cid is not None:
         return Redirect(web.url("signin", c=ctx.cid))
     back = _BACK.get(ctx.arg("back") or "")
@@ -157,13 +171,25 @@ def _push_result(chosen: MethodRecord, exc: Exception, code: str) -> str | None:
 
 
 def _upgrade(
-    web: WebApp, session: Session, amr: Sequence[str], now: float, kind: MethodKind
-) -> None:
-    """The MFA step's change of the sign-in's session once its method proved ``amr``."""
+    web: WebApp,
+    session: Session,
+    amr: Sequence[str],
+    now: float,
+    kind: MethodKind,
+    leave: str | None,
+) -> str | None:
+    """The MFA step's change of the sign-in's session once its method proved ``amr``; with
+    ``leave``, the continuation the sign-in goes back to is taken back in the same change (the
+    guard at its /authorize decides again: decision 212). Returns its URL."""
     session.data.pop("mfa_state", None)
     web.reg.flow.mark_mfa(
         session, list(amr), now, phishing_resistant=METHOD_RULES[kind].phishing_resistant
     )
+    if leave is None:
+        return None
+    # A dict of its own: a planned session shares its nested values with the one saved.
+    session.data["conts"] = dict(session.data.get("conts") or {})
+    return web.reg.flow.pop_continuation(session, leave)
 
 
 @names_the_client  # its MFA events name the app being signed in to (decision 187)
@@ -227,6 +253,11 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
         session.data["mfa_state"] = state
         ctx.touch()
         return page()
+    # Inside a sign-in, the MFA takes its continuation back and the browser goes straight to
+    # the /authorize request; not while the wizard or the campaign keeps its progress under it
+    # (an MFA they asked for: back to their page through /signin, decision 212).
+    leave = ctx.cid if ctx.cid and not web.reg.flow.in_progress(session, ctx.cid) else None
+    resume: str | None = None
     new = web.reg.sessions.rotate(session)  # its random id drawn before the transaction
     try:
         # The check, its audit event and the session it upgrades are one write transaction
@@ -237,10 +268,10 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
                 # so a store that records the code's success in one call saves it there too.
                 ahead = Session(new.sid, dict(new.data), is_new=True)
                 ahead.replaced_sid, ahead.stored = new.replaced_sid, new.stored
-                _upgrade(web, ahead, ("otp",), ctx.now, chosen.kind)
+                _upgrade(web, ahead, ("otp",), ctx.now, chosen.kind, leave)
                 web.reg.sessions.plan(ahead)
             amr = verifier.verify(user, chosen, ctx.fields(), state, ip=ctx.ip)
-            _upgrade(web, new, amr, ctx.now, chosen.kind)
+            resume = _upgrade(web, new, amr, ctx.now, chosen.kind, leave)
             if not web.reg.sessions.save(new):
                 raise AccessDenied("the session has ended")  # signed out meanwhile
         ctx.session = new
@@ -261,7 +292,7 @@ def mfa(web: WebApp, ctx: RequestContext) -> Page | Redirect:
             values={"code": code if len(code) <= 20 else ""},
             push_result=over,
         )
-    return _after_mfa(web, ctx)
+    return _after_mfa(web, ctx, resume)
 
 
 def require_fresh_mfa(

@@ -111,10 +111,19 @@ def _finish(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
         added=len(wiz.get("added", [])),
         needs=wiz["needs"],
     )
+    return _done(web, ctx, wiz)
+
+
+def _done(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
+    """Registration handled in this sign-in: its continuation is taken back in the same session
+    write, and the browser goes straight to the /authorize request, whose guard decides what
+    comes next (decision 212)."""
+    session, _ = ctx.require_session()
     session.data["reg_done"] = True
     session.data.pop("wizard", None)
     ctx.touch()
-    return Redirect(web.url("signin", c=wiz["cid"]))
+    url = web.reg.flow.pop_continuation(session, str(wiz["cid"]))
+    return Redirect(url if url is not None else web.url("signin", c=wiz["cid"]))
 
 
 def _skip(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
@@ -136,10 +145,7 @@ def _skip(web: WebApp, ctx: RequestContext, wiz: dict[str, Any]) -> Redirect:
             )
         ],
     )
-    session.data["reg_done"] = True
-    session.data.pop("wizard", None)
-    ctx.touch()
-    return Redirect(web.url("signin", c=wiz["cid"]))
+    return _done(web, ctx, wiz)
 
 
 def _enter(web: WebApp, ctx: RequestContext) -> dict[str, Any] | Redirect:
