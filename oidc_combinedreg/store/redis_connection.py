@@ -360,8 +360,12 @@ class RedisConnection:
 def _packer(conn: Any) -> Packer | None:
     """How :meth:`RedisConnection._send` packs this thread's commands, or None: through
     ``execute_command`` (a client made with retries keeps them; any connection but redis-py's
-    socket ones, such as client-side caching's proxy, keeps its own path)."""
-    if not isinstance(conn, AbstractConnection) or conn.retry.get_retries() != 0:
+    socket ones, such as client-side caching's proxy, keeps its own path; so does redis-py
+    before 6, which can tell neither a connection's retries nor its maintenance reconnect)."""
+    if not isinstance(conn, AbstractConnection) or not hasattr(conn, "should_reconnect"):
+        return None
+    retries = getattr(conn.retry, "get_retries", None)
+    if retries is None or retries() != 0:
         return None
     encoder = conn.encoder
     utf8 = codecs.lookup(encoder.encoding).name == "utf-8" and encoder.encoding_errors == "strict"

@@ -156,6 +156,25 @@ def test_a_client_made_with_retries_keeps_redis_pys_own_path(
         store.close()
 
 
+def test_a_redis_py_that_cannot_tell_its_retries_keeps_its_own_path(
+    redis_server: RedisServer,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+    through_execute_command: list[str],
+) -> None:
+    """redis-py before 6 (pyproject allows 5) has no ``Retry.get_retries``: the store works
+    through ``execute_command`` there, as before."""
+    owner = next(cls for cls in Retry.__mro__ if "get_retries" in vars(cls))
+    monkeypatch.delattr(owner, "get_retries")
+    redis_server.flush()
+    store = RedisStore.from_url(redis_server.url, clock=clock)
+    try:
+        verify_commands(store)()
+        assert {"HMGET", "HGET", "EVALSHA"} <= set(through_execute_command)
+    finally:
+        store.close()
+
+
 def test_the_store_calls_of_a_verify_cost_few_python_calls(store: RedisStore) -> None:
     """Through ``execute_command`` a command cost about 90 Python calls, and a script about ten
     more per argument (the encoder's): the verify's script of 35 over 400; sent directly about
