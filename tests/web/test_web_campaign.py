@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from plain_wsgi_host import DictDirectory, make_app
 from reset_helpers import add_phone
 from test_web_push import transport
-from webtest import Browser, base_config, code_from, location
+from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
 from werkzeug.test import TestResponse
 
 from oidc_combinedreg import parse_config
@@ -214,6 +214,9 @@ def test_set_it_up_now_adds_the_app_and_the_sign_in_continues(env: Env) -> None:
     browser.post_json(url, {"action": "next", "csrf_token": token})
     code = pyotp.TOTP(secret).at(browser.clock.now())
     r = browser.post_json(url, {"action": "verify", "code": code, "csrf_token": token})
+    # straight back to the request, its continuation taken back (decision 212)
+    assert location(r) == "/authorize?client_id=demo&state=s1"
+    assert cid_of(url) not in stored_conts(browser)
     r = follow(browser, r)
     got = code_from(r)
     assert got is not None and {"otp", "mfa"} <= set(browser.host.codes[got]["amr"])
