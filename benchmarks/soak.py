@@ -85,8 +85,7 @@ class Client:
             "POST", "/login", 303, data={"username": user, "password": password_of(user),
                                          "next": "/authorize?client_id=soak&state=s"},
         )  # fmt: skip
-        r = self.call("GET", r.headers["Location"], 303)  # the guard: on to /signin?c=
-        r = self.call("GET", r.headers["Location"], 303)  # the dispatcher: /mfa or /wizard
+        r = self.call("GET", r.headers["Location"], 303)  # the guard: on to /mfa or /wizard
         return str(r.headers["Location"])
 
     def finish(self, response: requests.Response) -> None:
