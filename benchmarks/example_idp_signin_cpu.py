@@ -1,8 +1,9 @@
 """CPU per request of each request of a whole sign-in through the example IdP, in process
-(Flask's test client, SQLite stores): what each of the 9 requests costs, and which to profile.
+(Flask's test client, SQLite stores): what each of its requests costs (7 since decision 212),
+and which to profile.
 
     python benchmarks/example_idp_signin_cpu.py [--sign-ins 100] [--rounds 3]
-                                                [--profile "9 GET /authorize"]
+                                                [--profile "7 GET /authorize"]
 
 The sign-in is the one benchmarks/example_idp_flow.py measures under gunicorn, made the same way
 (its directory, config and near-free password hash: argon2id 8 KiB, t=1, p=1): a user of the
@@ -167,7 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sign-ins", type=int, default=100, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", help='one step, as printed (e.g. "9 GET /authorize")')
+    parser.add_argument("--profile", help='one step, as printed (e.g. "7 GET /authorize")')
     args = parser.parse_args()
     warm = 20
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +195,7 @@ def main() -> None:
         app_totals: list[float] = []
         for _ in range(args.rounds):
             bare_app_cpu.clear()
-            bare_rounds.append(cpu_of(lambda: bare.get("/ok"), args.sign_ins * 9))
+            bare_rounds.append(cpu_of(lambda: bare.get("/ok"), args.sign_ins * 8))
             bare_app_rounds.append(sum(bare_app_cpu) / len(bare_app_cpu))
             cpu: dict[str, list[float]] = {}
             app_cpu: dict[str, list[float]] = {}
