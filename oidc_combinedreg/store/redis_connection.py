@@ -199,15 +199,15 @@ class RedisConnection:
         """One command on one server, on this thread's connection (:attr:`_client`); redis-py's
         errors as they come (the caller turns them into ``StoreUnavailable``).
 
-        With the store's own settings (no retries: ``from_url``) it goes straight through the
-        connection's public API, ``send_packed_command`` then ``read_response``, packed by
-        hiredis at once: what ``Redis.execute_command`` does for these commands (they have no
-        reply callback) without its layers (the retry loop, a lock, metrics, the encoder's
-        Python call per argument): 18 Python calls for a command, against 91 for an ``HGET``
-        and 544 for the verify's ``EVALSHA`` of 43 arguments. A failed command leaves its
-        connection closed as there (``_client`` opens it again at the next command); a client
-        given with retries, or another kind of connection (client-side caching), keeps
-        ``execute_command``."""
+        With the store's own settings (no retries: ``from_url``; redis-py 6 or later) it goes
+        straight through the connection's public API, ``send_packed_command`` then
+        ``read_response``, packed by hiredis at once: what ``Redis.execute_command`` does for
+        these commands (no reply callback but ``HGETALL``'s: see :meth:`_read_command`) without
+        its layers (the retry loop, a lock, metrics, the encoder's Python calls per argument):
+        18 Python calls for a command, against 91 for an ``HGET`` and 544 for an ``EVALSHA`` of
+        41 keys and arguments (decision 214). A failed command leaves its connection closed as
+        there (``_client`` opens it again at the next command); a client given with retries,
+        or another kind of connection (client-side caching), keeps ``execute_command``."""
         client: Any = self._client  # redis-py's methods here are untyped
         pack: Packer | None = self._own.pack
         if pack is None:
