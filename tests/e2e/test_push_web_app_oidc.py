@@ -171,6 +171,10 @@ def test_the_id_token_says_swk_after_an_approval_in_the_web_app(
         _moved(desktop, callbacks, here)
     claims = _claims(rp, callbacks, state, verifier)
     assert {"pwd", "swk", "mfa"} <= set(claims["amr"]) and "otp" not in claims["amr"]
+    # The redirect to the callback is a hop of a redirect chain, which the stub above does not
+    # answer (Playwright routes a chain's first request only): its navigation fails, and must
+    # have ended (Chromium's error page) before the next one starts, or it interrupts it.
+    desktop.wait_for_url(lambda url: url.startswith(("chrome-error:", REDIRECT_URI)))
     # The next sign-in: a new approval in the app.
     state, verifier = _sign_in(rp, desktop, prompt="login")
     desktop.wait_for_url("**/security-info/mfa*")
