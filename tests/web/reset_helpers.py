@@ -165,3 +165,23 @@ class Reset:
         return self.post(
             "password", action="password", password=password, confirm=confirm or password
         )
+
+
+def phone_env(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> ResetEnv:
+    """A reset host whose alice has a mobile phone (the default number): the code sends'
+    refusals and quotas tests."""
+    env = make_env(tmp_path, clock, monkeypatch)
+    add_phone(env.reg, "alice")
+    return env
+
+
+def reset_call(env: ResetEnv, address: str) -> int:
+    """One anonymous reset flow for alice from ``address``, asking for a call; then past the
+    resend cool-down, so that only the quotas refuse the next one. The status of the choice."""
+    browser = env.new_browser()
+    browser.remote_addr = address
+    flow = Reset(browser)
+    flow.start("alice")
+    status = flow.post("method", action="choose", choice="mobile_call").status_code
+    env.browser.clock.advance(61)
+    return status

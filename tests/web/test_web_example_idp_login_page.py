@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from flask import render_template_string
 from flask_login import LoginManager
-from idp_client import USER, login, make_idp
+from idp_client import USER, authorize_params, callback, login, make_idp, registered
 
 
-def test_the_login_page_loads_no_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = make_idp(tmp_path)
+def user_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every Flask-Login user load from now on (``LoginManager._load_user``), recorded."""
     loads: list[object] = []
     load = LoginManager._load_user
 
@@ -22,6 +22,12 @@ def test_the_login_page_loads_no_user(tmp_path: Path, monkeypatch: pytest.Monkey
         return load(self)
 
     monkeypatch.setattr(LoginManager, "_load_user", counting)
+    return loads
+
+
+def test_the_login_page_loads_no_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = make_idp(tmp_path)
+    loads = user_loads(monkeypatch)
     assert client.get("/login?next=/").status_code == 200
     assert loads == []
 
@@ -88,18 +94,9 @@ def test_a_signed_out_authorization_request_loads_no_user(
 ) -> None:
     """A browser with no host session: Flask-Login's load (session-protection hash, signals)
     could only find nobody; current_sign_in answers without it. A signed-in one still loads."""
-    from idp_client import authorize_params, callback, registered
-
     client = make_idp(tmp_path)
     params = authorize_params(registered(client)["client_id"])
-    loads: list[object] = []
-    load = LoginManager._load_user
-
-    def counting(self: LoginManager) -> object:
-        loads.append(self)
-        return load(self)
-
-    monkeypatch.setattr(LoginManager, "_load_user", counting)
+    loads = user_loads(monkeypatch)
     response = client.get("/authorize", query_string=params)
     assert response.headers["Location"].startswith("/login?")
     assert loads == []

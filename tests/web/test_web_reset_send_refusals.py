@@ -8,30 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reset_helpers import Reset, ResetEnv, add_phone, make_env
+from reset_helpers import ResetEnv, phone_env, reset_call
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.service.refusal_audit import REFUSAL_WINDOW
 
-PHONE = "+14255550123"
-
 
 @pytest.fixture
 def env(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> ResetEnv:
-    e = make_env(tmp_path, clock, monkeypatch)
-    add_phone(e.reg, "alice", PHONE)
-    return e
-
-
-def reset_call(env: ResetEnv, address: str) -> int:
-    """One anonymous reset flow for alice from ``address``, asking for a call."""
-    browser = env.new_browser()
-    browser.remote_addr = address
-    flow = Reset(browser)
-    flow.start("alice")
-    status = flow.post("method", action="choose", choice="mobile_call").status_code
-    env.browser.clock.advance(61)  # past the resend cool-down: only the quotas refuse
-    return status
+    return phone_env(tmp_path, clock, monkeypatch)
 
 
 def refused(env: ResetEnv) -> list[object]:

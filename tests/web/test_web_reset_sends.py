@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from reset_helpers import Reset, ResetEnv, add_phone, make_env
+from reset_helpers import ResetEnv, phone_env, reset_call
 from webtest import location
 
 from oidc_combinedreg.clock import FrozenClock
@@ -16,20 +16,12 @@ PHONE = "+14255550123"
 
 @pytest.fixture
 def env(tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch) -> ResetEnv:
-    e = make_env(tmp_path, clock, monkeypatch)
-    add_phone(e.reg, "alice", PHONE)
-    return e
+    return phone_env(tmp_path, clock, monkeypatch)
 
 
 def anonymous_reset_call(env: ResetEnv, n: int) -> int:
     """One anonymous reset flow for alice, from its own address, asking for a call."""
-    browser = env.new_browser()
-    browser.remote_addr = f"203.0.113.{n}"
-    flow = Reset(browser)
-    flow.start("alice")
-    status = flow.post("method", action="choose", choice="mobile_call").status_code
-    env.browser.clock.advance(61)
-    return status
+    return reset_call(env, f"203.0.113.{n}")
 
 
 def test_six_anonymous_reset_calls_leave_the_owners_mfa_call(env: ResetEnv) -> None:
