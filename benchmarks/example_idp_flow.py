@@ -62,7 +62,7 @@ from argon2 import PasswordHasher  # noqa: E402
 from gunicorn_servers import Gunicorn  # noqa: E402
 from redis_servers import RedisServer, require_redis  # noqa: E402
 
-from benchmarks.support.load import WrkResult, require_wrk, run_wrk  # noqa: E402
+from benchmarks.support.load import WrkResult, line_was_sent, require_wrk, run_wrk  # noqa: E402
 from example_idp import create_app  # noqa: E402
 from example_idp.settings import DEFAULT_SETTINGS_PATH, PasswordHashSettings  # noqa: E402
 from oidc_combinedreg.crypto import random_id  # noqa: E402
@@ -318,6 +318,8 @@ class Idp:
         self.verify_pool: list[tuple[str, str, str, int]] = []
         #: the verify's last rate (requests/s): how many users the next measurement prepares
         self.verify_rate = 0.0
+        #: the users of the last verify lines, in the lines' order
+        self.verify_batch: list[str] = []
         self.secrets: dict[str, str] = {}
         self.glass_cookie = ""
 
@@ -355,6 +357,7 @@ class Idp:
         taken = {entry[0] for entry in ready}
         self.verify_pool = [entry for entry in self.verify_pool if entry[0] not in taken]
         fresh = [(user, *self.add_totp(user)) for user in self.take_users(count - len(ready))]
+        self.verify_batch = [entry[0] for entry in [*ready, *fresh]]
         with lines.open("w") as out:
             for user, secret, method_id, *_ in [*ready, *fresh]:
                 self.verify_pool.append((user, secret, method_id, step))
@@ -367,6 +370,14 @@ class Idp:
                                   "code": pyotp.TOTP(secret).at(now)})  # fmt: skip
                 out.write(f"{prefix}/mfa?c={cid}\t{cookie}={session.sid}\t{body}\n")
         return lines
+
+    def release_unsent(self, got: WrkResult) -> None:
+        """The users of the last verify lines that wrk did not send are ready again at once
+        (their method took no code): the margin prepared for each measurement is mostly not
+        sent, and without this a quiet machine's run ran out of users."""
+        unsent = {user for n, user in enumerate(self.verify_batch) if not line_was_sent(got, n)}
+        self.verify_pool = [(u, s, m, -1 if u in unsent else step)
+                            for u, s, m, step in self.verify_pool]  # fmt: skip
 
     def issue_lines(self, count: int) -> Path:
         """``count`` authorization requests of the signed-in break-glass user (GET lines)."""
@@ -491,6 +502,7 @@ def main() -> None:
                     got = run_wrk(idp.server.url, connections=c, seconds=1, workdir=tmp,
                                   lines=idp.verify_lines(int(warm.rps * 0.6) + 50),
                                   expect_status=303)  # fmt: skip
+                    idp.release_unsent(got)
                     idp.verify_rate = got.rps
                 users = idp.signin_users(c)
                 lengths[idp.name] = sign_in(idp.server.port, idp.client_id, *users[0])
@@ -510,6 +522,7 @@ def main() -> None:
                         count = min(ceiling, idp.verify_rate * args.seconds * 3 + 300)
                         lines = idp.verify_lines(int(count))
                         got, cpu = measured_wrk(idp.server, c, args.seconds, tmp, lines, 303)
+                        idp.release_unsent(got)
                         idp.verify_rate = max(got.rps, idp.verify_rate * 0.8)
                         if got.errors:  # too few prepared users: repeated lines, no figure
                             idp.verify_rate *= 2

@@ -17,19 +17,22 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WrkResult", "require_wrk", "run_wrk"]
+__all__ = ["WrkResult", "line_was_sent", "require_wrk", "run_wrk"]
 
 _REPORT = r"""
 done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("bad") or 0) end
+  local bad, sent = 0, {}
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("bad") or 0)
+    sent[#sent + 1] = tostring(t:get("index") or 0)
+  end
   io.write(string.format(
     '\nWRKJSON {"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, ' ..
-    '"socket_errors": %d, "non_2xx_3xx": %d, "unexpected_status": %d}\n',
+    '"socket_errors": %d, "non_2xx_3xx": %d, "unexpected_status": %d, "sent": [%s]}\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
     latency:percentile(99) / 1000,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, bad))
+    summary.errors.status, bad, table.concat(sent, ", ")))
 end
 """
 
@@ -44,7 +47,9 @@ end
 """
 
 _LINES = r"""
-local lines, index, expected = {}, 0, tonumber(os.getenv("WRK_EXPECT") or "0")
+-- index is global: done() reads each thread's (how many of its lines it sent)
+local lines, expected = {}, tonumber(os.getenv("WRK_EXPECT") or "0")
+index = 0
 init = function(args)
   local n, i = tonumber(os.getenv("WRK_THREADS")), 0
   for line in io.lines(os.getenv("WRK_LINES")) do
@@ -82,6 +87,9 @@ class WrkResult:
     non_2xx_3xx: int
     #: responses whose status was not the expected one (per-line runs only)
     unexpected_status: int
+    #: per wrk thread, how many of its lines it took (thread ``t`` has lines ``t``, ``t + n``,
+    #: ... of ``n`` threads); 0 without lines
+    sent: tuple[int, ...]
     #: CPU seconds wrk used, as a share of the run's wall time (1.0 = one core busy)
     client_cpu: float
 
@@ -127,4 +135,11 @@ def run_wrk(
     report = next(x for x in done.stdout.splitlines() if x.startswith("WRKJSON "))
     data = json.loads(report.removeprefix("WRKJSON "))
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    data["sent"] = tuple(data["sent"])
     return WrkResult(**data, client_cpu=cpu / data["seconds"])
+
+
+def line_was_sent(result: WrkResult, line: int) -> bool:
+    """Whether wrk took line ``line`` (0-based) of its lines file."""
+    threads = len(result.sent)
+    return line // threads < result.sent[line % threads]
