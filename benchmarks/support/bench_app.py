@@ -140,7 +140,7 @@ def _bare() -> Flask:
 bare = _bare()
 
 #: round trips of an MFA verify on one Redis server (tests/web/test_web_redis_round_trips.py)
-VERIFY_ROUND_TRIPS = 3
+VERIFY_ROUND_TRIPS = 2
 
 
 def _redis_floor() -> Flask:

@@ -31,6 +31,7 @@ from redis.sentinel import Sentinel, SentinelManagedSSLConnection
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
 from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store import request_reads
 from oidc_combinedreg.store.redis_layout import RedisKeys
 from oidc_combinedreg.store.session_plan import SessionPlans
 from oidc_combinedreg.store.sqlite_lock import fork_generation
@@ -308,6 +309,9 @@ class RedisConnection:
         fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice.
         On a cluster, a script whose slot moved is sent again only if it was never sent."""
         code = self._scripts[script]
+        reads = request_reads.kept()
+        if reads:  # a change (or a session's new load): what the request kept may be stale
+            reads.pop(self, None)
         if not self._cluster:
             try:
                 try:

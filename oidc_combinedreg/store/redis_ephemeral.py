@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from oidc_combinedreg.store import redis_scripts as lua
+from oidc_combinedreg.store import request_reads
 from oidc_combinedreg.store.redis_connection import RedisConnection, pipe_eval
-from oidc_combinedreg.store.redis_layout import dumps, expiry_ms, hmget_replies
+from oidc_combinedreg.store.redis_layout import (
+    METHODS_PART,
+    STATE_PART,
+    dumps,
+    expiry_ms,
+    hash_replies,
+    hmget_replies,
+)
 from oidc_combinedreg.store.session_plan import SessionPlan
+
+
+@dataclass(frozen=True, slots=True)
+class UserReads:
+    """What a session's load inside a request brought along (store/request_reads.py): its
+    user's methods hash (field -> value, as HGETALL answers) and state value (GET's)."""
+
+    user_id: str
+    methods: dict[bytes, bytes]
+    state: bytes | None
 
 
 class RedisEphemeral(RedisConnection):
@@ -25,10 +44,28 @@ class RedisEphemeral(RedisConnection):
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
         key = self._keys.session(sid)
-        data, expires_at = hmget_replies(self._read_command(key, "HMGET", key, "d", "e"))
+        reads = request_reads.kept()
+        if reads is None or self._cluster:
+            data, expires_at = hmget_replies(self._read_command(key, "HMGET", key, "d", "e"))
+            user = None
+        else:
+            # Inside a request on one server: the user's methods and state in the same round
+            # trip (decision 216); the MFA verify, the MFA page and /authorize read them next.
+            head, methods = self._keys.user_pattern(METHODS_PART)
+            state = self._keys.user_pattern(STATE_PART)[1]
+            reply = self._run("LOAD_SESSION_READS", [key], [head, methods, state])
+            data, expires_at, user = reply[0], reply[1], reply[2]
         if data is None or expires_at is None or float(expires_at) <= self._clock.now():
             return None
+        if user is not None and reads is not None:
+            reads[self] = UserReads(user.decode(), hash_replies(reply[3]), reply[4])
         return dict(json.loads(data))
+
+    def _kept_reads(self, user_id: str) -> UserReads | None:
+        """``user_id``'s reads kept by this request's session load, if any."""
+        reads = request_reads.kept()
+        found = None if reads is None else reads.get(self)
+        return found if found is not None and found.user_id == user_id else None
 
     def save_session(
         self,

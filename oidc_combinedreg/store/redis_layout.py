@@ -18,6 +18,8 @@ from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
 
 #: the ``part`` of the key of a user's methods hash
 METHODS_PART = "registered"
+#: the ``part`` of the key of a user's state (a string: ``state_json``)
+STATE_PART = "state"
 #: the ``part`` of the key of a user's reported methods ("This wasn't me"): field = method id,
 #: value = ``<reported_at>|<the value it had in the methods hash>``
 REPORTED_PART = "reported"

@@ -25,6 +25,7 @@ from oidc_combinedreg.store.redis_audit import Advanced, Block, RedisAudit
 from oidc_combinedreg.store.redis_ephemeral import RedisEphemeral
 from oidc_combinedreg.store.redis_layout import (
     METHODS_PART,
+    STATE_PART,
     event_json,
     hash_replies,
     hmget_replies,
@@ -47,8 +48,12 @@ class RedisMethods(RedisEphemeral, RedisAudit):
     # -- methods ------------------------------------------------------------------------------
 
     def list_methods(self, user_id: str) -> list[MethodRecord]:
-        key = self._keys.methods(user_id)
-        values = hash_replies(self._read_command(key, "HGETALL", key))
+        kept = self._kept_reads(user_id)
+        if kept is not None:
+            values = kept.methods
+        else:
+            key = self._keys.methods(user_id)
+            values = hash_replies(self._read_command(key, "HGETALL", key))
         found = [
             method_from_value(user_id, method_id.decode(), raw) for method_id, raw in values.items()
         ]
@@ -57,8 +62,12 @@ class RedisMethods(RedisEphemeral, RedisAudit):
 
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
         # The key holds the user id, so another user's method id is simply not there (no IDOR).
-        key = self._keys.methods(user_id)
-        raw = cast("bytes | None", self._read_command(key, "HGET", key, method_id))
+        kept = self._kept_reads(user_id)
+        if kept is not None:
+            raw = kept.methods.get(method_id.encode())
+        else:
+            key = self._keys.methods(user_id)
+            raw = cast("bytes | None", self._read_command(key, "HGET", key, method_id))
         return None if raw is None else method_from_value(user_id, method_id, raw)[0]
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
@@ -91,7 +100,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
         user_id, ids = state.user_id, list(method_ids)
         index = self._keys.user(user_id, "sessions")
         keys = [self._keys.methods(user_id), self._keys.reported(user_id),
-                self._keys.user(user_id, "state"), index]  # fmt: skip
+                self._keys.user(user_id, STATE_PART), index]  # fmt: skip
         prefix = self._keys.session("")
         args = [user_id, state_json(state), repr(float(at))]
         for _ in range(_REPORT_TRIES):
@@ -316,8 +325,12 @@ class RedisMethods(RedisEphemeral, RedisAudit):
     # -- per-user state -----------------------------------------------------------------------
 
     def get_user_state(self, user_id: str) -> UserState:
-        key = self._keys.user(user_id, "state")
-        raw = cast("bytes | None", self._read_command(key, "GET", key))
+        kept = self._kept_reads(user_id)
+        if kept is not None:
+            raw = kept.state
+        else:
+            key = self._keys.user(user_id, STATE_PART)
+            raw = cast("bytes | None", self._read_command(key, "GET", key))
         if raw is None:
             return UserState(user_id=user_id)
         v = json.loads(raw)
@@ -335,11 +348,13 @@ class RedisMethods(RedisEphemeral, RedisAudit):
         self._change(
             "PUT_USER_STATE",
             state.user_id,
-            [self._keys.user(state.user_id, "state")],
+            [self._keys.user(state.user_id, STATE_PART)],
             [state_json(state)],
             events,
         )
 
     def list_user_ids(self) -> list[str]:
         """Every user with a method or a state, by SCAN over the keyspace (a report, not a hot path)."""
-        return sorted(self._scan_users(METHODS_PART, "hash") | self._scan_users("state", "string"))
+        return sorted(
+            self._scan_users(METHODS_PART, "hash") | self._scan_users(STATE_PART, "string")
+        )

@@ -5,11 +5,14 @@ a sixth authenticator app queue up and each sees the count the previous one left
 same way on one server and on a cluster node. Rules every script here keeps:
 
 * **Every key it touches is in KEYS**, and all of them carry the same hash tag (one user's
-  ``{u:...}`` keys, or a single global key), so the script runs on one cluster slot.
+  ``{u:...}`` keys, or a single global key), so the script runs on one cluster slot. One
+  exception, never sent to a cluster and flagged ``no-cluster``: :data:`LOAD_SESSION_READS`,
+  a session's load with its user's methods and state (decision 216).
 * **Checks first, writes after**: Redis does not roll back the writes of a script that fails
   half-way, so a script only starts writing once every check passed.
 * **A shebang** (``#!lua``): a script that may write is refused as a whole when the server is out
-  of memory (``maxmemory``), instead of failing at its first write. (Reads are plain commands.)
+  of memory (``maxmemory``), instead of failing at its first write. (Reads are plain commands,
+  but for :data:`LOAD_SESSION_READS`, flagged ``no-writes``.)
 * **Numbers it stores come from Python as text** and are stored as given, never re-formatted by Lua
   (Lua numbers are doubles: a float would lose digits, a counter beyond 2**53 its last ones). The
   one number a script computes is a method's insertion sequence, a small integer.
@@ -47,6 +50,7 @@ from oidc_combinedreg.store.redis_scripts_methods import (
 from oidc_combinedreg.store.redis_scripts_sessions import (
     DELETE_SESSION_OF,
     INDEX_SESSION,
+    LOAD_SESSION_READS,
     SAVE_SESSION,
     SAVE_SESSION_ONE_SERVER,
 )
@@ -63,6 +67,7 @@ __all__ = [
     "DELETE_SESSION_OF",
     "INCR",
     "INDEX_SESSION",
+    "LOAD_SESSION_READS",
     "PUT_USER_STATE",
     "RECORD_USE",
     "REPORT_METHODS",

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from oidc_combinedreg.store.redis_scripts_lib import SESSION_LIB, WRITES
 
-__all__ = ["DELETE_SESSION_OF", "INDEX_SESSION", "SAVE_SESSION", "SAVE_SESSION_ONE_SERVER"]
+__all__ = [
+    "DELETE_SESSION_OF",
+    "INDEX_SESSION",
+    "LOAD_SESSION_READS",
+    "SAVE_SESSION",
+    "SAVE_SESSION_ONE_SERVER",
+]
 
 #: KEYS: session hash. ARGV: data JSON, expires_at, ttl in ms, then the user (absent for none).
 SAVE_SESSION = (
@@ -70,3 +76,19 @@ redis.call('DEL', KEYS[1])
 return held[2]
 """
 )
+
+
+#: One server only, and the one script that reaches keys it is not given (decision 216): a
+#: session's load inside a request of the middleware (store/request_reads.py) with its user's
+#: methods hash and state, whose key names hold the user id that only the session knows.
+#: ``no-cluster`` says so to the server (a cluster refuses the script instead of running it in a
+#: slot that may not hold the keys); ``no-writes``: it reads. KEYS: the session hash. ARGV: the
+#: text before the user id in a user's keys, after it in the methods hash's, in the state's.
+#: Returns HMGET's d, e, u; with a user also the methods hash's fields and values in turn and the
+#: state (or false).
+LOAD_SESSION_READS = """#!lua flags=no-writes,no-cluster
+local s = redis.call('HMGET', KEYS[1], 'd', 'e', 'u')
+if not s[3] then return s end
+local methods = redis.call('HGETALL', ARGV[1] .. s[3] .. ARGV[2])
+return {s[1], s[2], s[3], methods, redis.call('GET', ARGV[1] .. s[3] .. ARGV[3])}
+"""

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 
 from ..directory import RequestScopedDirectory
 from ..exceptions import AccessDenied, StoreUnavailable
+from ..store import request_reads
 from . import backstop, cookie_check, device_api, login_link
 from .admin_api import MAX_BODY as ADMIN_MAX_BODY
 from .admin_api import AdminApi
@@ -209,14 +210,17 @@ class WebApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # For this call only, and nothing of it stays with the thread afterwards: the host's
         # catalogs ([general] catalog_dirs) serve the request's pages and messages, and the
-        # host's Directory answers once per user for the whole request (directory.py). Set and
+        # host's Directory answers once per user for the whole request (directory.py), and the
+        # store may keep what a read brought along (store/request_reads.py). Set and
         # reset by their tokens: contextvars.copy_context().run and a generator context manager
         # around every request cost more (benchmarks/verify_profile.py).
         catalogs = use_catalogs(self.renderer.catalogs)
         users = RequestScopedDirectory.open_scope()
+        reads = request_reads.open_scope()
         try:
             return self._serve(environ, start_response)
         finally:
+            request_reads.close_scope(reads)
             RequestScopedDirectory.close_scope(users)
             end_catalogs(catalogs)
 

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from ..authorization import INVALID_REQUEST, LOGIN_REQUIRED, rp_error
 from ..exceptions import StoreUnavailable
 from ..policy.signin import Step, StepKind
+from ..store import request_reads
 from ..wiring import decided, no_user
 from . import backstop, cookie_check
 from .authorize_request import authorization_query
@@ -44,6 +45,9 @@ def guard(
     except HTTPException as exc:  # a POSTed body too large to decide on, or cut off
         return reg.web.error_response(environ, start_response, exc)
     params = request_params(query)
+    # The session's load may bring its user's methods and state along (store/request_reads.py),
+    # which the decision reads next: kept for this request only.
+    reads = request_reads.open_scope()
     try:
         effective = reg.authorization.effective_params(environ, params)  # effective parameters
         if effective is None:  # the host refuses this request itself
@@ -53,6 +57,8 @@ def guard(
     except StoreUnavailable:
         # Fail closed: no store, no authorization code.
         return reg.web.error_response(environ, start_response, StoreUnavailable())
+    finally:
+        request_reads.close_scope(reads)
 
 
 def _guard_inner(

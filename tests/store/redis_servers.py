@@ -7,6 +7,7 @@ the fixture that made it, also when the test fails.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import signal
 import socket
@@ -168,19 +169,34 @@ class RedisCluster3:
             node.flush()
 
 
+def script_names(module: Any) -> dict[bytes, str]:
+    """sha1 -> name of the Lua scripts a module lists in ``__all__`` (store/redis_scripts.py)."""
+    return {
+        hashlib.sha1(getattr(module, name).encode()).hexdigest().encode(): name
+        for name in module.__all__
+    }
+
+
 class CountingPool(redis.ConnectionPool):
     """A pool whose connections record every write to the socket in :attr:`sent`: one entry per
     round trip (a single command, or a whole pipeline), named by its first command. Without
     retries, as ``RedisStore.from_url`` makes its clients: the store's commands take the path
     they take in production (``RedisConnection._send``)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, scripts: dict[bytes, str] | None = None) -> None:
+        """``scripts``: sha1 -> name; an ``EVALSHA`` of one of them is recorded as
+        ``b"EVALSHA <name>"`` (see :func:`script_names`)."""
         sent: list[bytes] = []
+        names = scripts or {}
 
         class Counting(redis.Connection):
             def send_packed_command(self, command: Any, check_health: bool = True) -> None:
                 packed = command if isinstance(command, bytes) else b"".join(command)
-                sent.append(packed.split(b"\r\n")[2].upper())
+                parts = packed.split(b"\r\n")
+                name = parts[2].upper()
+                if name == b"EVALSHA" and parts[4] in names:
+                    name += b" " + names[parts[4]].encode()
+                sent.append(name)
                 super().send_packed_command(command, check_health)
 
         super().__init__(port=port, connection_class=Counting, retry=Retry(NoBackoff(), 0))
@@ -347,17 +363,24 @@ class RedisCluster6:
 
     def owner(self, key: str, *, seen_by: RedisServer | None = None) -> RedisServer:
         """The primary serving ``key``'s slot, as a live node (``seen_by``) sees the cluster."""
-        with (seen_by or self.alive()[0]).client() as c:
+        found = self._serving(key, seen_by or self.alive()[0])
+        if found is None:
+            raise AssertionError(f"slot of {key!r} not served")
+        return found
+
+    def _serving(self, key: str, seen_by: RedisServer) -> RedisServer | None:
+        with seen_by.client() as c:
             slot = int(c.execute_command("CLUSTER KEYSLOT", key))
             for start, end, primary, *_ in c.execute_command("CLUSTER SLOTS"):
                 if start <= slot <= end:
                     return next(n for n in self.nodes if n.port == int(primary[1]))
-        raise AssertionError(f"slot of {key!r} not served")
+        return None
 
     def owner_everywhere(self, key: str) -> RedisServer | None:
-        """The primary of ``key``'s slot if every live node names the same one, else None."""
-        seen = {self.owner(key, seen_by=node).port for node in self.alive()}
-        return next(n for n in self.nodes if n.port in seen) if len(seen) == 1 else None
+        """The primary of ``key``'s slot if every live node names the same one, else None (also
+        while a node lists the slot nowhere: during a failover, as a node learns of it)."""
+        seen = {self._serving(key, node) for node in self.alive()}
+        return seen.pop() if len(seen) == 1 else None
 
     def restart(self, node: RedisServer) -> None:
         """Start a killed node again with its nodes.conf (it comes back as a replica if its

@@ -22,17 +22,18 @@ from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store.redis import RedisStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from redis_servers import CountingPool, RedisServer, require_redis  # noqa: E402
+from redis_servers import CountingPool, RedisServer, require_redis, script_names  # noqa: E402
 
 #: what an MFA verify with an authenticator app sends, in order (one server)
 VERIFY = [
-    b"HMGET",  # the session
-    b"HGET",  # the method the form names
+    # the session, with its user's methods and state (decision 216; before: an HMGET of the
+    # session, then an HGET of the method the form names)
+    b"EVALSHA LOAD_SESSION_READS",
     # one script: the throttle's limits checked, the step advanced, its audit event, the
     # account's counters cleared, and the upgraded session saved under its new id (the old id
     # deleted). Before issue 22: a pipeline counting the attempt, this script without the
-    # session, then a script of its own for the session save (5, then 4 round trips).
-    b"EVALSHA",
+    # session, then a script of its own for the session save (5, then 4, 3 round trips).
+    b"EVALSHA ADVANCE_COUNTER_CHECKED",
 ]
 
 
@@ -47,7 +48,7 @@ def counted_store(counted_browser: tuple[Browser, list[bytes]]) -> RedisStore:
 def counted_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, list[bytes]]]:
     require_redis()
     server = RedisServer(tmp_path / "redis").start()
-    pool = CountingPool(server.port)
+    pool = CountingPool(server.port, scripts=script_names(lua))
     client = redis.Redis(connection_pool=pool)
     for name in lua.__all__:
         client.script_load(getattr(lua, name))  # a first use would add a NOSCRIPT round trip
@@ -63,7 +64,7 @@ def counted_browser(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browse
         server.stop()
 
 
-def test_an_mfa_verify_makes_three_round_trips(
+def test_an_mfa_verify_makes_two_round_trips(
     counted_browser: tuple[Browser, list[bytes]],
 ) -> None:
     browser, sent = counted_browser
@@ -107,6 +108,41 @@ def test_a_session_ended_during_the_verify_stays_ended(
     assert browser.get_json("/security-info/").status_code in (401, 403)
     assert _method_counter(counted_store, form) > before
     assert len(counted_store.list_audit(event_prefix="mfa.succeeded", limit=100)) == 1
+
+
+def test_a_method_removed_after_the_sessions_load_is_refused(
+    counted_browser: tuple[Browser, list[bytes]],
+    counted_store: RedisStore,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The verify reads its method from the session's load (decision 216); an admin removing it
+    from another process after that load, before the code is used: the script that uses the
+    code finds it gone, so the sign-in does not pass with it (fail closed), as when the method
+    was read a moment before the removal by a round trip of its own."""
+    browser, _ = counted_browser
+    mfa_url, form = browser.at_mfa_with_totp()
+    port = counted_store.client.connection_pool.connection_kwargs["port"]
+    elsewhere = RedisStore(redis.Redis(port=port), clock=clock)
+    read = counted_store.get_method
+
+    def read_then_removed_elsewhere(user_id: str, method_id: str) -> object:
+        record = read(user_id, method_id)
+        assert record is not None, "the method as the request loaded it"
+        assert elsewhere.delete_method(user_id, method_id) is True
+        return record
+
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(counted_store, "get_method", read_then_removed_elsewhere)
+            r = browser.post(mfa_url, data=form)
+    finally:
+        elsewhere.close()
+
+    assert r.status_code != 303
+    assert counted_store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
+    failed = counted_store.list_audit(event_prefix="mfa.failed", limit=100)
+    assert [e.user_id for e in failed] == ["alice"]
 
 
 def _method_counter(store: RedisStore, form: dict[str, str]) -> int:
@@ -165,8 +201,9 @@ def test_a_cleared_authorize_reads_and_writes_nothing_back(
     counted_browser: tuple[Browser, list[bytes]],
 ) -> None:
     """A cleared /authorize moments after the last: the session, the user's methods and state
-    read, and no save of the session it left as it was (decision 205; the old code: a fourth
-    round trip, the save's script, writing the same data)."""
+    read in one round trip (decision 216; before: three), and no save of the session it left as
+    it was (decision 205; before: a fourth round trip, the save's script, writing the same
+    data)."""
     browser, sent = counted_browser
     mfa_url, form = browser.at_mfa_with_totp()
     authorize = location(browser.post(mfa_url, data=form))
@@ -174,4 +211,4 @@ def test_a_cleared_authorize_reads_and_writes_nothing_back(
     browser.clock.advance(5)
     sent.clear()
     assert code_from(browser.get(authorize)) is not None
-    assert sent == [b"HMGET", b"HGETALL", b"GET"]  # session, methods, user state
+    assert sent == [b"EVALSHA LOAD_SESSION_READS"]  # session, methods, user state

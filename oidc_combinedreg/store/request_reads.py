@@ -1,0 +1,38 @@
+"""Reads a store may keep for the rest of one request of the middleware (decision 216).
+
+The middleware opens the scope around each request it serves (its pages, web/app.py, and the
+/authorize guard) and closes it before the response is sent; inside it a store may answer a
+read from what an earlier read of the same request brought along (the Redis store on one
+server: a session's load brings its user's methods and state in the same round trip, and the
+request's first ``get_method``/``list_methods``/``get_user_state`` of that user need no round
+trip of their own). Nothing outlives the request, so a change made by anyone else is seen by the
+next request, as when each read went to the server; a write through the store drops what it
+kept, so a change made in the request is seen by the rest of it. Outside a scope (the host's own
+calls, the CLI, the admin API's jobs) every read goes to the store.
+
+Set and reset by tokens, like the directory's scope (directory.py): a context manager around
+every request costs more.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+from typing import Any
+
+__all__ = ["close_scope", "kept", "open_scope"]
+
+#: store -> what it kept in this request (its own type), else None outside a scope
+_kept: ContextVar[dict[object, Any] | None] = ContextVar("combinedreg_store_reads", default=None)
+
+
+def open_scope() -> Token[dict[object, Any] | None]:
+    return _kept.set({})
+
+
+def close_scope(token: Token[dict[object, Any] | None]) -> None:
+    _kept.reset(token)
+
+
+def kept() -> dict[object, Any] | None:
+    """This request's kept reads, by store (a store keeps under itself), or None outside."""
+    return _kept.get()
