@@ -26,8 +26,9 @@ Measures (each as a ratio against the bare app measured just before it, in the s
 Beside each wall-clock ratio, the **CPU time per request of the server's workers** (utime +
 stime from /proc, both workers, the arbiter excluded): on a shared machine the throughput of the
 same server drifts by a third between measurements, CPU time much less (it still grows when the
-cores are oversubscribed: caches). Rounds interleave the servers (bare, then each store's IdP);
-the figure is the median of the rounds. ``--baseline TREE`` serves each store's IdP a second time
+cores are oversubscribed: caches). Rounds interleave the servers, each measurement right after
+its own of the bare app (the machine's speed drifts within seconds here); the figure is the
+median of the rounds. ``--baseline TREE`` serves each store's IdP a second time
 from another source tree (``git worktree add /tmp/base <commit>``), in the same rounds, each round
 in the other order: a change's before and after on the same machine at the same moment.
 On ``postgres`` (a default store, as ``make bench`` runs it): a PostgreSQL server of its own
@@ -444,6 +445,28 @@ def measured_wrk(server: Gunicorn, c: int, seconds: float, tmp: Path, lines: Pat
     return got, 1000 * cpu / max(got.requests, 1)
 
 
+def bare_get(bare: Gunicorn, c: int, seconds: float, tmp: Path, results: Measured) -> WrkResult:
+    """The bare view's GET, measured just before the measurement it is the reference of: the
+    machine's speed drifts within seconds here (a round of every store took half a minute, and
+    its last measurement's ratio drifted with it)."""
+    base, cpu = measured_wrk(bare, c, seconds, tmp, None, 0, "/ok")
+    results.add(f"bare GET c={c}", None, cpu)
+    print(line("bare Flask GET", c, base.rps, cpu), flush=True)
+    return base
+
+
+def bare_flows(bare: Gunicorn, c: int, seconds: float, results: Measured) -> float:
+    """The bare 8-request flows per second, measured just before the sign-in it is the
+    reference of (as :func:`bare_get`)."""
+    assert bare.process is not None
+    before = worker_cpu(bare.process.pid)
+    flows, requests = run_clients(c, seconds, lambda _: bare_flow(bare.port, BARE_FLOW))
+    cpu = 1000 * (worker_cpu(bare.process.pid) - before) / max(requests, 1)
+    results.add(f"bare {BARE_FLOW}-request flow c={c}", None, cpu)
+    print(line(f"bare {BARE_FLOW}-request flow", c, flows, cpu), flush=True)
+    return flows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", default="sqlite,redis,postgres", help=f"of {', '.join(STORES)}")
@@ -510,15 +533,13 @@ def main() -> None:
             for turn in range(args.rounds):
                 # Each round in the other order: none always runs first after the bare view.
                 order = variants if turn % 2 == 0 else variants[::-1]
-                base, base_cpu = measured_wrk(bare, c, args.seconds, tmp, None, 0, "/ok")
-                results.add(f"bare GET c={c}", None, base_cpu)
-                print(line("bare Flask GET", c, base.rps, base_cpu), flush=True)
                 for store in order:
                     idp = idps[(store, "near-free")]
-                    ceiling = base.rps * args.seconds * 1.1 + 100
                     if "verify" in measures:
+                        base = bare_get(bare, c, args.seconds, tmp, results)
                         # As many users as the verify's last rate with a margin (each is used
                         # once; too few would show as errors), at most the bare view's worth.
+                        ceiling = base.rps * args.seconds * 1.1 + 100
                         count = min(ceiling, idp.verify_rate * args.seconds * 3 + 300)
                         lines = idp.verify_lines(int(count))
                         got, cpu = measured_wrk(idp.server, c, args.seconds, tmp, lines, 303)
@@ -532,46 +553,37 @@ def main() -> None:
                                    f"  ratio {got.rps / base.rps:.2f}  errors {got.errors}"),
                               flush=True)  # fmt: skip
                     if "issue" in measures:
-                        lines = idp.issue_lines(int(ceiling * 0.5))
+                        base = bare_get(bare, c, args.seconds, tmp, results)
+                        lines = idp.issue_lines(int((base.rps * args.seconds * 1.1 + 100) * 0.5))
                         got, cpu = measured_wrk(idp.server, c, args.seconds, tmp, lines, 302)
                         results.add(f"code issuance {store} c={c}", got.rps / base.rps, cpu)
                         print(line(f"code issuance, {store}", c, got.rps, cpu,
                                    f"  ratio {got.rps / base.rps:.2f}  errors {got.errors}"),
                               flush=True)  # fmt: skip
-                if any(m.startswith("signin") for m in measures):
-                    assert bare.process is not None
-                    before = worker_cpu(bare.process.pid)
-                    flows, requests = run_clients(
-                        c, args.seconds, lambda _: bare_flow(bare.port, BARE_FLOW)
+                for (store, label), idp in sorted(idps.items(), reverse=turn % 2 == 1):
+                    name = "signin" if label == "near-free" else "signin-hash"
+                    if name not in measures:
+                        continue
+                    flows = bare_flows(bare, c, args.seconds, results)
+                    users = idp.signin_users(int(flows * args.seconds * 1.2) + 2 * c)
+                    port, cid = idp.server.port, idp.client_id
+                    assert idp.server.process is not None
+                    before = worker_cpu(idp.server.process.pid)
+                    got_flows, requests = run_clients(
+                        c, args.seconds, lambda i, p=port, k=cid, u=users: sign_in(p, k, *u[i])
                     )
-                    cpu = 1000 * (worker_cpu(bare.process.pid) - before) / max(requests, 1)
-                    results.add(f"bare {BARE_FLOW}-request flow c={c}", None, cpu)
-                    print(line(f"bare {BARE_FLOW}-request flow", c, flows, cpu), flush=True)
-                    for (store, label), idp in sorted(idps.items(), reverse=turn % 2 == 1):
-                        name = "signin" if label == "near-free" else "signin-hash"
-                        if name not in measures:
-                            continue
-                        users = idp.signin_users(int(flows * args.seconds * 1.2) + 2 * c)
-                        port, cid = idp.server.port, idp.client_id
-                        assert idp.server.process is not None
-                        before = worker_cpu(idp.server.process.pid)
-                        got_flows, requests = run_clients(
-                            c, args.seconds, lambda i, p=port, k=cid, u=users: sign_in(p, k, *u[i])
-                        )
-                        cpu = (
-                            1000 * (worker_cpu(idp.server.process.pid) - before) / max(requests, 1)
-                        )
-                        key = f"sign-in ({label} hash) {store} c={c}"
-                        results.add(key, got_flows / flows, cpu)
-                        # the same as requests per second, against the bare flow's
-                        shape = got_flows * lengths[store] / (flows * BARE_FLOW)
-                        results.add(f"{key} per request", shape, cpu)
-                        print(line(f"sign-in, {label} hash, {store}", c, got_flows, cpu,
-                                   f"  ratio {got_flows / flows:.2f}, per request {shape:.2f}"),
-                              flush=True)  # fmt: skip
+                    cpu = 1000 * (worker_cpu(idp.server.process.pid) - before) / max(requests, 1)
+                    key = f"sign-in ({label} hash) {store} c={c}"
+                    results.add(key, got_flows / flows, cpu)
+                    # the same as requests per second, against the bare flow's
+                    shape = got_flows * lengths[store] / (flows * BARE_FLOW)
+                    results.add(f"{key} per request", shape, cpu)
+                    print(line(f"sign-in, {label} hash, {store}", c, got_flows, cpu,
+                               f"  ratio {got_flows / flows:.2f}, per request {shape:.2f}"),
+                          flush=True)  # fmt: skip
         counted = ", ".join(f"{name} {n}" for name, n in lengths.items())
-        print(f"Medians (requests per sign-in: {counted}; ratios against the bare figure of the "
-              "same round; the machine's load shows in wall-clock ratios, less in CPU):")  # fmt: skip
+        print(f"Medians (requests per sign-in: {counted}; ratios against the bare figure measured "
+              "just before each; the machine's load shows in wall-clock ratios, less in CPU):")  # fmt: skip
         results.report()
 
 
