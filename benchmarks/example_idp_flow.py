@@ -14,8 +14,8 @@ Measures (each as a ratio against the bare app measured just before it, in the s
 * ``issue``: the final /authorize of a signed-in password-only user (the break-glass group),
   answered with a code (302), each request its own nonce, sent by wrk, against the bare GET.
 * ``signin``, ``signin-hash``: whole sign-ins of a browser with an authenticator app (the
-  authorization request, the login page, the password, the MFA page, the code, the code issued:
-  each IdP's requests counted and printed), by a small Python client (cookies, one connection
+  authorization request showing the sign-in form, the password, the MFA page, the code, the
+  code issued: each IdP's requests counted and printed), by a small Python client (cookies, one connection
   per request as gunicorn's sync workers close them), against the issue's "bare 8-request flow"
   (issue 22: eight GETs of the bare view per flow through the same client). A sign-in that needs
   fewer requests is faster for its user, and the ratio shows it; "per request" beside it divides

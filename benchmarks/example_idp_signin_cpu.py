@@ -1,14 +1,14 @@
 """CPU per request of each request of a whole sign-in through the example IdP, in process
-(Flask's test client, SQLite stores): what each of its requests costs (7 since decision 212),
+(Flask's test client, SQLite stores): what each of its requests costs (6 since decision 217),
 and which to profile.
 
     python benchmarks/example_idp_signin_cpu.py [--sign-ins 100] [--rounds 3]
-                                                [--profile "7 GET /authorize"]
+                                                [--profile "6 GET /authorize"]
 
 The sign-in is the one benchmarks/example_idp_flow.py measures under gunicorn, made the same way
 (its directory, config and near-free password hash: argon2id 8 KiB, t=1, p=1): a user of the
-demo's employees group with an authenticator app follows the authorization request to the
-login page, posts the password, is sent to the MFA page, posts the code and comes back to
+demo's employees group with an authenticator app gets the sign-in form at the authorization
+request (decision 217), posts the password, is sent to the MFA page, posts the code and comes back to
 /authorize for the code. CPU time (``time.process_time``) per request, the median and the least
 of ``--rounds`` rounds (the least moves least on a shared machine), beside a bare Flask "ok"
 GET through the same kind of client; then the same for the WSGI application alone (what a
@@ -168,7 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sign-ins", type=int, default=100, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", help='one step, as printed (e.g. "7 GET /authorize")')
+    parser.add_argument("--profile", help='one step, as printed (e.g. "6 GET /authorize")')
     args = parser.parse_args()
     warm = 20
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pyotp
 import pytest
@@ -215,10 +216,12 @@ def _csrf(text: str) -> str:
 
 def _sign_in_at_the_demo_rp(demo: Demo, user: str) -> tuple[requests.Session, requests.Response]:
     s = requests.Session()
-    r = s.get(demo.url + "/demo/login", timeout=10)
-    r = s.post(
-        r.url, data={"csrf_token": _csrf(r.text), "username": user, "password": user}, timeout=10
-    )
+    r = s.get(demo.url + "/demo/login", timeout=10)  # the sign-in form, at /authorize
+    m = re.search(r'name="next" value="([^"]*)"', r.text)
+    assert m is not None, r.text[:300]
+    form = {"csrf_token": _csrf(r.text), "username": user, "password": user,
+            "next": html.unescape(m.group(1))}  # fmt: skip
+    r = s.post(urljoin(r.url, "/login"), data=form, timeout=10)
     return s, r
 
 

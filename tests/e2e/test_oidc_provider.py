@@ -259,6 +259,8 @@ def post_authorization_request(rp: Rp, **extra: str) -> tuple[requests.Response,
     url, state, verifier = rp.authorize_url(**extra)
     endpoint, _, query = url.partition("?")
     response = rp.browser.post(endpoint, data=parse_qsl(query), allow_redirects=False)
+    if response.status_code == 200:  # the sign-in form, at the endpoint itself (decision 217)
+        return response, state, verifier
     assert response.status_code in (302, 303), response.text[:300]
     return rp.follow(urljoin(endpoint, response.headers["Location"])), state, verifier
 

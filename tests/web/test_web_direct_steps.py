@@ -151,11 +151,12 @@ def test_the_campaigns_snooze_returns_to_authorize(make_browser: Callable[..., B
     assert code_from(browser.get(AUTHORIZE)) is not None
 
 
-def test_a_sign_in_with_an_app_through_the_example_idp_is_seven_requests(
+def test_a_sign_in_with_an_app_through_the_example_idp_is_six_requests(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
-    """grace (MFA registration policy alone) with an authenticator app: /authorize, the login
-    page, the password, /authorize -> the MFA page, the page, the code -> /authorize, the code."""
+    """grace (MFA registration policy alone) with an authenticator app: /authorize (the sign-in
+    form, decision 217), the password, /authorize -> the MFA page, the page, the code ->
+    /authorize, the code."""
     idp = make_idp(tmp_path, clock)
     client_id = registered(idp)["client_id"]
     secret = add_totp(idp.application.extensions["example_idp"].registration, "grace")
@@ -191,7 +192,7 @@ def test_a_sign_in_with_an_app_through_the_example_idp_is_seven_requests(
             r = send("POST", here, form)
     assert "code=" in r.headers["Location"]
     assert sent == [
-        "GET /authorize", "GET /login", "POST /login", "GET /authorize",
+        "GET /authorize", "POST /login", "GET /authorize",
         "GET /security-info/mfa", "POST /security-info/mfa", "GET /authorize",
     ]  # fmt: skip
 

@@ -4,7 +4,10 @@ the ``current_user`` proxy, which loads the user only when a template uses it.""
 
 from __future__ import annotations
 
+import html as htmllib
+import re
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from flask import render_template_string
@@ -46,47 +49,31 @@ def test_templates_still_see_the_signed_in_user(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "next_url",
-    [
-        "/authorize?client_id=demo&scope=openid+profile&state=a%26b",
-        "/authorize?redirect_uri=https%3A%2F%2Frp.example%2Fcb%3Fx%3D1&nonce=~-_.!$'()*,;:@",
-        "/authorize?q=caf\u00e9 #frag%",
-        "",
-    ],
+    "state", ["a&b", "https://rp.example/cb?x=1", "~-_.!$'()*,;:@", "caf\u00e9 #frag%", ""]
 )
-@pytest.mark.parametrize("script_name", ["", "/idp"])
-def test_the_login_url_is_url_fors(tmp_path: Path, next_url: str, script_name: str) -> None:
-    """The authorization request's redirect to the login page is built without url_for
-    (oidc_views._login_url): the same string url_for makes, under a mounted app's root too."""
-    from flask import url_for
-
-    from example_idp.oidc_views import _login_url
-
-    app = make_idp(tmp_path).application
-    with app.test_request_context("/authorize", environ_base={"SCRIPT_NAME": script_name}):
-        assert _login_url(next_url) == url_for("login.login", next=next_url)
-
-
-def test_the_redirect_to_the_login_page_builds_no_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from idp_client import authorize_params, registered
-    from werkzeug.routing import MapAdapter
-
+def test_the_login_form_at_authorize_comes_back_to_the_request(tmp_path: Path, state: str) -> None:
+    """A signed-out browser gets the sign-in form at the authorization endpoint itself (decision
+    217: no redirect to /login), whose ``next`` is the request as the browser sent it: after the
+    password the same request gets its code, its state intact."""
     client = make_idp(tmp_path)
-    params = authorize_params(registered(client)["client_id"])
-    built: list[str] = []
-    build = MapAdapter.build
+    query = urlencode(authorize_params(registered(client)["client_id"], state=state))
+    page = client.get("/authorize?" + query)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    next_url = _hidden(html, "next")
+    assert next_url == "/authorize?" + query
+    form = {"csrf_token": _hidden(html, "csrf_token"), "username": USER, "password": USER,
+            "next": next_url}  # fmt: skip
+    back = client.post("/login", data=form)
+    assert back.status_code == 302 and back.headers["Location"] == next_url
+    answer = callback(client.get(next_url))
+    assert "code" in answer and answer.get("state", "") == state
 
-    def counting(self: MapAdapter, endpoint: str, *args: object, **kwargs: object) -> str:
-        built.append(endpoint)
-        return build(self, endpoint, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(MapAdapter, "build", counting)
-    response = client.get("/authorize", query_string=params)
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/login?next=/authorize?client_id%3D")
-    assert built == []
+def _hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found is not None, html[:300]
+    return htmllib.unescape(found.group(1))
 
 
 def test_a_signed_out_authorization_request_loads_no_user(
@@ -98,7 +85,7 @@ def test_a_signed_out_authorization_request_loads_no_user(
     params = authorize_params(registered(client)["client_id"])
     loads = user_loads(monkeypatch)
     response = client.get("/authorize", query_string=params)
-    assert response.headers["Location"].startswith("/login?")
+    assert response.status_code == 200 and 'name="password"' in response.get_data(as_text=True)
     assert loads == []
     login(client)
     assert "code" in callback(client.get("/authorize", query_string=params))
