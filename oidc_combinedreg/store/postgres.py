@@ -21,20 +21,20 @@ Choices, and why (docs/storage.md, decisions 120-124):
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.store import postgres_sql as q
-from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState, state_from_row
-from oidc_combinedreg.store.postgres_pool import Conn, PostgresConnections
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.postgres_pool import Conn
+from oidc_combinedreg.store.postgres_reads import PostgresReads
 from oidc_combinedreg.store.session_plan import SessionPlan
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PostgresConnections):
+class PostgresStore(PostgresReads):
     """The :class:`~oidc_combinedreg.store.base.Store` on a PostgreSQL database.
 
     ``conninfo`` is a libpq connection string or URI (empty: the ``PG*`` environment variables).
@@ -47,23 +47,8 @@ class PostgresStore(PostgresConnections):
 
     # -- methods ------------------------------------------------------------------------------
 
-    def _methods(self, where: str, params: Sequence[Any]) -> list[MethodRecord]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {q.METHOD_COLUMNS} FROM methods WHERE {where} ORDER BY created_at, seq",
-                params,
-            ).fetchall()
-        return [q.method_from_row(row) for row in rows]
-
-    def list_methods(self, user_id: str) -> list[MethodRecord]:
-        return self._methods(f"user_id = %s AND {q.IN_USE}", (user_id,))
-
     def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
         return self._methods(f"user_id = %s AND NOT {q.IN_USE}", (user_id,))
-
-    def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
-        found = self._methods(f"id = %s AND user_id = %s AND {q.IN_USE}", (method_id, user_id))
-        return found[0] if found else None
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         found = self._methods(f"lookup = %s AND {q.IN_USE}", (lookup,))
@@ -278,15 +263,6 @@ class PostgresStore(PostgresConnections):
 
     # -- per-user state -----------------------------------------------------------------------
 
-    def get_user_state(self, user_id: str) -> UserState:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT user_id, default_method_id, skips_used, snoozed_until, confirmed_at,"
-                " reregister, extra FROM user_state WHERE user_id = %s",
-                (user_id,),
-            ).fetchone()
-        return UserState(user_id=user_id) if row is None else state_from_row(row)
-
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
         with self._tx() if events else self._connection() as conn:
             conn.execute(q.PUT_USER_STATE, q.state_params(state))
@@ -301,17 +277,6 @@ class PostgresStore(PostgresConnections):
         return [row[0] for row in rows]
 
     # -- sessions -----------------------------------------------------------------------------
-
-    def load_session(self, sid: str) -> dict[str, Any] | None:
-        key, secret = q.split_sid(sid)
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT secret, data FROM sessions WHERE sid = %s AND expires_at > %s",
-                (key, self._clock.now()),
-            ).fetchone()
-        if row is None or not hmac.compare_digest(str(row[0]).encode(), secret.encode()):
-            return None
-        return q.loads(row[1])
 
     def save_session(
         self,

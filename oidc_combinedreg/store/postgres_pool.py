@@ -18,6 +18,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store import request_reads
 from oidc_combinedreg.store.deferred_transaction import DeferredTransaction
 from oidc_combinedreg.store.postgres_schema import MIGRATIONS, migrate, schema_version
 from oidc_combinedreg.store.session_plan import SessionPlans
@@ -173,7 +174,13 @@ class PostgresConnections(DeferredTransaction):
 
         ``begin=False``: for one statement that is atomic on its own, a pooled (autocommit)
         connection even inside a block whose transaction has not begun yet: no ``BEGIN`` and
-        ``COMMIT`` round trips for it; the block's next call begins the transaction."""
+        ``COMMIT`` round trips for it; the block's next call begins the transaction.
+
+        Any statement drops what this request kept of a session's load (postgres_reads.py):
+        a change, or a read of something else, may follow a change the kept reads predate."""
+        reads = request_reads.kept()
+        if reads:
+            reads.pop(self, None)
         local = self._local
         active: Conn | None = getattr(local, "conn", None)
         if active is None and begin and getattr(local, "pending", False):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
 from psycopg import pq
-from webtest import Browser, base_config, cid_of, location, stored_conts
+from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -26,8 +26,9 @@ from postgres_servers import PostgresServer  # noqa: E402
 #: prepared, after 5 uses on the connection, shows as "(prepared)": its text is not sent again;
 #: the one round trip that prepares it is not counted)
 VERIFY = [
-    "SELECT",  # the session
-    "SELECT",  # the method the form names
+    # the session with its user's methods in use and state, one statement (decision 218;
+    # before: the session, then the method the form names)
+    "SELECT",
     # one statement, atomic on its own (autocommit: no BEGIN, no COMMIT): the throttle's limits
     # checked on the locked counters, the TOTP step advanced (compare-and-set), its audit event,
     # the account's failure counters cleared, and the upgraded session saved under its new id
@@ -89,7 +90,7 @@ def traced(tmp_path: Path, clock: FrozenClock) -> Iterator[tuple[Browser, Path]]
         server.destroy()
 
 
-def test_an_mfa_verify_makes_three_round_trips(traced: tuple[Browser, Path]) -> None:
+def test_an_mfa_verify_makes_two_round_trips(traced: tuple[Browser, Path]) -> None:
     browser, trace = traced
     mfa_url, form = browser.at_mfa_with_totp()
     start = len(trace.read_text(errors="replace"))
@@ -127,3 +128,43 @@ def test_a_session_ended_during_the_verify_stays_ended(
     assert store.delete_user_sessions("alice") == 0, "no session of alice is live"
     assert browser.get_json("/security-info/").status_code in (401, 403)
     assert len(store.list_audit(event_prefix="mfa.succeeded", limit=100)) == 1
+
+
+def test_a_cleared_authorize_is_one_round_trip(traced: tuple[Browser, Path]) -> None:
+    """A cleared /authorize moments after the last: the session, the user's methods and state in
+    one statement (decision 218; before: three), and no save of the session it left as it was
+    (decision 205)."""
+    browser, trace = traced
+    mfa_url, form = browser.at_mfa_with_totp()
+    authorize = location(browser.post(mfa_url, data=form))
+    assert code_from(browser.get(authorize)) is not None
+    browser.clock.advance(5)
+    start = len(trace.read_text(errors="replace"))
+    assert code_from(browser.get(authorize)) is not None
+    assert _round_trips(trace, start) in (["SELECT"], ["(prepared)"])
+
+
+def test_a_method_removed_after_the_sessions_load_is_refused(
+    traced: tuple[Browser, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verify reads its method from the session's load (decision 218); removed from
+    elsewhere after that load, before the code is used: the statement that uses the code finds
+    it gone, so the sign-in does not pass with it (fail closed)."""
+    browser, _ = traced
+    store = browser.reg.store
+    mfa_url, form = browser.at_mfa_with_totp()
+    read = store.get_method
+
+    def read_then_removed_elsewhere(user_id: str, method_id: str) -> object:
+        record = read(user_id, method_id)
+        assert record is not None, "the method as the request loaded it"
+        assert store.delete_method(user_id, method_id) is True  # outside the kept reads' path
+        return record
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "get_method", read_then_removed_elsewhere)
+        r = browser.post(mfa_url, data=form)
+
+    assert r.status_code != 303
+    assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
+    assert [e.user_id for e in store.list_audit(event_prefix="mfa.failed", limit=100)] == ["alice"]
