@@ -64,7 +64,8 @@ class RedisMethods(RedisEphemeral, RedisAudit):
         # The key holds the user id, so another user's method id is simply not there (no IDOR).
         kept = self._kept_reads(user_id)
         if kept is not None:
-            raw = kept.methods.get(method_id.encode())
+            # surrogatepass: an id no field can have (a lone surrogate from JSON) finds nothing
+            raw = kept.methods.get(method_id.encode("utf-8", "surrogatepass"))
         else:
             key = self._keys.methods(user_id)
             raw = cast("bytes | None", self._read_command(key, "HGET", key, method_id))

@@ -78,6 +78,7 @@ def test_a_load_in_a_scope_brings_the_users_methods_and_state(
         assert store.get_method("alice", first) == expected[0][0]
         assert store.get_method("alice", second) == expected[0][1]
         assert store.get_method("alice", "no-such-method") is None
+        assert store.get_method("alice", "\ud800") is None  # a lone surrogate (JSON): no 500
         assert sent == [LOAD], "answered from the load's reply"
     finally:
         request_reads.close_scope(token)
