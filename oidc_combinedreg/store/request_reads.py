@@ -16,10 +16,12 @@ every request costs more.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
-__all__ = ["close_scope", "kept", "open_scope"]
+__all__ = ["close_scope", "kept", "open_scope", "scope"]
 
 #: store -> what it kept in this request (its own type), else None outside a scope
 _kept: ContextVar[dict[object, Any] | None] = ContextVar("combinedreg_store_reads", default=None)
@@ -31,6 +33,17 @@ def open_scope() -> Token[dict[object, Any] | None]:
 
 def close_scope(token: Token[dict[object, Any] | None]) -> None:
     _kept.reset(token)
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """:func:`open_scope` and :func:`close_scope` around a block (a request of a host's own that
+    calls the store as the middleware's pages do; the tests)."""
+    token = open_scope()
+    try:
+        yield
+    finally:
+        close_scope(token)
 
 
 def kept() -> dict[object, Any] | None:

@@ -29,9 +29,8 @@ def alice(store: Store) -> tuple[str, str, str]:
 
 @pytest.fixture
 def scope() -> Iterator[None]:
-    token = request_reads.open_scope()
-    yield
-    request_reads.close_scope(token)
+    with request_reads.scope():
+        yield
 
 
 def _answers(store: Store, ids: tuple[str, ...]) -> tuple[object, ...]:
@@ -47,12 +46,9 @@ def _answers(store: Store, ids: tuple[str, ...]) -> tuple[object, ...]:
 
 def test_a_request_reads_what_the_store_holds(store: Store, alice: tuple[str, str, str]) -> None:
     outside = _answers(store, alice)
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         assert store.load_session("s.alice") == {"uid": "alice"}
         inside = _answers(store, alice)
-    finally:
-        request_reads.close_scope(token)
     assert inside == outside
     assert inside[4] is None, "a reported method is out of use"
 
@@ -78,16 +74,10 @@ def test_a_change_elsewhere_is_seen_by_the_next_request(
     store: Store, alice: tuple[str, str, str]
 ) -> None:
     first, _, _ = alice
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         store.load_session("s.alice")
-    finally:
-        request_reads.close_scope(token)
     assert store.delete_method("alice", first) is True
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         store.load_session("s.alice")
         assert store.get_method("alice", first) is None
         assert first not in [m.id for m in store.list_methods("alice")]
-    finally:
-        request_reads.close_scope(token)

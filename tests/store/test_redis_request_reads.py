@@ -48,9 +48,8 @@ def other(redis_server: RedisServer, clock: FrozenClock) -> Iterator[RedisStore]
 
 @pytest.fixture
 def scope() -> Iterator[None]:
-    token = request_reads.open_scope()
-    yield
-    request_reads.close_scope(token)
+    with request_reads.scope():
+        yield
 
 
 def _alice(store: RedisStore) -> tuple[str, str]:
@@ -68,8 +67,7 @@ def test_a_load_in_a_scope_brings_the_users_methods_and_state(
     store, sent = counted
     first, second = _alice(store)
     expected = (store.list_methods("alice"), store.get_user_state("alice"))  # the server's
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         sent.clear()
         assert store.load_session("s.alice") == {"uid": "alice"}
         assert sent == [LOAD]
@@ -80,8 +78,6 @@ def test_a_load_in_a_scope_brings_the_users_methods_and_state(
         assert store.get_method("alice", "no-such-method") is None
         assert store.get_method("alice", "\ud800") is None  # a lone surrogate (JSON): no 500
         assert sent == [LOAD], "answered from the load's reply"
-    finally:
-        request_reads.close_scope(token)
 
 
 def test_outside_a_scope_each_read_is_a_round_trip(counted: tuple[RedisStore, list[bytes]]) -> None:
@@ -125,24 +121,18 @@ def test_a_change_made_elsewhere_is_seen_by_the_next_request(
 ) -> None:
     store, _ = counted
     first, _ = _alice(store)
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         store.load_session("s.alice")
         assert other.delete_method("alice", first) is True
         # The request answers as of its load, as when it read the method just before the
         # change: the write that would use it finds it gone (tests/web/test_web_redis_round_trips.py).
         assert store.get_method("alice", first) is not None
-    finally:
-        request_reads.close_scope(token)
 
     assert store.get_method("alice", first) is None
-    token = request_reads.open_scope()
-    try:
+    with request_reads.scope():
         store.load_session("s.alice")
         assert store.get_method("alice", first) is None
         assert request_reads.kept() is not None
-    finally:
-        request_reads.close_scope(token)
     assert request_reads.kept() is None
 
 
