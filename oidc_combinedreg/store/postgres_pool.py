@@ -178,9 +178,7 @@ class PostgresConnections(DeferredTransaction):
 
         Any statement drops what this request kept of a session's load (postgres_reads.py):
         a change, or a read of something else, may follow a change the kept reads predate."""
-        reads = request_reads.kept()
-        if reads:
-            reads.pop(self, None)
+        request_reads.drop(self)
         local = self._local
         active: Conn | None = getattr(local, "conn", None)
         if active is None and begin and getattr(local, "pending", False):

@@ -50,7 +50,6 @@ class UserReads:
     """What a session's load inside a request brought along: its user's methods in use (in
     ``list_methods``'s order) and state."""
 
-    user_id: str
     methods: list[MethodRecord]
     state: UserState
 
@@ -92,9 +91,9 @@ class PostgresReads(PostgresConnections):
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
         key, secret = q.split_sid(sid)
-        reads = request_reads.kept()
+        keeps = request_reads.kept() is not None
         with self._connection() as conn:  # drops what this request kept (a new load)
-            if reads is None:
+            if not keeps:
                 row = conn.execute(
                     "SELECT secret, data FROM sessions WHERE sid = %s AND expires_at > %s",
                     (key, self._clock.now()),
@@ -105,15 +104,15 @@ class PostgresReads(PostgresConnections):
         if not rows or not hmac.compare_digest(str(rows[0][0]).encode(), secret.encode()):
             return None
         first = rows[0]
-        if reads is not None and first[2] is not None:
+        if keeps and first[2] is not None:
             user_id = first[2]
             methods = [q.method_from_row(row[_METHOD]) for row in rows if row[3] is not None]
             state = state_from_row(first[_STATE]) if first[_STATE.start] is not None else None
-            reads[self] = UserReads(user_id, methods, state or UserState(user_id=user_id))
+            request_reads.keep(
+                self, user_id, UserReads(methods, state or UserState(user_id=user_id))
+            )
         return q.loads(first[1])
 
     def _kept_reads(self, user_id: str) -> UserReads | None:
         """``user_id``'s reads kept by this request's session load, if any."""
-        reads = request_reads.kept()
-        found = None if reads is None else reads.get(self)
-        return found if found is not None and found.user_id == user_id else None
+        return request_reads.kept_for(self, user_id, UserReads)

@@ -309,9 +309,7 @@ class RedisConnection:
         fails while any one of them is down.) NOSCRIPT ran nothing, so this sends no write twice.
         On a cluster, a script whose slot moved is sent again only if it was never sent."""
         code = self._scripts[script]
-        reads = request_reads.kept()
-        if reads:  # a change (or a session's new load): what the request kept may be stale
-            reads.pop(self, None)
+        request_reads.drop(self)  # a change, or a session's new load
         if not self._cluster:
             try:
                 try:

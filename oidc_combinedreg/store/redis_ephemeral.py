@@ -32,7 +32,6 @@ class UserReads:
     """What a session's load inside a request brought along (store/request_reads.py): its
     user's methods hash (field -> value, as HGETALL answers) and state value (GET's)."""
 
-    user_id: str
     methods: dict[bytes, bytes]
     state: bytes | None
 
@@ -44,8 +43,7 @@ class RedisEphemeral(RedisConnection):
 
     def load_session(self, sid: str) -> dict[str, Any] | None:
         key = self._keys.session(sid)
-        reads = request_reads.kept()
-        if reads is None or self._cluster:
+        if request_reads.kept() is None or self._cluster:
             data, expires_at = hmget_replies(self._read_command(key, "HMGET", key, "d", "e"))
             user = None
         else:
@@ -57,15 +55,13 @@ class RedisEphemeral(RedisConnection):
             data, expires_at, user = reply[0], reply[1], reply[2]
         if data is None or expires_at is None or float(expires_at) <= self._clock.now():
             return None
-        if user is not None and reads is not None:
-            reads[self] = UserReads(user.decode(), hash_replies(reply[3]), reply[4])
+        if user is not None:
+            request_reads.keep(self, user.decode(), UserReads(hash_replies(reply[3]), reply[4]))
         return dict(json.loads(data))
 
     def _kept_reads(self, user_id: str) -> UserReads | None:
         """``user_id``'s reads kept by this request's session load, if any."""
-        reads = request_reads.kept()
-        found = None if reads is None else reads.get(self)
-        return found if found is not None and found.user_id == user_id else None
+        return request_reads.kept_for(self, user_id, UserReads)
 
     def save_session(
         self,

@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["close_scope", "kept", "open_scope", "scope"]
+__all__ = ["close_scope", "drop", "keep", "kept", "kept_for", "open_scope", "scope"]
 
-#: store -> what it kept in this request (its own type), else None outside a scope
+_T = TypeVar("_T")
+
+#: store -> (the user, what it kept of them) in this request, else None outside a scope
 _kept: ContextVar[dict[object, Any] | None] = ContextVar("combinedreg_store_reads", default=None)
 
 
@@ -49,3 +51,27 @@ def scope() -> Iterator[None]:
 def kept() -> dict[object, Any] | None:
     """This request's kept reads, by store (a store keeps under itself), or None outside."""
     return _kept.get()
+
+
+def keep(store: object, user_id: str, value: object) -> None:
+    """``store`` keeps ``value`` of ``user_id`` for the rest of this request (nothing outside a
+    scope)."""
+    reads = _kept.get()
+    if reads is not None:
+        reads[store] = (user_id, value)
+
+
+def kept_for(store: object, user_id: str, kind: type[_T]) -> _T | None:
+    """What ``store`` kept of ``user_id`` in this request, if it is a ``kind``; else None."""
+    reads = _kept.get()
+    found = None if reads is None else reads.get(store)
+    if found is None or found[0] != user_id or not isinstance(found[1], kind):
+        return None
+    return found[1]
+
+
+def drop(store: object) -> None:
+    """``store`` is about to send something (a change, a new load): what it kept may be stale."""
+    reads = _kept.get()
+    if reads:
+        reads.pop(store, None)
