@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
 from psycopg import pq
-from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
+from webtest import (
+    Browser,
+    base_config,
+    cid_of,
+    code_from,
+    location,
+    post_with_change_after_read,
+    stored_conts,
+)
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -104,7 +112,7 @@ def test_an_mfa_verify_makes_two_round_trips(traced: tuple[Browser, Path]) -> No
 
 
 def test_a_session_ended_during_the_verify_stays_ended(
-    traced: tuple[Browser, Path], monkeypatch: pytest.MonkeyPatch
+    traced: tuple[Browser, Path],
 ) -> None:
     """'Sign out everywhere' in another tab after this request loaded its session, before its
     code is checked: the statement that uses the code saves the upgraded session only while the
@@ -113,16 +121,11 @@ def test_a_session_ended_during_the_verify_stays_ended(
     browser, _ = traced
     store = browser.reg.store
     mfa_url, form = browser.at_mfa_with_totp()
-    read = store.get_method
 
-    def read_then_sign_out_everywhere(user_id: str, method_id: str) -> object:
-        record = read(user_id, method_id)
+    def sign_out_everywhere(user_id: str, method_id: str, record: object) -> None:
         assert store.delete_user_sessions(user_id) == 1
-        return record
 
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "get_method", read_then_sign_out_everywhere)
-        r = browser.post(mfa_url, data=form)
+    r = post_with_change_after_read(browser, store, mfa_url, form, sign_out_everywhere)
 
     assert r.status_code == 403
     assert store.delete_user_sessions("alice") == 0, "no session of alice is live"
@@ -145,7 +148,7 @@ def test_a_cleared_authorize_is_one_round_trip(traced: tuple[Browser, Path]) -> 
 
 
 def test_a_method_removed_after_the_sessions_load_is_refused(
-    traced: tuple[Browser, Path], monkeypatch: pytest.MonkeyPatch
+    traced: tuple[Browser, Path],
 ) -> None:
     """The verify reads its method from the session's load (decision 218); removed from
     elsewhere after that load, before the code is used: the statement that uses the code finds
@@ -153,17 +156,12 @@ def test_a_method_removed_after_the_sessions_load_is_refused(
     browser, _ = traced
     store = browser.reg.store
     mfa_url, form = browser.at_mfa_with_totp()
-    read = store.get_method
 
-    def read_then_removed_elsewhere(user_id: str, method_id: str) -> object:
-        record = read(user_id, method_id)
+    def removed_elsewhere(user_id: str, method_id: str, record: object) -> None:
         assert record is not None, "the method as the request loaded it"
         assert store.delete_method(user_id, method_id) is True  # outside the kept reads' path
-        return record
 
-    with monkeypatch.context() as patch:
-        patch.setattr(store, "get_method", read_then_removed_elsewhere)
-        r = browser.post(mfa_url, data=form)
+    r = post_with_change_after_read(browser, store, mfa_url, form, removed_elsewhere)
 
     assert r.status_code != 303
     assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []

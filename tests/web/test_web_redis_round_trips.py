@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 import redis
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
+from webtest import (
+    Browser,
+    base_config,
+    cid_of,
+    code_from,
+    location,
+    post_with_change_after_read,
+    stored_conts,
+)
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -82,7 +90,6 @@ def test_an_mfa_verify_makes_two_round_trips(
 def test_a_session_ended_during_the_verify_stays_ended(
     counted_browser: tuple[Browser, list[bytes]],
     counted_store: RedisStore,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """'Sign out everywhere' in another tab after this request loaded its session, before its
     code is checked: the script that uses the code saves the upgraded session only while the
@@ -92,16 +99,11 @@ def test_a_session_ended_during_the_verify_stays_ended(
     browser, _ = counted_browser
     mfa_url, form = browser.at_mfa_with_totp()
     before = _method_counter(counted_store, form)
-    read = counted_store.get_method
 
-    def read_then_sign_out_everywhere(user_id: str, method_id: str) -> object:
-        record = read(user_id, method_id)
+    def sign_out_everywhere(user_id: str, method_id: str, record: object) -> None:
         assert counted_store.delete_user_sessions(user_id) == 1
-        return record
 
-    with monkeypatch.context() as patch:
-        patch.setattr(counted_store, "get_method", read_then_sign_out_everywhere)
-        r = browser.post(mfa_url, data=form)
+    r = post_with_change_after_read(browser, counted_store, mfa_url, form, sign_out_everywhere)
 
     assert r.status_code == 403
     assert counted_store.delete_user_sessions("alice") == 0, "no session of alice is live"
@@ -114,7 +116,6 @@ def test_a_method_removed_after_the_sessions_load_is_refused(
     counted_browser: tuple[Browser, list[bytes]],
     counted_store: RedisStore,
     clock: FrozenClock,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The verify reads its method from the session's load (decision 216); an admin removing it
     from another process after that load, before the code is used: the script that uses the
@@ -124,18 +125,13 @@ def test_a_method_removed_after_the_sessions_load_is_refused(
     mfa_url, form = browser.at_mfa_with_totp()
     port = counted_store.client.connection_pool.connection_kwargs["port"]
     elsewhere = RedisStore(redis.Redis(port=port), clock=clock)
-    read = counted_store.get_method
 
-    def read_then_removed_elsewhere(user_id: str, method_id: str) -> object:
-        record = read(user_id, method_id)
+    def removed_elsewhere(user_id: str, method_id: str, record: object) -> None:
         assert record is not None, "the method as the request loaded it"
         assert elsewhere.delete_method(user_id, method_id) is True
-        return record
 
     try:
-        with monkeypatch.context() as patch:
-            patch.setattr(counted_store, "get_method", read_then_removed_elsewhere)
-            r = browser.post(mfa_url, data=form)
+        r = post_with_change_after_read(browser, counted_store, mfa_url, form, removed_elsewhere)
     finally:
         elsewhere.close()
 

@@ -7,10 +7,12 @@ ambiguous across test folders.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyotp
+import pytest
 from plain_wsgi_host import Host
 from werkzeug.test import Client, TestResponse
 
@@ -150,3 +152,25 @@ def location(response: TestResponse) -> str:
 def code_from(response: TestResponse) -> str | None:
     m = re.search(r"[?&]code=([^&]+)", location(response))
     return m.group(1) if m else None
+
+
+def post_with_change_after_read(
+    browser: Browser,
+    store: Store,
+    url: str,
+    form: dict[str, str],
+    change: Callable[[str, str, object], None],
+) -> TestResponse:
+    """POST ``form`` to ``url`` with ``change(user_id, method_id, record)`` run right after the
+    view read its method (``store.get_method``), before the code is used: what another tab or
+    process does in between (the round-trip tests' races)."""
+    read = store.get_method
+
+    def read_then_change(user_id: str, method_id: str) -> object:
+        record = read(user_id, method_id)
+        change(user_id, method_id, record)
+        return record
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "get_method", read_then_change)
+        return browser.post(url, data=form)
