@@ -23,6 +23,7 @@ from types import TracebackType
 from oidc_combinedreg.clock import Clock
 from oidc_combinedreg.config.model import SqliteSynchronous
 from oidc_combinedreg.exceptions import StoreUnavailable
+from oidc_combinedreg.store import request_reads
 from oidc_combinedreg.store.deferred_transaction import DeferredTransaction
 from oidc_combinedreg.store.sqlite_lock import WriterLock, fork_generation
 from oidc_combinedreg.store.sqlite_schema import migrate, schema_version
@@ -251,6 +252,7 @@ class SqliteConnection(DeferredTransaction):
 
     def _begin(self) -> sqlite3.Connection:
         """The first call inside :meth:`transaction`: the writer lock, then ``BEGIN IMMEDIATE``."""
+        request_reads.drop(self)  # see _locked_write
         writer = self._locked_writer()
         try:
             self._check_file()
@@ -309,6 +311,10 @@ class SqliteConnection(DeferredTransaction):
 
     @contextmanager
     def _locked_write(self) -> Iterator[sqlite3.Connection]:
+        # Every change goes through here or _begin: what a session's load kept in this request
+        # (sqlite_reads.py) may be stale after it, so it is dropped first. A read changes
+        # nothing, and a load keeps only outside a transaction.
+        request_reads.drop(self)
         writer = self._locked_writer()
         try:
             self._check_file()

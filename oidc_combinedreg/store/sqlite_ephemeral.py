@@ -7,7 +7,6 @@ towards the periodic purge of expired rows (``SqliteConnection._written``).
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -79,7 +78,7 @@ def delete_counters(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
         conn.execute(f"DELETE FROM counters WHERE key IN ({marks})", list(keys))
 
 
-def _split_sid(sid: str) -> tuple[str, str]:
+def split_sid(sid: str) -> tuple[str, str]:
     """A session id's key and secret: ``<key>.<secret>`` (``SessionManager`` keeps the key for
     the session's life and draws a new secret at each rotation); an id without a dot is all key.
     """
@@ -91,22 +90,6 @@ class SqliteEphemeral(SqliteConnection):
     """Sessions, challenges and counters of :class:`~oidc_combinedreg.store.sqlite.SqliteStore`."""
 
     # -- sessions -----------------------------------------------------------------------------
-
-    def load_session(self, sid: str) -> dict[str, Any] | None:
-        key, secret = _split_sid(sid)
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?",
-                (key, self._clock.now()),
-            ).fetchone()
-        if row is None:
-            return None
-        stored, data = row  # by position: sqlite3.Row compares names to find one
-        # Bytes: compare_digest refuses str with characters beyond ASCII, and a cookie may
-        # hold anything.
-        if not hmac.compare_digest(str(stored).encode(), secret.encode()):
-            return None
-        return dict(json.loads(data))
 
     def save_session(
         self,
@@ -121,8 +104,8 @@ class SqliteEphemeral(SqliteConnection):
         now = self._clock.now()
         expires_at = now + ttl
         text = dumps(data)
-        key, secret = _split_sid(sid)
-        old_key, old_secret = _split_sid(replaces or sid)
+        key, secret = split_sid(sid)
+        old_key, old_secret = split_sid(replaces or sid)
         slack = min(_EXPIRY_SLACK, ttl / 100)
         params = (key, secret, user_id, text, expires_at)
         # Saving a loaded session needs it live; a new one may take over an expired row.
@@ -146,7 +129,7 @@ class SqliteEphemeral(SqliteConnection):
 
     def delete_session(self, sid: str) -> None:
         with self._writing() as conn:
-            conn.execute("DELETE FROM sessions WHERE sid = ? AND secret = ?", _split_sid(sid))
+            conn.execute("DELETE FROM sessions WHERE sid = ? AND secret = ?", split_sid(sid))
 
     def delete_user_sessions(self, user_id: str) -> int:
         now = self._clock.now()

@@ -10,8 +10,9 @@ import sqlite3
 from collections.abc import Collection, Sequence
 
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
-from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState, state_from_row
-from oidc_combinedreg.store.sqlite_ephemeral import SqliteEphemeral, delete_counters
+from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.sqlite_ephemeral import delete_counters
+from oidc_combinedreg.store.sqlite_reads import SqliteReads
 from oidc_combinedreg.store.sqlite_rows import (
     IN_USE,
     INSERT_METHOD,
@@ -31,32 +32,15 @@ _ADVANCE = (
 _RECORD_USE = f"UPDATE methods SET last_used_at = ? WHERE id = ? AND user_id = ? AND {IN_USE}"
 
 
-_GET_USER_STATE = (
-    "SELECT user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister,"
-    " extra FROM user_state WHERE user_id = ?"
-)
-
-
-class SqliteMethods(SqliteEphemeral):
+class SqliteMethods(SqliteReads):
     """Methods and user state of :class:`~oidc_combinedreg.store.sqlite.SqliteStore`. Built on the
-    sessions and counters part: a report ends the user's sessions, a used code clears counters."""
+    sessions and counters part: a report ends the user's sessions, a used code clears counters.
+    Their reads are sqlite_reads.py's."""
 
     # -- methods ------------------------------------------------------------------------------
 
-    def list_methods(self, user_id: str) -> list[MethodRecord]:
-        return self._list_methods(user_id, IN_USE)
-
     def list_reported_methods(self, user_id: str) -> list[MethodRecord]:
         return self._list_methods(user_id, f"NOT {IN_USE}")
-
-    def _list_methods(self, user_id: str, condition: str) -> list[MethodRecord]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {METHOD_COLUMNS} FROM methods WHERE user_id = ? AND {condition}"
-                " ORDER BY created_at, rowid",
-                (user_id,),
-            ).fetchall()
-        return [method_from_row(row) for row in rows]
 
     def report_methods(
         self,
@@ -99,14 +83,6 @@ class SqliteMethods(SqliteEphemeral):
             conn.execute("UPDATE methods SET reported_at = NULL WHERE id = ?", (method_id,))
             insert_audit(conn, audit)
         return True
-
-    def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:
-        with self._connection() as conn:
-            row = conn.execute(
-                f"SELECT {METHOD_COLUMNS} FROM methods WHERE id = ? AND user_id = ? AND {IN_USE}",
-                (method_id, user_id),
-            ).fetchone()
-        return None if row is None else method_from_row(row)
 
     def find_method_by_lookup(self, lookup: str) -> MethodRecord | None:
         with self._connection() as conn:
@@ -214,13 +190,6 @@ class SqliteMethods(SqliteEphemeral):
         return True
 
     # -- per-user state -----------------------------------------------------------------------
-
-    def get_user_state(self, user_id: str) -> UserState:
-        with self._connection() as conn:
-            row = conn.execute(_GET_USER_STATE, (user_id,)).fetchone()
-        if row is None:
-            return UserState(user_id=user_id)
-        return state_from_row(row)  # by position, as PostgreSQL's
 
     def put_user_state(self, state: UserState, *, events: Sequence[AuditEvent] = ()) -> None:
         params = (state.user_id, state.default_method_id, state.skips_used, state.snoozed_until,

@@ -43,7 +43,7 @@ def method_params(record: MethodRecord) -> tuple[Any, ...]:
 _KINDS = {kind.value: kind for kind in MethodKind}
 
 
-def method_from_row(row: sqlite3.Row) -> MethodRecord:
+def method_from_row(row: sqlite3.Row | tuple[Any, ...]) -> MethodRecord:
     """A row of ``SELECT {METHOD_COLUMNS}``, unpacked by position (every MFA verify reads one:
     ``sqlite3.Row`` looks a name up by comparing it with each column's, case-insensitively)."""
     (method_id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup,

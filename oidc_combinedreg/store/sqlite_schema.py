@@ -104,7 +104,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM sqlite_sequence WHERE name = 'audit'",
     ),
     # Sessions keyed by the part of the id that stays for the session's life (see
-    # _split_sid), clustered by it: a lookup reads one B-tree instead of an index and the table,
+    # split_sid), clustered by it: a lookup reads one B-tree instead of an index and the table,
     # and a rotation (a new secret) updates its row in place, where a new key moved it in the
     # key index (two pages of a verify's commit, and the splits of random inserts).
     (

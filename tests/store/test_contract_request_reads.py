@@ -1,6 +1,6 @@
 """Store contract: inside a request of the middleware (store/request_reads.py) every backend
-answers as outside it. Redis on one server and PostgreSQL answer a user's methods and state from
-the session's load (decisions 216, 218): the answers must be the store's, a change made in the
+answers as outside it. Redis on one server, PostgreSQL and SQLite answer a user's methods and
+state from the session's load (decisions 216, 218, 219): the answers must be the store's, a change made in the
 request must be seen by the rest of it, a change made elsewhere by the next request, and a
 reported method must stay out of use."""
 
@@ -81,3 +81,18 @@ def test_a_change_elsewhere_is_seen_by_the_next_request(
         store.load_session("s.alice")
         assert store.get_method("alice", first) is None
         assert first not in [m.id for m in store.list_methods("alice")]
+
+
+def test_a_change_in_the_same_transaction_as_the_load_is_seen(
+    store: Store, alice: tuple[str, str, str], scope: None
+) -> None:
+    """A session loaded inside a store transaction, then a change in that transaction: on
+    SQLite only the transaction's first statement passes the writer lock (where what a load
+    kept is dropped), so a load there keeps nothing (decision 219)."""
+    with store.transaction():
+        assert store.load_session("s.alice") == {"uid": "alice"}
+        added = method()
+        store.add_method(added, limit=5)
+        assert added.id in [m.id for m in store.list_methods("alice")]
+        store.put_user_state(UserState(user_id="alice", skips_used=4))
+        assert store.get_user_state("alice").skips_used == 4

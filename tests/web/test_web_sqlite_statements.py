@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 from plain_wsgi_host import DictDirectory, make_app
-from webtest import Browser, base_config, cid_of, code_from, location, stored_conts
+from webtest import (
+    Browser,
+    base_config,
+    cid_of,
+    code_from,
+    location,
+    post_with_change_after_read,
+    stored_conts,
+)
 
 from oidc_combinedreg import parse_config
 from oidc_combinedreg.clock import FrozenClock
@@ -26,8 +34,9 @@ from oidc_combinedreg.web.app import WebApp
 
 #: what an MFA verify with an authenticator app runs, in order (first word of each statement)
 VERIFY = [
-    "SELECT",  # the session
-    "SELECT",  # the method the form names
+    # the session with its user's methods in use and state (decision 219; before: the session,
+    # then the method the form names)
+    "SELECT",
     "BEGIN",  # BEGIN IMMEDIATE: the code check's transaction, under the writer lock
     "SELECT",  # the throttle's counters (read: a clean success writes none)
     "UPDATE",  # the TOTP step advanced (compare-and-set)
@@ -62,7 +71,7 @@ def _verbs(statements: list[str]) -> list[str]:
     ]
 
 
-def test_an_mfa_verify_runs_eight_statements(traced: tuple[Browser, list[str]]) -> None:
+def test_an_mfa_verify_runs_seven_statements(traced: tuple[Browser, list[str]]) -> None:
     browser, statements = traced
     mfa_url, form = browser.at_mfa_with_totp()
     statements.clear()
@@ -71,6 +80,27 @@ def test_an_mfa_verify_runs_eight_statements(traced: tuple[Browser, list[str]]) 
     assert r.status_code == 303 and location(r) == "/authorize?client_id=demo&state=s1"
     assert _verbs(statements) == VERIFY, statements
     assert cid_of(mfa_url) not in stored_conts(browser)
+
+
+def test_a_method_removed_after_the_sessions_load_is_refused(
+    traced: tuple[Browser, list[str]],
+) -> None:
+    """The verify reads its method from the session's load (decision 219); removed from
+    elsewhere after that load, before the code is used: the UPDATE that uses the code finds
+    it gone, so the sign-in does not pass with it (fail closed)."""
+    browser, _ = traced
+    store = browser.reg.store
+    mfa_url, form = browser.at_mfa_with_totp()
+
+    def removed_elsewhere(user_id: str, method_id: str, record: object) -> None:
+        assert record is not None, "the method as the request loaded it"
+        assert store.delete_method(user_id, method_id) is True
+
+    r = post_with_change_after_read(browser, store, mfa_url, form, removed_elsewhere)
+
+    assert r.status_code != 303
+    assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
+    assert [e.user_id for e in store.list_audit(event_prefix="mfa.failed", limit=100)] == ["alice"]
 
 
 def test_a_refused_code_is_counted_in_the_same_transaction(
@@ -190,15 +220,17 @@ def test_a_cleared_authorize_does_not_rewrite_a_session_saved_moments_ago(
     traced: tuple[Browser, list[str]],
 ) -> None:
     """A cleared /authorize adds its continuation and takes it back: the session is what the
-    store holds. Within half a minute of the guard's last save (decision 205) it reads and
-    writes nothing (the old code: an UPDATE of the same data at each such request); the code
-    is still issued."""
+    store holds. Within half a minute of the guard's last save (decision 205) it writes nothing
+    (the old code: an UPDATE of the same data at each such request), and reads the session with
+    its user's methods and state in one statement (decision 219; before: three); the code is
+    still issued."""
     browser, statements = traced
     _signed_in_through_mfa(browser)
     browser.clock.advance(5)
     statements.clear()
     assert code_from(browser.authorize()) is not None
-    assert _verbs(statements) == ["SELECT", "SELECT", "SELECT"], statements
+    assert _verbs(statements) == ["SELECT"], statements
+    assert " methods m " in statements[0] and " user_state st " in statements[0], statements
 
 
 def test_a_cleared_authorize_still_keeps_a_used_session_alive(
