@@ -436,11 +436,12 @@ class Measured:
 
 def measured_wrk(server: Gunicorn, c: int, seconds: float, tmp: Path, lines: Path | None,
                  expect: int, path: str = "") -> tuple[WrkResult, float]:  # fmt: skip
-    """wrk against ``server``; (result, worker CPU ms per request)."""
+    """wrk against ``server`` (without ``lines``: the GET of ``path``, through the same Lua
+    calls per request as lines, support/load.py); (result, worker CPU ms per request)."""
     assert server.process is not None
     before = worker_cpu(server.process.pid)
     got = run_wrk(server.url + path, connections=c, seconds=seconds, workdir=tmp, lines=lines,
-                  expect_status=expect)  # fmt: skip
+                  expect_status=expect, scripted=True)  # fmt: skip
     cpu = worker_cpu(server.process.pid) - before
     return got, 1000 * cpu / max(got.requests, 1)
 
@@ -449,7 +450,9 @@ def bare_get(bare: Gunicorn, c: int, seconds: float, tmp: Path, results: Measure
     """The bare view's GET, measured just before the measurement it is the reference of: the
     machine's speed drifts within seconds here (a round of every store took half a minute, and
     its last measurement's ratio drifted with it)."""
-    base, cpu = measured_wrk(bare, c, seconds, tmp, None, 0, "/ok")
+    base, cpu = measured_wrk(bare, c, seconds, tmp, None, 200, "/ok")
+    if base.errors:
+        raise SystemExit(f"the bare view answered {base.errors} requests with errors")
     results.add(f"bare GET c={c}", None, cpu)
     print(line("bare Flask GET", c, base.rps, cpu), flush=True)
     return base

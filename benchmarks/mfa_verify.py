@@ -7,7 +7,7 @@ Flask "ok" view served the same way, measured in the same run.
 The three stores by default; ``redis-unix`` also measures the same Redis through its Unix socket (a
 Redis on the same host as the IdP). ``postgres`` measures the PostgreSQL store on a server the
 benchmark starts (tests/store/postgres_servers.py: loopback TCP, fsync off, synchronous commits),
-also against its own floor: the bare view after 3 ``SELECT 1`` round trips, what a verify makes
+also against its own floor: the bare view after 2 ``SELECT 1`` round trips, what a verify makes
 there (tests/web/test_web_postgres_round_trips.py).
 
 Both gunicorn worker classes are measured, each against its own bare baseline: ``sync`` (one
@@ -17,7 +17,7 @@ request per process at a time, no keep-alive: what docs/deploy.md recommends beh
 Budget: the verify request reaches at least 40% of the bare view's throughput (printed as a
 ratio; nothing is asserted on time), on the SQLite store. The Redis store is measured and
 printed the same way, and also against the "Redis floor": the bare view after as many round
-trips to the same Redis as a verify makes (3, tests/web/test_web_redis_round_trips.py), which
+trips to the same Redis as a verify makes (2, tests/web/test_web_redis_round_trips.py), which
 is what the network alone costs (docs/decisions.md, 38).
 
 The servers run side by side; at each concurrency the benchmark measures rounds of "bare (and
@@ -202,17 +202,20 @@ def bench(tmp: Path, workers: str, stores: list[str], redis_url: str, seconds: f
                 floor_ratios: list[float] = []
                 pg_floor_ratios: list[float] = []
                 for _ in range(rounds):
-                    base = run_wrk(bare.url + "/ok", connections=c, seconds=seconds, workdir=tmp)
+                    # The references scripted as the verify's lines are (support/load.py).
+                    base = run_wrk(bare.url + "/ok", connections=c, seconds=seconds, workdir=tmp,
+                                   expect_status=200, scripted=True)  # fmt: skip
                     print(line("bare Flask ok", c, base), flush=True)
                     least = None
                     if floor is not None:
                         least = run_wrk(floor.url + "/ok", connections=c, seconds=seconds,
-                                        workdir=tmp)  # fmt: skip
+                                        workdir=tmp, expect_status=200, scripted=True)  # fmt: skip
                         print(line(f"Redis floor ({VERIFY_ROUND_TRIPS} RT)", c, least), flush=True)
                     pg_least = None
                     if pg_floor is not None:
                         pg_least = run_wrk(pg_floor.url + "/ok", connections=c, seconds=seconds,
-                                           workdir=tmp)  # fmt: skip
+                                           workdir=tmp, expect_status=200,
+                                           scripted=True)  # fmt: skip
                         name = f"PG floor ({POSTGRES_VERIFY_ROUND_TRIPS} RT)"
                         print(line(name, c, pg_least), flush=True)
                     for target in targets:

@@ -161,7 +161,7 @@ def _redis_floor() -> Flask:
 redis_floor = _redis_floor()
 
 #: round trips of an MFA verify on PostgreSQL (tests/web/test_web_postgres_round_trips.py)
-POSTGRES_VERIFY_ROUND_TRIPS = 3
+POSTGRES_VERIFY_ROUND_TRIPS = 2
 
 
 def _postgres_floor() -> Flask:

@@ -166,3 +166,11 @@ def test_a_method_removed_after_the_sessions_load_is_refused(
     assert r.status_code != 303
     assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
     assert [e.user_id for e in store.list_audit(event_prefix="mfa.failed", limit=100)] == ["alice"]
+
+
+def test_the_benchmarks_floor_makes_as_many_round_trips() -> None:
+    """benchmarks/mfa_verify.py's PostgreSQL floor imitates the verify's round trips: one number,
+    checked here against the verify's own count (it said 3 after the verify made 2)."""
+    from benchmarks.support.bench_app import POSTGRES_VERIFY_ROUND_TRIPS
+
+    assert POSTGRES_VERIFY_ROUND_TRIPS == len(VERIFY)

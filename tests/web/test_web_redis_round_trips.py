@@ -208,3 +208,11 @@ def test_a_cleared_authorize_reads_and_writes_nothing_back(
     sent.clear()
     assert code_from(browser.get(authorize)) is not None
     assert sent == [b"EVALSHA LOAD_SESSION_READS"]  # session, methods, user state
+
+
+def test_the_benchmarks_floor_makes_as_many_round_trips() -> None:
+    """benchmarks/mfa_verify.py's Redis floor imitates the verify's round trips: one number,
+    checked here against the verify's own count (it said 3 after the verify made 2)."""
+    from benchmarks.support.bench_app import VERIFY_ROUND_TRIPS
+
+    assert VERIFY_ROUND_TRIPS == len(VERIFY)
