@@ -19,11 +19,11 @@ import pytest
 from plain_wsgi_host import DictDirectory, make_app
 from webtest import (
     Browser,
+    assert_method_removed_after_read_is_refused,
     base_config,
     cid_of,
     code_from,
     location,
-    post_with_change_after_read,
     stored_conts,
 )
 
@@ -87,20 +87,9 @@ def test_a_method_removed_after_the_sessions_load_is_refused(
 ) -> None:
     """The verify reads its method from the session's load (decision 219); removed from
     elsewhere after that load, before the code is used: the UPDATE that uses the code finds
-    it gone, so the sign-in does not pass with it (fail closed)."""
+    it gone."""
     browser, _ = traced
-    store = browser.reg.store
-    mfa_url, form = browser.at_mfa_with_totp()
-
-    def removed_elsewhere(user_id: str, method_id: str, record: object) -> None:
-        assert record is not None, "the method as the request loaded it"
-        assert store.delete_method(user_id, method_id) is True
-
-    r = post_with_change_after_read(browser, store, mfa_url, form, removed_elsewhere)
-
-    assert r.status_code != 303
-    assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
-    assert [e.user_id for e in store.list_audit(event_prefix="mfa.failed", limit=100)] == ["alice"]
+    assert_method_removed_after_read_is_refused(browser, browser.reg.store)
 
 
 def test_a_refused_code_is_counted_in_the_same_transaction(

@@ -174,3 +174,25 @@ def post_with_change_after_read(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store, "get_method", read_then_change)
         return browser.post(url, data=form)
+
+
+def assert_method_removed_after_read_is_refused(
+    browser: Browser, store: Store, remover: Store | None = None
+) -> None:
+    """alice's MFA verify with her authenticator app removed (by ``remover``: another store on
+    the same data, else ``store``) right after the view read it, before the code is used: the
+    call that uses the code must find it gone (the stores that answer the read from the
+    session's load, decisions 216, 218, 219), so the sign-in does not pass with it (fail
+    closed): no success audited, the failure audited."""
+    mfa_url, form = browser.at_mfa_with_totp()
+
+    def removed_elsewhere(user_id: str, method_id: str, record: object) -> None:
+        assert record is not None, "the method as the request loaded it"
+        assert (remover or store).delete_method(user_id, method_id) is True
+
+    r = post_with_change_after_read(browser, store, mfa_url, form, removed_elsewhere)
+
+    assert r.status_code != 303
+    assert store.list_audit(event_prefix="mfa.succeeded", limit=100) == []
+    failed = store.list_audit(event_prefix="mfa.failed", limit=100)
+    assert [e.user_id for e in failed] == ["alice"]
