@@ -1,8 +1,8 @@
 """The SQLite store's reads of a user's methods and state, and of a session: inside a request of
 the middleware (store/request_reads.py) a session's load brings its user's methods in use and
 state in the same statement, and that request's ``get_method``, ``list_methods`` and
-``get_user_state`` of that user are answered from them until the store runs any other statement
-or the request ends (decision 219, as decisions 216 and 218 on Redis and PostgreSQL). SQLite
+``get_user_state`` of that user are answered from them until the store changes anything or
+the request ends (decision 219, as decisions 216 and 218 on Redis and PostgreSQL). SQLite
 has no round trips to save, but each statement is a read transaction of its own (its locks on
 the WAL index, and after another process's commit its pages read again): the MFA verify runs
 one statement fewer, a cleared /authorize two. Outside a request every read is its own
