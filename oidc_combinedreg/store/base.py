@@ -39,7 +39,9 @@ __all__ = [
     "LimitCheckedAdvance",
     "MethodRecord",
     "Store",
+    "STATE_COLUMNS",
     "UserState",
+    "qualified",
     "state_from_row",
 ]
 
@@ -84,6 +86,17 @@ class UserState:
     reregister: bool = False
     #: anything else (flags set by "this wasn't me", ...)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: the ``user_state`` columns of the SQL stores in the order :func:`state_from_row` reads them
+STATE_COLUMNS = (
+    "user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister, extra"
+)
+
+
+def qualified(alias: str, columns: str) -> str:
+    """``columns`` (a comma-separated list) each prefixed with ``alias.``, for a join."""
+    return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
 
 
 def state_from_row(row: Sequence[Any]) -> UserState:

@@ -14,25 +14,23 @@ from typing import Any
 
 from oidc_combinedreg.store import postgres_sql as q
 from oidc_combinedreg.store import request_reads
-from oidc_combinedreg.store.base import MethodRecord, UserState, state_from_row
+from oidc_combinedreg.store.base import (
+    STATE_COLUMNS,
+    MethodRecord,
+    UserState,
+    qualified,
+    state_from_row,
+)
 from oidc_combinedreg.store.postgres_pool import PostgresConnections
 
 __all__ = ["PostgresReads"]
-
-_STATE_COLUMNS = (
-    "user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister, extra"
-)
-
-
-def _of(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
 
 
 #: the session (secret, data, user), then per method in use of its user one row of the methods'
 #: columns (NULLs for none), then the user's state row (NULLs for none); the methods in the
 #: order ``list_methods`` gives them
 LOAD_SESSION_WITH_USER = f"""
-SELECT s.secret, s.data, s.user_id, {_of("m", q.METHOD_COLUMNS)}, {_of("st", _STATE_COLUMNS)}
+SELECT s.secret, s.data, s.user_id, {qualified("m", q.METHOD_COLUMNS)}, {qualified("st", STATE_COLUMNS)}
 FROM sessions s
 LEFT JOIN LATERAL (
     SELECT {q.METHOD_COLUMNS}, seq FROM methods WHERE methods.user_id = s.user_id AND {q.IN_USE}
@@ -42,7 +40,7 @@ WHERE s.sid = %s AND s.expires_at > %s
 ORDER BY m.created_at, m.seq
 """
 _METHOD = slice(3, 3 + len(q.METHOD_COLUMNS.split(",")))
-_STATE = slice(_METHOD.stop, _METHOD.stop + len(_STATE_COLUMNS.split(",")))
+_STATE = slice(_METHOD.stop, _METHOD.stop + len(STATE_COLUMNS.split(",")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +83,7 @@ class PostgresReads(PostgresConnections):
             return kept.state
         with self._connection() as conn:
             row = conn.execute(
-                f"SELECT {_STATE_COLUMNS} FROM user_state WHERE user_id = %s", (user_id,)
+                f"SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = %s", (user_id,)
             ).fetchone()
         return UserState(user_id=user_id) if row is None else state_from_row(row)
 

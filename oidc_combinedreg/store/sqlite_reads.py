@@ -16,28 +16,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from oidc_combinedreg.store import request_reads
-from oidc_combinedreg.store.base import MethodRecord, UserState, state_from_row
+from oidc_combinedreg.store.base import (
+    STATE_COLUMNS,
+    MethodRecord,
+    UserState,
+    qualified,
+    state_from_row,
+)
 from oidc_combinedreg.store.sqlite_ephemeral import SqliteEphemeral, split_sid
 from oidc_combinedreg.store.sqlite_rows import IN_USE, METHOD_COLUMNS, method_from_row
 
 __all__ = ["SqliteReads"]
 
-_STATE_COLUMNS = (
-    "user_id, default_method_id, skips_used, snoozed_until, confirmed_at, reregister, extra"
-)
-_GET_USER_STATE = f"SELECT {_STATE_COLUMNS} FROM user_state WHERE user_id = ?"
+_GET_USER_STATE = f"SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = ?"
 _LOAD_SESSION = "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?"
-
-
-def _of(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{name.strip()}" for name in columns.split(","))
 
 
 #: the session (secret, data, user), then per method in use of its user one row of the methods'
 #: columns (NULLs for none), then the user's state row (NULLs for none); the methods in the
 #: order ``list_methods`` gives them
 LOAD_SESSION_WITH_USER = f"""
-SELECT s.secret, s.data, s.user_id, {_of("m", METHOD_COLUMNS)}, {_of("st", _STATE_COLUMNS)}
+SELECT s.secret, s.data, s.user_id, {qualified("m", METHOD_COLUMNS)}, {qualified("st", STATE_COLUMNS)}
 FROM sessions s
 LEFT JOIN methods m ON m.user_id = s.user_id AND m.{IN_USE}
 LEFT JOIN user_state st ON st.user_id = s.user_id
@@ -45,7 +44,7 @@ WHERE s.sid = ? AND s.expires_at > ?
 ORDER BY m.created_at, m.rowid
 """
 _METHOD = slice(3, 3 + len(METHOD_COLUMNS.split(",")))
-_STATE = slice(_METHOD.stop, _METHOD.stop + len(_STATE_COLUMNS.split(",")))
+_STATE = slice(_METHOD.stop, _METHOD.stop + len(STATE_COLUMNS.split(",")))
 
 
 @dataclass(frozen=True, slots=True)
