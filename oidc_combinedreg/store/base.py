@@ -26,13 +26,13 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..methods.kinds import MethodKind
+from .json_documents import loads
 
 __all__ = [
     "AuditEvent",
@@ -112,7 +112,7 @@ def state_from_row(row: Sequence[Any]) -> UserState:
         snoozed_until=snoozed_until,
         confirmed_at=confirmed_at,
         reregister=bool(reregister),
-        extra=json.loads(extra),
+        extra=loads(extra),
     )
 
 

@@ -9,7 +9,6 @@ never serve with it (a store that forgets counters would reopen TOTP replay and 
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,13 +22,14 @@ from oidc_combinedreg.exceptions import (
     StoreUnavailable,
 )
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import dumps, loads
 
 __all__ = ["MemoryStore"]
 
 
 def _copy(value: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy through JSON, so only what the real stores can hold is accepted."""
-    return dict(json.loads(json.dumps(dict(value))))
+    return loads(dumps(value))
 
 
 def _copy_method(record: MethodRecord) -> MethodRecord:

@@ -27,6 +27,7 @@ from typing import Any
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.store import postgres_sql as q
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import dumps, loads
 from oidc_combinedreg.store.postgres_pool import Conn
 from oidc_combinedreg.store.postgres_reads import PostgresReads
 from oidc_combinedreg.store.session_plan import SessionPlan
@@ -132,7 +133,7 @@ class PostgresStore(PostgresReads):
             cur = conn.execute(
                 "UPDATE methods SET label = %s, data = %s, secret = %s"
                 f" WHERE id = %s AND user_id = %s AND {q.IN_USE}",
-                (record.label, q.dumps(record.data), record.secret, record.id, record.user_id),
+                (record.label, dumps(record.data), record.secret, record.id, record.user_id),
             )
             if cur.rowcount == 0:
                 return False
@@ -259,7 +260,7 @@ class PostgresStore(PostgresReads):
     ) -> None:
         """See ``LimitCheckedAdvance.plan_session_save``: written by
         :meth:`advance_counter_checked`."""
-        self._plans.plan(SessionPlan(sid, q.dumps(data), user_id, ttl, replaces, create))
+        self._plans.plan(SessionPlan(sid, dumps(data), user_id, ttl, replaces, create))
 
     # -- per-user state -----------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class PostgresStore(PostgresReads):
         replaces: str | None = None,
         create: bool = True,
     ) -> bool:
-        payload = q.dumps(data)
+        payload = dumps(data)
         # A save planned ahead may have been written by the code check's statement already.
         answer, replaces, create = self._plans.settle(sid, payload, user_id, ttl, replaces, create)
         if answer is not None:
@@ -331,7 +332,7 @@ class PostgresStore(PostgresReads):
                 "INSERT INTO challenges (key, data, expires_at) VALUES (%s, %s, %s)"
                 " ON CONFLICT (key) DO UPDATE SET data = excluded.data,"
                 " expires_at = excluded.expires_at",
-                (key, q.dumps(data), self._clock.now() + ttl),
+                (key, dumps(data), self._clock.now() + ttl),
             )
         self._written()
 
@@ -342,7 +343,7 @@ class PostgresStore(PostgresReads):
             ).fetchone()
         if row is None or row[1] <= self._clock.now():
             return None
-        return q.loads(row[0])
+        return loads(row[0])
 
     def peek_challenge(self, key: str) -> dict[str, Any] | None:
         with self._connection() as conn:
@@ -350,7 +351,7 @@ class PostgresStore(PostgresReads):
                 "SELECT data FROM challenges WHERE key = %s AND expires_at > %s",
                 (key, self._clock.now()),
             ).fetchone()
-        return None if row is None else q.loads(row[0])
+        return None if row is None else loads(row[0])
 
     # -- counters -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from oidc_combinedreg.store.base import (
     qualified,
     state_from_row,
 )
+from oidc_combinedreg.store.json_documents import loads
 from oidc_combinedreg.store.postgres_pool import PostgresConnections
 
 __all__ = ["PostgresReads"]
@@ -109,7 +110,7 @@ class PostgresReads(PostgresConnections):
             request_reads.keep(
                 self, user_id, UserReads(methods, state or UserState(user_id=user_id))
             )
-        return q.loads(first[1])
+        return loads(first[1])
 
     def _kept_reads(self, user_id: str) -> UserReads | None:
         """``user_id``'s reads kept by this request's session load, if any."""

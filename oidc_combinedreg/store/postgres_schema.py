@@ -7,8 +7,8 @@ migration once: the second waits for the first to commit, then finds nothing lef
 newer than this package is refused, never downgraded.
 
 Times are the injected clock's seconds (``double precision``), as in the SQLite store, so every
-store expires by the same clock; JSON is kept as ``text`` (what ``json.dumps`` wrote, escapes and
-all): ``jsonb`` refuses ``\\u0000``, which a session or an audit detail may hold.
+store expires by the same clock; JSON is kept as ``text`` (what ``json_documents.dumps`` wrote,
+escapes and all): ``jsonb`` refuses ``\\u0000``, which a session or an audit detail may hold.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import dumps, loads
 
 METHOD_COLUMNS = (
     "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup, reported_at"
@@ -155,10 +156,6 @@ def user_lock_key(user_id: str) -> tuple[int, int]:
     return USER_LOCK_SPACE, int.from_bytes(digest, "big", signed=True)
 
 
-def loads(text: str) -> dict[str, Any]:
-    return dict(json.loads(text))
-
-
 def increment_batches(
     incr: Sequence[tuple[str, float | None]], now: float
 ) -> tuple[list[dict[str, float | None]], list[int]]:
@@ -172,10 +169,6 @@ def increment_batches(
         batches[-1][key] = None if ttl is None else now + ttl
         where.append(len(batches) - 1)
     return batches, where
-
-
-def dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
 
 
 def method_params(r: MethodRecord) -> tuple[Any, ...]:
@@ -192,7 +185,7 @@ def method_from_row(row: Sequence[Any]) -> MethodRecord:
         kind=MethodKind(kind),
         label=label,
         created_at=created_at,
-        data=json.loads(data),
+        data=loads(data),
         secret=bytes(secret),
         counter=counter,
         last_used_at=last_used_at,
@@ -220,7 +213,7 @@ def audit_from_row(row: Sequence[Any]) -> AuditEvent:
         outcome=outcome,
         ip=ip,
         correlation_id=correlation_id,
-        detail=json.loads(detail),
+        detail=loads(detail),
     )
 
 

@@ -8,18 +8,17 @@ Redis TTL only frees the memory (store/redis.py's docstring).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from oidc_combinedreg.store import redis_scripts as lua
 from oidc_combinedreg.store import request_reads
+from oidc_combinedreg.store.json_documents import dumps, loads
 from oidc_combinedreg.store.redis_connection import RedisConnection, pipe_eval
 from oidc_combinedreg.store.redis_layout import (
     METHODS_PART,
     STATE_PART,
-    dumps,
     expiry_ms,
     hash_replies,
     hmget_replies,
@@ -57,7 +56,7 @@ class RedisEphemeral(RedisConnection):
             return None
         if user is not None:
             request_reads.keep(self, user.decode(), UserReads(hash_replies(reply[3]), reply[4]))
-        return dict(json.loads(data))
+        return loads(data)
 
     def _kept_reads(self, user_id: str) -> UserReads | None:
         """``user_id``'s reads kept by this request's session load, if any."""
@@ -192,7 +191,7 @@ class RedisEphemeral(RedisConnection):
     def _live_challenge(self, raw: bytes | str | None) -> dict[str, Any] | None:
         if raw is None:
             return None
-        value = json.loads(raw)
+        value = loads(raw)
         return None if value["e"] <= self._clock.now() else dict(value["d"])
 
     # -- counters -----------------------------------------------------------------------------

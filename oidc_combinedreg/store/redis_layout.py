@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import dumps, loads
 
 #: the ``part`` of the key of a user's methods hash
 METHODS_PART = "registered"
@@ -23,10 +23,6 @@ STATE_PART = "state"
 #: the ``part`` of the key of a user's reported methods ("This wasn't me"): field = method id,
 #: value = ``<reported_at>|<the value it had in the methods hash>``
 REPORTED_PART = "reported"
-
-
-def dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
 
 
 def expiry_ms(seconds: float) -> int:
@@ -133,7 +129,7 @@ def event_json(event: AuditEvent, eid: str | None) -> str:
 
 
 def event_from_json(raw: bytes) -> tuple[AuditEvent, str | None]:
-    v = json.loads(raw)
+    v = loads(raw)
     event = AuditEvent(
         at=v["at"], event=v["event"], user_id=v["user_id"], outcome=v["outcome"], ip=v["ip"],
         correlation_id=v["correlation_id"], detail=v["detail"],

@@ -7,7 +7,6 @@ also writes the change's audit events (store/redis.py's docstring: "One user, on
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -21,6 +20,7 @@ from oidc_combinedreg.exceptions import (
     StoreUnavailable,
 )
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import loads
 from oidc_combinedreg.store.redis_audit import Advanced, Block, RedisAudit
 from oidc_combinedreg.store.redis_ephemeral import RedisEphemeral
 from oidc_combinedreg.store.redis_layout import (
@@ -334,7 +334,7 @@ class RedisMethods(RedisEphemeral, RedisAudit):
             raw = cast("bytes | None", self._read_command(key, "GET", key))
         if raw is None:
             return UserState(user_id=user_id)
-        v = json.loads(raw)
+        v = loads(raw)
         return UserState(
             user_id=user_id,
             default_method_id=v["default_method_id"],

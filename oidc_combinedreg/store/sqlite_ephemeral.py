@@ -7,13 +7,12 @@ towards the periodic purge of expired rows (``SqliteConnection._written``).
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from oidc_combinedreg.store.json_documents import dumps, loads
 from oidc_combinedreg.store.sqlite_connection import SqliteConnection
-from oidc_combinedreg.store.sqlite_rows import dumps
 
 # A new session. A row with the same key and another secret is the same session rotated by a
 # parallel request since this one loaded it: the stale copy is dropped, never written over it.
@@ -165,7 +164,7 @@ class SqliteEphemeral(SqliteConnection):
                 conn.execute("DELETE FROM challenges WHERE key = ?", (key,))
         if not rows or rows[0]["expires_at"] <= self._clock.now():
             return None
-        return dict(json.loads(rows[0]["data"]))
+        return loads(rows[0]["data"])
 
     def peek_challenge(self, key: str) -> dict[str, Any] | None:
         with self._connection() as conn:
@@ -173,7 +172,7 @@ class SqliteEphemeral(SqliteConnection):
                 "SELECT data FROM challenges WHERE key = ? AND expires_at > ?",
                 (key, self._clock.now()),
             ).fetchone()
-        return None if row is None else dict(json.loads(row["data"]))
+        return None if row is None else loads(row["data"])
 
     # -- counters -----------------------------------------------------------------------------
 

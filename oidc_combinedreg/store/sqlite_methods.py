@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 
 from oidc_combinedreg.exceptions import InvalidInput, LimitReached, MethodsChanged
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord, UserState
+from oidc_combinedreg.store.json_documents import dumps
 from oidc_combinedreg.store.sqlite_ephemeral import delete_counters
 from oidc_combinedreg.store.sqlite_reads import SqliteReads
 from oidc_combinedreg.store.sqlite_rows import (
@@ -18,7 +19,6 @@ from oidc_combinedreg.store.sqlite_rows import (
     INSERT_METHOD,
     METHOD_COLUMNS,
     audit_params,
-    dumps,
     insert_audit,
     lookup_taken,
     method_from_row,

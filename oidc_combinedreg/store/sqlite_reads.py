@@ -11,7 +11,6 @@ statement, as before."""
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from oidc_combinedreg.store.base import (
     qualified,
     state_from_row,
 )
+from oidc_combinedreg.store.json_documents import loads
 from oidc_combinedreg.store.sqlite_ephemeral import SqliteEphemeral, split_sid
 from oidc_combinedreg.store.sqlite_rows import IN_USE, METHOD_COLUMNS, method_from_row
 
@@ -120,4 +120,4 @@ class SqliteReads(SqliteEphemeral):
             methods = [row[_METHOD] for row in rows if row[3] is not None]
             state = first[_STATE] if first[_STATE.start] is not None else None
             request_reads.keep(self, first[2], _KeptRows(methods, state))
-        return dict(json.loads(first[1]))
+        return loads(first[1])

@@ -6,13 +6,13 @@ table has one encoding; the tables themselves are made by sqlite_schema.py.
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from oidc_combinedreg.methods.kinds import MethodKind
 from oidc_combinedreg.store.base import AuditEvent, MethodRecord
+from oidc_combinedreg.store.json_documents import dumps, loads
 
 METHOD_COLUMNS = (
     "id, user_id, kind, label, created_at, data, secret, counter, last_used_at, lookup, reported_at"
@@ -21,16 +21,6 @@ INSERT_METHOD = f"INSERT INTO methods ({METHOD_COLUMNS}) VALUES (?, ?, ?, ?, ?, 
 #: a method in use: not suspended by "This wasn't me" (store/base.py)
 IN_USE = "reported_at IS NULL"
 AUDIT_COLUMNS = "at, event, user_id, outcome, ip, correlation_id, detail"
-
-
-#: built once: ``json.dumps`` with arguments builds an encoder per call (a verify dumps twice)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-
-
-def dumps(value: Mapping[str, Any]) -> str:
-    """Compact JSON with sorted keys, as ``json.dumps(..., separators=(",", ":"),
-    sort_keys=True)`` writes it."""
-    return _ENCODER.encode(dict(value))
 
 
 def method_params(record: MethodRecord) -> tuple[Any, ...]:
@@ -54,7 +44,7 @@ def method_from_row(row: sqlite3.Row | tuple[Any, ...]) -> MethodRecord:
         kind=_KINDS.get(kind) or MethodKind(kind),  # an unknown value: the enum's ValueError
         label=label,
         created_at=created_at,
-        data=json.loads(data),
+        data=loads(data),
         secret=bytes(secret),
         counter=counter,
         last_used_at=last_used_at,
@@ -76,7 +66,7 @@ def audit_from_row(row: sqlite3.Row) -> AuditEvent:
         outcome=row["outcome"],
         ip=row["ip"],
         correlation_id=row["correlation_id"],
-        detail=json.loads(row["detail"]),
+        detail=loads(row["detail"]),
     )
 
 

@@ -6,7 +6,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -191,6 +191,13 @@ class WebApp:
             for rule in _URLS.iter_rules()
             if not rule.arguments
         }
+        # The same rules by path, for matching: a dict lookup answers what werkzeug's matcher
+        # (a state machine with a regex per part) answers for a path without variable parts,
+        # since the matcher prefers a static part to a variable one; every other path (and a
+        # near miss werkzeug redirects, "/admin") goes to the matcher.
+        self._by_path = {
+            rule.rule: rule.endpoint for rule in _URLS.iter_rules() if not rule.arguments
+        }
 
     def url(self, endpoint: str, **values: Any) -> str:
         path = self._fixed.get(endpoint)
@@ -236,13 +243,12 @@ class WebApp:
             # At once, whatever the page: nothing here reads more, and a view that answers
             # before reading (signed out, CSRF) would leave the body on the connection.
             return self.error_response(environ, start_response, RequestEntityTooLarge())
-        try:
-            endpoint, args = self._router.match(path)
-        except HTTPException as exc:
-            endpoint, args = "", {}
-            not_found: HTTPException | None = exc
+        endpoint = self._by_path.get(path)
+        if endpoint is not None:
+            args: Mapping[str, Any] = {}
+            not_found: HTTPException | None = None
         else:
-            not_found = None
+            endpoint, args, not_found = self._match(path)
         if endpoint == "static":
             return self._static(str(args["filename"]), environ)(environ, start_response)
         try:
@@ -263,6 +269,15 @@ class WebApp:
             result = cookie_check.explain(self, ctx, error_page(exc))
             result = login_link.signed_out(self, ctx, endpoint, result)  # [web].login_url
         return self._respond(ctx, result)(environ, start_response)
+
+    def _match(self, path: str) -> tuple[str, Mapping[str, Any], HTTPException | None]:
+        """werkzeug's match of a path that is not one of ``_by_path``: its endpoint and
+        arguments, or its 404 (or redirect) to raise once the page's context is made."""
+        try:
+            endpoint, args = self._router.match(path)
+        except HTTPException as exc:
+            return "", {}, exc
+        return str(endpoint), args, None
 
     def error_response(
         self, environ: WSGIEnvironment, start_response: StartResponse, exc: Exception
