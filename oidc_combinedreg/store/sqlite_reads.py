@@ -30,6 +30,12 @@ __all__ = ["SqliteReads"]
 
 _GET_USER_STATE = f"SELECT {STATE_COLUMNS} FROM user_state WHERE user_id = ?"
 _LOAD_SESSION = "SELECT secret, data FROM sessions WHERE sid = ? AND expires_at > ?"
+#: a user's methods (``condition``: in use or reported) in the order every listing gives them,
+#: which the index ``methods_by_user_created`` holds them in (migration 5)
+LIST_METHODS = (
+    f"SELECT {METHOD_COLUMNS} FROM methods WHERE user_id = ? AND {{condition}}"
+    " ORDER BY created_at, rowid"
+)
 
 
 #: the session (secret, data, user), then per method in use of its user one row of the methods'
@@ -71,11 +77,7 @@ class SqliteReads(SqliteEphemeral):
 
     def _list_methods(self, user_id: str, condition: str) -> list[MethodRecord]:
         with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {METHOD_COLUMNS} FROM methods WHERE user_id = ? AND {condition}"
-                " ORDER BY created_at, rowid",
-                (user_id,),
-            ).fetchall()
+            rows = conn.execute(LIST_METHODS.format(condition=condition), (user_id,)).fetchall()
         return [method_from_row(row) for row in rows]
 
     def get_method(self, user_id: str, method_id: str) -> MethodRecord | None:

@@ -126,6 +126,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # out of use (every read of methods in use says ``reported_at IS NULL``) until deleted or
     # restored. NULL for every existing row: nothing was reported before.
     ("ALTER TABLE methods ADD COLUMN reported_at REAL",),
+    # A user's methods in the order every listing gives them (created_at, then rowid, which an
+    # index holds after its columns): a session's load inside a request (sqlite_reads.py) and
+    # list_methods read them in that order instead of sorting them in a temporary B-tree.
+    ("CREATE INDEX methods_by_user_created ON methods (user_id, created_at)",),
 )
 
 

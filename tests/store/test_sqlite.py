@@ -15,7 +15,9 @@ from store_helpers import T0, add_totps_in_process, event, method, race
 
 from oidc_combinedreg.clock import FrozenClock
 from oidc_combinedreg.exceptions import StoreUnavailable
-from oidc_combinedreg.store import SqliteStore, sqlite_schema
+from oidc_combinedreg.store import SqliteStore, request_reads, sqlite_schema
+from oidc_combinedreg.store.sqlite_reads import LIST_METHODS, LOAD_SESSION_WITH_USER
+from oidc_combinedreg.store.sqlite_rows import IN_USE
 
 
 @pytest.fixture
@@ -498,3 +500,34 @@ def test_a_rotated_session_keeps_its_row_and_only_the_new_id_opens_it(
     assert db.load_session("k1.first") is None
     db.delete_session("k1.second")
     assert raw_rows(path, "sessions") == 0
+
+
+def test_a_version_4_file_lists_methods_in_order_through_migration_5(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 5's index gives a user's methods in listing order (created_at, then the order
+    they were added), so neither the listing nor a session's load sorts them any more."""
+    clock = FrozenClock(T0)
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:4])
+        old = SqliteStore(path, clock=clock)
+        added = [method(created_at=at) for at in (T0 + 5, T0, T0 + 5, T0 - 1)]
+        for record in added:
+            old.add_method(record, limit=10, events=[])
+        old.close()
+    new = SqliteStore(path, clock=clock)
+    assert new.schema_version() == len(sqlite_schema.MIGRATIONS)
+    expected = [added[3].id, added[1].id, added[0].id, added[2].id]
+    assert [m.id for m in new.list_methods("alice")] == expected
+    new.save_session("k.s", {}, user_id="alice", ttl=60)
+    with request_reads.scope():
+        assert new.load_session("k.s") == {}
+        assert [m.id for m in new.list_methods("alice")] == expected  # from the load's rows
+    new.close()
+    with closing(sqlite3.connect(path)) as conn:
+        for statement, params in (
+            (LOAD_SESSION_WITH_USER, ("k", T0)),
+            (LIST_METHODS.format(condition=IN_USE), ("alice",)),
+        ):
+            plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement, params)]
+            assert not [step for step in plan if "TEMP B-TREE" in step], plan
