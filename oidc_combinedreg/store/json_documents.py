@@ -8,7 +8,9 @@ verify's tenth of a millisecond through the example IdP with the decoder's; orjs
 (decision 221). Where orjson refuses a value the standard library writes, the standard library
 writes it as before: a lone surrogate in a string (escaped), and a mapping that is not a ``dict``.
 An integer past 64 bits is refused (``ValueError``): orjson would read it back as a float, and no
-store keeps one (counters, times and signature counts all fit).
+store keeps one (counters, times and signature counts all fit). A float that is not a number
+(``nan``, ``inf``) is written as ``null``, as JSON has no such number (the standard library wrote
+``NaN``, which no other JSON reader takes); no store keeps one either.
 
 Read by orjson, and by the standard library what orjson refuses: text written before this module
 (or by the standard library's fallback) with a lone surrogate's escape or ``NaN``.

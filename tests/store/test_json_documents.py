@@ -107,3 +107,11 @@ def test_every_store_refuses_an_integer_past_64_bits_and_keeps_nothing(store: St
     with pytest.raises(ValueError, match="64 bits"):
         store.save_session("t" * 43, {"n": 2**64}, user_id="alice", ttl=60)
     assert store.load_session("t" * 43) is None
+
+
+def test_a_float_that_is_not_a_number_is_written_as_null() -> None:
+    assert loads(dumps({"n": math.nan, "i": math.inf, "m": -math.inf})) == {
+        "n": None,
+        "i": None,
+        "m": None,
+    }
