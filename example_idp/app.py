@@ -28,6 +28,7 @@ from .keys import SigningKey, new_secret_key, read_or_create
 from .limits import init_body_limit
 from .oauth import IdpAuthorizationServer, provider_metadata
 from .registration_limits import RegistrationLimits
+from .request import IdpRequest
 from .sessions import KeptSerializerSessions
 from .settings import DEFAULT_SETTINGS_PATH, load_settings
 from .throttle import LoginThrottle
@@ -104,6 +105,7 @@ def create_app(
     instance = Path(instance_path or DEFAULT_INSTANCE_PATH).resolve()
     instance.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(instance))
+    app.request_class = IdpRequest  # its cookies without a walk of the environ (request.py)
     app.secret_key = read_or_create(instance / "secret-key", new_secret_key)
     app.session_interface = KeptSerializerSessions()
     secure = issuer.startswith("https:")

@@ -128,13 +128,18 @@ class _FlaskRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is unt
     into an IRI: about 17 us hot) for every request, and reads it only to refuse plain http
     (``InsecureTransportError``), which the URL's scheme and host decide; none of the grants and
     endpoints the IdP uses reads it. The check runs here on the scheme and host the full URL
-    starts with, so it refuses exactly the same requests."""
+    starts with, so it refuses exactly the same requests.
+
+    The headers are the request's, set after Authlib's ``__init__``: it keeps ``headers or {}``,
+    and the truth of werkzeug's headers over a WSGI environ is their length, counted by turning
+    every key of the environ into a header name (some forty behind gunicorn). A request always
+    has headers (``Host``), so the ``{}`` was never taken."""
 
     def __init__(self, request: Request) -> None:
         OAuth2Request.__init__(
-            self, method=request.method, uri=f"{request.scheme}://{request.host}/",
-            headers=request.headers,
+            self, method=request.method, uri=f"{request.scheme}://{request.host}/"
         )  # fmt: skip
+        self.headers = request.headers
         self._request = request
         self.payload = _FlaskPayload(request)
 
