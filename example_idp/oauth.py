@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer  # type: ignore[import-untyped]
@@ -110,15 +112,24 @@ def _asks_acr(claims: Any) -> bool:
 
 
 class _FlaskPayload(FlaskOAuth2Payload):  # type: ignore[misc]  # Authlib is untyped
-    """Authlib's Flask payload, the request's values looked up once: Authlib reads ``data``
-    about thirty times per authorization request, each a property and a werkzeug cached
-    property lookup otherwise."""
+    """Authlib's Flask payload, the request's values read once into a dict.
+
+    Authlib reads ``data`` about thirty times per authorization request (``get``, ``in``,
+    ``[]``), each through a property, werkzeug's cached property and its combined multi-dict
+    (the query's values, then the form's: Python at every read) otherwise. The dict holds what
+    each of those reads answered: the first value of each name, the query's before the form's
+    (``CombinedMultiDict.to_dict``). ``datalist`` (every value, for the duplicate-parameter
+    check of RFC 6749 3.1) is read from the request itself."""
 
     data = None  # a plain attribute: the instance's own value, not Authlib's property
 
     def __init__(self, request: Request) -> None:
         super().__init__(request)
-        self.data = request.values
+        self.data = request.values.to_dict()
+
+    @cached_property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return defaultdict(list, self._request.values.lists())
 
 
 class _FlaskRequest(FlaskOAuth2Request):  # type: ignore[misc]  # Authlib is untyped

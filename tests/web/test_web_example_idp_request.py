@@ -1,6 +1,7 @@
 """The example IdP's request class (example_idp/request.py) and Authlib's request over it
-(example_idp/oauth.py ``_FlaskRequest``): the same cookies and headers as werkzeug's, without
-walking the WSGI environ for them (issue 22: two walks of some forty keys per code issued)."""
+(example_idp/oauth.py ``_FlaskRequest``, ``_FlaskPayload``): the same cookies, headers and
+parameters as werkzeug's, without walking the WSGI environ for them (issue 22: two walks of some
+forty keys per code issued) or reading each parameter through a combined multi-dict."""
 
 from __future__ import annotations
 
@@ -96,3 +97,45 @@ def test_authlib_reads_the_request_headers(tmp_path: Path) -> None:
         request = server.create_oauth2_request(None)
         assert request.headers["Authorization"] == "Basic eDp5"
         assert request.headers.get("Host") == "localhost"
+
+
+def test_authlibs_payload_answers_as_the_requests_values(tmp_path: Path) -> None:
+    """Authlib's payload holds the first value of each name (the query's before the form's), as
+    werkzeug's ``values.get`` answers, and every value in ``datalist``."""
+    client = make_idp(tmp_path)
+    app = client.application
+    server = app.extensions["example_idp"].server
+    url = "/authorize?a=1&a=2&b=q&empty=&sp=x+y%20z"
+    form = {"b": "f", "c": ["3", "4"], "a": "form"}
+    with app.test_request_context(url, method="POST", data=form):
+        from flask import request
+
+        payload = server.create_oauth2_request(None).payload
+        values = request.values
+        assert set(payload.data) == set(values)
+        for name in [*values, "missing"]:
+            assert payload.data.get(name) == values.get(name)
+            assert (name in payload.data) == (name in values)
+            assert payload.datalist.get(name, []) == values.getlist(name)
+        assert payload.data["a"] == "1" and payload.data["b"] == "q" and payload.data["c"] == "3"
+        assert payload.data["sp"] == "x y z" and payload.data["empty"] == ""
+        assert payload.datalist["a"] == ["1", "2", "form"]
+
+
+@pytest.mark.parametrize("name", ["scope", "state", "response_type"])
+def test_a_parameter_sent_twice_is_refused(tmp_path: Path, name: str) -> None:
+    """RFC 6749 3.1: request parameters must not be included more than once (Authlib's check,
+    on ``datalist``): invalid_request, shown to the user (which of two states or redirect URIs
+    would the RP trust?), and no code."""
+    client = make_idp(tmp_path)
+    client_id = registered(client)["client_id"]
+    _, challenge = pkce()
+    params = authorize_params(client_id, code_challenge=challenge, code_challenge_method="S256")
+    login(client)
+    query = [*params.items(), (name, params[name])]
+    twice = client.get("/authorize", query_string=query)
+    assert twice.status_code == 400 and "Location" not in twice.headers
+    page = twice.get_data(as_text=True)
+    assert "<code>invalid_request</code>" in page and f"Multiple &#39;{name}&#39;" in page
+    single = callback(client.get("/authorize", query_string=params))
+    assert "code" in single, single  # the same request once: a code
