@@ -11,7 +11,7 @@ from typing import Any
 
 from werkzeug.serving import run_simple
 
-from .app import DEFAULT_INSTANCE_PATH, create_app
+from .app import DEFAULT_INSTANCE_PATH, create_app, settle_loaded_objects
 from .tls import self_signed_certificate
 
 DEMO_ACCOUNTS = """\
@@ -91,6 +91,7 @@ def main() -> None:
     if factory is create_demo_app:
         print(f"Outbox (every text, call and email the demo sends): {issuer}/outbox")
     print(DEMO_ACCOUNTS)
+    settle_loaded_objects()  # as example_idp.wsgi: what is loaded now is not walked by gc
     # Threaded: the demo relying party's token request goes over HTTP to this same server.
     run_simple(args.host, args.port, served, threaded=True, ssl_context=ssl_context)
 

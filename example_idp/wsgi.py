@@ -10,10 +10,11 @@ token endpoint over HTTP.
 
 import os
 
-from .app import DEFAULT_COMBINEDREG_CONFIG, create_app
+from .app import DEFAULT_COMBINEDREG_CONFIG, create_app, settle_loaded_objects
 
 app = create_app(
     instance_path=os.environ.get("EXAMPLE_IDP_INSTANCE"),
     combinedreg_config=os.environ.get("EXAMPLE_IDP_COMBINEDREG_CONFIG")
     or DEFAULT_COMBINEDREG_CONFIG,
 )
+settle_loaded_objects()  # what is loaded now lives as long as the worker: not walked by gc

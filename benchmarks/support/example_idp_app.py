@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from example_idp import create_app
+from example_idp.app import create_app, settle_loaded_objects
 
 app = create_app(
     instance_path=os.environ["BENCH_IDP_INSTANCE"],
@@ -16,3 +16,4 @@ app = create_app(
     settings_path=os.environ["BENCH_IDP_SETTINGS"],
     directory_path=os.environ["BENCH_IDP_DIRECTORY"],
 )
+settle_loaded_objects()  # as example_idp.wsgi
