@@ -198,10 +198,10 @@ def _init_login(app: Flask, directory: TomlDirectory) -> None:
 
 def settle_loaded_objects() -> None:
     """Once the application is made, in the process that serves it (a gunicorn worker): what
-    exists now (modules, the app, its config, templates: some 90,000 objects) lives as long as
+    exists now (modules, the app, its config, templates: some 64,000 objects) lives as long as
     the process, so it is moved out of the cyclic collector's generations (``gc.freeze``).
 
-    Python's full collection walks every object it tracks: here about 60 ms, every couple of
+    Python's full collection walks every object it tracks: here 30-60 ms, every couple of
     thousand requests of a sign-in's mix, with the caches the walk empties. Frozen objects are
     never walked; a request's own garbage is collected as before. The Python documentation
     recommends it for pre-fork servers: with gunicorn's ``--preload``, call it in the arbiter
