@@ -4,7 +4,7 @@ with and without the password hash's cost, on each store.
 
     python benchmarks/example_idp_flow.py [--stores sqlite,redis,postgres] [--seconds 3] [--rounds 5]
                                           [--levels 1,8] [--measures verify,issue,signin,signin-hash]
-                                          [--baseline TREE]
+                                          [--baseline TREE] [--access-log]
 
 Measures (each as a ratio against the bare app measured just before it, in the same round):
 
@@ -22,6 +22,12 @@ Measures (each as a ratio against the bare app measured just before it, in the s
   that out (requests per second against the bare flow's), the figure of a flow of the same shape.
   ``signin`` has the password hash made near-free (argon2id 8 KiB, t=1, p=1: what is left is
   the IdP's own work); ``signin-hash`` the example's parameters (idp.toml: OWASP's minimum).
+
+Every server runs as gunicorn runs by default and as docs/deploy.md's command runs it: without
+an access log (until the thirteenth session every server here logged each request to a file, as
+the tests' servers do: gunicorn's access log copies every environ key and header of a request into
+a dict first, about a tenth of a request's worker time, and more for a request whose environ the
+app has filled than for the bare view's). ``--access-log`` logs on both servers again.
 
 Beside each wall-clock ratio, the **CPU time per request of the server's workers** (utime +
 stime from /proc, both workers, the arbiter excluded): on a shared machine the throughput of the
@@ -289,7 +295,7 @@ class Idp:
     """One example IdP on one store with one password-hash setting, served by gunicorn."""
 
     def __init__(self, tmp: Path, store: str, redis_url: str, params: PasswordHashSettings,
-                 directory: Path, source: str = "") -> None:  # fmt: skip
+                 directory: Path, source: str = "", access_log: bool = False) -> None:  # fmt: skip
         self.name = f"{store}@baseline" if source else store
         self.folder = tmp / f"idp-{store}-{params.memory_kib}{'-baseline' if source else ''}"
         self.folder.mkdir()
@@ -308,7 +314,7 @@ class Idp:
         self.client_id: str = reg.get_json()["client_id"]
         self.reg: Any = self.app.extensions["example_idp"].registration
         self.server = Gunicorn("example_idp_app:app", directory=self.folder, workers=2,
-                               extra=SYNC, pythonpath=[SUPPORT],
+                               extra=SYNC, pythonpath=[SUPPORT], access_log=access_log,
                                env={**({"PYTHONPATH": source} if source else {}),
                                     "BENCH_IDP_INSTANCE": str(instance),
                                     "BENCH_IDP_CONFIG": str(config),
@@ -477,6 +483,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--levels", default="1,8", help="concurrencies")
     parser.add_argument("--measures", default="verify,issue,signin,signin-hash")
+    parser.add_argument("--access-log", action="store_true",
+                        help="gunicorn logs every request to a file (both servers)")  # fmt: skip
     parser.add_argument("--baseline", default="",
                         help="a source tree (e.g. a git worktree of an earlier commit) served "
                              "beside this one on each store, in the same rounds")  # fmt: skip
@@ -507,11 +515,11 @@ def main() -> None:
             write_directory(directory, params.hasher())
             for store in stores:
                 for source in ["", args.baseline] if args.baseline else [""]:
-                    idp = Idp(tmp, store, redis_url, params, directory, source)
+                    idp = Idp(tmp, store, redis_url, params, directory, source, args.access_log)
                     stack.callback(idp.close)
                     idps[(idp.name, label)] = idp
         bare = Gunicorn("bench_app:bare", directory=tmp / "bare", workers=2, extra=SYNC,
-                        pythonpath=[SUPPORT])  # fmt: skip
+                        pythonpath=[SUPPORT], access_log=args.access_log)  # fmt: skip
         stack.enter_context(bare)
         for idp in idps.values():
             stack.enter_context(idp.server)
