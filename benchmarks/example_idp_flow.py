@@ -26,8 +26,8 @@ Measures (each as a ratio against the bare app measured just before it, in the s
 Every server runs as gunicorn runs by default and as docs/deploy.md's command runs it: without
 an access log (until the thirteenth session every server here logged each request to a file, as
 the tests' servers do: gunicorn's access log copies every environ key and header of a request into
-a dict first, about a tenth of a request's worker time, and more for a request whose environ the
-app has filled than for the bare view's). ``--access-log`` logs on both servers again.
+a dict first, 7-12% of the IdP's request handling under py-spy). ``--access-log`` logs on both
+servers again.
 
 Beside each wall-clock ratio, the **CPU time per request of the server's workers** (utime +
 stime from /proc, both workers, the arbiter excluded): on a shared machine the throughput of the

@@ -23,6 +23,6 @@ __all__ = ["IdpRequest"]
 class IdpRequest(Request):
     @cached_property
     def cookies(self) -> ImmutableMultiDict[str, str]:
-        """What werkzeug's ``cookies`` returns (tests/example_idp/test_request.py compares)."""
+        """What werkzeug's ``cookies`` returns (tests/web/test_web_example_idp_request.py)."""
         found = parse_cookie(self.environ.get("HTTP_COOKIE", ""), cls=self.dict_storage_class)
         return found  # type: ignore[return-value]  # werkzeug's own ignore: cls is immutable
