@@ -274,9 +274,11 @@ class IdpAuthorizationServer(AuthorizationServer):  # type: ignore[misc]  # Auth
         the parameters the guard saw (the first value of each, nothing blank, as the view sees
         them): anything else is resolved here as without the middleware."""
         kept = environ.get(RESOLVED_KEY)
-        if kept is None or kept[0] != flask_request.values.to_dict():
+        if kept is None:
             return self.get_consent_grant(None, end_user)
         request = self.create_oauth2_request(None)
+        if kept[0] != request.payload.data:  # the request's values as a dict (_FlaskPayload)
+            return self.get_consent_grant(None, end_user)
         request.payload = BasicOAuth2Payload(dict(kept[1]))
         request.user = end_user
         try:
