@@ -49,6 +49,7 @@ from .service.reset import ResetService
 from .signin import SignInResult, SignInState
 from .store.base import Store
 from .web import authorize_guard
+from .web.after_password import HELD_AUDITS_KEY, SIGNED_IN_KEY, redirect_to_step
 from .web.app import WebApp
 from .web.authorize_guard import _COOKIES_KEY, RESULT_KEY
 from .web.flow import Flow
@@ -144,6 +145,8 @@ class CombinedRegistration:
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             cookies = environ.get(_COOKIES_KEY)
             if cookies:
+                if SIGNED_IN_KEY in environ:  # a sign-in started: its next page at once?
+                    headers = redirect_to_step(self, environ, status, headers)
                 headers = [*headers, *self.web.cookie_headers(environ, cookies)]
             return start_response(status, headers, exc_info)
 
@@ -174,6 +177,9 @@ class CombinedRegistration:
                 "signin.password", user_id, "success", ip=self.client_ip(environ), **detail
             )
         environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
+        environ[SIGNED_IN_KEY] = (
+            session  # the host's redirect may go to its next page (decision 226)
+        )
 
     def verify_temporary_access_pass(
         self, environ: WSGIEnvironment, user_id: str, code: str
@@ -203,6 +209,7 @@ class CombinedRegistration:
             session.replaced_sid = old.sid
         self.sessions.save(session)
         environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
+        environ[SIGNED_IN_KEY] = session
         return True
 
     def sign_in_result(self, environ: WSGIEnvironment) -> SignInResult | None:
@@ -300,17 +307,22 @@ class CombinedRegistration:
         )
         ca_evaluated(environ, user.id, target, decision)  # DEBUG, with the correlation id
         if decision.report_only_results or decision.outcome is Outcome.BLOCK:
-            self.info.audit(
-                "ca.evaluated",
-                user.id,
-                "blocked" if decision.outcome is Outcome.BLOCK else "info",
-                ip=str(info.ip) if info.ip else None,
-                correlation_id=decision.correlation_id,
-                target=str(target),
-                reason=decision.reason,
-                blocking=list(decision.blocking_policies),
-                report_only=[r.name for r in decision.report_only_results],
-            )
+            event: dict[str, Any] = {
+                "event": "ca.evaluated",
+                "user_id": user.id,
+                "outcome": "blocked" if decision.outcome is Outcome.BLOCK else "info",
+                "ip": str(info.ip) if info.ip else None,
+                "correlation_id": decision.correlation_id,
+                "target": str(target),
+                "reason": decision.reason,
+                "blocking": list(decision.blocking_policies),
+                "report_only": [r.name for r in decision.report_only_results],
+            }
+            held = environ.get(HELD_AUDITS_KEY)
+            if held is None:
+                self.info.audit(**event)
+            else:  # written with the session the decision leads to, or left to the guard's
+                held.append(event)
         return decision
 
     def decide(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -54,8 +55,13 @@ def test_after_the_login_only_a_same_site_path_is_followed(
     assert _login(idp, next_url) == expected
 
 
-def test_the_plain_host_follows_only_its_authorization_endpoint(browser: Browser) -> None:
-    """examples/plain_wsgi_host.py, the other host people copy: same rule, its own code."""
+def test_the_plain_host_follows_only_its_authorization_endpoint(
+    make_browser: Callable[..., Browser],
+) -> None:
+    """examples/plain_wsgi_host.py, the other host people copy: same rule, its own code. (alice
+    is exempt from registration here: a sign-in that needs a step would be sent straight to its
+    page instead of /authorize, decision 226.)"""
+    browser = make_browser(groups={"alice": frozenset({"break-glass"})})
     for next_url, expected in [
         ("/authorize?client_id=demo", "/authorize?client_id=demo"),
         ("/authorize\r\nSet-Cookie: evil=1", "/"),

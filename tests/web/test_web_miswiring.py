@@ -166,8 +166,8 @@ def test_a_correct_wiring_logs_no_warning_and_a_debug_line_per_decision(
     with caplog.at_level(logging.DEBUG, logger="oidc_combinedreg"):
         r = client.get("/authorize?client_id=demo", environ_base=PEER)  # nobody signed in
         assert r.headers["Location"] == "/login"
-        r = client.get("/login?user=alice", environ_base=PEER)  # alice must register MFA
-        r = client.get(r.headers["Location"], environ_base=PEER)
+        # alice must register MFA: the login's answer goes straight to the wizard (decision 226)
+        r = client.get("/login?user=alice", environ_base=PEER)
         assert r.headers["Location"].startswith("/security-info/wizard?c=")
         r = client.get("/login?user=bob", environ_base=PEER)  # bob is exempt: cleared
         r = client.get(r.headers["Location"], environ_base=PEER)
@@ -179,7 +179,8 @@ def test_a_correct_wiring_logs_no_warning_and_a_debug_line_per_decision(
     correlation = re.search(r"\[correlation ([^\]]+)\]", decision)
     assert correlation and correlation.group(1) != "-"
     sent = next(line for line in lines if line.startswith("authorize: 'alice'"))
-    assert "to the middleware's page /security-info/wizard" in sent and correlation.group(1) in sent
+    assert "to the middleware's page /security-info/wizard, from the login" in sent
+    assert correlation.group(1) in sent
     assert any(line.startswith("authorize: 'bob' cleared") for line in lines), lines
     # never a secret: no session cookie value, no code
     cookie = client.get_cookie("combinedreg")

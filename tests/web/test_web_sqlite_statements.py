@@ -176,8 +176,15 @@ def test_a_sign_in_writes_its_new_session_and_audit_event_in_one_transaction(
     statements.clear()
     r = browser.login("alice")
     assert r.status_code in (302, 303)
-    assert _verbs(statements) == ["BEGIN", "INSERT", "INSERT", "COMMIT"], statements
+    assert _verbs(statements) == [
+        "BEGIN", "INSERT", "INSERT", "COMMIT",  # password_verified(): the session, its event
+        # the login's answer sent straight to the wizard (decision 226): the decision's reads
+        # (alice's methods, her state), then the session with its continuation
+        "SELECT", "SELECT", "BEGIN", "UPDATE", "COMMIT",
+    ], statements  # fmt: skip
     assert statements[1].split()[2] == "sessions" and statements[2].split()[2] == "audit"
+    assert statements[7].split()[1] == "sessions"
+    assert location(r).startswith("/security-info/wizard?c=")
     # the session it wrote is the browser's: the sign-in goes on to the middleware
     assert "/security-info/" in location(browser.authorize())
 
@@ -193,8 +200,12 @@ def test_a_sign_in_over_an_earlier_session_takes_its_row_over(
     assert old is not None
     statements.clear()
     browser.login("alice")
-    # the earlier session read (its app, for the event), then one write transaction
-    assert _verbs(statements) == ["SELECT", "BEGIN", "UPDATE", "INSERT", "COMMIT"], statements
+    # the earlier session read (its app, for the event), then one write transaction; then the
+    # answer's decision (decision 226) as in the test above
+    assert _verbs(statements) == [
+        "SELECT", "BEGIN", "UPDATE", "INSERT", "COMMIT",
+        "SELECT", "SELECT", "BEGIN", "UPDATE", "COMMIT",
+    ], statements  # fmt: skip
     assert browser.reg.store.load_session(old.value) is None
 
 

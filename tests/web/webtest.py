@@ -107,14 +107,16 @@ class Browser:
 
     def at_mfa_with_totp(self, user: str = "alice") -> tuple[str, dict[str, str]]:
         """Register an authenticator app in a first sign-in, then sign in again two minutes
-        later up to the MFA step: (its URL, the form that verifies the app's current code)."""
-        self.login(user)
-        wizard = location(self.authorize())
+        later up to the MFA step: (its URL, the form that verifies the app's current code).
+        Each password's answer is followed as a browser follows it: straight to the step's page
+        (decision 226)."""
+        wizard = location(self.login(user))
+        assert wizard.startswith("/security-info/wizard?c="), wizard
         secret = self.register_totp(wizard)
         self.post_json(wizard, {"action": "finish", "csrf_token": self.csrf(wizard)})
         self.clock.advance(120)
-        self.login(user)
-        mfa_url = location(self.authorize())
+        mfa_url = location(self.login(user))
+        assert mfa_url.startswith("/security-info/mfa?c="), mfa_url
         page = self.get_json(mfa_url).get_json()
         form = {"method_id": page["method"]["id"], "csrf_token": page["csrf_token"],
                 "code": pyotp.TOTP(secret).at(self.clock.now())}  # fmt: skip
