@@ -121,11 +121,13 @@ def _step_page(
         del environ[HELD_AUDITS_KEY]
     if step.kind is StepKind.DONE or rp_error(step, silent=False) is not None:
         return None  # the guard clears it (the host issues the code) or answers the RP
-    with reg.store.transaction():
-        saved = reg.sessions.save_seen(session, changed=True)
-        if saved:
-            for event in held:
+    if held:  # the evaluation's events with the session: one transaction
+        with reg.store.transaction():
+            saved = reg.sessions.save_seen(session, changed=True)
+            for event in held if saved else ():
                 reg.info.audit(**event)
+    else:  # a lone write, as the guard's (SQLite: its own transaction, decision 201)
+        saved = reg.sessions.save_seen(session, changed=True)
     if not saved:
         return None
     location = step_url(reg.web, step, cid) or reg.web.url("signin", c=cid)
