@@ -61,11 +61,13 @@ def csrf(client: FlaskClient, path: str) -> str:
     return found.group(1)
 
 
-def login(client: FlaskClient, user: str, next_url: str) -> None:
+def login(client: FlaskClient, user: str, next_url: str) -> str:
+    """The password form sent; the answer's ``Location`` (the step's page, decision 226)."""
     form = {"csrf_token": csrf(client, "/login"), "username": user, "password": user,
             "next": next_url}  # fmt: skip
     response = client.post("/login", data=form)
     assert response.status_code == 302, response.status_code
+    return response.headers["Location"]
 
 
 def authorize_url(client_id: str) -> str:
@@ -127,8 +129,7 @@ class Subject:
         self.clock.advance(30)  # a new time step: the last code is spent (replay protection)
         browser = self.app.test_client()
         url = authorize_url(self.client_id)
-        login(browser, "alice", url)
-        mfa = browser.get(url).headers["Location"]
+        mfa = login(browser, "alice", url)  # straight to the MFA page (decision 226)
         page = browser.get(mfa, headers={"Accept": "application/json"}).get_json()
         while "redirect" in page:  # the sign-in step sends on to the MFA page
             mfa = page["redirect"]
