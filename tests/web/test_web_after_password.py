@@ -21,7 +21,17 @@ import pytest
 from plain_wsgi_host import DictDirectory
 from reset_helpers import add_totp
 from test_web_acr_values import PHR, add_security_key, essential
-from webtest import T0, Browser, base_config, cid_of, code_from, location, stored_conts
+from webtest import (
+    BLOCK_DEMO,
+    T0,
+    TRIAL_MFA,
+    Browser,
+    base_config,
+    cid_of,
+    code_from,
+    location,
+    stored_conts,
+)
 from werkzeug.test import Client
 
 from oidc_combinedreg import CombinedRegistration, parse_config
@@ -31,6 +41,7 @@ from oidc_combinedreg.policy.reset import PASSWORD_RESET_REQUIRED
 from oidc_combinedreg.store.sqlite import SqliteStore
 
 AUTHORIZE = "/authorize?client_id=demo&state=s1"
+BOB_EXEMPT = {"bob": frozenset({"break-glass"})}
 
 
 def login(browser: Browser, user: str, query: str = "client_id=demo&state=s1") -> Any:
@@ -98,7 +109,7 @@ def test_a_cleared_sign_in_keeps_the_hosts_redirect_and_writes_nothing_more(
 ) -> None:
     """bob needs no step: the host's answer is untouched, the session is stored as the password
     left it (no continuation), and /authorize issues the code as before."""
-    browser = make_browser(groups={"bob": frozenset({"break-glass"})})
+    browser = make_browser(groups=BOB_EXEMPT)
     r = login(browser, "bob")
     assert location(r) == AUTHORIZE
     assert stored_conts(browser) == {}
@@ -128,14 +139,7 @@ def test_a_report_only_policy_is_audited_once_per_decision(
 ) -> None:
     """The decision made for the login's answer audits its evaluation with the session it
     saves; one left to the guard (a cleared sign-in) is audited there only, not twice."""
-    trial = {
-        "name": "Trial: MFA everywhere",
-        "state": "report-only",
-        "assignments": {"include_users": ["all"]},
-        "target": {"applications": ["all"]},
-        "grant": {"require": ["mfa"]},
-    }
-    browser = make_browser(conditional_access=[trial], groups={"bob": frozenset({"break-glass"})})
+    browser = make_browser(conditional_access=[TRIAL_MFA], groups=BOB_EXEMPT)
     assert location(login(browser, "alice")).startswith("/security-info/wizard?c=")
     assert evaluated(browser) == ["info"]
     assert location(login(browser, "bob")) == AUTHORIZE
@@ -147,14 +151,7 @@ def test_a_report_only_policy_is_audited_once_per_decision(
 def test_a_blocked_sign_in_goes_to_the_blocked_page_audited_once(
     make_browser: Callable[..., Browser],
 ) -> None:
-    block = {
-        "name": "Block demo",
-        "state": "on",
-        "assignments": {"include_users": ["all"]},
-        "target": {"applications": ["demo"]},
-        "grant": {"block": True},
-    }
-    browser = make_browser(conditional_access=[block])
+    browser = make_browser(conditional_access=[BLOCK_DEMO])
     blocked = location(login(browser, "alice"))
     assert re.fullmatch(r"/security-info/signin\?c=[\w-]+", blocked), blocked
     assert evaluated(browser) == ["blocked"]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from plain_wsgi_host import CLIENTS
-from webtest import Browser, code_from, location
+from webtest import BLOCK_DEMO, Browser, code_from, location
 
 RP = CLIENTS["demo"]
 
@@ -88,14 +88,7 @@ def test_a_tampered_continuation_cancels_nothing(browser: Browser) -> None:
 def test_a_blocked_sign_in_offers_the_way_back_to_the_app(
     make_browser: Callable[..., Browser],
 ) -> None:
-    block = {
-        "name": "Block demo",
-        "state": "on",
-        "assignments": {"include_users": ["all"]},
-        "target": {"applications": ["demo"]},
-        "grant": {"block": True},
-    }
-    browser = make_browser(conditional_access=[block])
+    browser = make_browser(conditional_access=[BLOCK_DEMO])
     browser.login("alice")
     page = browser.get_json(location(browser.authorize()))
     body = page.get_json()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from webtest import Browser, code_from, location
+from webtest import TRIAL_MFA, Browser, code_from, location
 
 PROXY = "10.0.0.1"
 UNTRUSTED = "203.0.113.9"
@@ -178,14 +178,7 @@ def test_entering_the_wizard_evaluates_the_applications_policies_once(
     """A report-only policy on every application is audited at each evaluation: the wizard's
     first request decides and plans from one evaluation, so the audit log has one entry for it
     (it had two), after the one of /authorize."""
-    trial = {
-        "name": "Trial: MFA everywhere",
-        "state": "report-only",
-        "assignments": {"include_users": ["all"]},
-        "target": {"applications": ["all"]},
-        "grant": {"require": ["mfa"]},
-    }
-    browser = make_browser(conditional_access=[trial])
+    browser = make_browser(conditional_access=[TRIAL_MFA])
     browser.login("alice")
     wizard = location(browser.authorize())
     assert wizard.startswith("/security-info/wizard")

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from plain_wsgi_host import CLIENTS, DictDirectory, Host
 from reset_helpers import add_totp
-from webtest import Browser, base_config, code_from, location
+from webtest import BLOCK_DEMO, Browser, base_config, code_from, location
 from werkzeug.test import TestResponse
 
 from oidc_combinedreg import CombinedRegistration, parse_config
@@ -92,14 +92,7 @@ def test_the_registration_wizard_pending_is_interaction_required(browser: Browse
 def test_a_conditional_access_block_is_interaction_required(
     make_browser: Callable[..., Browser],
 ) -> None:
-    block = {
-        "name": "Block demo",
-        "state": "on",
-        "assignments": {"include_users": ["all"]},
-        "target": {"applications": ["demo"]},
-        "grant": {"block": True},
-    }
-    browser = make_browser(conditional_access=[block])
+    browser = make_browser(conditional_access=[BLOCK_DEMO])
     browser.login("alice")
     assert rp_error(silent(browser))["error"] == "interaction_required"
 

@@ -147,6 +147,25 @@ def cid_of(url: str) -> str:
     return found.group(1)
 
 
+#: a Conditional Access policy blocking every user's sign-in to the demo client
+BLOCK_DEMO: dict[str, Any] = {
+    "name": "Block demo",
+    "state": "on",
+    "assignments": {"include_users": ["all"]},
+    "target": {"applications": ["demo"]},
+    "grant": {"block": True},
+}
+
+#: a report-only Conditional Access policy asking MFA of every user for every application
+TRIAL_MFA: dict[str, Any] = {
+    "name": "Trial: MFA everywhere",
+    "state": "report-only",
+    "assignments": {"include_users": ["all"]},
+    "target": {"applications": ["all"]},
+    "grant": {"require": ["mfa"]},
+}
+
+
 def location(response: TestResponse) -> str:
     return response.headers.get("Location", "")
 
