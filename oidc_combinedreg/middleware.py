@@ -177,9 +177,8 @@ class CombinedRegistration:
                 "signin.password", user_id, "success", ip=self.client_ip(environ), **detail
             )
         environ.setdefault(_COOKIES_KEY, []).append(self.sessions.set_cookie_header(session))
-        environ[SIGNED_IN_KEY] = (
-            session  # the host's redirect may go to its next page (decision 226)
-        )
+        # The host's redirect back to /authorize may go to the sign-in's next page (decision 226).
+        environ[SIGNED_IN_KEY] = session
 
     def verify_temporary_access_pass(
         self, environ: WSGIEnvironment, user_id: str, code: str
