@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..authorization import rp_error
 from ..exceptions import StoreUnavailable
 from ..policy.signin import StepKind
 from ..wiring import decided
 from .flow import request_params
-from .views.signin import step_url
+from .views.signin import step_location
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -42,9 +43,9 @@ SIGNED_IN_KEY = "combinedreg.signed_in"
 #: environ key: while set (a list), Conditional Access's audit events are held in it
 HELD_AUDITS_KEY = "combinedreg.held_audits"
 
-#: a query a browser sends exactly as written: printable ASCII of a URL, no space, no fragment
+#: a URL a browser sends exactly as written: printable ASCII of a URL, no space, no fragment
 #: (anything else it would encode first, and the continuation must be what /authorize receives)
-_PLAIN_QUERY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]*")
 
 
 def redirect_to_step(
@@ -78,22 +79,17 @@ def _authorization_query(
     reg: CombinedRegistration, environ: WSGIEnvironment, location: str
 ) -> str | None:
     """The query of ``location`` when it is this origin's authorization endpoint (a path, or
-    an absolute URL of the request's own host), as a browser would send it; else None."""
-    if location.startswith("/") and not location.startswith("//"):
-        target = location
-    else:
-        scheme, sep, rest = location.partition("://")
-        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME")
-        if not sep or scheme.lower() not in ("http", "https") or not host:
-            return None
-        netloc, slash, path = rest.partition("/")
-        if netloc.lower() != str(host).lower():
-            return None
-        target = slash + path
-    path, _, query = target.partition("?")
-    if path != environ.get("SCRIPT_NAME", "") + reg.config.web.authorize_path:
+    an absolute URL of the request's own host) written as a browser sends it; else None."""
+    if not _PLAIN_URL.fullmatch(location):
         return None
-    return query if _PLAIN_QUERY.fullmatch(query) else None
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:  # absolute (or scheme-relative): this request's host only
+        host = str(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+        if parts.scheme.lower() not in ("http", "https") or parts.netloc.lower() != host.lower():
+            return None
+    if parts.path != environ.get("SCRIPT_NAME", "") + reg.config.web.authorize_path:
+        return None
+    return parts.query
 
 
 def _step_page(
@@ -130,7 +126,7 @@ def _step_page(
         saved = reg.sessions.save_seen(session, changed=True)
     if not saved:
         return None
-    location = step_url(reg.web, step, cid) or reg.web.url("signin", c=cid)
+    location = step_location(reg.web, step, cid)
     page = location.split("?", 1)[0]
     why = f"{user.id!r}: {step.kind} needed: to the middleware's page {page}, from the login"
     decided(environ, why)

@@ -20,7 +20,7 @@ from ..wiring import decided, no_user
 from . import backstop, cookie_check
 from .authorize_request import authorization_query
 from .flow import request_params
-from .views.signin import step_url
+from .views.signin import step_location
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,9 +132,8 @@ def _guard_inner(
     if not reg.sessions.save_seen(session, changed=True):
         decided(environ, "the session ended while deciding")
         return host_without_result(reg, environ, start_response)
-    # Straight to the page the step needs (the URL /signin?c= would choose: one function); a
-    # block without a page of its own is shown there (decision 212).
-    location = step_url(reg.web, step, cid) or reg.web.url("signin", c=cid)
+    # Straight to the page the step needs (the URL /signin?c= would choose: one function).
+    location = step_location(reg.web, step, cid)
     page = location.split("?", 1)[0]
     decided(environ, f"{user.id!r}: {step.kind} needed: to the middleware's page {page}")
     headers = [

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa", "step_url"]
+__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa", "step_location", "step_url"]
 
 
 def step_url(web: WebApp, step: Step, cid: str) -> str | None:
@@ -49,6 +49,13 @@ def step_url(web: WebApp, step: Step, cid: str) -> str | None:
     if step.kind is StepKind.BLOCKED and step.reasons[:1] == (PASSWORD_RESET_REQUIRED,):
         return web.url("reset")
     return None
+
+
+def step_location(web: WebApp, step: Step, cid: str) -> str:
+    """Where the guard sends a browser whose sign-in ``cid`` needs ``step`` (a page, not a
+    cleared request): the step's page, or ``/signin?c=ID`` for a block without a page of its own
+    (decision 212). The /authorize guard and the password's answer (decision 226) both ask here."""
+    return step_url(web, step, cid) or web.url("signin", c=cid)
 
 
 def dispatch(web: WebApp, ctx: RequestContext) -> Page | Redirect:
