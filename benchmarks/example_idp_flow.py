@@ -3,7 +3,7 @@ the same way, in one run: the MFA verify POST, code issuance, and the whole sign
 with and without the password hash's cost, on each store.
 
     python benchmarks/example_idp_flow.py [--stores sqlite,redis,postgres] [--seconds 3] [--rounds 5]
-                                          [--levels 1,8] [--measures verify,issue,signin,signin-hash]
+                                          [--levels 1,8] [--measures verify,issue,signin,signin-hash,passthrough]
                                           [--baseline TREE] [--access-log]
 
 Measures (each as a ratio against the bare app measured just before it, in the same round):
@@ -22,6 +22,12 @@ Measures (each as a ratio against the bare app measured just before it, in the s
   that out (requests per second against the bare flow's), the figure of a flow of the same shape.
   ``signin`` has the password hash made near-free (argon2id 8 KiB, t=1, p=1: what is left is
   the IdP's own work); ``signin-hash`` the example's parameters (idp.toml: OWASP's minimum).
+* ``passthrough``: a request the middleware does not own (the discovery document's GET, sent by
+  wrk) through the first store's IdP, against the same IdP served with the middleware taken out
+  of its WSGI stack (support/example_idp_app.py), in the same round, in the other order each
+  round: the middleware's cost on the host's requests as users run them (budget: 1.03x, so a
+  ratio of at least 0.97). Through servers the rounds spread by a few percent either way;
+  benchmarks/passthrough.py measures the same in process, to the nanosecond.
 
 Every server runs as gunicorn runs by default and as docs/deploy.md's command runs it: without
 an access log (until the thirteenth session every server here logged each request to a file, as
@@ -212,6 +218,9 @@ class Browser:
 
 #: the bare flow a sign-in is compared with: issue 22's "bare 8-request flow"
 BARE_FLOW = 8
+#: ``passthrough``'s request: the discovery document a relying party fetches, a host page that
+#: costs the host little, so the middleware's share of it is as large as it gets
+PASSTHROUGH_PATH = "/.well-known/openid-configuration"
 
 
 def hidden(page: str, name: str) -> str:
@@ -313,13 +322,14 @@ class Idp:
         assert reg.status_code == 201, reg.get_data(True)
         self.client_id: str = reg.get_json()["client_id"]
         self.reg: Any = self.app.extensions["example_idp"].registration
+        self.env = {**({"PYTHONPATH": source} if source else {}),
+                    "BENCH_IDP_INSTANCE": str(instance), "BENCH_IDP_CONFIG": str(config),
+                    "BENCH_IDP_SETTINGS": str(settings),
+                    "BENCH_IDP_DIRECTORY": str(directory)}  # fmt: skip
+        self.access_log = access_log
         self.server = Gunicorn("example_idp_app:app", directory=self.folder, workers=2,
                                extra=SYNC, pythonpath=[SUPPORT], access_log=access_log,
-                               env={**({"PYTHONPATH": source} if source else {}),
-                                    "BENCH_IDP_INSTANCE": str(instance),
-                                    "BENCH_IDP_CONFIG": str(config),
-                                    "BENCH_IDP_SETTINGS": str(settings),
-                                    "BENCH_IDP_DIRECTORY": str(directory)})  # fmt: skip
+                               env=self.env)  # fmt: skip
         self.next_user = 0
         #: (user, TOTP secret, method id, time step prepared for) of the verify's users
         self.verify_pool: list[tuple[str, str, str, int]] = []
@@ -401,6 +411,13 @@ class Idp:
     def signin_users(self, count: int) -> list[tuple[str, str]]:
         return [(user, self.add_totp(user)[0]) for user in self.take_users(count)]
 
+    def without_middleware(self) -> Gunicorn:
+        """This IdP served again with the middleware taken out of its WSGI stack
+        (support/example_idp_app.py): the reference of ``passthrough``."""
+        return Gunicorn("example_idp_app:app", directory=self.folder / "without-middleware",
+                        workers=2, extra=SYNC, pythonpath=[SUPPORT], access_log=self.access_log,
+                        env={**self.env, "BENCH_IDP_WITHOUT_MIDDLEWARE": "1"})  # fmt: skip
+
     def close(self) -> None:
         self.reg.store.close()
 
@@ -476,13 +493,43 @@ def bare_flows(bare: Gunicorn, c: int, seconds: float, results: Measured) -> flo
     return flows
 
 
+def passthrough(with_mw: Gunicorn, without: Gunicorn, c: int, seconds: float, tmp: Path,
+                results: Measured, turn: int) -> None:  # fmt: skip
+    """``passthrough``: the same GET of a host page through the IdP with and without the
+    middleware, in one-second runs alternating ABBA (the machine's speed drifts within seconds
+    here: whole runs one after the other spread by a sixth either way); the ratio is with /
+    without (at least 0.97: the middleware's cost within 1.03x of the host's), each side's
+    worker CPU beside it."""
+    requests = {"with": 0, "without": 0}
+    spent = {"with": 0.0, "without": 0.0}
+    sides = ("with", "without") if turn % 2 == 0 else ("without", "with")
+    for pair in range(max(1, round(seconds))):
+        for name in sides if pair % 2 == 0 else sides[::-1]:
+            server = with_mw if name == "with" else without
+            assert server.process is not None
+            before = worker_cpu(server.process.pid)
+            got = run_wrk(server.url + PASSTHROUGH_PATH, connections=c, seconds=1, workdir=tmp,
+                          expect_status=200, scripted=True)  # fmt: skip
+            spent[name] += worker_cpu(server.process.pid) - before
+            if got.errors:
+                raise SystemExit(f"{PASSTHROUGH_PATH} answered {got.errors} errors ({name})")
+            requests[name] += got.requests
+    cpu = {name: 1000 * spent[name] / max(requests[name], 1) for name in spent}
+    ratio = requests["with"] / requests["without"]
+    results.add(f"pass-through, without middleware c={c}", None, cpu["without"])
+    results.add(f"pass-through, with middleware c={c}", ratio, cpu["with"])
+    print(line("GET without middleware", c, requests["without"] / seconds, cpu["without"]))
+    print(line("GET with middleware", c, requests["with"] / seconds, cpu["with"],
+               f"  ratio {ratio:.3f}, CPU {cpu['with'] / cpu['without']:.3f}x"), flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stores", default="sqlite,redis,postgres", help=f"of {', '.join(STORES)}")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--levels", default="1,8", help="concurrencies")
-    parser.add_argument("--measures", default="verify,issue,signin,signin-hash")
+    parser.add_argument("--measures", default="verify,issue,signin,signin-hash,passthrough")
     parser.add_argument("--access-log", action="store_true",
                         help="gunicorn logs every request to a file (both servers)")  # fmt: skip
     parser.add_argument("--baseline", default="",
@@ -523,6 +570,10 @@ def main() -> None:
         stack.enter_context(bare)
         for idp in idps.values():
             stack.enter_context(idp.server)
+        host: Gunicorn | None = None
+        if "passthrough" in measures:
+            # One store's IdP is enough: a request the middleware does not own touches none.
+            host = stack.enter_context(idps[(stores[0], "near-free")].without_middleware())
         print(f"The example IdP through gunicorn (2 sync workers) beside a bare Flask app, "
               f"{args.rounds} rounds of {args.seconds:.0f} s; stores {', '.join(stores)}")  # fmt: skip
         results = Measured()
@@ -541,7 +592,13 @@ def main() -> None:
                 users = idp.signin_users(c)
                 lengths[idp.name] = sign_in(idp.server.port, idp.client_id, *users[0])
             variants = [name for name, label in idps if label == "near-free"]
+            if host is not None:
+                for server in (host, idps[(stores[0], "near-free")].server):
+                    run_wrk(server.url + PASSTHROUGH_PATH, connections=c, seconds=1, workdir=tmp)
             for turn in range(args.rounds):
+                if host is not None:
+                    with_mw = idps[(stores[0], "near-free")].server
+                    passthrough(with_mw, host, c, args.seconds, tmp, results, turn)
                 # Each round in the other order: none always runs first after the bare view.
                 order = variants if turn % 2 == 0 else variants[::-1]
                 for store in order:
