@@ -506,8 +506,8 @@ def passthrough(with_mw: Gunicorn, without: Gunicorn, c: int, seconds: float, tm
     requests = {"with": 0, "without": 0}
     spent = {"with": 0.0, "without": 0.0}
     sides = ("with", "without") if turn % 2 == 0 else ("without", "with")
-    for pair in range(max(1, round(seconds))):
-        for name in sides if pair % 2 == 0 else sides[::-1]:
+    for second in range(max(1, round(seconds))):
+        for name in sides if second % 2 == 0 else sides[::-1]:
             server = with_mw if name == "with" else without
             assert server.process is not None
             before = worker_cpu(server.process.pid)
