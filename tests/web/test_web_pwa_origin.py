@@ -19,6 +19,8 @@ from webtest import Browser, location
 from werkzeug.test import Client, TestResponse
 
 from oidc_combinedreg.device import Device, DeviceError
+from oidc_combinedreg.web.views import pwa
+from oidc_combinedreg.web.views.pwa import AppOrigin
 
 APP_ORIGIN = "https://authenticator.example.com"
 APP_HOST = "authenticator.example.com"
@@ -90,22 +92,40 @@ def test_the_app_origin_serves_the_app_and_nothing_of_the_idp(browser: Browser) 
     assert "Set-Cookie" not in r.headers
 
 
-@pytest.mark.parametrize(
-    ("host", "app"),
-    [
-        ("AUTHENTICATOR.example.com", True),
-        ("authenticator.example.com:443", True),  # the scheme's default port, spelled out
-        ("authenticator.example.com:8443", False),  # another port: another origin
-        ("idp.example.com", False),
-        ("authenticator.example.com.evil.test", False),
-        ("authenticator.example.com:x", False),
-    ],
-)
+#: Host values and whether they name the app's origin
+HOSTS = [
+    ("AUTHENTICATOR.example.com", True),
+    ("authenticator.example.com:443", True),  # the scheme's default port, spelled out
+    ("authenticator.example.com:8443", False),  # another port: another origin
+    ("idp.example.com", False),
+    ("authenticator.example.com.evil.test", False),
+    ("authenticator.example.com:x", False),
+]
+
+
+@pytest.mark.parametrize(("host", "app"), HOSTS)
 def test_the_app_origin_is_told_by_its_host_and_port(
     browser: Browser, host: str, app: bool
 ) -> None:
     r = on_app_origin(browser, "/login", host=host)
     assert (r.status_code == 404) is app, r.status_code
+
+
+def test_each_hosts_answer_is_kept_within_a_bound() -> None:
+    """Every request the middleware sees asks whether its Host is the app's: each value's answer
+    is kept (the same as parsing it again), for at most ``_KNOWN_HOSTS`` values; hosts a client
+    makes up beyond that are parsed each time and kept nowhere."""
+    origin = AppOrigin(APP_ORIGIN, "/security-info")
+    for _ in range(2):  # parsed, then remembered
+        for host, app in HOSTS:
+            assert origin.matches({"HTTP_HOST": host}) is app, host
+    for n in range(2 * pwa._KNOWN_HOSTS):
+        assert origin.matches({"HTTP_HOST": f"h{n}.example"}) is False
+    assert len(origin._known) == pwa._KNOWN_HOSTS
+    assert origin.matches({"HTTP_HOST": "AUTHENTICATOR.EXAMPLE.COM:443"}) is True  # not kept
+    assert origin.matches({"HTTP_HOST": "authenticator.example.com.:443"}) is False
+    assert origin.matches({"SERVER_NAME": APP_HOST}) is True  # no Host: the server's name
+    assert len(origin._known) == pwa._KNOWN_HOSTS
 
 
 def test_on_the_idp_origin_the_app_redirects_to_its_own(browser: Browser) -> None:
