@@ -2,7 +2,9 @@
 
 Budget: at most 1.03x. Both apps are called as WSGI callables with the same environ (no server, so
 the figure is the middleware's own cost, not network noise); batches alternate between the two
-(paired, the first side swapped every batch) and the median batch ratio is reported.
+(paired, the first side swapped every batch) and the median batch ratio is reported. Measured
+twice: with the default config, and with the authenticator web app on an origin of its own
+(``[methods.push] web_app_origin``: every request's ``Host`` is checked against it, decision 228).
 
     python benchmarks/passthrough.py [--requests N] [--rounds R]
 """
