@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask
 
-from oidc_combinedreg import CombinedRegistration, DirectoryUser, parse_config
+from oidc_combinedreg import CombinedRegistration, Config, DirectoryUser, parse_config
 from oidc_combinedreg.crypto import generate_key
 
 
@@ -94,7 +94,7 @@ def run(app: Any, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def config_for(tmp: Path, **extra: Any) -> Any:
+def config_for(tmp: Path, **extra: Any) -> Config:
     return parse_config(
         {
             "general": {"environment": "development"},

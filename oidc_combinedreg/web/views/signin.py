@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..app import WebApp
     from ..context import RequestContext
 
-__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa", "step_location", "step_url"]
+__all__ = ["cancel", "dispatch", "mfa", "require_fresh_mfa", "step_location"]
 
 
 def step_url(web: WebApp, step: Step, cid: str) -> str | None:
